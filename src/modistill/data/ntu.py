@@ -1,0 +1,299 @@
+"""Readers for the NTU RGB+D on-disk layout: sample names, ``.skeleton`` files, masked depth PNGs, RGB AVIs.
+
+The formats are described in ``shared/notes/ntu-format.md``; the readers are strict (a malformed file raises
+:class:`~modistill.errors.DataError` naming the file and line) because silently mis-parsed skeletons would
+corrupt the RGB-depth alignment downstream.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from modistill.errors import DataError
+
+NAME_RE = re.compile(r"^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$")
+NUM_JOINTS = 25
+JOINT_FIELDS = ("x", "y", "z", "depthX", "depthY", "colorX", "colorY", "oW", "oX", "oY", "oZ", "trackingState")
+JOINT_NAMES = (
+    "SpineBase", "SpineMid", "Neck", "Head", "ShoulderLeft", "ElbowLeft", "WristLeft", "HandLeft",
+    "ShoulderRight", "ElbowRight", "WristRight", "HandRight", "HipLeft", "KneeLeft", "AnkleLeft", "FootLeft",
+    "HipRight", "KneeRight", "AnkleRight", "FootRight", "SpineShoulder", "HandTipLeft", "ThumbLeft",
+    "HandTipRight", "ThumbRight",
+)
+# Official "connecting joint" list, converted to 0-based parents.
+JOINT_PARENTS = tuple(p - 1 for p in (2, 1, 21, 3, 21, 5, 6, 7, 21, 9, 10, 11, 1, 13, 14, 15, 1, 17, 18, 19,
+                                      2, 8, 8, 12, 12))
+RGB_SUBDIR = "nturgb+d_rgb"
+DEPTH_SUBDIR = "nturgb+d_depth_masked"
+SKELETON_SUBDIR = "nturgb+d_skeletons"
+DEPTH_PATTERN = "MDepth-{:08d}.png"
+TRACKED = 2
+
+
+@dataclass(frozen=True)
+class SampleName:
+    """Fields of an NTU sample name ``SsssCcccPpppRrrrAaaa`` (1-based, as written) and the 0-based label."""
+
+    name: str
+    setup: int
+    camera: int
+    performer: int
+    replication: int
+    action: int
+
+    @property
+    def label(self) -> int:
+        return self.action - 1
+
+
+def parse_name(name: str) -> SampleName:
+    """Parse ``S001C002P003R002A013`` (an optional ``_rgb``/extension suffix is not accepted: pass the stem)."""
+    m = NAME_RE.match(name)
+    if not m:
+        raise ValueError(f"not an NTU sample name (expected SsssCcccPpppRrrrAaaa): {name!r}")
+    s, c, p, r, a = (int(g) for g in m.groups())
+    if min(s, c, p, r, a) < 1:
+        raise ValueError(f"NTU sample name has a zero field: {name!r}")
+    return SampleName(name, s, c, p, r, a)
+
+
+def format_name(setup: int, camera: int, performer: int, replication: int, action: int) -> str:
+    return f"S{setup:03d}C{camera:03d}P{performer:03d}R{replication:03d}A{action:03d}"
+
+
+@dataclass
+class Body:
+    """One tracked body in one frame. ``joints`` is (25, 12) float64 in file order (see ``JOINT_FIELDS``)."""
+
+    body_id: int
+    clipped_edges: int
+    hand_left_confidence: int
+    hand_left_state: int
+    hand_right_confidence: int
+    hand_right_state: int
+    is_restricted: int
+    lean_x: float
+    lean_y: float
+    tracking_state: int
+    joints: np.ndarray
+
+
+def _ints(tokens: Sequence[str]) -> list[int]:
+    return [int(t) for t in tokens]
+
+
+def read_skeleton(path: str | Path) -> list[list[Body]]:
+    """Read an NTU ``.skeleton`` file into a per-frame list of bodies.
+
+    Body ids are parsed as Python ints (they exceed 2**53, float parsing would lose digits). CRLF and LF line
+    endings, capital-E exponents, frames with zero bodies and frames with more than two bodies are accepted.
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("ascii")
+    except FileNotFoundError:
+        raise DataError(path, "skeleton file not found") from None
+    except UnicodeDecodeError as e:
+        raise DataError(path, f"not an ASCII skeleton file (byte {e.start})") from None
+    except OSError as e:
+        raise DataError(path, f"cannot read skeleton file ({e.strerror})") from None
+    lines = text.splitlines()
+    pos = 0
+
+    def next_tokens(expected: int, what: str) -> list[str]:
+        nonlocal pos
+        if pos >= len(lines):
+            raise DataError(path, f"file ends early: expected {what}", line=pos + 1)
+        tokens = lines[pos].split()
+        pos += 1
+        if len(tokens) != expected:
+            raise DataError(path, f"expected {what} ({expected} values), found {len(tokens)} values", line=pos)
+        return tokens
+
+    def parse(fn, tokens, what):
+        try:
+            return fn(tokens)
+        except ValueError:
+            raise DataError(path, f"malformed {what}: {' '.join(tokens)[:80]!r}", line=pos) from None
+
+    n_frames = parse(lambda t: int(t[0]), next_tokens(1, "frame count"), "frame count")
+    if n_frames < 0:
+        raise DataError(path, f"negative frame count {n_frames}", line=pos)
+    frames: list[list[Body]] = []
+    for _ in range(n_frames):
+        n_bodies = parse(lambda t: int(t[0]), next_tokens(1, "body count"), "body count")
+        if n_bodies < 0:
+            raise DataError(path, f"negative body count {n_bodies}", line=pos)
+        bodies = []
+        for _ in range(n_bodies):
+            bt = next_tokens(10, "body line")
+            head = parse(lambda t: (int(t[0]), *_ints(t[1:7]), float(t[7]), float(t[8]), int(t[9])), bt,
+                         "body line")
+            n_joints = parse(lambda t: int(t[0]), next_tokens(1, "joint count"), "joint count")
+            if n_joints != NUM_JOINTS:
+                raise DataError(path, f"expected {NUM_JOINTS} joints, found {n_joints}", line=pos)
+            joints = np.empty((NUM_JOINTS, 12), dtype=np.float64)
+            for j in range(NUM_JOINTS):
+                joints[j] = parse(lambda t: [float(v) for v in t], next_tokens(12, "joint line"), "joint line")
+            bodies.append(Body(*head, joints=joints))
+        frames.append(bodies)
+    if any(line.strip() for line in lines[pos:]):
+        raise DataError(path, "unexpected data after the last frame", line=pos + 1)
+    return frames
+
+
+def main_body(frames: list[list[Body]]) -> list[Body | None]:
+    """Per frame, the body of the id that is present (and tracked) in the most frames: the actor, not noise."""
+    counts: dict[int, int] = {}
+    for bodies in frames:
+        for b in bodies:
+            counts[b.body_id] = counts.get(b.body_id, 0) + 1
+    if not counts:
+        return [None] * len(frames)
+    best = max(counts, key=lambda k: counts[k])
+    out: list[Body | None] = []
+    for bodies in frames:
+        out.append(next((b for b in bodies if b.body_id == best), None))
+    return out
+
+
+def write_skeleton(path: str | Path, frames: list[list[Body]]) -> None:
+    """Write frames in the NTU text format (CRLF, like the original files); inverse of :func:`read_skeleton`."""
+    out = [str(len(frames))]
+    for bodies in frames:
+        out.append(str(len(bodies)))
+        for b in bodies:
+            out.append(f"{b.body_id} {b.clipped_edges} {b.hand_left_confidence} {b.hand_left_state} "
+                       f"{b.hand_right_confidence} {b.hand_right_state} {b.is_restricted} "
+                       f"{_fmt(b.lean_x)} {_fmt(b.lean_y)} {b.tracking_state}")
+            out.append(str(NUM_JOINTS))
+            for row in b.joints:
+                vals = [_fmt(v) for v in row[:11]] + [str(int(row[11]))]
+                out.append(" ".join(vals))
+    Path(path).write_bytes(("\r\n".join(out) + "\r\n").encode("ascii"))
+
+
+def _fmt(v: float) -> str:
+    s = f"{v:.7g}"
+    return s.replace("e", "E") if "e" in s else s
+
+
+class NtuLayout:
+    """Paths of one NTU RGB+D root folder (``nturgb+d_rgb``, ``nturgb+d_depth_masked``, ``nturgb+d_skeletons``)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def rgb(self, name: str) -> Path:
+        return self.root / RGB_SUBDIR / f"{name}_rgb.avi"
+
+    def depth_dir(self, name: str) -> Path:
+        return self.root / DEPTH_SUBDIR / name
+
+    def depth_frame(self, name: str, index1: int) -> Path:
+        return self.depth_dir(name) / DEPTH_PATTERN.format(index1)
+
+    def skeleton(self, name: str) -> Path:
+        return self.root / SKELETON_SUBDIR / f"{name}.skeleton"
+
+    def sample_names(self) -> tuple[list[str], list[str]]:
+        """Valid sample names found under the RGB folder, and the file names there that are not NTU samples."""
+        rgb_dir = self.root / RGB_SUBDIR
+        if not rgb_dir.is_dir():
+            raise DataError(rgb_dir, "RGB folder not found (is --root an NTU RGB+D root?)")
+        names, bad = [], []
+        for p in sorted(rgb_dir.iterdir()):
+            stem = p.name[: -len("_rgb.avi")] if p.name.endswith("_rgb.avi") else None
+            if stem is not None and NAME_RE.match(stem):
+                names.append(stem)
+            else:
+                bad.append(p.name)
+        return names, bad
+
+    def depth_count(self, name: str) -> int:
+        d = self.depth_dir(name)
+        if not d.is_dir():
+            return 0
+        return sum(1 for p in d.iterdir() if p.name.startswith("MDepth-") and p.name.endswith(".png"))
+
+
+def read_depth(path: str | Path) -> np.ndarray:
+    """Read one 16-bit depth PNG (millimetres) as uint16 (H, W)."""
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        if not Path(path).exists():
+            raise DataError(path, "depth frame not found")
+        raise DataError(path, "unreadable depth PNG")
+    if img.dtype != np.uint16 or img.ndim != 2:
+        raise DataError(path, f"depth PNG must be 16-bit single-channel, got {img.dtype} with shape {img.shape}")
+    return img
+
+
+def read_rgb_frames(path: str | Path, indices: Iterable[int] | None = None) -> list[np.ndarray]:
+    """Decode an RGB video with PyAV; returns RGB uint8 (H, W, 3) frames at the given 0-based indices.
+
+    Decoding is sequential (NTU files have a single keyframe), stops after the last wanted index, and only the
+    wanted frames are converted to arrays. A wanted index past the end of the video raises ``DataError``.
+    """
+    import av
+
+    wanted = None if indices is None else sorted(set(int(i) for i in indices))
+    want_set = None if wanted is None else set(wanted)
+    last = None if wanted is None else (wanted[-1] if wanted else -1)
+    frames: dict[int, np.ndarray] = {}
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for i, frame in enumerate(container.decode(stream)):
+                if last is not None and i > last:
+                    break
+                if want_set is None or i in want_set:
+                    frames[i] = frame.to_ndarray(format="rgb24")
+    except FileNotFoundError:
+        raise DataError(path, "video not found") from None
+    except (av.error.FFmpegError, IndexError) as e:
+        if not frames:
+            raise DataError(path, f"cannot decode video ({e})") from None
+    if wanted is None:
+        if not frames:
+            raise DataError(path, "video has no frames")
+        return [frames[i] for i in sorted(frames)]
+    missing = [i for i in wanted if i not in frames]
+    if missing:
+        raise DataError(path, f"video has {len(frames) and max(frames) + 1} decodable frames, frame {missing[0]} "
+                              "requested")
+    return [frames[i] for i in wanted]
+
+
+def count_rgb_frames(path: str | Path) -> int:
+    """Number of decodable frames (decodes the stream: container frame counts are unreliable in AVI)."""
+    import av
+
+    n = 0
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for _ in container.decode(stream):
+                n += 1
+    except FileNotFoundError:
+        raise DataError(path, "video not found") from None
+    except av.error.FFmpegError as e:
+        if n == 0:
+            raise DataError(path, f"cannot decode video ({e})") from None
+    return n
+
+
+def evenly_spaced(n_available: int, n_wanted: int) -> np.ndarray:
+    """``int(linspace(0, N-1, k))``: the paper's (and released code's) evaluation sampling."""
+    if n_available <= 0:
+        raise ValueError("no frames to sample from")
+    return np.linspace(0, n_available - 1, n_wanted).astype(np.int64)

@@ -1,0 +1,236 @@
+"""Kinect-v2-like camera pairs and the renderer of the body into a masked depth map and a cluttered RGB frame.
+
+Reference grids are those of the real sensor (depth 512x424, colour 1920x1080): skeleton files store
+depthX/depthY and colorX/colorY in these grids, exactly like NTU, whatever the size of the written images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from modistill.data.synthetic import body as B
+
+DEPTH_REF = (512, 424)
+COLOR_REF = (1920, 1080)
+DEPTH_F = 365.5  # focal length in depth reference pixels (about 70 x 60 degrees)
+COLOR_F = 1081.4  # focal length in colour reference pixels (about 84 x 53 degrees)
+BASELINE = 0.052  # metres between the depth and the colour camera centres
+SHIFT = 4  # sub-pixel bits for cv2 drawing
+CAMERA_YAW = {1: -45.0, 2: 0.0, 3: 45.0}
+
+# (joint a, joint b, radius in metres, part) drawn as capsules.
+SEGMENTS = (
+    (B.SPINE_BASE, B.SPINE_SH, 0.12, "shirt"), (B.SH_L, B.SH_R, 0.06, "shirt"), (B.HIP_L, B.HIP_R, 0.08, "pants"),
+    (B.SPINE_SH, B.NECK, 0.045, "skin"),
+    (B.SH_L, B.EL_L, 0.045, "shirt"), (B.EL_L, B.WR_L, 0.038, "sleeve"), (B.WR_L, B.TIP_L, 0.033, "skin"),
+    (B.SH_R, B.EL_R, 0.045, "shirt"), (B.EL_R, B.WR_R, 0.038, "sleeve"), (B.WR_R, B.TIP_R, 0.033, "skin"),
+    (B.HIP_L, B.KN_L, 0.07, "pants"), (B.KN_L, B.AN_L, 0.055, "pants"), (B.AN_L, B.FO_L, 0.045, "shoe"),
+    (B.HIP_R, B.KN_R, 0.07, "pants"), (B.KN_R, B.AN_R, 0.055, "pants"), (B.AN_R, B.FO_R, 0.045, "shoe"),
+    (B.NECK, B.HEAD, 0.10, "skin"),
+)
+
+
+@dataclass(frozen=True)
+class Rig:
+    """World→depth-camera transform of one (setup, camera) position; the colour camera sits BASELINE to the left."""
+
+    rotation: np.ndarray  # rows: camera x (right), y (up), z (forward) in world coordinates
+    centre: np.ndarray
+
+    def to_camera(self, pts: np.ndarray) -> np.ndarray:
+        return (pts - self.centre) @ self.rotation.T
+
+
+def make_rig(setup_rng: np.random.Generator, camera: int) -> Rig:
+    """Camera ``camera`` of a setup: yaw from CAMERA_YAW, distance/height drawn per setup, looking at the chest."""
+    dist = setup_rng.uniform(2.1, 2.8)
+    height = setup_rng.uniform(0.8, 1.4)
+    yaw = np.radians(CAMERA_YAW.get(camera, 30.0 * (camera - 2)) + setup_rng.uniform(-5, 5))
+    centre = np.array([dist * np.sin(yaw), height, dist * np.cos(yaw)])
+    target = np.array([0.0, 1.0, 0.0])
+    f = target - centre
+    f /= np.linalg.norm(f)
+    right = np.cross(f, [0.0, 1.0, 0.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, f)
+    return Rig(np.stack([right, up, f]), centre)
+
+
+def project_depth(cam: np.ndarray) -> np.ndarray:
+    """Depth-camera-space points (N, 3) → (N, 2) pixels in the 512x424 reference grid."""
+    z = np.maximum(cam[:, 2], 1e-3)
+    return np.stack([DEPTH_REF[0] / 2 + DEPTH_F * cam[:, 0] / z, DEPTH_REF[1] / 2 - DEPTH_F * cam[:, 1] / z], 1)
+
+
+def project_color(cam: np.ndarray) -> np.ndarray:
+    """Depth-camera-space points → (N, 2) pixels of the colour camera in the 1920x1080 reference grid."""
+    z = np.maximum(cam[:, 2], 1e-3)
+    x = cam[:, 0] + BASELINE
+    return np.stack([COLOR_REF[0] / 2 + COLOR_F * x / z, COLOR_REF[1] / 2 - COLOR_F * cam[:, 1] / z], 1)
+
+
+def _fixed(p: np.ndarray) -> tuple[int, int]:
+    return int(round(p[0] * (1 << SHIFT))), int(round(p[1] * (1 << SHIFT)))
+
+
+def _draw_body(img: np.ndarray, pix: np.ndarray, cam: np.ndarray, focal: float, values, aa: bool) -> None:
+    """Painter's algorithm over capsules, far to near. ``values(part, z)`` gives the pixel value of a part."""
+    order = sorted(SEGMENTS, key=lambda s: -(cam[s[0], 2] + cam[s[1], 2]))
+    line_type = cv2.LINE_AA if aa else cv2.LINE_8
+    for a, b, radius, part in order:
+        z = 0.5 * (cam[a, 2] + cam[b, 2])
+        thick = max(1, int(round(2 * radius * focal / z)))
+        val = values(part, z - radius)
+        if part == "skin" and a == B.NECK and b == B.HEAD:
+            cv2.circle(img, _fixed(pix[b]), int(round(radius * focal / z * (1 << SHIFT))), val, -1, line_type, SHIFT)
+        cv2.line(img, _fixed(pix[a]), _fixed(pix[b]), val, thick, line_type, SHIFT)
+
+
+def render_depth(cam: np.ndarray, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Masked uint16 depth (mm) of the person at ``size`` (W, H), with Kinect-like noise, edge loss and holes.
+
+    Per-pixel noise comes from OpenCV's RNG (fast); callers seed it with ``cv2.setRNGSeed`` for determinism.
+    """
+    w, h = size
+    s = w / DEPTH_REF[0]
+    img = np.zeros((h, w), np.uint16)
+    pix = project_depth(cam) * s
+    _draw_body(img, pix, cam, DEPTH_F * s, lambda part, z: int(np.clip(z * 1000.0, 1, 65535)), aa=False)
+    mask = img > 0
+    depth = img.astype(np.float32)
+    noise = np.empty(depth.shape, np.float32)
+    cv2.randn(noise, 1.0, 0.004)
+    depth *= noise
+    edge = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    cv2.randu(noise, 0.0, 1.0)
+    drop = (edge & (noise < 0.35)) | (noise > 0.99)
+    for _ in range(rng.integers(0, 3)):
+        ys, xs = np.nonzero(mask)
+        if len(xs):
+            k = rng.integers(len(xs))
+            cv2.circle(drop.view(np.uint8), (int(xs[k]), int(ys[k])), int(rng.integers(1, 4)), 1, -1)
+    depth[drop | ~mask] = 0
+    return np.clip(depth, 0, 65535).astype(np.uint16)
+
+
+def scene_background(scene_rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """A cluttered room for one (setup, camera): smooth colour field, furniture boxes, textured patches."""
+    w, h = size
+    low = scene_rng.integers(40, 220, (4, 6, 3)).astype(np.uint8)
+    bg = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    for _ in range(scene_rng.integers(8, 16)):
+        x0, y0 = int(scene_rng.integers(0, w)), int(scene_rng.integers(0, h))
+        x1, y1 = x0 + int(scene_rng.integers(w // 20, w // 3)), y0 + int(scene_rng.integers(h // 20, h // 2))
+        colour = tuple(float(c) for c in scene_rng.integers(0, 256, 3))
+        cv2.rectangle(bg, (x0, y0), (x1, y1), colour, -1)
+    for _ in range(scene_rng.integers(4, 10)):
+        c = (int(scene_rng.integers(0, w)), int(scene_rng.integers(0, h)))
+        cv2.circle(bg, c, int(scene_rng.integers(h // 30, h // 8)),
+                   tuple(float(v) for v in scene_rng.integers(0, 256, 3)), -1)
+    texture = scene_rng.normal(0, 18, (h // 4 + 1, w // 4 + 1, 3)).astype(np.float32)
+    bg += cv2.resize(texture, (w, h), interpolation=cv2.INTER_NEAREST)
+    return bg
+
+
+@dataclass
+class Distractor:
+    """A coloured object moving across the RGB view (people walking by, swinging objects); not in depth."""
+
+    start: np.ndarray
+    velocity: np.ndarray
+    size: np.ndarray
+    colour: tuple[float, float, float]
+    angle: float
+    spin: float
+    front: bool
+
+
+def make_distractors(rng: np.random.Generator, size: tuple[int, int], n_frames: int, subject: B.Subject) -> list:
+    w, h = size
+    out = []
+    for _ in range(int(rng.integers(2, 5))):
+        start = np.array([rng.uniform(0, w), rng.uniform(0, h)])
+        velocity = rng.normal(0, 1, 2) * np.array([w, h]) * rng.uniform(0.3, 1.0) / n_frames
+        lengths = np.array([rng.uniform(0.04, 0.2) * h, rng.uniform(0.02, 0.06) * h])
+        # Some distractors wear the subject's colours: colour alone must not identify the person.
+        colour = (subject.shirt, subject.skin, subject.pants, tuple(rng.integers(0, 256, 3)))[int(rng.integers(4))]
+        out.append(Distractor(start, velocity, lengths, tuple(float(c) for c in colour), rng.uniform(0, 180),
+                              rng.normal(0, 6), bool(rng.random() < 0.3)))
+    return out
+
+
+def _draw_distractors(img, distractors, frame: int) -> None:
+    for d in distractors:
+        c = d.start + d.velocity * frame
+        box = ((float(c[0]), float(c[1])), (float(d.size[0]), float(d.size[1])), d.angle + d.spin * frame)
+        cv2.fillPoly(img, [cv2.boxPoints(box).astype(np.int32)], d.colour, cv2.LINE_AA)
+
+
+def render_rgb(
+    cam: np.ndarray,
+    size: tuple[int, int],
+    background: np.ndarray,
+    subject: B.Subject,
+    distractors: list,
+    frame: int,
+    light: tuple[float, np.ndarray],
+    noise_bank: list[np.ndarray],
+) -> np.ndarray:
+    """RGB uint8 frame (H, W, 3): background, distractors behind, the person, distractors in front, light, noise."""
+    w, _ = size
+    s = w / COLOR_REF[0]
+    img = background.copy()
+    _draw_distractors(img, [d for d in distractors if not d.front], frame)
+    pix = project_color(cam) * s
+    colours = {"shirt": subject.shirt, "sleeve": subject.shirt, "pants": subject.pants, "skin": subject.skin,
+               "shoe": (30, 30, 35)}
+
+    def shade(part, z):
+        k = float(np.clip(1.25 - 0.12 * z, 0.6, 1.15))
+        return tuple(float(c) * k for c in colours[part])
+
+    _draw_body(img, pix, cam, COLOR_F * s, shade, aa=True)
+    _draw_distractors(img, [d for d in distractors if d.front], frame)
+    gain, cast = light
+    img *= gain * cast
+    img += noise_bank[frame % len(noise_bank)]
+    np.clip(img, 0, 255, out=img)
+    return img.astype(np.uint8)
+
+
+def sensor_noise(size: tuple[int, int], n: int = 3, sigma: float = 5.0) -> list[np.ndarray]:
+    """A few frames of Gaussian sensor noise reused cyclically (drawing fresh noise per frame costs more than
+    rendering); seeded through ``cv2.setRNGSeed``."""
+    w, h = size
+    bank = [np.empty((h, w, 3), np.float32) for _ in range(n)]
+    for b in bank:
+        cv2.randn(b, 0.0, sigma)
+    return bank
+
+
+def lighting(rng: np.random.Generator, n_frames: int) -> list[tuple[float, np.ndarray]]:
+    """Per-frame global gain and colour cast: a slow drift plus an occasional light switch."""
+    base = rng.uniform(0.55, 1.3)
+    drift = rng.uniform(-0.3, 0.3)
+    switch = int(rng.integers(0, n_frames)) if rng.random() < 0.4 else None
+    jump = rng.uniform(-0.35, 0.35)
+    cast = np.clip(1 + rng.normal(0, 0.12, 3), 0.7, 1.3).astype(np.float32)
+    out = []
+    for i in range(n_frames):
+        g = base + drift * i / max(1, n_frames - 1) + (jump if switch is not None and i >= switch else 0.0)
+        out.append((float(np.clip(g, 0.35, 1.6)), cast))
+    return out
+
+
+def person_mask(cam: np.ndarray, size: tuple[int, int], camera: str = "color") -> np.ndarray:
+    """Boolean (H, W) silhouette of the body as seen by the colour or depth camera, at image ``size``."""
+    w, h = size
+    ref, focal, proj = ((COLOR_REF, COLOR_F, project_color) if camera == "color"
+                        else (DEPTH_REF, DEPTH_F, project_depth))
+    s = w / ref[0]
+    img = np.zeros((h, w), np.uint8)
+    _draw_body(img, proj(cam) * s, cam, focal * s, lambda part, z: 255, aa=False)
+    return img > 0

@@ -1,0 +1,96 @@
+import json
+
+import numpy as np
+
+from modistill.data import ntu
+from modistill.data.synthetic import SynthConfig, generate
+from modistill.data.synthetic import render as R
+from tests.conftest import TINY
+
+
+def test_layout_and_formats(tiny_ntu):
+    layout = ntu.NtuLayout(tiny_ntu)
+    names, bad = layout.sample_names()
+    assert names == sorted(TINY.names()) and bad == []
+    assert len(names) == 3 * 3 * 2 * 1
+    meta = json.loads((tiny_ntu / "synth.json").read_text())
+    assert meta["class_names"][:2] == ["wave right hand", "hands up"]
+    name = names[0]
+    frames = ntu.read_skeleton(layout.skeleton(name))
+    assert (tiny_ntu / "nturgb+d_skeletons" / f"{name}.skeleton").read_bytes().count(b"\r\n") > 10
+    n = len(frames)
+    assert layout.depth_count(name) == n
+    assert ntu.count_rgb_frames(layout.rgb(name)) == n
+    d = ntu.read_depth(layout.depth_frame(name, 1))
+    assert d.dtype == np.uint16 and d.shape == (106, 128)
+    assert 0 < (d > 0).mean() < 0.5  # masked to the person
+    assert 1500 < np.median(d[d > 0]) < 4500  # millimetres
+    rgb = ntu.read_rgb_frames(layout.rgb(name), [0, n - 1])
+    assert rgb[0].shape == (108, 192, 3)
+    import av
+
+    with av.open(str(layout.rgb(name))) as c:
+        assert c.format.name == "avi" and c.streams.video[0].codec_context.name == "h264"
+
+
+def test_joint_projections_land_on_person_in_both_cameras(tiny_ntu):
+    layout = ntu.NtuLayout(tiny_ntu)
+    hits_d, hits_c, total = 0, 0, 0
+    for name in layout.sample_names()[0][:6]:
+        bodies = ntu.main_body(ntu.read_skeleton(layout.skeleton(name)))
+        t = len(bodies) // 2
+        b = bodies[t]
+        depth = ntu.read_depth(layout.depth_frame(name, t + 1))
+        sx, sy = depth.shape[1] / 512, depth.shape[0] / 424
+        rgb = ntu.read_rgb_frames(layout.rgb(name), [t])[0]
+        cx, cy = rgb.shape[1] / 1920, rgb.shape[0] / 1080
+        # Silhouette in the colour camera from the file's camera-space joints.
+        mask = R.person_mask(b.joints[:, :3], (rgb.shape[1], rgb.shape[0]), "color")
+        for j in b.joints[b.joints[:, 11] == 2]:
+            total += 1
+            u, v = int(j[3] * sx), int(j[4] * sy)
+            hits_d += bool((depth[max(v - 1, 0): v + 2, max(u - 1, 0): u + 2] > 0).any())
+            u, v = int(j[5] * cx), int(j[6] * cy)
+            hits_c += bool(mask[max(v - 1, 0): v + 2, max(u - 1, 0): u + 2].any())
+        # The written depth PNG and the colour silhouette are the same body: same pixel count up to the
+        # cameras' different resolutions and the depth holes.
+        dmask = R.person_mask(b.joints[:, :3], (depth.shape[1], depth.shape[0]), "depth")
+        assert (depth > 0)[dmask].mean() > 0.7 and (depth > 0)[~dmask].mean() < 0.01
+    assert hits_d / total > 0.97
+    assert hits_c / total > 0.97
+
+
+def test_rgb_and_depth_are_not_pixel_aligned(tiny_ntu):
+    layout = ntu.NtuLayout(tiny_ntu)
+    name = layout.sample_names()[0][0]
+    b = [x for x in ntu.main_body(ntu.read_skeleton(layout.skeleton(name))) if x is not None][0]
+    d = b.joints[:, 3:5] / np.array([512, 424])
+    c = b.joints[:, 5:7] / np.array([1920, 1080])
+    assert np.abs(d - c).max() > 0.05  # normalised coordinates differ: alignment is needed
+
+
+def test_deterministic_and_resumable(tmp_path):
+    cfg = SynthConfig(classes=1, subjects=1, cameras=2, replications=1, frames=8, rgb_size=(128, 72),
+                      depth_size=(64, 53), seed=3)
+    generate(cfg, tmp_path / "a", show_progress=False)
+    generate(cfg, tmp_path / "b", show_progress=False)
+    for name in cfg.names():
+        for root in ("a", "b"):
+            assert (tmp_path / root / "nturgb+d_skeletons" / f"{name}.skeleton").exists()
+        sa = (tmp_path / "a" / "nturgb+d_skeletons" / f"{name}.skeleton").read_bytes()
+        sb = (tmp_path / "b" / "nturgb+d_skeletons" / f"{name}.skeleton").read_bytes()
+        assert sa == sb
+        da = ntu.read_depth(tmp_path / "a" / "nturgb+d_depth_masked" / name / "MDepth-00000003.png")
+        db = ntu.read_depth(tmp_path / "b" / "nturgb+d_depth_masked" / name / "MDepth-00000003.png")
+        assert np.array_equal(da, db)
+    # The two cameras film the same performance: identical 3-D motion length, different projections.
+    f1 = ntu.read_skeleton(tmp_path / "a" / "nturgb+d_skeletons" / f"{cfg.names()[0]}.skeleton")
+    f2 = ntu.read_skeleton(tmp_path / "a" / "nturgb+d_skeletons" / f"{cfg.names()[1]}.skeleton")
+    assert len(f1) == len(f2)
+    skel = tmp_path / "a" / "nturgb+d_skeletons" / f"{cfg.names()[0]}.skeleton"
+    mtime = skel.stat().st_mtime_ns
+    generate(cfg, tmp_path / "a", show_progress=False)
+    assert skel.stat().st_mtime_ns == mtime  # finished samples are skipped
+    other = SynthConfig(**{**cfg.__dict__, "seed": 4})
+    generate(other, tmp_path / "c", show_progress=False)
+    assert (tmp_path / "c" / "nturgb+d_skeletons" / f"{cfg.names()[0]}.skeleton").read_bytes() != sa
