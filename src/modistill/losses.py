@@ -1,0 +1,79 @@
+"""The paper's losses (Garcia et al., ECCV 2018, sec. 3.1), each against its equation.
+
+The released code's choices are reachable through arguments (``reduction="sum"``, ``hall_weight=0.01``,
+``t2_scaling=False``); see ``reference-code-facts.md`` §2 and the README for the defaults and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+
+def hallucination_loss(
+    teacher: Mapping[str, torch.Tensor],
+    student: Mapping[str, torch.Tensor],
+    layers: list[str] | tuple[str, ...] = ("layer4",),
+    reduction: str = "mean",
+    weight: float = 1.0,
+) -> torch.Tensor:
+    """Eq. 3: ``λ_l ||σ(A_l^d) − σ(A_l^h)||²`` summed over the chosen layers; the teacher is not trained.
+
+    ``reduction="sum"`` sums over every element of the batch (released code); ``"mean"`` averages over elements,
+    which keeps the term's scale independent of batch size, resolution and width.
+    """
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    total = 0.0
+    for layer in layers:
+        diff = (torch.sigmoid(teacher[layer].detach()) - torch.sigmoid(student[layer])).pow(2)
+        total = total + (diff.sum() if reduction == "sum" else diff.mean())
+    return weight * total
+
+
+def soft_cross_entropy(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``−Σ softmax(teacher/T) · log softmax(student/T)``, batch mean (eq. 5's second term with eq. 6's s_i)."""
+    target = F.softmax(teacher_logits.detach() / temperature, dim=-1)
+    return -(target * F.log_softmax(student_logits / temperature, dim=-1)).sum(-1).mean()
+
+
+def generalized_distillation_loss(
+    student_logits: torch.Tensor,
+    labels: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    lam: float = 0.5,
+    temperature: float = 10.0,
+    t2_scaling: bool = False,
+) -> torch.Tensor:
+    """Eq. 5-6: ``(1−λ)·CE(y, σ(f(x))) + λ·CE(s, σ(f(x)/T))`` with ``s = σ(f_t(x)/T)``.
+
+    ``t2_scaling`` multiplies the soft term by T² (Hinton et al.; the authors' NYUD port), off as in the released
+    action-recognition code.
+    """
+    hard = F.cross_entropy(student_logits, labels)
+    soft = soft_cross_entropy(student_logits, teacher_logits, temperature)
+    if t2_scaling:
+        soft = soft * temperature**2
+    return (1.0 - lam) * hard + lam * soft
+
+
+def modality_distillation_loss(
+    student_logits: torch.Tensor,
+    labels: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    teacher_features: Mapping[str, torch.Tensor],
+    student_features: Mapping[str, torch.Tensor],
+    alpha: float = 0.5,
+    lam: float = 0.5,
+    temperature: float = 10.0,
+    t2_scaling: bool = False,
+    layers: list[str] | tuple[str, ...] = ("layer4",),
+    reduction: str = "mean",
+    hall_weight: float = 1.0,
+) -> torch.Tensor:
+    """Eq. 7: ``(1−α)·L_GD + α·L_hall``."""
+    gd = generalized_distillation_loss(student_logits, labels, teacher_logits, lam, temperature, t2_scaling)
+    hall = hallucination_loss(teacher_features, student_features, layers, reduction, hall_weight)
+    return (1.0 - alpha) * gd + alpha * hall

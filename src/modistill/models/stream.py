@@ -1,0 +1,188 @@
+"""One stream: a torchvision ResNet run per frame, with a temporal convolution in the second residual unit of each
+stage (Feichtenhofer et al. 2017, as in the paper's Fig. 2) and an injection point for a multiplicative
+cross-stream connection in the same unit.
+
+Frames are laid out ``[B*T, C, H, W]``, video-major. Parameter names are torchvision's, so ImageNet state dicts
+load by key; the only new parameters are ``layerK.1.temporal.weight`` and the classifier.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models import resnet
+from torchvision.models.resnet import BasicBlock, Bottleneck
+
+from modistill.errors import UserError
+
+log = logging.getLogger(__name__)
+
+ARCHS = {
+    "resnet18": (BasicBlock, [2, 2, 2, 2]),
+    "resnet34": (BasicBlock, [3, 4, 6, 3]),
+    "resnet50": (Bottleneck, [3, 4, 6, 3]),
+    "resnet101": (Bottleneck, [3, 4, 23, 3]),
+}
+STAGES = ("layer1", "layer2", "layer3", "layer4")
+
+
+class TemporalConv(nn.Module):
+    """A 3x1x1 (time x space) convolution C→C across the T frames of each video, zero-padded at the clip ends.
+
+    Initialised as an exact identity (centre tap = identity matrix), so a pretrained stream's output is unchanged
+    at initialisation (paper sec. 3.1). The released TF code's initialiser did not produce an identity
+    (``reference-code-facts.md`` §1.3); we follow the paper.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(channels, channels, 3))
+        with torch.no_grad():
+            self.weight[:, :, 1] = torch.eye(channels)
+
+    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+        bt, c, h, w = x.shape
+        b = bt // frames
+        # [B*T, C, H, W] → [B*H*W, C, T]: a 1-D conv over time for every pixel, then back.
+        y = x.reshape(b, frames, c, h, w).permute(0, 3, 4, 2, 1).reshape(b * h * w, c, frames)
+        y = F.conv1d(y, self.weight, padding=1)
+        return y.reshape(b, h, w, c, frames).permute(0, 4, 3, 1, 2).reshape(bt, c, h, w)
+
+
+def block_forward(
+    block: nn.Module, x: torch.Tensor, frames: int, inject: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run a torchvision residual unit; returns (output, pre-activation sum).
+
+    ``inject=(x_pre, m)``: the residual branch input becomes ``x + x_pre * relu(m)`` (paper eq. 2, the released
+    code's placement); the shortcut still sees ``x``. A ``temporal`` submodule, when present, runs after the first
+    conv (BasicBlock) or the 3x3 conv (Bottleneck), followed by nothing else (it is linear, identity at init).
+    """
+    identity = x if block.downsample is None else block.downsample(x)
+    r = x if inject is None else x + inject[0] * F.relu(inject[1])
+    temporal = getattr(block, "temporal", None)
+    if isinstance(block, Bottleneck):
+        r = block.relu(block.bn1(block.conv1(r)))
+        r = block.relu(block.bn2(block.conv2(r)))
+        if temporal is not None:
+            r = temporal(r, frames)
+        r = block.bn3(block.conv3(r))
+    else:
+        r = block.relu(block.bn1(block.conv1(r)))
+        if temporal is not None:
+            r = temporal(r, frames)
+        r = block.bn2(block.conv2(r))
+    pre = r + identity
+    return F.relu(pre), pre
+
+
+class Stream(nn.Module):
+    """A per-frame ResNet stream with temporal convs; logits are per frame and averaged per video."""
+
+    def __init__(self, arch: str = "resnet50", num_classes: int = 60, width: int = 64, temporal: bool = True):
+        super().__init__()
+        if arch not in ARCHS:
+            raise UserError(f"unknown backbone {arch!r}; choose one of {sorted(ARCHS)}")
+        block, layers = ARCHS[arch]
+        net = resnet.ResNet(block, layers, num_classes=num_classes)
+        if width != 64:
+            _rescale(net, block, layers, width, num_classes)
+        self.arch, self.width, self.num_classes = arch, width, num_classes
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        self.fc = net.fc
+        self.feature_dim = net.fc.in_features
+        if temporal:
+            for name in STAGES:
+                unit = getattr(self, name)[1]
+                channels = unit.conv2.out_channels if isinstance(unit, Bottleneck) else unit.conv1.out_channels
+                unit.add_module("temporal", TemporalConv(channels))
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+
+    def stage(
+        self, k: int, x: torch.Tensor, frames: int, source: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run stage ``k`` (0-3). Returns (stage output, unit-1 output: what this stream sends to a target).
+
+        ``source``: the other stream's unit-1 output of the same stage, injected into this stream's unit 2.
+        """
+        units = getattr(self, STAGES[k])
+        out1, pre1 = block_forward(units[0], x, frames)
+        y = out1
+        for i, unit in enumerate(units[1:], start=1):
+            inject = (pre1, source) if (i == 1 and source is not None) else None
+            y, _ = block_forward(unit, y, frames, inject)
+        return y, out1
+
+    def head(self, feat: torch.Tensor, frames: int) -> torch.Tensor:
+        """Per-frame logits of a [B*T, C, h, w] feature map, averaged over the T frames → [B, classes]."""
+        logits = self.fc(torch.flatten(F.adaptive_avg_pool2d(feat, 1), 1))
+        return logits.reshape(-1, frames, logits.shape[-1]).mean(1)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """``clips``: [B, T, 3, H, W] → video logits [B, classes]."""
+        b, t = clips.shape[:2]
+        x = self.stem(clips.flatten(0, 1))
+        for k in range(4):
+            x, _ = self.stage(k, x, t)
+        return self.head(x, t)
+
+
+def _rescale(net: resnet.ResNet, block, layers, width: int, num_classes: int) -> None:
+    """Rebuild a torchvision ResNet with base width ``width`` instead of 64 (small CPU models); same key names."""
+    net.inplanes = width
+    net.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+    net.bn1 = nn.BatchNorm2d(width)
+    net.layer1 = net._make_layer(block, width, layers[0])
+    net.layer2 = net._make_layer(block, width * 2, layers[1], stride=2)
+    net.layer3 = net._make_layer(block, width * 4, layers[2], stride=2)
+    net.layer4 = net._make_layer(block, width * 8, layers[3], stride=2)
+    net.fc = nn.Linear(width * 8 * block.expansion, num_classes)
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def load_imagenet(stream: Stream, path: str | Path) -> None:
+    """Load a torchvision ImageNet state dict (local file) into a stream; the classifier is kept as initialised.
+
+    Only tensors are unpickled (``weights_only=True``). Missing keys may only be temporal convs; a shape or key
+    mismatch elsewhere is an error naming the file.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path}: pretrained weights file not found") from None
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise UserError(f"{path}: not a loadable state dict ({type(e).__name__}: {e})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    own = stream.state_dict()
+    bad = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if bad:
+        raise UserError(f"{path}: shapes do not match a {stream.arch} (width {stream.width}) at {bad[0]}")
+    missing, unexpected = stream.load_state_dict(state, strict=False)
+    missing = [k for k in missing if ".temporal." not in k and not k.startswith("fc.")]
+    if missing or unexpected:
+        raise UserError(f"{path}: not a torchvision {stream.arch} state dict "
+                        f"(missing {missing[:2]}, unexpected {list(unexpected)[:2]})")
+    log.info("loaded ImageNet weights from %s", path)
+
+
+def build_stream(arch: str, num_classes: int, width: int = 64, temporal: bool = True,
+                 pretrained: str | Path | None = None) -> Stream:
+    stream = Stream(arch, num_classes, width, temporal)
+    if pretrained:
+        load_imagenet(stream, pretrained)
+    return stream

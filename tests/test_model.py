@@ -1,0 +1,163 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torchvision.models import resnet18
+
+from modistill.errors import UserError
+from modistill.models import MultiStream, RGBOnly, Stream, build_stream
+from modistill.models.stream import TemporalConv, load_imagenet
+
+
+def clips(b=2, t=3, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, t, 3, size, size, generator=g)
+
+
+def test_temporal_identity_init_leaves_output_unchanged():
+    torch.manual_seed(0)
+    with_t = Stream("resnet18", 5, width=16, temporal=True).eval()
+    without = Stream("resnet18", 5, width=16, temporal=False).eval()
+    without.load_state_dict({k: v for k, v in with_t.state_dict().items() if ".temporal." not in k})
+    x = clips()
+    torch.testing.assert_close(with_t(x), without(x), rtol=0, atol=1e-5)
+    # And the temporal conv really mixes frames once its weights move.
+    with torch.no_grad():
+        with_t.layer1[1].temporal.weight[:, :, 0] += 0.1
+    assert not torch.allclose(with_t(x), without(x), atol=1e-3)
+
+
+def test_temporal_conv_mixes_only_neighbouring_frames_of_same_video():
+    conv = TemporalConv(2)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[:, :, 0] = torch.eye(2)  # output t = input t-1
+    x = torch.arange(2 * 3 * 2, dtype=torch.float).reshape(6, 2, 1, 1)  # B=2, T=3
+    y = conv(x, frames=3).reshape(2, 3, 2)
+    xr = x.reshape(2, 3, 2)
+    assert torch.equal(y[:, 0], torch.zeros(2, 2))  # zero padding at the clip start, no leak across videos
+    assert torch.equal(y[:, 1:], xr[:, :-1])
+
+
+def test_torchvision_state_dict_loads_by_key(tmp_path):
+    ref = resnet18(num_classes=1000)
+    path = tmp_path / "r18.pth"
+    torch.save(ref.state_dict(), path)
+    s = build_stream("resnet18", 7, pretrained=path)
+    torch.testing.assert_close(s.layer3[1].conv2.weight, ref.layer3[1].conv2.weight)
+    missing, unexpected = Stream("resnet18", 1000).load_state_dict(ref.state_dict(), strict=False)
+    assert unexpected == []
+    assert set(missing) == {f"layer{k}.1.temporal.weight" for k in range(1, 5)}
+    # Same per-frame output as the torchvision model on features (classifier differs).
+    s.eval(), ref.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        f = s.stem(x)
+        for k in range(4):
+            f, _ = s.stage(k, f, 1)
+        r = ref.layer4(ref.layer3(ref.layer2(ref.layer1(ref.maxpool(ref.relu(ref.bn1(ref.conv1(x))))))))
+    torch.testing.assert_close(f, r, atol=1e-5, rtol=1e-4)
+
+
+def test_bad_pretrained_files_are_refused(tmp_path):
+    p = tmp_path / "wrong.pth"
+    torch.save(resnet18().state_dict(), p)
+    with pytest.raises(UserError, match="wrong.pth"):
+        build_stream("resnet50", 5, pretrained=p)
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="junk.pth"):
+        load_imagenet(Stream("resnet18", 5), junk)
+
+
+def two_stream(connection=True, source_grad=True):
+    torch.manual_seed(1)
+    streams = {"rgb": Stream("resnet18", 4, width=8), "depth": Stream("resnet18", 4, width=8)}
+    return MultiStream(streams, {"rgb": "rgb", "depth": "depth"},
+                       [("depth", "rgb")] if connection else [], source_grad=source_grad)
+
+
+def test_connection_changes_target_not_source_and_sends_gradient():
+    a, b = two_stream(True), two_stream(False)
+    a.eval(), b.eval()
+    batch = {"rgb": clips(seed=1), "depth": clips(seed=2)}
+    oa, ob = a(batch), b(batch)
+    torch.testing.assert_close(oa.logits["depth"], ob.logits["depth"])
+    assert not torch.allclose(oa.logits["rgb"], ob.logits["rgb"], atol=1e-4)
+    torch.testing.assert_close(oa.fused, (oa.logits["rgb"] + oa.logits["depth"]) / 2)
+    # The RGB loss reaches the depth stream through the connection (released code), or not when disabled.
+    for source_grad, expect in ((True, True), (False, False)):
+        net = two_stream(True, source_grad)
+        net.train()
+        out = net(batch)
+        F.cross_entropy(out.logits["rgb"], torch.tensor([0, 1])).backward()
+        g = net.streams["depth"].layer1[0].conv1.weight.grad
+        assert (g is not None and g.abs().sum() > 0) == expect
+    net = two_stream(False)
+    F.cross_entropy(net(batch).logits["rgb"], torch.tensor([0, 1])).backward()
+    assert net.streams["depth"].layer1[0].conv1.weight.grad is None
+
+
+def test_injection_formula_matches_eq2():
+    net = two_stream(True).eval()
+    rgb, dep = net.streams["rgb"], net.streams["depth"]
+    batch = {"rgb": clips(seed=1), "depth": clips(seed=2)}
+    from modistill.models.stream import block_forward
+
+    with torch.no_grad():
+        xr, xd = rgb.stem(batch["rgb"].flatten(0, 1)), dep.stem(batch["depth"].flatten(0, 1))
+        od, _ = block_forward(dep.layer1[0], xd, 3)
+        o1, pre1 = block_forward(rgb.layer1[0], xr, 3)
+        manual_in = o1 + pre1 * F.relu(od)
+        expect, _ = block_forward(rgb.layer1[1], manual_in, 3)
+        # block_forward injects in the residual branch only: the shortcut uses o1.
+        got, _ = block_forward(rgb.layer1[1], o1, 3, inject=(pre1, od))
+        assert not torch.allclose(got, expect)
+        ident = o1
+        r = rgb.layer1[1]
+        h = r.relu(r.bn1(r.conv1(manual_in)))
+        h = r.temporal(h, 3)
+        torch.testing.assert_close(got, F.relu(r.bn2(r.conv2(h)) + ident))
+
+
+def test_freezing_freezes_weights_and_bn_statistics():
+    net = two_stream(True)
+    net.freeze("depth")
+    net.train()
+    before = {k: v.clone() for k, v in net.streams["depth"].state_dict().items()}
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=0.1)
+    batch = {"rgb": clips(seed=1), "depth": clips(seed=2) * 3 + 1}
+    for _ in range(2):
+        opt.zero_grad()
+        out = net(batch)
+        (F.cross_entropy(out.fused, torch.tensor([0, 1]))).backward()
+        opt.step()
+    after = net.streams["depth"].state_dict()
+    for k, v in before.items():
+        assert torch.equal(v, after[k]), k
+    assert not net.streams["depth"].training
+    assert any(not torch.equal(a, b) for a, b in zip(
+        [p for p in two_stream(True).streams["rgb"].parameters()], net.streams["rgb"].parameters()))
+
+
+def test_rgb_only_takes_rgb_and_features_exposed():
+    torch.manual_seed(0)
+    m = RGBOnly(Stream("resnet18", 6, width=8), Stream("resnet18", 6, width=8)).eval()
+    x = clips(b=3, t=2)
+    y = m(x)
+    assert y.shape == (3, 6)
+    out = m.net({"rgb": x}, return_features=True)
+    assert out.features["hall"]["layer4"].shape[:2] == (6, 64)
+    torch.testing.assert_close(out.fused, y)
+
+
+def test_widths_and_archs():
+    for arch, dim in (("resnet18", 8 * 8), ("resnet50", 8 * 8 * 4)):
+        s = Stream(arch, 3, width=8)
+        assert s.feature_dim == dim
+        assert s(clips(b=1, t=2)).shape == (1, 3)
+    with pytest.raises(UserError):
+        Stream("vgg", 3)
+    assert math.isclose(sum(p.numel() for p in Stream("resnet18", 1000, temporal=False).parameters()),
+                        sum(p.numel() for p in resnet18().parameters()))
