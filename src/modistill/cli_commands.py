@@ -1,9 +1,51 @@
-"""Sub-commands beyond ``synth`` (prepare, train, evaluate, demo, ...), registered on the main parser."""
+"""Sub-commands beyond ``synth`` (prepare, show-alignment, train, evaluate, demo, ...)."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
+
+
+def cmd_prepare(a: argparse.Namespace) -> None:
+    from modistill.data.prepare import PrepareOptions, prepare_ntu
+
+    opts = PrepareOptions(size=a.size, frames=a.frames, depth_encoding=a.depth_encoding, benchmark=a.benchmark,
+                          workers=a.workers)
+    s = prepare_ntu(a.root, a.out, opts, show_progress=not a.quiet)
+    print(f"prepared {s['processed']} videos in {s['seconds']:.1f}s ({s['videos_per_s']:.2f} videos/s); "
+          f"cache {a.out}: {s['counts']}")
+    for name, reason in s["failed"][:10]:
+        print(f"  failed {name}: {reason}")
+
+
+def cmd_show_alignment(a: argparse.Namespace) -> None:
+    from modistill.evaluation.alignment_plot import show_alignment
+
+    out = show_alignment(a.root, a.name, a.out, size=a.size)
+    print(f"wrote {out}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the pipeline sub-commands; each imports its heavy dependencies lazily."""
+    p = sub.add_parser("prepare", help="align, crop and cache RGB+depth frames of a dataset")
+    p.add_argument("dataset", choices=["ntu"], help="dataset layout")
+    p.add_argument("--root", type=Path, required=True, help="dataset root folder")
+    p.add_argument("--out", type=Path, required=True, help="cache folder to create or resume")
+    p.add_argument("--benchmark", choices=["ntu60", "ntu120"], default="ntu60")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--size", type=int, default=224, help="network input size (square)")
+    p.add_argument("--frames", type=int, default=5, help="frames stored per video, evenly spaced")
+    p.add_argument("--depth-encoding", choices=["jet", "gray"], default="jet")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_prepare)
+
+    s = sub.add_parser("show-alignment", help="write a PNG overlaying aligned depth on RGB for one video")
+    s.add_argument("root", type=Path, help="NTU-layout dataset root")
+    s.add_argument("name", help="sample name, e.g. S001C001P001R001A001")
+    s.add_argument("--out", type=Path, default=None, help="PNG path (default: <name>_alignment.png)")
+    s.add_argument("--size", type=int, default=224)
+    s.set_defaults(func=cmd_show_alignment)
+
+    from modistill.cli_train import register as register_train
+
+    register_train(sub)

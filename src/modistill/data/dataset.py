@@ -1,0 +1,64 @@
+"""Training/evaluation clips from a prepared cache: aligned RGB and depth ``[T, 3, H, W]`` uint8 tensors.
+
+Normalisation happens on the device (:func:`normalize`), so workers move uint8 (4x less than float32).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from modistill.data import ntu
+from modistill.data.prepare import clip_path
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MODALITIES = ("rgb", "depth")
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    """uint8 [..., 3, H, W] → float ImageNet-normalised (applied to jet depth too, as to any 3-channel image)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1) * 255.0
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1) * 255.0
+    return (x.float() - mean) / std
+
+
+def sample_frames(available: int, wanted: int, train: bool, sampling: str) -> np.ndarray:
+    """Indices into the stored frames: evenly spaced (paper); ``mixed`` trains with 50% random ordered frames
+    (released code)."""
+    if train and sampling == "mixed" and available >= wanted and torch.rand(()) < 0.5:
+        return np.sort(torch.randperm(available)[:wanted].numpy())
+    return ntu.evenly_spaced(available, wanted)
+
+
+class ClipDataset(Dataset):
+    """Items: ``{"rgb": uint8 [T,3,S,S], "depth": uint8 [T,3,S,S], "label": int, "index": int}``.
+
+    Training applies the same horizontal flip to both modalities (p = ``flip``), as in the paper.
+    """
+
+    def __init__(self, cache: str | Path, names: list[str], frames: int = 5, train: bool = False,
+                 sampling: str = "even", flip: float = 0.5, modalities: tuple[str, ...] = MODALITIES):
+        self.cache = Path(cache)
+        self.names = list(names)
+        self.labels = [ntu.parse_name(n).label for n in self.names]
+        self.frames, self.train, self.sampling, self.flip = frames, train, sampling, flip
+        self.modalities = modalities
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> dict:
+        arr = np.load(clip_path(self.cache, self.names[i]), mmap_mode="r")
+        idx = sample_frames(arr.shape[1], self.frames, self.train, self.sampling)
+        flip = self.train and self.flip > 0 and bool(torch.rand(()) < self.flip)
+        item: dict = {"label": self.labels[i], "index": i}
+        for m in self.modalities:
+            x = arr[MODALITIES.index(m), idx]  # [T, S, S, 3]
+            if flip:
+                x = x[:, :, ::-1]
+            item[m] = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
+        return item

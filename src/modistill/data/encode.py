@@ -1,0 +1,43 @@
+"""Image encodings of the aligned crops: jet-colormap depth (paper, after Eitel et al.) or gray (released code)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+DEPTH_ENCODINGS = ("jet", "gray")
+
+
+def crop_resize(img: np.ndarray, box: tuple[float, float, float, float], size: int, nearest: bool = False):
+    """Crop ``box`` (x0, y0, x1, y1; sub-pixel) and resize to size x size with one affine warp."""
+    x0, y0, x1, y1 = box
+    sx, sy = size / (x1 - x0), size / (y1 - y0)
+    m = np.array([[sx, 0, -x0 * sx + 0.5 * sx - 0.5], [0, sy, -y0 * sy + 0.5 * sy - 0.5]], np.float32)
+    interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if sx < 1 and sy < 1 else cv2.INTER_LINEAR)
+    return cv2.warpAffine(img, m, (size, size), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def depth_range(depths: list[np.ndarray]) -> tuple[float, float]:
+    """Near/far (mm) of the person over a video's frames: 1st/99th percentiles of the non-zero depths."""
+    vals = np.concatenate([d[d > 0].ravel() for d in depths]) if depths else np.zeros(0)
+    if vals.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(vals, [1, 99])
+    return float(lo), float(max(hi, lo + 1.0))
+
+
+def encode_depth(depth: np.ndarray, near: float, far: float, encoding: str = "jet") -> np.ndarray:
+    """uint16 mm (H, W) → uint8 RGB (H, W, 3). Near is red, far is blue; missing depth (0) stays black."""
+    valid = depth > 0
+    norm = np.clip((depth.astype(np.float32) - near) / (far - near), 0.0, 1.0)
+    # Near = high value, so the closest body parts are the warm colours of the jet map.
+    gray = ((1.0 - norm) * 255.0 + 0.5).astype(np.uint8)
+    if encoding == "jet":
+        out = cv2.applyColorMap(gray, cv2.COLORMAP_JET)[:, :, ::-1]
+    elif encoding == "gray":
+        out = np.repeat(gray[:, :, None], 3, axis=2)
+    else:
+        raise ValueError(f"unknown depth encoding {encoding!r}")
+    out = np.ascontiguousarray(out)
+    out[~valid] = 0
+    return out

@@ -1,0 +1,1 @@
+"""Evaluation: accuracy tables, noisy-depth robustness, curves and confusion matrices, reports."""

@@ -1,0 +1,42 @@
+"""Visual check of the RGB↔depth alignment: the aligned crops side by side and blended."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from modistill.data import ntu
+from modistill.data.align import estimate_alignment, intersection_crop
+from modistill.data.encode import crop_resize, depth_range, encode_depth
+from modistill.errors import DataError
+
+
+def show_alignment(root: str | Path, name: str, out: str | Path | None = None, size: int = 224) -> Path:
+    """Write ``out`` (PNG): RGB crop | jet depth crop | 50% blend with depth edges, at the middle frame."""
+    import cv2
+
+    layout = ntu.NtuLayout(root)
+    frames = ntu.read_skeleton(layout.skeleton(name))
+    al = estimate_alignment(frames)
+    if al is None:
+        raise DataError(layout.skeleton(name), "no well-tracked joints to align with")
+    n = min(ntu.count_rgb_frames(layout.rgb(name)), layout.depth_count(name))
+    t = n // 2
+    rgb = ntu.read_rgb_frames(layout.rgb(name), [t])[0]
+    depth = ntu.read_depth(layout.depth_frame(name, t + 1))
+    crop = intersection_crop(al, (rgb.shape[1], rgb.shape[0]), (depth.shape[1], depth.shape[0]))
+    r = crop_resize(rgb, crop.rgb, size)
+    d_raw = crop_resize(depth, crop.depth, size, nearest=True)
+    near, far = depth_range([depth])
+    d = encode_depth(d_raw, near, far)
+    blend = r.copy()
+    mask = d_raw > 0
+    blend[mask] = (0.5 * r[mask] + 0.5 * d[mask]).astype(np.uint8)
+    edges = cv2.Canny(mask.astype(np.uint8) * 255, 50, 150) > 0
+    blend[edges] = (255, 255, 255)
+    panel = np.concatenate([r, d, blend], axis=1)
+    out = Path(out) if out else Path(f"{name}_alignment.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), panel[:, :, ::-1])
+    return out
