@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from modistill.data import ntu
-from modistill.data.align import Alignment, estimate_alignment, fit_camera_alignment, intersection_crop, joint_points
+from modistill.data.align import (
+    Alignment,
+    estimate_alignment,
+    fit_camera_alignment,
+    intersection_crop,
+    joint_points,
+)
 
 
 def synthetic_frames(scale, ox, oy, n_frames=20, seed=0, noise=0.5, untracked=0.2, nan_joint=True):

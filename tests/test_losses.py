@@ -44,7 +44,7 @@ def test_generalized_distillation_by_hand():
     hard = -math.log(q[1])
     p_t = softmax([1.5, 0.0, 0.5])
     q_t = softmax([0.5, 1.0, 0.0])
-    soft = -sum(a * math.log(b) for a, b in zip(p_t, q_t))
+    soft = -sum(a * math.log(b) for a, b in zip(p_t, q_t, strict=True))
     assert soft_cross_entropy(student, teacher, T).item() == pytest.approx(soft, rel=1e-6)
     got = generalized_distillation_loss(student, y, teacher, lam, T)
     assert got.item() == pytest.approx((1 - lam) * hard + lam * soft, rel=1e-6)

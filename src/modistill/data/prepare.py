@@ -24,7 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from modistill.data import ntu
-from modistill.data.align import Alignment, estimate_alignment, fit_camera_alignment, intersection_crop, joint_points
+from modistill.data.align import (
+    Alignment,
+    estimate_alignment,
+    fit_camera_alignment,
+    intersection_crop,
+    joint_points,
+)
 from modistill.data.encode import DEPTH_ENCODINGS, crop_resize, depth_range, encode_depth
 from modistill.data.splits import BENCHMARKS
 from modistill.errors import DataError, UserError

@@ -130,7 +130,7 @@ def scene_background(scene_rng: np.random.Generator, size: tuple[int, int]) -> n
         c = (int(scene_rng.integers(0, w)), int(scene_rng.integers(0, h)))
         cv2.circle(bg, c, int(scene_rng.integers(h // 30, h // 8)),
                    tuple(float(v) for v in scene_rng.integers(0, 256, 3)), -1)
-    texture = scene_rng.normal(0, 18, (h // 4 + 1, w // 4 + 1, 3)).astype(np.float32)
+    texture = scene_rng.normal(0, 10, (h // 4 + 1, w // 4 + 1, 3)).astype(np.float32)
     bg += cv2.resize(texture, (w, h), interpolation=cv2.INTER_NEAREST)
     return bg
 
@@ -151,7 +151,7 @@ class Distractor:
 def make_distractors(rng: np.random.Generator, size: tuple[int, int], n_frames: int, subject: B.Subject) -> list:
     w, h = size
     out = []
-    for _ in range(int(rng.integers(2, 5))):
+    for _ in range(int(rng.integers(1, 4))):
         start = np.array([rng.uniform(0, w), rng.uniform(0, h)])
         velocity = rng.normal(0, 1, 2) * np.array([w, h]) * rng.uniform(0.3, 1.0) / n_frames
         lengths = np.array([rng.uniform(0.04, 0.2) * h, rng.uniform(0.02, 0.06) * h])

@@ -1,0 +1,77 @@
+"""PNG figures: Fig. 4-style hallucination-loss curves and a confusion matrix."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def read_curve(step_dir: str | Path, key: str = "train/hall_loss_step") -> tuple[list[int], list[float]]:
+    """A logged metric over iterations, across the CSV versions of a step (one per resumed session)."""
+    versions = sorted((Path(step_dir) / "logs").glob("version_*/metrics.csv"),
+                      key=lambda p: int(p.parent.name.split("_")[1]))
+    points: dict[int, float] = {}
+    for path in versions:
+        with open(path) as f:
+            for row in csv.DictReader(f):
+                if row.get(key):
+                    points[int(row["step"])] = float(row[key])
+    xs = sorted(points)
+    return xs, [points[x] for x in xs]
+
+
+def hallucination_curves(run_dir: str | Path, out: str | Path, steps: dict[str, str]) -> Path | None:
+    """Eq. 3 loss over training iterations for the given steps (label per step), like the paper's Fig. 4."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    any_curve = False
+    for step, label in steps.items():
+        xs, ys = read_curve(Path(run_dir) / step)
+        if xs:
+            ax.plot(xs, ys, label=label, lw=1.2)
+            any_curve = True
+    if not any_curve:
+        plt.close(fig)
+        return None
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("$L_{hall}$ (eq. 3)")
+    ax.set_title("Hallucination loss during step 3")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return Path(out)
+
+
+def confusion_matrix_png(labels: list[int], preds: list[int], class_names: list[str], out: str | Path,
+                         title: str) -> Path:
+    n = len(class_names)
+    cm = np.zeros((n, n), int)
+    for y, p in zip(labels, preds, strict=True):
+        cm[y, p] += 1
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    size = max(5, 0.45 * n)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), class_names, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(n), class_names, fontsize=7)
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                if cm[i, j]:
+                    ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=6,
+                            color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return Path(out)

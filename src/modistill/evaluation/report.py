@@ -1,0 +1,68 @@
+"""``modistill evaluate RUN``: report.md with Table 1/2 rows, Table 3 (noisy depth), Fig. 4 curves and a
+confusion matrix, all from measured numbers of the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from modistill.data.prepare import load_cache_meta
+from modistill.errors import UserError
+from modistill.evaluation.noisy_depth import noisy_depth_accuracies
+from modistill.evaluation.plots import confusion_matrix_png, hallucination_curves
+from modistill.evaluation.tables import load_metrics, markdown_table, table2_rows
+from modistill.utils.io import atomic_write_text
+
+
+def evaluate_run(run_dir: str | Path) -> Path:
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.exists():
+        raise UserError(f"{run_dir}: not a run folder (no config.yaml); train first with `modistill train`")
+    cfg = yaml.safe_load(cfg_path.read_text())
+    metrics = load_metrics(run_dir)
+    if not metrics:
+        raise UserError(f"{run_dir}: no finished steps to evaluate")
+    meta = load_cache_meta(cfg["data"]["cache"])
+    rows = table2_rows(metrics)
+    lines = [f"# modistill report: {cfg['name']}", "",
+             f"Data: `{cfg['data']['cache']}` ({meta['num_classes']} classes, {meta['size']} px, "
+             f"{cfg['data']['frames']} frames), protocol {cfg['data']['protocol']}, validation "
+             f"{cfg['data']['validation']}. Model: {cfg['model']['arch']} (width {cfg['model']['width']}), "
+             f"connections {cfg['model']['connection']}, "
+             f"{'ImageNet init' if cfg['model']['pretrained'] else 'random init'}. "
+             f"Seed {cfg['seed']}, {cfg['train']['epochs']} epochs.", ""]
+    lines += ["## Table 2: steps and ablations (test accuracy)", "",
+              markdown_table(rows, [("row", "#"), ("method", "Method"), ("modality", "Test modality"),
+                                    ("loss", "Loss"), ("accuracy", "Accuracy")]), ""]
+    if "step2" in metrics and "step4" in metrics:
+        s2 = metrics["step2"]
+        test_names = s2["test_names"]
+        noisy = noisy_depth_accuracies(cfg, run_dir, test_names, meta["num_classes"],
+                                       cfg["evaluate"]["noise_sigma2"], cfg["evaluate"]["void"], cfg["seed"])
+        header = "| σ² | " + " | ".join(r["sigma2"] for r in noisy) + " |"
+        sep = "|---|" + "|".join("---" for _ in noisy) + "|"
+        vals = "| Accuracy (step 2, RGB + noisy depth) | " + " | ".join(f"{100 * r['accuracy']:.2f}%"
+                                                                      for r in noisy) + " |"
+        lines += ["## Table 3: step-2 model with noisy depth", "", header, sep, vals, "",
+                  f"Step 4 (RGB only, hallucinated depth): {100 * metrics['step4']['accuracy']:.2f}%.", ""]
+        atomic_write_text(run_dir / "noisy_depth.json", json.dumps(noisy, indent=2))
+    curves = {s: lab for s, lab in (("step3", "w/ connections (row 13)"), ("step3_noconn", "w/o connections (row 14)"),
+                                    ("step3_eq3", "w/ connections, eq. 3 (row 11)")) if s in metrics}
+    if curves and hallucination_curves(run_dir, run_dir / "hall_loss.png", curves):
+        lines += ["## Fig. 4: hallucination loss during step 3", "", "![hallucination loss](hall_loss.png)", ""]
+    final = "step4" if "step4" in metrics else sorted(metrics)[-1]
+    m = metrics[final]
+    confusion_matrix_png(m["label"], m["pred"], meta["class_names"], run_dir / "confusion.png",
+                         f"{final}: test confusion ({100 * m['accuracy']:.1f}%)")
+    lines += [f"## Confusion matrix ({final})", "", "![confusion matrix](confusion.png)", ""]
+    timing = [{"step": s, "seconds": f"{v['train_seconds']:.0f}", "best val": v.get("best_val_acc") or "-"}
+              for s, v in metrics.items()]
+    lines += ["## Steps run", "", markdown_table(timing, [("step", "Step"), ("seconds", "Train+test s"),
+                                                          ("best val", "Best val acc")]), ""]
+    out = run_dir / "report.md"
+    atomic_write_text(out, "\n".join(lines))
+    atomic_write_text(run_dir / "table2.json", json.dumps(rows, indent=2))
+    return out

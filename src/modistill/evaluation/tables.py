@@ -1,0 +1,58 @@
+"""Table 1/2-style rows from the steps' metrics: which step and which logits give each row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# (row, method, test modality, loss, step, which logits: "fused" or a stream name)
+TABLE2 = (
+    ("1", "step 1, depth stream", "Depth", "x-entr", "step1_depth", "fused"),
+    ("2", "step 1, RGB stream", "RGB", "x-entr", "step1_rgb", "fused"),
+    ("3", "Hoffman et al. w/o connections", "RGB", "eq. 3", "hoffman_eq3", "fused"),
+    ("4", "Hoffman et al. w/o connections", "RGB", "eq. 5", "hoffman_eq5", "fused"),
+    ("5", "Hoffman et al. w/o connections", "RGB", "eq. 7", "hoffman_eq7", "fused"),
+    ("6", "step 2, depth stream", "Depth", "x-entr", "step2", "depth"),
+    ("7", "step 2, RGB stream", "RGB", "x-entr", "step2", "rgb"),
+    ("8", "step 2", "RGB & Depth", "x-entr", "step2", "fused"),
+    ("9", "step 2 w/o connections", "RGB & Depth", "x-entr", "step2_noconn", "fused"),
+    ("10", "step 3 w/o connections", "RGB (hall)", "eq. 3", "step3_noconn_eq3", "hall"),
+    ("11", "step 3 w/ connections", "RGB (hall)", "eq. 3", "step3_eq3", "hall"),
+    ("12", "step 3 w/ connections", "RGB (hall)", "eq. 5", "step3_eq5", "hall"),
+    ("13", "step 3 w/ connections", "RGB (hall)", "eq. 7", "step3", "hall"),
+    ("14", "step 3 w/o connections", "RGB (hall)", "eq. 7", "step3_noconn", "hall"),
+    ("15", "step 4", "RGB", "x-entr", "step4", "fused"),
+)
+
+
+def load_metrics(run_dir: str | Path) -> dict[str, dict]:
+    out = {}
+    for p in sorted(Path(run_dir).glob("*/metrics.json")):
+        out[p.parent.name] = json.loads(p.read_text())
+    return out
+
+
+def table2_rows(metrics: dict[str, dict]) -> list[dict]:
+    """Rows whose step was run, with the measured accuracy (fraction)."""
+    rows = []
+    for row, method, modality, loss, step, which in TABLE2:
+        if step not in metrics:
+            continue
+        m = metrics[step]
+        acc = m["accuracy"] if which == "fused" else m["streams"][which]
+        rows.append({"row": row, "method": method, "modality": modality, "loss": loss, "step": step,
+                     "accuracy": acc})
+    return rows
+
+
+def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    head = "| " + " | ".join(c[1] for c in columns) + " |"
+    sep = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(_fmt(r[c[0]]) for c in columns) + " |" for r in rows]
+    return "\n".join([head, sep, *body])
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{100 * v:.2f}%"
+    return str(v)

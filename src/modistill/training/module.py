@@ -1,0 +1,100 @@
+"""The LightningModule of one training step: builds the multiple-stream model and computes the step's loss."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from modistill import losses
+from modistill.data.dataset import normalize
+from modistill.models.multistream import MultiStream, StreamOutput
+from modistill.models.stream import build_stream
+from modistill.training.steps import STEPS, connections_for
+
+
+class StepModule(L.LightningModule):
+    """One step of the method (or an ablation), configured by a :class:`StepSpec` and the run config."""
+
+    def __init__(self, step: str, cfg: dict, num_classes: int):
+        super().__init__()
+        self.spec = STEPS[step]
+        self.cfg = cfg
+        m = cfg["model"]
+        streams = {}
+        for name in self.spec.streams:
+            pretrained = m["pretrained"] if self.spec.init[name] is None else None
+            streams[name] = build_stream(m["arch"], num_classes, m["width"], m["temporal"], pretrained)
+        fuse = list(self.spec.select) or list(self.spec.streams)
+        self.net = MultiStream(streams, self.spec.inputs, connections_for(self.spec, m["connection"]), fuse=fuse)
+        for name in self.spec.frozen:
+            self.net.freeze(name)
+        self.modalities = sorted(set(self.spec.inputs.values()))
+        self.needs_features = self.spec.loss != "ce"
+        self.test_records: list[dict] = []
+
+    def forward(self, batch: dict) -> StreamOutput:
+        inputs = {m: normalize(batch[m]) for m in self.modalities}
+        return self.net(inputs, return_features=self.needs_features)
+
+    def compute_loss(self, out: StreamOutput, y: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        d = self.cfg["distill"]
+        kind = self.spec.loss
+        if kind == "ce":
+            return F.cross_entropy(out.fused, y), {}
+        hall_w = 0.01 if d["hall_reduction"] == "sum" and d["weighting"] == "released" else 1.0
+        teacher_f, student_f = out.features["depth"], out.features["hall"]
+        hall = losses.hallucination_loss(teacher_f, student_f, d["hall_layers"], d["hall_reduction"], hall_w)
+        gd = losses.generalized_distillation_loss(out.logits["hall"], y, out.logits["depth"], d["lambda"],
+                                                  d["temperature"], d["t2_scaling"])
+        base = kind.removeprefix("hoffman-")
+        distill = {"eq3": hall, "eq5": gd, "eq7": (1 - d["alpha"]) * gd + d["alpha"] * hall}[base]
+        parts = {"hall": hall.detach(), "gd": gd.detach()}
+        if kind.startswith("hoffman"):
+            # One-step training of all three streams (Hoffman et al.): both classification heads plus distillation.
+            rd = (out.logits["rgb"] + out.logits["depth"]) / 2
+            rh = (out.logits["rgb"] + out.logits["hall"]) / 2
+            return F.cross_entropy(rd, y) + F.cross_entropy(rh, y) + distill, parts
+        return distill, parts
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        out = self(batch)
+        loss, parts = self.compute_loss(out, batch["label"])
+        bs = batch["label"].shape[0]
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
+        for k, v in parts.items():
+            self.log(f"train/{k}_loss", v, on_step=True, on_epoch=True, batch_size=bs)
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        out = self(batch)
+        y = batch["label"]
+        acc = (out.fused.argmax(-1) == y).float().mean()
+        self.log("val/acc", acc, on_epoch=True, prog_bar=True, batch_size=y.shape[0], sync_dist=True)
+        if self.needs_features:
+            loss, parts = self.compute_loss(out, y)
+            self.log("val/hall_loss", parts["hall"], on_epoch=True, batch_size=y.shape[0], sync_dist=True)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        out = self(batch)
+        rec = {"label": batch["label"].cpu(), "index": batch["index"].cpu(), "fused": out.fused.float().cpu()}
+        rec.update({f"stream/{k}": v.float().cpu() for k, v in out.logits.items()})
+        self.test_records.append(rec)
+
+    def configure_optimizers(self):
+        t = self.cfg["train"]
+        params = [p for p in self.parameters() if p.requires_grad]
+        if t["optimizer"] == "sgd":
+            return torch.optim.SGD(params, lr=t["lr"], momentum=0.9, weight_decay=t["weight_decay"])
+        cls = torch.optim.AdamW if t["optimizer"] == "adamw" else torch.optim.Adam
+        return cls(params, lr=t["lr"], weight_decay=t["weight_decay"])
+
+    def test_results(self) -> dict:
+        """Accuracies of the fused (selection) logits and of every stream, with the per-video predictions."""
+        cat = {k: torch.cat([r[k] for r in self.test_records]) for k in self.test_records[0]}
+        y = cat["label"]
+        res = {"accuracy": float((cat["fused"].argmax(-1) == y).float().mean()), "n": int(len(y)),
+               "streams": {k.split("/")[1]: float((v.argmax(-1) == y).float().mean())
+                           for k, v in cat.items() if k.startswith("stream/")},
+               "pred": cat["fused"].argmax(-1).tolist(), "label": y.tolist(), "index": cat["index"].tolist()}
+        return res

@@ -1,0 +1,142 @@
+"""Runs the steps of a config in dependency order under ``runs/<name>/<step>/``, skipping finished steps and
+resuming an interrupted one from its last checkpoint.
+
+Per step: ``config.yaml`` (resolved), ``checkpoints/`` (best by validation accuracy, and last), ``logs/`` (CSV and
+TensorBoard), ``weights.pt`` (the selected model's tensors, what later steps initialise from) and
+``metrics.json`` (test accuracies; its presence marks the step done).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from modistill.config import dump_config
+from modistill.data.dataset import ClipDataset
+from modistill.data.prepare import load_cache_meta, load_manifest
+from modistill.data.splits import read_name_list, split_ntu
+from modistill.errors import UserError
+from modistill.training.module import StepModule
+from modistill.training.steps import STEPS, resolve_order
+from modistill.utils.io import atomic_write, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+
+def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict]:
+    d = cfg["data"]
+    if not d["cache"]:
+        raise UserError("config data.cache is not set (the folder written by `modistill prepare`)")
+    meta = load_cache_meta(d["cache"])
+    names = [n for n, r in load_manifest(d["cache"]).items() if r["status"] == "ok"]
+    exclude = read_name_list(d["exclude_list"]) if d["exclude_list"] else None
+    sp = split_ntu(names, d["benchmark"], d["protocol"], d["validation"], exclude, d["val_per_class"])
+    if not sp["train"] or not sp["test"]:
+        raise UserError(f"{d['cache']}: the {d['protocol']} split has no train or no test videos")
+    return sp, meta
+
+
+def _loader(cfg: dict, names: list[str], train: bool, modalities: tuple[str, ...]) -> DataLoader:
+    d, t = cfg["data"], cfg["train"]
+    ds = ClipDataset(d["cache"], names, d["frames"], train, d["train_sampling"], d["flip"], modalities)
+    return DataLoader(ds, batch_size=t["batch_size"], shuffle=train, num_workers=d["workers"],
+                      persistent_workers=d["workers"] > 0, pin_memory=torch.cuda.is_available(), drop_last=False)
+
+
+def _precision(cfg: dict) -> str:
+    p = cfg["train"]["precision"]
+    if p == "auto":
+        return "bf16-mixed" if torch.cuda.is_available() else "32-true"
+    return str(p)
+
+
+def _init_from(module: StepModule, run_dir: Path, step: str) -> None:
+    """Copy each stream's weights from the earlier step it is initialised from (tensors only, no pickle)."""
+    for stream, src in module.spec.init.items():
+        if src is None:
+            continue
+        src_step, src_stream = src
+        state = torch.load(run_dir / src_step / "weights.pt", map_location="cpu", weights_only=True)
+        prefix = f"net.streams.{src_stream}."
+        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        module.net.streams[stream].load_state_dict(sub)
+        log.info("%s: %s stream initialised from %s/%s", step, stream, src_step, src_stream)
+
+
+def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict) -> dict:
+    step_dir = run_dir / step
+    step_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(step_dir / "config.yaml", dump_config(cfg | {"step": step}))
+    L.seed_everything(cfg["seed"], workers=True, verbose=False)
+    module = StepModule(step, cfg, meta["num_classes"])
+    if any(src is None for src in module.spec.init.values()) and not cfg["model"]["pretrained"]:
+        log.warning("%s: no ImageNet weights given (model.pretrained); streams start from RANDOM init", step)
+    _init_from(module, run_dir, step)
+    mods = tuple(module.modalities)
+    t = cfg["train"]
+    has_val = bool(splits["val"])
+    ckpt_dir = step_dir / "checkpoints"
+    callbacks = [L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=ckpt_dir, filename="best", monitor="val/acc" if has_val else None, mode="max", save_last=True,
+        save_top_k=1)]
+    # A resumed step logs to a new version folder, so the CSV of the interrupted part is kept.
+    loggers = [L.pytorch.loggers.CSVLogger(step_dir, name="logs")]
+    try:
+        loggers.append(L.pytorch.loggers.TensorBoardLogger(step_dir, name="tb"))
+    except ModuleNotFoundError:
+        pass
+    trainer = L.Trainer(
+        max_epochs=t["epochs"], accelerator=t["accelerator"], devices=t["devices"], strategy=t["strategy"],
+        num_nodes=t["num_nodes"], precision=_precision(cfg), callbacks=callbacks, logger=loggers,
+        log_every_n_steps=t["log_every_n_steps"], enable_progress_bar=t["progress"],
+        limit_train_batches=t["limit_train_batches"], enable_model_summary=False, deterministic=False,
+        num_sanity_val_steps=0)
+    last = ckpt_dir / "last.ckpt"
+    t0 = time.time()
+    trainer.fit(module, _loader(cfg, splits["train"], True, mods),
+                _loader(cfg, splits["val"], False, mods) if has_val else None,
+                ckpt_path=str(last) if last.exists() else None)
+    best = ckpt_dir / "best.ckpt"
+    chosen = best if (has_val and best.exists()) else last
+    state = torch.load(chosen, map_location="cpu", weights_only=True)["state_dict"]
+    module.load_state_dict(state)
+    module.test_records = []
+    trainer.test(module, _loader(cfg, splits["test"], False, mods), verbose=False)
+    res = module.test_results()
+    spec = module.spec
+    res.update(step=step, row=spec.row, title=spec.title, test_modality=spec.test_modality, loss=spec.loss,
+               train_seconds=time.time() - t0, selected=chosen.name,
+               best_val_acc=float(callbacks[0].best_model_score) if callbacks[0].best_model_score is not None
+               else None, test_names=[splits["test"][i] for i in res["index"]])
+    if trainer.is_global_zero:
+        atomic_write(step_dir / "weights.pt", lambda p: torch.save(module.state_dict(), p))
+        atomic_write_text(step_dir / "metrics.json", json.dumps(res))
+    return res
+
+
+def run_training(cfg: dict, run_dir: str | Path) -> dict[str, dict]:
+    """Run every configured step and variant; returns each step's metrics."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    splits, meta = dataset_splits(cfg)
+    atomic_write_text(run_dir / "splits.json", json.dumps({k: v for k, v in splits.items()}))
+    log.info("run %s: %d train / %d val / %d test videos, %d classes", run_dir, len(splits["train"]),
+             len(splits["val"]), len(splits["test"]), meta["num_classes"])
+    results = {}
+    for step in resolve_order(list(cfg["steps"]) + list(cfg["variants"])):
+        done = run_dir / step / "metrics.json"
+        if done.exists():
+            log.info("%s: already done, skipping", step)
+            results[step] = json.loads(done.read_text())
+            continue
+        log.info("%s: %s", step, STEPS[step].title)
+        results[step] = train_step(cfg, run_dir, step, splits, meta)
+        log.info("%s: test accuracy %.2f%%", step, 100 * results[step]["accuracy"])
+    return results

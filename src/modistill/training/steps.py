@@ -1,0 +1,97 @@
+"""Named training steps (paper sec. 3.2) and ablation variants (Table 2), as data.
+
+Each step says which streams exist, what each is fed, how streams connect, where each stream's weights come
+from, which stream is frozen, the loss, and which logits select the best epoch and give the step's accuracy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    row: str  # Table 2 row(s) this step produces
+    title: str
+    streams: tuple[str, ...]
+    inputs: dict[str, str]
+    init: dict[str, tuple[str, str] | None]  # stream → (step, stream in that step) or None for ImageNet/random
+    connection: bool = False  # whether the step uses cross-stream connections at all
+    frozen: tuple[str, ...] = ()
+    loss: str = "ce"  # ce | eq3 | eq5 | eq7 | hoffman-eq3 | hoffman-eq5 | hoffman-eq7
+    select: tuple[str, ...] = ()  # streams whose fused logits select the model (empty = all)
+    test_modality: str = "RGB"
+    extra: dict = field(default_factory=dict)
+
+
+def connections_for(spec: StepSpec, direction: str) -> list[tuple[str, str]]:
+    """Concrete (source, target) pairs of a step for the configured connection direction."""
+    if not spec.connection or direction == "none":
+        return []
+    s = set(spec.streams)
+    if s == {"rgb", "depth"}:
+        return [("depth", "rgb")] if direction == "depth_to_rgb" else [("rgb", "depth")]
+    if s == {"depth", "hall"}:
+        return [("depth", "hall")]
+    if s == {"rgb", "hall"}:
+        return [("hall", "rgb")] if direction == "depth_to_rgb" else [("rgb", "hall")]
+    return []
+
+
+def _step3(name, row, title, loss, connection):
+    return StepSpec(name, row, title, ("depth", "hall"), {"depth": "depth", "hall": "rgb"},
+                    {"depth": ("step2", "depth"), "hall": ("step2", "depth")}, connection, ("depth",), loss,
+                    ("hall",), "RGB (hall)")
+
+
+def _hoffman(loss, row):
+    return StepSpec(f"hoffman_{loss}", row, f"Hoffman et al. w/o connections, {loss}", ("rgb", "depth", "hall"),
+                    {"rgb": "rgb", "depth": "depth", "hall": "rgb"},
+                    {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth"),
+                     "hall": ("step1_depth", "depth")}, False, (), f"hoffman-{loss}", ("rgb", "hall"))
+
+
+STEPS: dict[str, StepSpec] = {s.name: s for s in (
+    StepSpec("step1_rgb", "2", "step 1, RGB stream", ("rgb",), {"rgb": "rgb"}, {"rgb": None}),
+    StepSpec("step1_depth", "1", "step 1, depth stream", ("depth",), {"depth": "depth"}, {"depth": None},
+             test_modality="Depth"),
+    StepSpec("step2", "6-8", "step 2", ("rgb", "depth"), {"rgb": "rgb", "depth": "depth"},
+             {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")}, True, test_modality="RGB & Depth"),
+    _step3("step3", "13", "step 3 w/ connections", "eq7", True),
+    StepSpec("step4", "15", "step 4", ("rgb", "hall"), {"rgb": "rgb", "hall": "rgb"},
+             {"rgb": ("step2", "rgb"), "hall": ("step3", "hall")}, True),
+    # Ablations (Table 2).
+    StepSpec("step2_noconn", "9", "step 2 w/o connections", ("rgb", "depth"), {"rgb": "rgb", "depth": "depth"},
+             {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")}, False, test_modality="RGB & Depth"),
+    _step3("step3_noconn_eq3", "10", "step 3 w/o connections", "eq3", False),
+    _step3("step3_eq3", "11", "step 3 w/ connections", "eq3", True),
+    _step3("step3_eq5", "12", "step 3 w/ connections", "eq5", True),
+    _step3("step3_noconn", "14", "step 3 w/o connections", "eq7", False),
+    _hoffman("eq3", "3"),
+    _hoffman("eq5", "4"),
+    _hoffman("eq7", "5"),
+)}
+
+MAIN_STEPS = ("step1_rgb", "step1_depth", "step2", "step3", "step4")
+
+
+def resolve_order(wanted: list[str]) -> list[str]:
+    """Steps in dependency order, adding the steps the wanted ones are initialised from."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name not in STEPS:
+            from modistill.errors import UserError
+
+            raise UserError(f"unknown step {name!r}; known: {sorted(STEPS)}")
+        for src in STEPS[name].init.values():
+            if src is not None:
+                visit(src[0])
+        order.append(name)
+
+    for n in wanted:
+        visit(n)
+    return order

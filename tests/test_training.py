@@ -1,0 +1,129 @@
+import json
+
+import pytest
+import torch
+
+from modistill.cli import main
+from modistill.config import load_config
+from modistill.data.prepare import PrepareOptions, prepare_ntu
+from modistill.errors import UserError
+from modistill.evaluation.noisy_depth import speckle
+from modistill.training.runner import run_training
+from modistill.training.steps import STEPS, connections_for, resolve_order
+
+
+@pytest.fixture(scope="module")
+def cache48(tiny_ntu, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cache48")
+    prepare_ntu(tiny_ntu, out, PrepareOptions(size=32, frames=3), show_progress=False)
+    return out
+
+
+def tiny_cfg(cache, *extra):
+    return load_config("configs/demo.yaml", [f"data.cache={cache}", "train.epochs=1", "model.width=4",
+                                             "train.batch_size=4", "data.frames=3", "data.workers=0",
+                                             "train.progress=false", "variants=[]", *extra])
+
+
+def test_step_order_and_connections():
+    assert resolve_order(["step4"]) == ["step1_rgb", "step1_depth", "step2", "step3", "step4"]
+    assert resolve_order(["hoffman_eq7"]) == ["step1_rgb", "step1_depth", "hoffman_eq7"]
+    assert connections_for(STEPS["step2"], "depth_to_rgb") == [("depth", "rgb")]
+    assert connections_for(STEPS["step2"], "rgb_to_depth") == [("rgb", "depth")]
+    assert connections_for(STEPS["step2_noconn"], "depth_to_rgb") == []
+    assert connections_for(STEPS["step4"], "depth_to_rgb") == [("hall", "rgb")]
+    with pytest.raises(UserError, match="unknown step"):
+        resolve_order(["step9"])
+
+
+def test_four_steps_chain_and_resume(cache48, tmp_path):
+    cfg = tiny_cfg(cache48, "variants=[step3_noconn]")
+    run = tmp_path / "run"
+    res = run_training(cfg, run)
+    assert list(res) == ["step1_rgb", "step1_depth", "step2", "step3", "step4", "step3_noconn"]
+    for step, r in res.items():
+        assert 0.0 <= r["accuracy"] <= 1.0 and r["n"] > 0
+        assert (run / step / "config.yaml").exists() and (run / step / "weights.pt").exists()
+    assert set(res["step2"]["streams"]) == {"rgb", "depth"}
+    # Step 3: the frozen teacher equals the step-2 depth stream, the student started from it too.
+    s2 = torch.load(run / "step2" / "weights.pt", weights_only=True)
+    s3 = torch.load(run / "step3" / "weights.pt", weights_only=True)
+    for k, v in s2.items():
+        if k.startswith("net.streams.depth."):
+            assert torch.equal(v, s3[k]), k
+    s4 = torch.load(run / "step4" / "weights.pt", weights_only=True)
+    assert any(not torch.equal(s3[k.replace("net.streams.hall", "net.streams.hall")], v)
+               for k, v in s4.items() if k.startswith("net.streams.hall.") and v.is_floating_point())
+    # Rerun: every step is skipped, metrics identical.
+    before = {s: (run / s / "metrics.json").read_text() for s in res}
+    again = run_training(cfg, run)
+    assert {s: (run / s / "metrics.json").read_text() for s in again} == before
+
+
+def test_interrupted_step_resumes_from_last_checkpoint(cache48, tmp_path):
+    cfg = tiny_cfg(cache48, "steps=[step1_depth]", "train.epochs=2")
+    run = tmp_path / "run"
+    run_training(cfg, run)
+    (run / "step1_depth" / "metrics.json").unlink()  # as if killed after the last checkpoint
+    cfg3 = tiny_cfg(cache48, "steps=[step1_depth]", "train.epochs=3")
+    res = run_training(cfg3, run)["step1_depth"]
+    import csv
+
+    def epochs(version):
+        rows = csv.DictReader(open(run / "step1_depth" / "logs" / version / "metrics.csv"))
+        return sorted({int(r["epoch"]) for r in rows if r.get("train/loss_epoch")})
+
+    assert epochs("version_0") == [0, 1]
+    assert epochs("version_1") == [2]  # only the missing epoch was trained after resuming
+    assert res["n"] > 0
+
+
+def test_deterministic_cpu_runs(cache48, tmp_path):
+    a = run_training(tiny_cfg(cache48, "steps=[step1_depth]"), tmp_path / "a")["step1_depth"]
+    b = run_training(tiny_cfg(cache48, "steps=[step1_depth]"), tmp_path / "b")["step1_depth"]
+    assert a["pred"] == b["pred"]
+    wa = torch.load(tmp_path / "a" / "step1_depth" / "weights.pt", weights_only=True)
+    wb = torch.load(tmp_path / "b" / "step1_depth" / "weights.pt", weights_only=True)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_speckle_noise():
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((1000,), 100, dtype=torch.uint8)
+    assert torch.equal(speckle(x, 0.0, g), x)
+    assert speckle(x, -1, g).sum() == 0
+    y = speckle(x, 0.01, g).float()
+    assert 95 < y.mean() < 105 and 7 < y.std() < 13  # sigma = sqrt(0.01) = 0.1 → std ≈ 10
+
+
+def test_config_errors():
+    with pytest.raises(UserError, match="unknown config key 'train.epochz'"):
+        load_config("configs/demo.yaml", ["train.epochz=3"])
+    with pytest.raises(UserError, match="model.connection"):
+        load_config("configs/demo.yaml", ["model.connection=sideways"])
+    with pytest.raises(UserError, match="expects int"):
+        load_config("configs/demo.yaml", ["train.epochs=many"])
+
+
+def test_cli_user_errors_exit_2_one_line(capsys, tmp_path):
+    assert main(["train", "configs/demo.yaml", "train.epochz=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.epochz" in err[0]
+    assert main(["train", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml" in capsys.readouterr().err
+    assert main(["prepare", "ntu", "--root", str(tmp_path), "--out", str(tmp_path / "c")]) == 2
+    assert "RGB folder not found" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path)]) == 2
+
+
+def test_quick_demo_end_to_end(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--workers", "1",
+                 "train.progress=false", "data.workers=0"]) == 0
+    report = (tmp_path / "demo" / "run" / "report.md").read_text()
+    for row in ("step 1, depth stream", "step 2", "step 4", "Table 3", "void"):
+        assert row in report
+    assert (tmp_path / "demo" / "run" / "confusion.png").stat().st_size > 1000
+    assert (tmp_path / "demo" / "run" / "hall_loss.png").exists()
+    rows = json.loads((tmp_path / "demo" / "run" / "table2.json").read_text())
+    assert {r["row"] for r in rows} >= {"1", "2", "6", "7", "8", "13", "14", "15"}
+    assert "%" not in json.dumps([r["accuracy"] for r in rows])
