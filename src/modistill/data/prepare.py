@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +241,3 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
             "videos_per_s": len(jobs) / elapsed if elapsed > 0 and jobs else 0.0,
             "failed": [(r["name"], r["reason"]) for r in failed]}
 
-
-def options_dict(opts: PrepareOptions) -> dict:
-    return asdict(opts)

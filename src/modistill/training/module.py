@@ -72,7 +72,7 @@ class StepModule(L.LightningModule):
         acc = (out.fused.argmax(-1) == y).float().mean()
         self.log("val/acc", acc, on_epoch=True, prog_bar=True, batch_size=y.shape[0], sync_dist=True)
         if self.needs_features:
-            loss, parts = self.compute_loss(out, y)
+            _, parts = self.compute_loss(out, y)
             self.log("val/hall_loss", parts["hall"], on_epoch=True, batch_size=y.shape[0], sync_dist=True)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
