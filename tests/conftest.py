@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from modistill.data.prepare import PrepareOptions, prepare_ntu
 from modistill.data.synthetic import SynthConfig, generate
 
 torch.set_num_threads(2)
@@ -18,3 +19,11 @@ def tiny_ntu(tmp_path_factory):
     root = tmp_path_factory.mktemp("ntu")
     generate(TINY, root, workers=1, show_progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def small_cache(tiny_ntu, tmp_path_factory):
+    """The tiny tree prepared at 32 px, 3 frames: enough for training and deployment tests."""
+    out = tmp_path_factory.mktemp("cache32")
+    prepare_ntu(tiny_ntu, out, PrepareOptions(size=32, frames=3), show_progress=False)
+    return out

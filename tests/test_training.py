@@ -5,18 +5,10 @@ import torch
 
 from modistill.cli import main
 from modistill.config import load_config
-from modistill.data.prepare import PrepareOptions, prepare_ntu
 from modistill.errors import UserError
 from modistill.evaluation.noisy_depth import speckle
 from modistill.training.runner import run_training
 from modistill.training.steps import STEPS, connections_for, resolve_order
-
-
-@pytest.fixture(scope="module")
-def cache48(tiny_ntu, tmp_path_factory):
-    out = tmp_path_factory.mktemp("cache48")
-    prepare_ntu(tiny_ntu, out, PrepareOptions(size=32, frames=3), show_progress=False)
-    return out
 
 
 def tiny_cfg(cache, *extra):
@@ -36,8 +28,8 @@ def test_step_order_and_connections():
         resolve_order(["step9"])
 
 
-def test_four_steps_chain_and_resume(cache48, tmp_path):
-    cfg = tiny_cfg(cache48, "variants=[step3_noconn]")
+def test_four_steps_chain_and_resume(small_cache, tmp_path):
+    cfg = tiny_cfg(small_cache, "variants=[step3_noconn]")
     run = tmp_path / "run"
     res = run_training(cfg, run)
     assert list(res) == ["step1_rgb", "step1_depth", "step2", "step3", "step4", "step3_noconn"]
@@ -60,12 +52,12 @@ def test_four_steps_chain_and_resume(cache48, tmp_path):
     assert {s: (run / s / "metrics.json").read_text() for s in again} == before
 
 
-def test_interrupted_step_resumes_from_last_checkpoint(cache48, tmp_path):
-    cfg = tiny_cfg(cache48, "steps=[step1_depth]", "train.epochs=2")
+def test_interrupted_step_resumes_from_last_checkpoint(small_cache, tmp_path):
+    cfg = tiny_cfg(small_cache, "steps=[step1_depth]", "train.epochs=2")
     run = tmp_path / "run"
     run_training(cfg, run)
     (run / "step1_depth" / "metrics.json").unlink()  # as if killed after the last checkpoint
-    cfg3 = tiny_cfg(cache48, "steps=[step1_depth]", "train.epochs=3")
+    cfg3 = tiny_cfg(small_cache, "steps=[step1_depth]", "train.epochs=3")
     res = run_training(cfg3, run)["step1_depth"]
     import csv
 
@@ -73,14 +65,21 @@ def test_interrupted_step_resumes_from_last_checkpoint(cache48, tmp_path):
         rows = csv.DictReader(open(run / "step1_depth" / "logs" / version / "metrics.csv"))
         return sorted({int(r["epoch"]) for r in rows if r.get("train/loss_epoch")})
 
+    def steps(version):
+        return [int(r["step"]) for r in csv.DictReader(open(run / "step1_depth" / "logs" / version / "metrics.csv"))]
+
     assert epochs("version_0") == [0, 1]
-    assert epochs("version_1") == [2]  # only the missing epoch was trained after resuming
+    assert epochs("version_1")[-1] == 2
+    assert min(steps("version_1")) >= max(steps("version_0"))  # nothing before the checkpoint was trained again
+    ckpt = torch.load(run / "step1_depth" / "checkpoints" / "last.ckpt", weights_only=True)
+    batches = -(-len(json.loads((run / "splits.json").read_text())["train"]) // 4)
+    assert ckpt["global_step"] == 3 * batches  # exactly three epochs of optimiser steps in total
     assert res["n"] > 0
 
 
-def test_deterministic_cpu_runs(cache48, tmp_path):
-    a = run_training(tiny_cfg(cache48, "steps=[step1_depth]"), tmp_path / "a")["step1_depth"]
-    b = run_training(tiny_cfg(cache48, "steps=[step1_depth]"), tmp_path / "b")["step1_depth"]
+def test_deterministic_cpu_runs(small_cache, tmp_path):
+    a = run_training(tiny_cfg(small_cache, "steps=[step1_depth]"), tmp_path / "a")["step1_depth"]
+    b = run_training(tiny_cfg(small_cache, "steps=[step1_depth]"), tmp_path / "b")["step1_depth"]
     assert a["pred"] == b["pred"]
     wa = torch.load(tmp_path / "a" / "step1_depth" / "weights.pt", weights_only=True)
     wb = torch.load(tmp_path / "b" / "step1_depth" / "weights.pt", weights_only=True)

@@ -25,7 +25,8 @@ def cmd_synth(a: argparse.Namespace) -> None:
     from modistill.data.synthetic import SynthConfig, generate
 
     cfg = SynthConfig(classes=a.classes, subjects=a.subjects, cameras=a.cameras, replications=a.replications,
-                      setups=a.setups, seed=a.seed, frames=a.frames, rgb_size=a.rgb_size, depth_size=a.depth_size)
+                      setups=a.setups, seed=a.seed, frames=a.frames, rgb_size=a.rgb_size, depth_size=a.depth_size,
+                      clutter=a.clutter)
     names = generate(cfg, a.out_dir, workers=a.workers, show_progress=not a.quiet)
     print(f"wrote {len(names)} samples in NTU RGB+D layout under {a.out_dir}")
 
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--frames", type=int, default=32, help="mean frames per video (varies ±25%%)")
     s.add_argument("--rgb-size", type=_size, default=(384, 216), help="colour video WxH (16:9, up to 1920x1080)")
     s.add_argument("--depth-size", type=_size, default=(256, 212), help="depth PNG WxH (up to 512x424)")
+    s.add_argument("--clutter", type=float, default=0.5,
+                   help="RGB scene difficulty in [0, 1]: room contrast and number of moving distractors")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     s.add_argument("--quiet", action="store_true")
@@ -62,14 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
-        args.func(args)
+        rc = args.func(args)
     except UserError as e:
         print(f"modistill {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"modistill {args.command}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
         return 130
-    return 0
+    return rc or 0
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--size", type=int, default=224)
     s.set_defaults(func=cmd_show_alignment)
 
+    from modistill.cli_deploy import register as register_deploy
     from modistill.cli_train import register as register_train
 
     register_train(sub)
+    register_deploy(sub)

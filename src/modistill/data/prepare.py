@@ -118,15 +118,13 @@ def _process(job) -> dict:
         n_depth = layout.depth_count(name)
         if n_depth == 0:
             raise DataError(layout.depth_dir(name), "no MDepth-*.png frames")
-        n_rgb = ntu.count_rgb_frames(layout.rgb(name))
+        rgb, idx, n_rgb = ntu.read_rgb_evenly(layout.rgb(name), opts.frames, limit=n_depth)
         n = min(n_rgb, n_depth)
         rec.update(rgb_frames=n_rgb, depth_frames=n_depth, skeleton_frames=skel_frames)
         notes = []
         if n_rgb != n_depth or (skel_frames is not None and skel_frames != n_rgb):
             notes.append(f"frame counts differ (rgb {n_rgb}, depth {n_depth}, skeleton {skel_frames}); "
                          f"using the first {n}")
-        idx = ntu.evenly_spaced(n, opts.frames)
-        rgb = ntu.read_rgb_frames(layout.rgb(name), idx)
         depth = [ntu.read_depth(layout.depth_frame(name, int(i) + 1)) for i in idx]
         crop = intersection_crop(al, (rgb[0].shape[1], rgb[0].shape[0]), (depth[0].shape[1], depth[0].shape[0]))
         near, far = depth_range(depth)
@@ -137,7 +135,8 @@ def _process(job) -> dict:
             out[1, k] = encode_depth(d, near, far, opts.depth_encoding)
         atomic_write(clip_path(cache, name), lambda p: _save_npy(p, out))
         rec.update(status="ok", reason="; ".join(notes) or None, frames=idx.tolist(),
-                   crop_rgb=[round(v, 2) for v in crop.rgb], depth_mm=[near, far])
+                   crop_rgb=[round(v, 2) for v in crop.rgb],
+                   rgb_size=[rgb[0].shape[1], rgb[0].shape[0]], depth_mm=[near, far])
     except (DataError, ValueError, OSError) as e:
         rec["reason"] = str(e).splitlines()[0] if str(e) else type(e).__name__
     return rec

@@ -97,15 +97,15 @@ class MultiStream(nn.Module):
 
 
 class RGBOnly(nn.Module):
-    """The deployable model: RGB stream + hallucination stream, both fed RGB, hall→RGB connections.
+    """The deployable model: RGB stream + hallucination stream, both fed RGB (step 4).
 
-    ``forward(clips [B, T, 3, H, W]) → fused logits [B, classes]``. No depth, no skeleton.
+    ``forward(clips [B, T, 3, H, W], ImageNet-normalised) → fused logits [B, classes]``. No depth, no skeleton.
+    ``connections``: hall→RGB for the paper's direction, RGB→hall for the inverted study, none for the ablation.
     """
 
-    def __init__(self, rgb: Stream, hall: Stream, connection: bool = True):
+    def __init__(self, rgb: Stream, hall: Stream, connections: list[tuple[str, str]] | tuple = (("hall", "rgb"),)):
         super().__init__()
-        self.net = MultiStream({"rgb": rgb, "hall": hall}, {"rgb": "rgb", "hall": "rgb"},
-                               [("hall", "rgb")] if connection else [])
+        self.net = MultiStream({"rgb": rgb, "hall": hall}, {"rgb": "rgb", "hall": "rgb"}, list(connections))
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.net({"rgb": clips}).fused

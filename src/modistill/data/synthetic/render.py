@@ -76,17 +76,28 @@ def _fixed(p: np.ndarray) -> tuple[int, int]:
     return int(round(p[0] * (1 << SHIFT))), int(round(p[1] * (1 << SHIFT)))
 
 
-def _draw_body(img: np.ndarray, pix: np.ndarray, cam: np.ndarray, focal: float, values, aa: bool) -> None:
-    """Painter's algorithm over capsules, far to near. ``values(part, z)`` gives the pixel value of a part."""
+def _draw_body(img: np.ndarray, pix: np.ndarray, cam: np.ndarray, focal: float, values, aa: bool,
+               outline: float = 0.0) -> None:
+    """Painter's algorithm over capsules, far to near. ``values(part, z)`` gives the pixel value of a part.
+
+    ``outline`` > 0 draws each limb over a darker rim (value x ``1 - outline``), the shading edge that lets a
+    camera see an arm in front of a torso of the same colour."""
     order = sorted(SEGMENTS, key=lambda s: -(cam[s[0], 2] + cam[s[1], 2]))
     line_type = cv2.LINE_AA if aa else cv2.LINE_8
     for a, b, radius, part in order:
         z = 0.5 * (cam[a, 2] + cam[b, 2])
-        thick = max(1, int(round(2 * radius * focal / z)))
+        r_px = radius * focal / z
+        thick = max(1, int(round(2 * r_px)))
         val = values(part, z - radius)
-        if part == "skin" and a == B.NECK and b == B.HEAD:
-            cv2.circle(img, _fixed(pix[b]), int(round(radius * focal / z * (1 << SHIFT))), val, -1, line_type, SHIFT)
-        cv2.line(img, _fixed(pix[a]), _fixed(pix[b]), val, thick, line_type, SHIFT)
+        layers = [(val, thick, r_px)]
+        if outline > 0:
+            dark = tuple(float(v) * (1 - outline) for v in val)
+            rim = max(1.0, 0.15 * r_px)
+            layers = [(dark, thick + int(round(2 * rim)), r_px + rim), (val, thick, r_px)]
+        for colour, th, r in layers:
+            if part == "skin" and a == B.NECK and b == B.HEAD:
+                cv2.circle(img, _fixed(pix[b]), int(round(r * (1 << SHIFT))), colour, -1, line_type, SHIFT)
+            cv2.line(img, _fixed(pix[a]), _fixed(pix[b]), colour, th, line_type, SHIFT)
 
 
 def render_depth(cam: np.ndarray, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -116,8 +127,10 @@ def render_depth(cam: np.ndarray, size: tuple[int, int], rng: np.random.Generato
     return np.clip(depth, 0, 65535).astype(np.uint16)
 
 
-def scene_background(scene_rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-    """A cluttered room for one (setup, camera): smooth colour field, furniture boxes, textured patches."""
+def scene_background(scene_rng: np.random.Generator, size: tuple[int, int], clutter: float = 1.0) -> np.ndarray:
+    """A cluttered room for one (setup, camera): smooth colour field, furniture boxes, textured patches.
+
+    ``clutter`` scales the room's contrast around mid-grey, so the person stands out more as it goes to 0."""
     w, h = size
     low = scene_rng.integers(40, 220, (4, 6, 3)).astype(np.uint8)
     bg = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
@@ -132,7 +145,7 @@ def scene_background(scene_rng: np.random.Generator, size: tuple[int, int]) -> n
                    tuple(float(v) for v in scene_rng.integers(0, 256, 3)), -1)
     texture = scene_rng.normal(0, 10, (h // 4 + 1, w // 4 + 1, 3)).astype(np.float32)
     bg += cv2.resize(texture, (w, h), interpolation=cv2.INTER_NEAREST)
-    return bg
+    return 128.0 + clutter * (bg - 128.0)
 
 
 @dataclass
@@ -148,10 +161,12 @@ class Distractor:
     front: bool
 
 
-def make_distractors(rng: np.random.Generator, size: tuple[int, int], n_frames: int, subject: B.Subject) -> list:
+def make_distractors(rng: np.random.Generator, size: tuple[int, int], n_frames: int, subject: B.Subject,
+                     clutter: float = 1.0) -> list:
+    """Up to ``round(3 * clutter)`` moving objects."""
     w, h = size
     out = []
-    for _ in range(int(rng.integers(1, 4))):
+    for _ in range(int(rng.integers(0, round(3 * clutter) + 1))):
         start = np.array([rng.uniform(0, w), rng.uniform(0, h)])
         velocity = rng.normal(0, 1, 2) * np.array([w, h]) * rng.uniform(0.3, 1.0) / n_frames
         lengths = np.array([rng.uniform(0.04, 0.2) * h, rng.uniform(0.02, 0.06) * h])
@@ -192,7 +207,7 @@ def render_rgb(
         k = float(np.clip(1.25 - 0.12 * z, 0.6, 1.15))
         return tuple(float(c) * k for c in colours[part])
 
-    _draw_body(img, pix, cam, COLOR_F * s, shade, aa=True)
+    _draw_body(img, pix, cam, COLOR_F * s, shade, aa=True, outline=0.45)
     _draw_distractors(img, [d for d in distractors if d.front], frame)
     gain, cast = light
     img *= gain * cast

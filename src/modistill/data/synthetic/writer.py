@@ -36,6 +36,7 @@ class SynthConfig:
     rgb_size: tuple[int, int] = (384, 216)
     depth_size: tuple[int, int] = (256, 212)
     empty_frame_prob: float = 0.05
+    clutter: float = 0.5  # 0 = plain grey room, no distractors; 1 = full-contrast room, up to 3 distractors
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -44,6 +45,8 @@ class SynthConfig:
                 raise UserError(f"synth: --{key} must be at least 1, got {getattr(self, key)}")
         if self.classes > 999 or self.subjects > 999 or self.setups > 999 or self.cameras > 999:
             raise UserError("synth: NTU names allow at most 999 of each field")
+        if not 0.0 <= self.clutter <= 1.0:
+            raise UserError(f"synth: --clutter must be in [0, 1], got {self.clutter}")
         if self.frames < 8:
             raise UserError(f"synth: --frames must be at least 8, got {self.frames}")
         w, h = self.rgb_size
@@ -99,11 +102,11 @@ def _skeleton_frames(cam: np.ndarray, rng: np.random.Generator, body_id: int, n_
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
-    """Write RGB frames as H.264 in an AVI container (the NTU format) with PyAV."""
+    """Write RGB frames as H.264 with PyAV; the container follows the suffix (``.avi`` is the NTU format)."""
     import av
 
     h, w = frames[0].shape[:2]
-    with av.open(str(path), mode="w", format="avi") as out:
+    with av.open(str(path), mode="w", format="avi" if Path(path).suffix == ".avi" else None) as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.options = {"crf": "18", "preset": "ultrafast"}
@@ -125,8 +128,9 @@ def render_sample(cfg: SynthConfig, root: Path, name: str) -> str:
     cam = np.stack([rig.to_camera(p) for p in world])
     rng = np.random.default_rng([cfg.seed, 4, sn.setup, sn.camera, sn.performer, sn.replication, sn.action])
     cv2.setRNGSeed(int(rng.integers(0, 2**31 - 1)))
-    background = R.scene_background(np.random.default_rng([cfg.seed, 5, sn.setup, sn.camera]), cfg.rgb_size)
-    distractors = R.make_distractors(rng, cfg.rgb_size, n, subject)
+    background = R.scene_background(np.random.default_rng([cfg.seed, 5, sn.setup, sn.camera]), cfg.rgb_size,
+                                    cfg.clutter)
+    distractors = R.make_distractors(rng, cfg.rgb_size, n, subject, cfg.clutter)
     light = R.lighting(rng, n)
     noise = R.sensor_noise(cfg.rgb_size)
 

@@ -1,0 +1,150 @@
+"""Deployment: bundle and ONNX export agree with PyTorch, predict runs on raw videos, bad models are refused."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from modistill.cli import main
+from modistill.config import dump_config, load_config
+from modistill.data import ntu
+from modistill.data.dataset import ClipDataset, normalize
+from modistill.data.prepare import clip_path, load_manifest
+from modistill.data.synthetic.writer import write_video
+from modistill.deploy.bundle import bundle_from_run, load_bundle, load_deploy_model, save_bundle
+from modistill.deploy.onnx_export import OnnxModel
+from modistill.deploy.video import camera_clip
+from modistill.errors import UserError
+from modistill.training.module import StepModule
+
+
+@pytest.fixture(scope="module")
+def run_dir(small_cache, tmp_path_factory):
+    """A run folder holding a step-4 model whose BatchNorm statistics come from real cached clips."""
+    run = tmp_path_factory.mktemp("run")
+    cfg = load_config("configs/demo.yaml", [f"data.cache={small_cache}", "model.width=8", "data.frames=3"])
+    (run / "config.yaml").write_text(dump_config(cfg))
+    torch.manual_seed(0)
+    module = StepModule("step4", cfg, 3)
+    names = sorted(load_manifest(small_cache))
+    batch = torch.stack([ClipDataset(small_cache, names, 3, modalities=("rgb",))[i]["rgb"] for i in range(8)])
+    module.train()
+    with torch.no_grad():
+        module.net({"rgb": normalize(batch)})
+    (run / "step4").mkdir()
+    torch.save(module.state_dict(), run / "step4" / "weights.pt")
+    return run
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    assert main(["export", str(run_dir), "--out", str(out / "model.onnx")]) == 0
+    return out / "model.onnx", out / "model.safetensors"
+
+
+def test_bundle_metadata_from_run(run_dir, small_cache):
+    _, meta = bundle_from_run(run_dir)
+    assert (meta["arch"], meta["width"], meta["num_classes"], meta["frames"], meta["size"]) == ("resnet18", 8, 3,
+                                                                                               3, 32)
+    assert meta["class_names"] == json.loads((small_cache / "cache.json").read_text())["class_names"]
+    assert meta["connections"] == [["hall", "rgb"]]
+    x0, y0, x1, y1 = meta["crop"]
+    assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1 and (x0, y0, x1, y1) != (0.0, 0.0, 1.0, 1.0)
+
+
+def test_onnx_matches_pytorch(exported, tiny_ntu):
+    onnx_path, st_path = exported
+    torch_model, meta = load_bundle(st_path)
+    ort_model = OnnxModel(onnx_path)
+    assert ort_model.meta == meta
+    rng = np.random.default_rng(1)
+    random_clips = rng.uniform(0, 255, (3, 3, 3, 32, 32)).astype(np.float32)
+    video = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
+    video_clip = camera_clip(video, meta["frames"], meta["size"], meta["crop"])[None].astype(np.float32)
+    for x in (random_clips, video_clip):
+        with torch.inference_mode():
+            ref = torch_model(torch.from_numpy(x)).numpy()
+        assert ref.shape == (len(x), 3)
+        assert np.abs(ort_model(x) - ref).max() <= 1e-4
+
+
+def test_camera_clip_reproduces_training_crop(small_cache, tiny_ntu):
+    """With a video's own crop (as frame fractions), the deploy preprocessing gives the cached training RGB."""
+    name = "S001C002P002R001A003"
+    rec = load_manifest(small_cache)[name]
+    crop = (np.array(rec["crop_rgb"]) / np.tile(rec["rgb_size"], 2)).tolist()
+    clip = camera_clip(ntu.NtuLayout(tiny_ntu).rgb(name), 3, 32, crop)
+    cached = np.load(clip_path(small_cache, name))[0].transpose(0, 3, 1, 2)
+    assert clip.shape == cached.shape == (3, 3, 32, 32)
+    assert np.abs(clip.astype(int) - cached.astype(int)).mean() < 1.0
+
+
+def test_predict_avi_and_mp4_with_both_runtimes(exported, tiny_ntu, tmp_path, capsys):
+    onnx_path, st_path = exported
+    avi = ntu.NtuLayout(tiny_ntu).rgb("S001C001P003R001A002")
+    mp4 = tmp_path / "clip.mp4"
+    write_video(mp4, ntu.read_rgb_frames(avi))
+    results = {}
+    for model in (onnx_path, st_path):
+        capsys.readouterr()
+        assert main(["predict", str(avi), str(mp4), "--model", str(model), "--topk", "2", "--json"]) == 0
+        results[model.suffix] = json.loads(capsys.readouterr().out)
+    for res in results.values():
+        assert [r["video"] for r in res] == [str(avi), str(mp4)]
+        for r in res:
+            assert r["error"] is None and len(r["top"]) == 2
+            assert r["top"][0]["prob"] >= r["top"][1]["prob"] > 0
+    for a, b in zip(results[".onnx"], results[".safetensors"], strict=True):
+        assert [t["class"] for t in a["top"]] == [t["class"] for t in b["top"]]
+        assert a["top"][0]["prob"] == pytest.approx(b["top"][0]["prob"], abs=1e-5)
+    # the mp4 is the same video re-encoded: same prediction
+    avi_p, mp4_p = results[".safetensors"]
+    assert avi_p["top"][0]["class"] == mp4_p["top"][0]["class"]
+    assert avi_p["top"][0]["prob"] == pytest.approx(mp4_p["top"][0]["prob"], abs=0.02)
+
+
+def test_predict_reports_a_bad_video_and_keeps_going(exported, tiny_ntu, tmp_path, capsys):
+    bad = tmp_path / "broken.avi"
+    bad.write_bytes(b"not a video")
+    good = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
+    assert main(["predict", str(bad), str(good), "--model", str(exported[0])]) == 2
+    out = capsys.readouterr().out
+    assert f"{bad}: error: {bad}:" in out and "%" in out
+
+
+def test_tampered_and_mismatched_models_refused(exported, run_dir, tmp_path, capsys):
+    _, st_path = exported
+    blob = bytearray(st_path.read_bytes())
+    blob[-100] ^= 0xFF  # one weight changed
+    tampered = tmp_path / "tampered.safetensors"
+    tampered.write_bytes(bytes(blob))
+    with pytest.raises(UserError, match="checksum mismatch"):
+        load_bundle(tampered)
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00" * 64)
+    with pytest.raises(UserError, match="not a readable safetensors"):
+        load_bundle(garbage)
+    state, meta = bundle_from_run(run_dir)
+    for change, message in (({"num_classes": 5, "class_names": list("abcde")}, "needs"),
+                            ({"width": 16}, "needs"), ({"arch": "resnet50"}, "not a resnet50"),
+                            ({"arch": "vgg16"}, "unknown backbone")):
+        path = save_bundle(state, meta | change, tmp_path / "mismatch.safetensors")
+        with pytest.raises(UserError, match=message):
+            load_bundle(path)
+    pickle_file = tmp_path / "model.pt"
+    torch.save({"x": 1}, pickle_file)
+    capsys.readouterr()
+    assert main(["predict", str(tampered), "--model", str(pickle_file)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not a readable safetensors" in err and "Traceback" not in err
+
+
+def test_run_folder_and_bundle_give_the_same_model(exported, run_dir):
+    a, _ = load_deploy_model(run_dir)
+    b, _ = load_deploy_model(exported[1])
+    x = torch.rand(2, 3, 3, 32, 32) * 255
+    with torch.inference_mode():
+        assert torch.equal(a(x), b(x))
+
