@@ -17,7 +17,7 @@ def cmd_export(a: argparse.Namespace) -> None:
 
     if a.out.suffix != ".onnx":
         raise UserError(f"{a.out}: --out must end in .onnx")
-    state, meta = bundle_from_run(a.run)
+    state, meta = bundle_from_run(a.run, a.step)
     model = build_model(state, meta, a.run)
     st = save_bundle(state, meta, a.safetensors or a.out.with_suffix(".safetensors"))
     onnx_path = export_onnx(model, meta, a.out)
@@ -53,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("run", type=Path, help="run folder with a finished step4")
     e.add_argument("--out", type=Path, required=True, help="ONNX path (model.onnx)")
     e.add_argument("--safetensors", type=Path, default=None, help="bundle path (default: OUT with .safetensors)")
+    e.add_argument("--step", choices=["step4", "step4_inv"], default="step4",
+                   help="which RGB-only model of the run (step4_inv: the inverted-connection study)")
     e.set_defaults(func=cmd_export)
 
     p = sub.add_parser("predict", help="top-k actions of raw RGB videos (no depth, no skeleton needed)")

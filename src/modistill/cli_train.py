@@ -32,6 +32,10 @@ def cmd_train(a: argparse.Namespace) -> None:
     cfg = load_config(resolve_config_path(a.config), a.overrides)
     run_dir = a.run_dir or Path("runs") / cfg["name"]
     results = run_training(cfg, run_dir)
+    from lightning.pytorch.utilities import rank_zero_only
+
+    if rank_zero_only.rank != 0:  # DDP: every rank ran the steps; one prints
+        return
     for step, r in results.items():
         print(f"{step:18s} test accuracy {100 * r['accuracy']:6.2f}%")
     print(f"run folder: {run_dir}")

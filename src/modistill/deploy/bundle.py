@@ -63,15 +63,20 @@ def deploy_crop(cache: str | Path | None) -> tuple[list[float], str]:
     return list(FULL_FRAME), "full frame (no prepared cache with crop records)"
 
 
-def bundle_from_run(run_dir: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Step-4 tensors and bundle metadata of a training run."""
+DEPLOYABLE = ("step4", "step4_inv")
+
+
+def bundle_from_run(run_dir: str | Path, step: str = "step4") -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and bundle metadata of a run's RGB-only step (step 4, or its inverted-connection variant)."""
     run_dir = Path(run_dir)
-    weights = run_dir / "step4" / "weights.pt"
+    if step not in DEPLOYABLE:
+        raise UserError(f"only {DEPLOYABLE} are RGB-only models, not {step!r}")
+    weights = run_dir / step / "weights.pt"
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.exists():
         raise UserError(f"{run_dir}: not a run folder (no config.yaml)")
     if not weights.exists():
-        raise UserError(f"{run_dir}: step 4 is not finished (no step4/weights.pt); train it first")
+        raise UserError(f"{run_dir}: {step} is not finished (no {step}/weights.pt); train it first")
     cfg = yaml.safe_load(cfg_path.read_text())
     state = torch.load(weights, map_location="cpu", weights_only=True)
     state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
@@ -83,9 +88,9 @@ def bundle_from_run(run_dir: str | Path) -> tuple[dict[str, torch.Tensor], dict]
     m = cfg["model"]
     meta = {"format": FORMAT, "arch": m["arch"], "width": m["width"], "temporal": m["temporal"],
             "num_classes": num_classes, "class_names": names,
-            "connections": [list(c) for c in connections_for(STEPS["step4"], m["connection"])],
+            "connections": [list(c) for c in connections_for(STEPS[step], m["connection"])],
             "size": int(cache_meta.get("size", 224)), "frames": int(cfg["data"]["frames"]), "crop": crop,
-            "crop_source": crop_source, "input": "float RGB 0-255 [B, T, 3, H, W]", "run": str(run_dir)}
+            "crop_source": crop_source, "input": "float RGB 0-255 [B, T, 3, H, W]", "run": str(run_dir), "step": step}
     return state, meta
 
 
@@ -147,10 +152,10 @@ def load_bundle(path: str | Path) -> tuple[DeployModel, dict]:
     return build_model(state, meta, path), meta
 
 
-def load_deploy_model(source: str | Path) -> tuple[DeployModel, dict]:
-    """A run folder (its step-4 model) or a ``.safetensors`` bundle."""
+def load_deploy_model(source: str | Path, step: str = "step4") -> tuple[DeployModel, dict]:
+    """A run folder (its step-4 model, or ``step``) or a ``.safetensors`` bundle."""
     source = Path(source)
     if source.is_dir():
-        state, meta = bundle_from_run(source)
+        state, meta = bundle_from_run(source, step)
         return build_model(state, meta, source), meta
     return load_bundle(source)

@@ -89,6 +89,20 @@ class StepModule(L.LightningModule):
         cls = torch.optim.AdamW if t["optimizer"] == "adamw" else torch.optim.Adam
         return cls(params, lr=t["lr"], weight_decay=t["weight_decay"])
 
+    def on_test_epoch_end(self) -> None:
+        """Under DDP each rank saw a shard of the test set (padded with repeats): gather all shards and keep one
+        record per video, so every rank holds the same complete results."""
+        if self.trainer.world_size <= 1 or not self.test_records:
+            return
+        cat = {k: torch.cat([r[k] for r in self.test_records]) for k in self.test_records[0]}
+        gathered = {k: self.all_gather(v.to(self.device)).flatten(0, 1).cpu() for k, v in cat.items()}
+        order = torch.argsort(gathered["index"], stable=True)
+        idx = gathered["index"][order]
+        first = torch.ones_like(idx, dtype=torch.bool)
+        first[1:] = idx[1:] != idx[:-1]
+        keep = order[first]
+        self.test_records = [{k: v[keep] for k, v in gathered.items()}]
+
     def test_results(self) -> dict:
         """Accuracies of the fused (selection) logits and of every stream, with the per-video predictions."""
         cat = {k: torch.cat([r[k] for r in self.test_records]) for k in self.test_records[0]}

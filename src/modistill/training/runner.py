@@ -22,6 +22,7 @@ from modistill.data.dataset import ClipDataset
 from modistill.data.prepare import load_cache_meta, load_manifest
 from modistill.data.splits import read_name_list, split_ntu
 from modistill.errors import UserError
+from modistill.training.checkpoint_io import AtomicCheckpointIO
 from modistill.training.module import StepModule
 from modistill.training.steps import STEPS, resolve_order
 from modistill.utils.io import atomic_write, atomic_write_text
@@ -96,7 +97,7 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict) ->
         num_nodes=t["num_nodes"], precision=_precision(cfg), callbacks=callbacks, logger=loggers,
         log_every_n_steps=t["log_every_n_steps"], enable_progress_bar=t["progress"],
         limit_train_batches=t["limit_train_batches"], enable_model_summary=False, deterministic=False,
-        num_sanity_val_steps=0)
+        num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
     last = ckpt_dir / "last.ckpt"
     t0 = time.time()
     trainer.fit(module, _loader(cfg, splits["train"], True, mods),
@@ -117,6 +118,7 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict) ->
     if trainer.is_global_zero:
         atomic_write(step_dir / "weights.pt", lambda p: torch.save(module.state_dict(), p))
         atomic_write_text(step_dir / "metrics.json", json.dumps(res))
+    trainer.strategy.barrier("step-done")  # under DDP, later steps read these files on every rank
     return res
 
 

@@ -22,11 +22,17 @@ class StepSpec:
     loss: str = "ce"  # ce | eq3 | eq5 | eq7 | hoffman-eq3 | hoffman-eq5 | hoffman-eq7
     select: tuple[str, ...] = ()  # streams whose fused logits select the model (empty = all)
     test_modality: str = "RGB"
+    direction: str | None = None  # fixed connection direction (inverted study); None = the config's
     extra: dict = field(default_factory=dict)
 
 
 def connections_for(spec: StepSpec, direction: str) -> list[tuple[str, str]]:
-    """Concrete (source, target) pairs of a step for the configured connection direction."""
+    """Concrete (source, target) pairs of a step for the configured connection direction.
+
+    ``rgb_to_depth`` (supplement Sec. 1, inverted): step 2 sends RGB into depth; step 3 still distils the (now
+    RGB-informed) depth teacher into the hallucination stream through depth→hall; step 4 sends RGB into the
+    hallucination stream, which stands where depth stood in step 2."""
+    direction = spec.direction or direction
     if not spec.connection or direction == "none":
         return []
     s = set(spec.streams)
@@ -39,10 +45,10 @@ def connections_for(spec: StepSpec, direction: str) -> list[tuple[str, str]]:
     return []
 
 
-def _step3(name, row, title, loss, connection):
+def _step3(name, row, title, loss, connection, teacher="step2", direction=None):
     return StepSpec(name, row, title, ("depth", "hall"), {"depth": "depth", "hall": "rgb"},
-                    {"depth": ("step2", "depth"), "hall": ("step2", "depth")}, connection, ("depth",), loss,
-                    ("hall",), "RGB (hall)")
+                    {"depth": (teacher, "depth"), "hall": (teacher, "depth")}, connection, ("depth",), loss,
+                    ("hall",), "RGB (hall)", direction)
 
 
 def _hoffman(loss, row):
@@ -68,6 +74,13 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
     _step3("step3_eq3", "11", "step 3 w/ connections", "eq3", True),
     _step3("step3_eq5", "12", "step 3 w/ connections", "eq5", True),
     _step3("step3_noconn", "14", "step 3 w/o connections", "eq7", False),
+    # Supplement Table 1: the same pipeline with RGB→depth connections (rows 6a-8a, 13a, 15a).
+    StepSpec("step2_inv", "6a-8a", "step 2, inverted RGB→depth", ("rgb", "depth"), {"rgb": "rgb", "depth": "depth"},
+             {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")}, True, test_modality="RGB & Depth",
+             direction="rgb_to_depth"),
+    _step3("step3_inv", "13a", "step 3, inverted RGB→depth teacher", "eq7", True, "step2_inv", "rgb_to_depth"),
+    StepSpec("step4_inv", "15a", "step 4, inverted RGB→hall", ("rgb", "hall"), {"rgb": "rgb", "hall": "rgb"},
+             {"rgb": ("step2_inv", "rgb"), "hall": ("step3_inv", "hall")}, True, direction="rgb_to_depth"),
     _hoffman("eq3", "3"),
     _hoffman("eq5", "4"),
     _hoffman("eq7", "5"),
