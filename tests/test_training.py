@@ -172,3 +172,25 @@ def test_inverted_connection_variants():
     assert inv == {"step2_inv": [("rgb", "depth")], "step3_inv": [("depth", "hall")],
                    "step4_inv": [("rgb", "hall")]}
     assert resolve_order(["step4_inv"]) == ["step1_rgb", "step1_depth", "step2_inv", "step3_inv", "step4_inv"]
+
+
+def test_seed_summary_mean_and_std(tmp_path):
+    from modistill.evaluation.seeds import write_seed_summary
+
+    runs = []
+    for i, (d, s2) in enumerate(((0.5, 0.6), (0.7, 0.8))):
+        run = tmp_path / f"seed{i}"
+        for step, acc in (("step1_depth", d), ("step2", s2)):
+            (run / step).mkdir(parents=True)
+            (run / step / "metrics.json").write_text(json.dumps(
+                {"accuracy": acc, "streams": {"rgb": acc / 2, "depth": acc - 0.1}}))
+        runs.append(run)
+    (runs[1] / "step2_inv").mkdir()  # a row only one run has is left out
+    (runs[1] / "step2_inv" / "metrics.json").write_text(json.dumps({"accuracy": 1.0, "streams": {"rgb": 1.0, "depth": 1.0}}))
+    out = write_seed_summary(runs, tmp_path)
+    rows = {r["row"]: r for r in json.loads((tmp_path / "seeds.json").read_text())}
+    assert sorted(rows) == ["1", "6", "7", "8"]
+    assert rows["1"]["mean"] == pytest.approx(0.6) and rows["1"]["std"] == pytest.approx(0.1414214, abs=1e-6)
+    assert rows["7"]["runs"] == pytest.approx([0.3, 0.4])
+    assert "| 1 | step 1, depth stream | Depth | x-entr | 60.00 ± 14.14 | 50.0, 70.0 |" in out.read_text()
+    assert (tmp_path / "seeds.png").read_bytes()[:4] == b"\x89PNG"

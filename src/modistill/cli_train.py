@@ -44,9 +44,17 @@ def cmd_train(a: argparse.Namespace) -> None:
 def cmd_evaluate(a: argparse.Namespace) -> None:
     from modistill.evaluation.report import evaluate_run
 
-    out = evaluate_run(a.run)
-    print(out.read_text())
-    print(f"report: {out}")
+    for run in a.runs:
+        out = evaluate_run(run)
+        if len(a.runs) == 1:
+            print(out.read_text())
+        print(f"report: {out}")
+    if len(a.runs) > 1:
+        from modistill.evaluation.seeds import write_seed_summary
+
+        summary = write_seed_summary(a.runs, a.summary or Path(a.runs[0]).parent)
+        print(summary.read_text())
+        print(f"summary over {len(a.runs)} runs: {summary}")
 
 
 QUICK = {"synth": dict(classes=4, subjects=4, cameras=2, replications=1, frames=12, rgb_size=(192, 108),
@@ -90,8 +98,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--run-dir", type=Path, default=None, help="default: runs/<name>")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="write report.md (tables, noisy depth, curves, confusion) for a run")
-    e.add_argument("run", type=Path)
+    e = sub.add_parser("evaluate", help="write report.md (tables, noisy depth, curves, confusion) for each run; "
+                                        "with several runs (seeds) also a mean ± std summary")
+    e.add_argument("runs", type=Path, nargs="+")
+    e.add_argument("--summary", type=Path, default=None,
+                   help="folder for seeds.md/json/png (default: the first run's parent)")
     e.set_defaults(func=cmd_evaluate)
 
     d = sub.add_parser("demo", help="synthetic benchmark → prepare → all steps → report, on CPU")

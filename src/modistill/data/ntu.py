@@ -32,6 +32,7 @@ RGB_SUBDIR = "nturgb+d_rgb"
 DEPTH_SUBDIR = "nturgb+d_depth_masked"
 SKELETON_SUBDIR = "nturgb+d_skeletons"
 DEPTH_PATTERN = "MDepth-{:08d}.png"
+DEPTH_FILE_RE = re.compile(r"MDepth-(\d{8})\.png")
 TRACKED = 2
 
 
@@ -215,11 +216,20 @@ class NtuLayout:
                 bad.append(p.name)
         return names, bad
 
-    def depth_count(self, name: str) -> int:
+    def depth_numbers(self, name: str) -> list[int]:
+        """Sorted 1-based numbers of the ``MDepth-%08d.png`` files present (gaps mean missing frames)."""
         d = self.depth_dir(name)
         if not d.is_dir():
-            return 0
-        return sum(1 for p in d.iterdir() if p.name.startswith("MDepth-") and p.name.endswith(".png"))
+            return []
+        nums = []
+        for p in d.iterdir():
+            m = DEPTH_FILE_RE.fullmatch(p.name)
+            if m:
+                nums.append(int(m.group(1)))
+        return sorted(nums)
+
+    def depth_count(self, name: str) -> int:
+        return len(self.depth_numbers(name))
 
 
 def read_depth(path: str | Path) -> np.ndarray:
@@ -237,14 +247,16 @@ def read_depth(path: str | Path) -> np.ndarray:
 
 
 def read_rgb_frames(path: str | Path, indices: Iterable[int] | None = None) -> list[np.ndarray]:
-    """Decode an RGB video with PyAV; returns RGB uint8 (H, W, 3) frames at the given 0-based indices.
+    """Decode an RGB video with PyAV; returns RGB uint8 (H, W, 3) frames at the given 0-based indices (in their
+    order, repeats allowed).
 
     Decoding is sequential (NTU files have a single keyframe), stops after the last wanted index, and only the
     wanted frames are converted to arrays. A wanted index past the end of the video raises ``DataError``.
     """
     import av
 
-    wanted = None if indices is None else sorted(set(int(i) for i in indices))
+    order = None if indices is None else [int(i) for i in indices]
+    wanted = None if order is None else sorted(set(order))
     want_set = None if wanted is None else set(wanted)
     last = None if wanted is None else (wanted[-1] if wanted else -1)
     frames: dict[int, np.ndarray] = {}
@@ -270,7 +282,7 @@ def read_rgb_frames(path: str | Path, indices: Iterable[int] | None = None) -> l
     if missing:
         raise DataError(path, f"video has {len(frames) and max(frames) + 1} decodable frames, frame {missing[0]} "
                               "requested")
-    return [frames[i] for i in wanted]
+    return [frames[i] for i in order]
 
 
 def count_rgb_frames(path: str | Path) -> int:

@@ -115,17 +115,25 @@ def _process(job) -> dict:
     rec = {"name": name, "status": "failed", "reason": None, "alignment": al_dict}
     try:
         al = Alignment(**al_dict)
-        n_depth = layout.depth_count(name)
-        if n_depth == 0:
+        present = layout.depth_numbers(name)
+        if not present:
             raise DataError(layout.depth_dir(name), "no MDepth-*.png frames")
+        n_depth = present[-1]
         rgb, idx, n_rgb = ntu.read_rgb_evenly(layout.rgb(name), opts.frames, limit=n_depth)
         n = min(n_rgb, n_depth)
         rec.update(rgb_frames=n_rgb, depth_frames=n_depth, skeleton_frames=skel_frames)
+        if n < opts.frames:
+            short = layout.rgb(name) if n_rgb <= n_depth else layout.depth_dir(name)
+            raise DataError(short, f"only {n} usable frames (rgb {n_rgb}, depth {n_depth}), fewer than the "
+                                   f"{opts.frames} sampled")
         notes = []
         if n_rgb != n_depth or (skel_frames is not None and skel_frames != n_rgb):
             notes.append(f"frame counts differ (rgb {n_rgb}, depth {n_depth}, skeleton {skel_frames}); "
                          f"using the first {n}")
-        depth = [ntu.read_depth(layout.depth_frame(name, int(i) + 1)) for i in idx]
+        numbers, missing = _nearest_present([int(i) + 1 for i in idx], present)
+        if missing:
+            notes.append(f"depth frames {missing} missing, nearest present frames used")
+        depth = [ntu.read_depth(layout.depth_frame(name, k)) for k in numbers]
         crop = intersection_crop(al, (rgb[0].shape[1], rgb[0].shape[0]), (depth[0].shape[1], depth[0].shape[0]))
         near, far = depth_range(depth)
         out = np.empty((2, opts.frames, opts.size, opts.size, 3), np.uint8)
@@ -140,6 +148,21 @@ def _process(job) -> dict:
     except (DataError, ValueError, OSError) as e:
         rec["reason"] = str(e).splitlines()[0] if str(e) else type(e).__name__
     return rec
+
+
+def _nearest_present(wanted: list[int], present: list[int]) -> tuple[list[int], list[int]]:
+    """Each wanted frame number, or the nearest present one when its file is missing; and the missing ones."""
+    arr = np.asarray(present)
+    out, missing = [], []
+    for w in wanted:
+        k = int(np.searchsorted(arr, w))
+        if k < len(arr) and arr[k] == w:
+            out.append(w)
+            continue
+        missing.append(w)
+        near = [arr[j] for j in (k - 1, k) if 0 <= j < len(arr)]
+        out.append(int(min(near, key=lambda v: (abs(v - w), v))))
+    return out, missing
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:

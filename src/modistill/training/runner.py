@@ -83,9 +83,14 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict) ->
     t = cfg["train"]
     has_val = bool(splits["val"])
     ckpt_dir = step_dir / "checkpoints"
+    # Two checkpoints: the best by validation accuracy (model selection) and the latest epoch (resumption).
+    # Lightning's own save_last only refreshes last.ckpt when a new best is saved, which would lose the epochs
+    # after the best one on a resume.
     callbacks = [L.pytorch.callbacks.ModelCheckpoint(
-        dirpath=ckpt_dir, filename="best", monitor="val/acc" if has_val else None, mode="max", save_last=True,
-        save_top_k=1)]
+        dirpath=ckpt_dir, filename="best", monitor="val/acc" if has_val else None, mode="max", save_top_k=1,
+        enable_version_counter=False),
+        L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
+                                            enable_version_counter=False)]
     # A resumed step logs to a new version folder, so the CSV of the interrupted part is kept.
     loggers = [L.pytorch.loggers.CSVLogger(step_dir, name="logs")]
     try:
@@ -99,6 +104,8 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict) ->
         limit_train_batches=t["limit_train_batches"], enable_model_summary=False, deterministic=False,
         num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
     last = ckpt_dir / "last.ckpt"
+    for stale in ckpt_dir.glob(".*.tmp"):  # a write cut short by a kill; the previous checkpoint is intact
+        stale.unlink()
     t0 = time.time()
     trainer.fit(module, _loader(cfg, splits["train"], True, mods),
                 _loader(cfg, splits["val"], False, mods) if has_val else None,

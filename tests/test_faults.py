@@ -1,0 +1,218 @@
+"""Fault injection: a synthetic NTU tree with every kind of damage real trees have. ``prepare`` must finish,
+cache every good video, give each bad one a reason, and never leave a partial cache entry."""
+
+import errno
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from modistill.cli import main
+from modistill.data import ntu
+from modistill.data import prepare as P
+from modistill.data.prepare import PrepareOptions, clip_path, load_manifest, prepare_ntu
+from modistill.errors import UserError
+
+DISK_FULL = "S001C002P001R001A001"
+
+
+def _skeleton_lines(layout, name):
+    return layout.skeleton(name).read_text().splitlines()
+
+
+def _set_joint_field(lines, value):
+    """Replace the depthX of the first joint of every body with ``value`` (NaN/inf from a broken tracker)."""
+    out, i = list(lines), 1
+    while i < len(out):
+        n_bodies = int(out[i])
+        i += 1
+        for _ in range(n_bodies):
+            i += 2  # body info, joint count
+            parts = out[i].split()
+            parts[3] = value
+            out[i] = " ".join(parts)
+            i += 25
+    return out
+
+
+def _corrupt(root):
+    """Apply one fault per sample; returns name → (fault, expected status, reason fragment or None)."""
+    L = ntu.NtuLayout(root)
+    faults = {}
+
+    def fault(name, what, status, reason):
+        faults[name] = (what, status, reason)
+
+    n = "S001C001P001R001A001"
+    data = L.rgb(n).read_bytes()
+    L.rgb(n).write_bytes(data[: len(data) // 3])
+    fault(n, "truncated .avi (first third: 1 decodable frame)", "failed", "only 1 usable frames")
+
+    n = "S001C001P001R001A002"
+    L.rgb(n).write_bytes(b"")
+    fault(n, "zero-byte .avi", "failed", "cannot read video")
+
+    n = "S001C001P001R001A003"
+    gone = int(ntu.evenly_spaced(L.depth_count(n), 3)[1]) + 1  # the middle sampled frame
+    L.depth_frame(n, gone).unlink()
+    fault(n, "missing MDepth PNG (a sampled frame)", "ok", f"depth frames [{gone}] missing")
+
+    n = "S001C001P002R001A001"
+    for i in range(1, L.depth_count(n) + 1):
+        L.depth_frame(n, i).write_bytes(b"\x89PNG garbage")
+    fault(n, "unreadable MDepth PNGs", "failed", "unreadable depth PNG")
+
+    n = "S001C001P002R001A002"
+    count = L.depth_count(n)
+    for i in range(count - 3, count + 1):
+        L.depth_frame(n, i).unlink()
+    fault(n, "depth has 4 frames fewer than RGB and skeleton", "ok", "frame counts differ")
+
+    n = "S001C001P002R001A003"
+    lines = _skeleton_lines(L, n)
+    first = int(lines[0])
+    lines = [str(first + 3), "0", "0", "0", *lines[1:]]
+    L.skeleton(n).write_text("\r\n".join(lines) + "\r\n")
+    fault(n, "skeleton with extra 0-body frames", "ok", "frame counts differ")
+
+    n = "S001C001P003R001A001"
+    L.skeleton(n).write_text("\r\n".join(_set_joint_field(_skeleton_lines(L, n), "nan")) + "\r\n")
+    fault(n, "NaN joints", "ok", None)
+
+    n = "S001C002P003R001A001"
+    L.skeleton(n).write_text("\r\n".join(_set_joint_field(_skeleton_lines(L, n), "inf")) + "\r\n")
+    fault(n, "inf joints", "ok", None)
+
+    n = "S001C001P003R001A002"
+    lines = _skeleton_lines(L, n)
+    lines[5] = "garbage here %%%"
+    L.skeleton(n).write_text("\r\n".join(lines))
+    fault(n, "garbage line in .skeleton", "ok", None)
+
+    n = "S001C001P003R001A003"
+    L.skeleton(n).unlink()
+    fault(n, "missing .skeleton", "ok", None)
+
+    (root / ntu.RGB_SUBDIR / "holiday_video_rgb.avi").write_bytes(b"x")
+    (root / ntu.RGB_SUBDIR / "notes.txt").write_text("x")
+    faults["holiday_video_rgb.avi"] = ("wrong name in the tree", "skipped", "not an NTU sample name")
+    faults["notes.txt"] = ("stray file in the tree", "skipped", "not an NTU sample name")
+
+    fault(DISK_FULL, "disk full while writing the clip", "failed", "No space left on device")
+    return faults
+
+
+@pytest.fixture(scope="module")
+def faulty(tiny_ntu, tmp_path_factory):
+    root = tmp_path_factory.mktemp("faulty") / "ntu"
+    shutil.copytree(tiny_ntu, root)
+    return root, _corrupt(root)
+
+
+def test_prepare_survives_every_fault(faulty, tmp_path, monkeypatch):
+    root, faults = faulty
+    real_save = P._save_npy
+
+    def save(path, arr):
+        if path.name.startswith(f".{DISK_FULL}.npy"):
+            with open(path, "wb") as f:
+                f.write(b"\x93NUMPY partial")  # half a file, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(path, arr)
+
+    monkeypatch.setattr(P, "_save_npy", save)
+    cache = tmp_path / "cache"
+    summary = prepare_ntu(root, cache, PrepareOptions(size=32, frames=3), show_progress=False)
+    records = load_manifest(cache)
+    names, _ = ntu.NtuLayout(root).sample_names()
+    assert set(records) == set(names) | {k for k, v in faults.items() if v[1] == "skipped"}
+    for name, rec in records.items():
+        what, status, reason = faults.get(name, ("none", "ok", None))
+        assert rec["status"] == status, (name, what, rec)
+        if reason:
+            assert reason in (rec["reason"] or ""), (name, what, rec)
+        if status == "ok":
+            clip = np.load(clip_path(cache, name))
+            assert clip.shape == (2, 3, 32, 32, 3) and clip.dtype == np.uint8
+        else:
+            assert not clip_path(cache, name).exists()
+    assert not [p for p in (cache / "clips").iterdir() if p.suffix != ".npy"]  # no temp files left
+    assert {n for n, _ in summary["failed"]} == {n for n, v in faults.items() if v[1] == "failed"}
+    # videos without a usable skeleton were aligned with the per-camera fit
+    for name in ("S001C001P003R001A002", "S001C001P003R001A003"):
+        assert records[name]["alignment"]["source"] == "camera-fit"
+
+    monkeypatch.setattr(P, "_save_npy", real_save)  # the disk has space again: the rerun finishes the work
+    again = prepare_ntu(root, cache, PrepareOptions(size=32, frames=3), show_progress=False)
+    assert load_manifest(cache)[DISK_FULL]["status"] == "ok"
+    assert again["processed"] == len([v for v in faults.values() if v[1] == "failed"])
+
+
+def test_unwritable_cache_folder_is_one_clear_error(tiny_ntu, tmp_path, monkeypatch, capsys):
+    def denied(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(P, "atomic_write_text", denied)
+    with pytest.raises(UserError, match="cannot write to the cache folder"):
+        prepare_ntu(tiny_ntu, tmp_path / "ro", PrepareOptions(size=32, frames=3), show_progress=False)
+    assert main(["prepare", "ntu", "--root", str(tiny_ntu), "--out", str(tmp_path / "ro2"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Permission denied" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["prepare", "ntu", "--root", "/nonexistent/ntu", "--out", "{tmp}/c"], "RGB folder not found"),
+    (["train", "no_such_config.yaml"], "config file not found"),
+    (["train", "demo", "train.epochz=3"], "unknown config key 'train.epochz'"),
+    (["train", "demo", "train.epochs=many"], "train.epochs"),
+    (["train", "demo", "steps=[step9]", "data.cache={tmp}"], "not a prepared cache"),
+    (["evaluate", "{tmp}"], "not a run folder"),
+    (["export", "{tmp}", "--out", "{tmp}/m.onnx"], "not a run folder"),
+    (["predict", "{tmp}/v.avi", "--model", "{tmp}/none.onnx"], "model file not found"),
+    (["show-alignment", "{tmp}", "S001C001P001R001A001"], "not found"),
+    (["synth", "{tmp}/s", "--classes", "0"], "--classes must be at least 1"),
+])
+def test_cli_bad_input_one_line_exit_2(argv, fragment, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err and "Traceback" not in err, err
+
+
+def test_sigkilled_training_resumes_to_the_same_epochs(small_cache, tmp_path):
+    """SIGKILL at a random moment after the first checkpoint, then rerun: training ends with exactly the configured
+    epochs of optimiser steps, and every checkpoint left on disk loads."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "modistill.cli", "train", "demo", f"data.cache={small_cache}", "train.epochs=6",
+           "model.width=4", "train.batch_size=2", "data.workers=0", "data.frames=3", "train.progress=false",
+           "steps=[step1_depth]", "variants=[]", "--run-dir", str(run)]
+    ckpt_dir = run / "step1_depth" / "checkpoints"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (ckpt_dir / "last.ckpt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(random.Random(os.getpid()).uniform(0.0, 1.0))
+    killed = proc.poll() is None
+    if killed:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for f in ckpt_dir.glob("*.ckpt"):
+        torch.load(f, weights_only=True)  # never a torn checkpoint
+    assert not (run / "step1_depth" / "metrics.json").exists() or not killed
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    splits = json.loads((run / "splits.json").read_text())
+    ckpt = torch.load(ckpt_dir / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 6 * -(-len(splits["train"]) // 2)
+    assert json.loads((run / "step1_depth" / "metrics.json").read_text())["n"] == len(splits["test"])
+    assert not list(ckpt_dir.glob(".*.tmp"))
