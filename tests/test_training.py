@@ -186,7 +186,8 @@ def test_seed_summary_mean_and_std(tmp_path):
                 {"accuracy": acc, "streams": {"rgb": acc / 2, "depth": acc - 0.1}}))
         runs.append(run)
     (runs[1] / "step2_inv").mkdir()  # a row only one run has is left out
-    (runs[1] / "step2_inv" / "metrics.json").write_text(json.dumps({"accuracy": 1.0, "streams": {"rgb": 1.0, "depth": 1.0}}))
+    only_one = {"accuracy": 1.0, "streams": {"rgb": 1.0, "depth": 1.0}}
+    (runs[1] / "step2_inv" / "metrics.json").write_text(json.dumps(only_one))
     out = write_seed_summary(runs, tmp_path)
     rows = {r["row"]: r for r in json.loads((tmp_path / "seeds.json").read_text())}
     assert sorted(rows) == ["1", "6", "7", "8"]
