@@ -24,13 +24,14 @@ def _decode(job) -> int:
     return ntu.count_rgb_frames(job)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser()
     ap.add_argument("root", type=Path)
     ap.add_argument("--limit", type=int, default=120)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--size", type=int, default=112)
-    a = ap.parse_args()
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    a = ap.parse_args(argv)
     layout = ntu.NtuLayout(a.root)
     names = layout.sample_names()[0][: a.limit]
     rows = []
@@ -60,9 +61,9 @@ def main() -> None:
     for r in rows:
         print(f"{r['workers']:>7} {r['decode_only_videos_per_s']:>11.1f} {r['prepare_videos_per_s']:>12.1f} "
               f"{r['ratio']:>6.2f} {r['loader_clips_per_s']:>15.0f}")
-    out = Path(__file__).parent / "results" / "prepare_throughput.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "prepare_throughput.json").write_text(json.dumps(rows, indent=2))
+    return rows
 
 
 if __name__ == "__main__":

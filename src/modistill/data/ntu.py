@@ -304,40 +304,48 @@ def count_rgb_frames(path: str | Path) -> int:
     return n
 
 
-def count_rgb_packets(path: str | Path) -> int:
-    """Frames in the container, counted from demuxed packets without decoding (about 50x cheaper than decoding).
+def read_rgb_evenly(path: str | Path, k: int, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray, int]:
+    """``k`` evenly spaced frames of the first ``min(frames, limit)``, opening and decoding the video once.
 
-    Can exceed the decodable frames of a damaged file; :func:`read_rgb_evenly` checks and falls back."""
+    Returns (frames, indices, frame count). The count comes from the demuxed packets (kept in memory, compressed),
+    then only the packets up to the last wanted frame are decoded. When a damaged file decodes fewer frames than it
+    has packets, the sampling is redone on the frames that did decode."""
     import av
 
+    frames: dict[int, np.ndarray] = {}
+    decoded = 0
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            return sum(1 for p in container.demux(stream) if p.size > 0)
+            stream.thread_type = "AUTO"
+            packets = [p for p in container.demux(stream) if p.size > 0]
+            n = len(packets)
+            m = n if limit is None else min(n, limit)
+            if m <= 0:
+                raise DataError(path, "video has no frames")
+            idx = evenly_spaced(m, k)
+            want, last = set(idx.tolist()), int(idx.max())
+            try:
+                for packet in [*packets, None]:
+                    for frame in stream.decode(packet):
+                        if decoded in want:
+                            frames[decoded] = frame.to_ndarray(format="rgb24")
+                        decoded += 1
+                    if decoded > last:
+                        break
+            except (av.error.FFmpegError, IndexError):
+                pass
     except FileNotFoundError:
         raise DataError(path, "video not found") from None
     except (av.error.FFmpegError, IndexError) as e:
         raise DataError(path, f"cannot read video ({e})") from None
-
-
-def read_rgb_evenly(path: str | Path, k: int, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray, int]:
-    """``k`` evenly spaced frames of the first ``min(frames, limit)``, decoding the video once.
-
-    Returns (frames, indices, frame count). The count comes from the packets; when a damaged file decodes fewer
-    frames than it has packets, the decodable frames are counted and the sampling is redone on those."""
-    n = count_rgb_packets(path)
-    for attempt in range(2):
-        m = n if limit is None else min(n, limit)
-        if m <= 0:
-            raise DataError(path, "video has no frames")
-        idx = evenly_spaced(m, k)
-        try:
-            return read_rgb_frames(path, idx), idx, n
-        except DataError:
-            if attempt:
-                raise
-            n = count_rgb_frames(path)
-    raise AssertionError("unreachable")
+    if decoded > last:
+        return [frames[i] for i in idx.tolist()], idx, n
+    if decoded == 0:
+        raise DataError(path, "cannot decode video (no frame decodes)")
+    m = decoded if limit is None else min(decoded, limit)
+    idx = evenly_spaced(m, k)
+    return read_rgb_frames(path, idx), idx, decoded
 
 
 def evenly_spaced(n_available: int, n_wanted: int) -> np.ndarray:
