@@ -8,11 +8,16 @@ from pathlib import Path
 
 
 def cmd_prepare(a: argparse.Namespace) -> None:
-    from modistill.data.prepare import PrepareOptions, prepare_ntu
+    if a.dataset == "pairs":
+        from modistill.data.pairs import prepare_pairs
 
-    opts = PrepareOptions(size=a.size, frames=a.frames, depth_encoding=a.depth_encoding, benchmark=a.benchmark,
-                          workers=a.workers)
-    s = prepare_ntu(a.root, a.out, opts, show_progress=not a.quiet)
+        s = prepare_pairs(a.root, a.out, a.size, a.frames, a.depth_encoding, a.workers, show_progress=not a.quiet)
+    else:
+        from modistill.data.prepare import PrepareOptions, prepare_ntu
+
+        opts = PrepareOptions(size=a.size, frames=a.frames, depth_encoding=a.depth_encoding,
+                              benchmark=a.benchmark, workers=a.workers)
+        s = prepare_ntu(a.root, a.out, opts, show_progress=not a.quiet)
     print(f"prepared {s['processed']} videos in {s['seconds']:.1f}s ({s['videos_per_s']:.2f} videos/s); "
           f"cache {a.out}: {s['counts']}")
     for name, reason in s["failed"][:10]:
@@ -28,8 +33,9 @@ def cmd_show_alignment(a: argparse.Namespace) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="align, crop and cache RGB+depth frames of a dataset")
-    p.add_argument("dataset", choices=["ntu"], help="dataset layout")
-    p.add_argument("--root", type=Path, required=True, help="dataset root folder")
+    p.add_argument("dataset", choices=["ntu", "pairs"],
+                   help="ntu: NTU RGB+D 60/120 tree; pairs: a CSV manifest of your own RGB + depth/IR/flow data")
+    p.add_argument("--root", type=Path, required=True, help="dataset root folder (ntu) or the CSV manifest (pairs)")
     p.add_argument("--out", type=Path, required=True, help="cache folder to create or resume")
     p.add_argument("--benchmark", choices=["ntu60", "ntu120"], default="ntu60")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from modistill.data import ntu
-from modistill.data.prepare import clip_path
+from modistill.data.prepare import clip_path, load_manifest
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -44,7 +44,10 @@ class ClipDataset(Dataset):
                  sampling: str = "even", flip: float = 0.5, modalities: tuple[str, ...] = MODALITIES):
         self.cache = Path(cache)
         self.names = list(names)
-        self.labels = [ntu.parse_name(n).label for n in self.names]
+        records = load_manifest(self.cache)
+        # Pairs manifests store the label; NTU names carry it.
+        self.labels = [records[n]["label"] if "label" in records.get(n, {}) else ntu.parse_name(n).label
+                       for n in self.names]
         self.frames, self.train, self.sampling, self.flip = frames, train, sampling, flip
         self.modalities = modalities
 

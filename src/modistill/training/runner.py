@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from modistill.config import dump_config
 from modistill.data.dataset import ClipDataset
+from modistill.data.pairs import split_pairs
 from modistill.data.prepare import load_cache_meta, load_manifest
 from modistill.data.splits import read_name_list, split_ntu
 from modistill.errors import UserError
@@ -35,9 +36,13 @@ def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict]:
     if not d["cache"]:
         raise UserError("config data.cache is not set (the folder written by `modistill prepare`)")
     meta = load_cache_meta(d["cache"])
-    names = [n for n, r in load_manifest(d["cache"]).items() if r["status"] == "ok"]
-    exclude = read_name_list(d["exclude_list"]) if d["exclude_list"] else None
-    sp = split_ntu(names, d["benchmark"], d["protocol"], d["validation"], exclude, d["val_per_class"])
+    records = load_manifest(d["cache"])
+    if meta["benchmark"] == "pairs":
+        sp = split_pairs(records)
+    else:
+        names = [n for n, r in records.items() if r["status"] == "ok"]
+        exclude = read_name_list(d["exclude_list"]) if d["exclude_list"] else None
+        sp = split_ntu(names, d["benchmark"], d["protocol"], d["validation"], exclude, d["val_per_class"])
     if not sp["train"] or not sp["test"]:
         raise UserError(f"{d['cache']}: the {d['protocol']} split has no train or no test videos")
     return sp, meta

@@ -1,0 +1,206 @@
+"""Users' own paired data: a CSV manifest of RGB + privileged-modality videos or frame folders.
+
+Columns (header required): ``id,label,rgb,depth`` and optionally ``subject,view,split``. Paths are relative to
+the CSV's folder. ``rgb``/``depth`` may be a video file (anything PyAV reads) or a folder of images (sorted by
+name). The privileged modality may be 16-bit depth PNGs (jet- or gray-encoded like NTU depth) or any 8-bit
+image (IR, optical flow, ...) used as is. ``label`` is a class index or a class name (names are indexed in
+sorted order). ``split`` is ``train``/``val``/``test``; it defines the protocol of the training run.
+
+The two modalities are assumed registered (same camera or already aligned), so both are resized whole to the
+network size; there is no skeleton alignment.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from modistill.data import ntu
+from modistill.data.encode import DEPTH_ENCODINGS, depth_range, encode_depth
+from modistill.errors import DataError, UserError
+from modistill.utils.io import atomic_write, atomic_write_text
+from modistill.utils.progress import progress, run_parallel
+
+log = logging.getLogger(__name__)
+REQUIRED = ("id", "label", "rgb", "depth")
+SPLITS = ("train", "val", "test")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+
+def read_pairs_csv(path: str | Path) -> tuple[list[dict], list[str]]:
+    """Records with absolute paths and integer labels, and the class names. Errors name the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"{path}: manifest not found") from None
+    rows = list(csv.DictReader(text.splitlines()))
+    header = rows[0].keys() if rows else (text.splitlines()[0].split(",") if text.strip() else [])
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise DataError(path, f"missing column(s) {missing}; need {list(REQUIRED)} (+ subject, view, split)", 1)
+    if not rows:
+        raise DataError(path, "no rows")
+    labels = [r["label"].strip() for r in rows]
+    numeric = all(lab.isdigit() for lab in labels)
+    names = [str(i) for i in range(max(int(lab) for lab in labels) + 1)] if numeric else sorted(set(labels))
+    index = {n: i for i, n in enumerate(names)}
+    seen, out = set(), []
+    for line, (r, lab) in enumerate(zip(rows, labels, strict=True), start=2):
+        rid = r["id"].strip()
+        if not rid or "/" in rid or rid.startswith("."):
+            raise DataError(path, f"bad id {rid!r} (non-empty, no '/', not starting with '.')", line)
+        if rid in seen:
+            raise DataError(path, f"duplicate id {rid!r}", line)
+        seen.add(rid)
+        split = (r.get("split") or "").strip()
+        if split and split not in SPLITS:
+            raise DataError(path, f"split must be one of {SPLITS}, got {split!r}", line)
+        out.append({"id": rid, "label": index[lab], "rgb": str(path.parent / r["rgb"].strip()),
+                    "depth": str(path.parent / r["depth"].strip()), "subject": (r.get("subject") or "").strip(),
+                    "view": (r.get("view") or "").strip(), "split": split})
+    return out, names
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _count(src: Path) -> int:
+    if src.is_dir():
+        return len(_frame_files(src))
+    if not src.exists():
+        raise DataError(src, "not found")
+    return -1  # a video: counted while decoding
+
+
+def _read(src: Path, k: int, limit: int) -> tuple[list[np.ndarray], int]:
+    """``k`` evenly spaced frames of the first ``limit`` (RGB uint8 for 8-bit images, uint16 for 16-bit)."""
+    if src.is_dir():
+        files = _frame_files(src)
+        idx = ntu.evenly_spaced(min(len(files), limit), k)
+        imgs = []
+        for i in idx:
+            img = cv2.imread(str(files[i]), cv2.IMREAD_UNCHANGED)
+            if img is None:
+                raise DataError(files[i], "unreadable image")
+            if img.dtype == np.uint8:
+                img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB if img.ndim == 2 else cv2.COLOR_BGR2RGB)
+            imgs.append(img)
+        return imgs, len(files)
+    frames, _, n = ntu.read_rgb_evenly(src, k, limit=limit)
+    return frames, n
+
+
+def _to_rgb_image(img: np.ndarray, size: int) -> np.ndarray:
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _process(job) -> dict:
+    rec, cache, size, frames, encoding = job
+    out_rec = {k: rec[k] for k in ("label", "subject", "view", "split")} | {"name": rec["id"], "status": "failed",
+                                                                            "reason": None}
+    try:
+        rgb_src, dep_src = Path(rec["rgb"]), Path(rec["depth"])
+        counts = [c for c in (_count(rgb_src), _count(dep_src)) if c >= 0]
+        limit = min(counts) if counts else 10**9
+        if limit == 0:
+            raise DataError(rgb_src if _count(rgb_src) == 0 else dep_src, "no image frames")
+        rgb, n_rgb = _read(rgb_src, frames, limit)
+        dep, n_dep = _read(dep_src, frames, min(limit, n_rgb))
+        if n_rgb != n_dep:
+            rgb, n_rgb = _read(rgb_src, frames, min(n_rgb, n_dep))
+            out_rec["reason"] = f"frame counts differ (rgb {n_rgb}, privileged {n_dep}); using the common length"
+        arr = np.empty((2, frames, size, size, 3), np.uint8)
+        if dep[0].dtype == np.uint16:
+            near, far = depth_range(dep)
+        for k in range(frames):
+            arr[0, k] = _to_rgb_image(rgb[k], size)
+            d = dep[k]
+            if d.dtype == np.uint16:
+                d = cv2.resize(d, (size, size), interpolation=cv2.INTER_NEAREST)
+                arr[1, k] = encode_depth(d, near, far, encoding)
+            else:
+                arr[1, k] = _to_rgb_image(d, size)
+        from modistill.data.prepare import _save_npy, clip_path
+
+        atomic_write(clip_path(cache, rec["id"]), lambda p: _save_npy(p, arr))
+        out_rec.update(status="ok", rgb_frames=n_rgb, depth_frames=n_dep)
+    except (DataError, ValueError, OSError) as e:
+        out_rec["reason"] = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return out_rec
+
+
+def prepare_pairs(manifest: str | Path, out: str | Path, size: int = 224, frames: int = 5,
+                  depth_encoding: str = "jet", workers: int = 1, show_progress: bool = True) -> dict:
+    """Build or resume a cache (same format as ``prepare ntu``) from a pairs CSV."""
+    from modistill.data.prepare import CACHE_VERSION, _write_manifest, clip_path, load_manifest
+
+    if depth_encoding not in DEPTH_ENCODINGS:
+        raise UserError(f"prepare: --depth-encoding must be one of {DEPTH_ENCODINGS}")
+    records, class_names = read_pairs_csv(manifest)
+    cache = Path(out)
+    meta = {"version": CACHE_VERSION, "size": size, "frames": frames, "depth_encoding": depth_encoding,
+            "benchmark": "pairs"}
+    try:
+        (cache / "clips").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{cache}: cannot create the cache folder ({e.strerror})") from None
+    meta_path = cache / "cache.json"
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        diff = {k: (old.get(k), v) for k, v in meta.items() if old.get(k) != v}
+        if diff:
+            raise UserError(f"{cache}: existing cache was prepared with other settings {diff}; use another --out")
+    meta.update(num_classes=len(class_names), class_names=class_names, root=str(manifest))
+    try:
+        atomic_write_text(meta_path, json.dumps(meta, indent=2))
+    except OSError as e:
+        raise UserError(f"{cache}: cannot write to the cache folder ({e.strerror})") from None
+    done = load_manifest(cache)
+    todo = []
+    for r in records:
+        if clip_path(cache, r["id"]).exists():
+            prev = done.get(r["id"], {})
+            done[r["id"]] = prev | {k: r[k] for k in ("label", "subject", "view", "split")} | {
+                "name": r["id"], "status": "ok"}
+        else:
+            todo.append((r, cache, size, frames, depth_encoding))
+    t0 = time.time()
+    for rec in progress(run_parallel(_process, todo, workers), total=len(todo), desc="prepare", unit="video",
+                        disable=not show_progress):
+        done[rec["name"]] = rec
+    _write_manifest(cache, done)
+    counts: dict[str, int] = defaultdict(int)
+    for r in done.values():
+        counts[r["status"]] += 1
+    failed = [(r["name"], r["reason"]) for r in done.values() if r["status"] == "failed"]
+    for name, reason in failed[:20]:
+        log.warning("failed: %s: %s", name, reason)
+    elapsed = time.time() - t0
+    return {"videos": len(records), "processed": len(todo), "counts": dict(counts), "seconds": elapsed,
+            "videos_per_s": len(todo) / elapsed if elapsed > 0 and todo else 0.0, "failed": failed}
+
+
+def split_pairs(records: dict[str, dict]) -> dict[str, list[str]]:
+    """Train/val/test from the manifest's split column."""
+    out: dict[str, list[str]] = {s: [] for s in SPLITS}
+    unassigned = []
+    for name, r in sorted(records.items()):
+        if r["status"] != "ok":
+            continue
+        if r.get("split") in SPLITS:
+            out[r["split"]].append(name)
+        else:
+            unassigned.append(name)
+    if unassigned:
+        raise UserError(f"{len(unassigned)} videos of the pairs manifest have no split (e.g. {unassigned[0]}); "
+                        "fill the split column with train/val/test")
+    return out
