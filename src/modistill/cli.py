@@ -26,9 +26,9 @@ def cmd_synth(a: argparse.Namespace) -> None:
 
     cfg = SynthConfig(classes=a.classes, subjects=a.subjects, cameras=a.cameras, replications=a.replications,
                       setups=a.setups, seed=a.seed, frames=a.frames, rgb_size=a.rgb_size, depth_size=a.depth_size,
-                      clutter=a.clutter)
+                      clutter=a.clutter, layout=a.layout)
     names = generate(cfg, a.out_dir, workers=a.workers, show_progress=not a.quiet)
-    print(f"wrote {len(names)} samples in NTU RGB+D layout under {a.out_dir}")
+    print(f"wrote {len(names)} samples in the {a.layout} layout under {a.out_dir}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--depth-size", type=_size, default=(256, 212), help="depth PNG WxH (up to 512x424)")
     s.add_argument("--clutter", type=float, default=0.5,
                    help="RGB scene difficulty in [0, 1]: room contrast and number of moving distractors")
+    s.add_argument("--layout", choices=["ntu", "nwucla", "uwa3d"], default="ntu",
+                   help="on-disk layout: NTU RGB+D (default), NW-UCLA or UWA3D II style frame folders")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     s.add_argument("--quiet", action="store_true")

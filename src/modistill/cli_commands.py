@@ -24,6 +24,15 @@ def cmd_prepare(a: argparse.Namespace) -> None:
         print(f"  failed {name}: {reason}")
 
 
+def cmd_pairs(a: argparse.Namespace) -> None:
+    from modistill.data.multiview import write_multiview_pairs
+
+    counts = write_multiview_pairs(a.dataset, a.root, a.out, a.train_views, a.test_views)
+    other = f", {counts['unused']} in other views left out" if counts["unused"] else ""
+    print(f"wrote {a.out}: {counts['train']} train / {counts['test']} test videos{other}; "
+          f"next: modistill prepare pairs --root {a.out} --out CACHE")
+
+
 def cmd_show_alignment(a: argparse.Namespace) -> None:
     from modistill.evaluation.alignment_plot import show_alignment
 
@@ -44,6 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--depth-encoding", choices=["jet", "gray"], default="jet")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_prepare)
+
+    m = sub.add_parser("pairs", help="write the pairs CSV of a NW-UCLA or UWA3D II tree for a cross-view protocol")
+    m.add_argument("dataset", choices=["nwucla", "uwa3d"])
+    m.add_argument("root", type=Path, help="dataset root folder")
+    m.add_argument("--out", type=Path, required=True, help="CSV to write")
+    m.add_argument("--train-views", type=int, nargs="+", default=None, help="default: nwucla 1 2, uwa3d 1 2 3")
+    m.add_argument("--test-views", type=int, nargs="+", default=None, help="default: nwucla 3, uwa3d 4")
+    m.set_defaults(func=cmd_pairs)
 
     s = sub.add_parser("show-alignment", help="write a PNG overlaying aligned depth on RGB for one video")
     s.add_argument("root", type=Path, help="NTU-layout dataset root")

@@ -1,10 +1,11 @@
 """Users' own paired data: a CSV manifest of RGB + privileged-modality videos or frame folders.
 
 Columns (header required): ``id,label,rgb,depth`` and optionally ``subject,view,split``. Paths are relative to
-the CSV's folder. ``rgb``/``depth`` may be a video file (anything PyAV reads) or a folder of images (sorted by
-name). The privileged modality may be 16-bit depth PNGs (jet- or gray-encoded like NTU depth) or any 8-bit
-image (IR, optical flow, ...) used as is. ``label`` is a class index or a class name (names are indexed in
-sorted order). ``split`` is ``train``/``val``/``test``; it defines the protocol of the training run.
+the CSV's folder. ``rgb``/``depth`` may be a video file (anything PyAV reads), a folder of images or a glob of
+images (``clip/*_rgb.jpg``), frames in natural name order. The privileged modality may be 16-bit depth PNGs
+(jet- or gray-encoded like NTU depth) or any 8-bit image (IR, optical flow, ...) used as is. ``label`` is a
+class index or a class name (names are indexed in sorted order). ``split`` is ``train``/``val``/``test``; it
+defines the protocol of the training run.
 
 The two modalities are assumed registered (same camera or already aligned), so both are resized whole to the
 network size; there is no skeleton alignment.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -69,13 +71,24 @@ def read_pairs_csv(path: str | Path) -> tuple[list[dict], list[str]]:
     return out, names
 
 
-def _frame_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+def _natural(p: Path) -> list:
+    """Sort key that puts frame_2 before frame_10."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
+
+
+def _frame_files(src: Path) -> list[Path] | None:
+    """Image frames of a folder or a glob pattern (``folder/*_rgb.jpg``) in natural order; None for a video."""
+    if "*" in src.name:
+        return sorted((p for p in src.parent.glob(src.name) if p.is_file()), key=_natural)
+    if src.is_dir():
+        return sorted((p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural)
+    return None
 
 
 def _count(src: Path) -> int:
-    if src.is_dir():
-        return len(_frame_files(src))
+    files = _frame_files(src)
+    if files is not None:
+        return len(files)
     if not src.exists():
         raise DataError(src, "not found")
     return -1  # a video: counted while decoding
@@ -83,8 +96,8 @@ def _count(src: Path) -> int:
 
 def _read(src: Path, k: int, limit: int) -> tuple[list[np.ndarray], int]:
     """``k`` evenly spaced frames of the first ``limit`` (RGB uint8 for 8-bit images, uint16 for 16-bit)."""
-    if src.is_dir():
-        files = _frame_files(src)
+    files = _frame_files(src)
+    if files is not None:
         idx = ntu.evenly_spaced(min(len(files), limit), k)
         imgs = []
         for i in idx:

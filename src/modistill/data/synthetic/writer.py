@@ -20,6 +20,8 @@ from modistill.utils.progress import progress, run_parallel
 
 BODY_ID_BASE = 72057594037927936  # 2**56, the magnitude of real Kinect v2 tracking ids
 LEAF_JOINTS = (3, 15, 19, 21, 22, 23, 24)
+LAYOUTS = ("ntu", "nwucla", "uwa3d")
+LAYOUT_CLASSES = {"nwucla": 10, "uwa3d": 30}
 
 
 @dataclass
@@ -37,6 +39,7 @@ class SynthConfig:
     depth_size: tuple[int, int] = (256, 212)
     empty_frame_prob: float = 0.05
     clutter: float = 0.5  # 0 = plain grey room, no distractors; 1 = full-contrast room, up to 3 distractors
+    layout: str = "ntu"  # ntu | nwucla | uwa3d
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -45,6 +48,10 @@ class SynthConfig:
                 raise UserError(f"synth: --{key} must be at least 1, got {getattr(self, key)}")
         if self.classes > 999 or self.subjects > 999 or self.setups > 999 or self.cameras > 999:
             raise UserError("synth: NTU names allow at most 999 of each field")
+        if self.layout not in LAYOUTS:
+            raise UserError(f"synth: --layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.layout != "ntu" and self.classes > LAYOUT_CLASSES[self.layout]:
+            raise UserError(f"synth: the {self.layout} layout has at most {LAYOUT_CLASSES[self.layout]} classes")
         if not 0.0 <= self.clutter <= 1.0:
             raise UserError(f"synth: --clutter must be in [0, 1], got {self.clutter}")
         if self.frames < 8:
@@ -117,11 +124,8 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
             out.mux(packet)
 
 
-def render_sample(cfg: SynthConfig, root: Path, name: str) -> str:
-    """Render and write one sample (depth PNGs, RGB AVI, then the skeleton last as the completion marker)."""
-    layout = ntu.NtuLayout(root)
-    if layout.skeleton(name).exists():
-        return "skipped"
+def _render(cfg: SynthConfig, name: str):
+    """RGB frames, uint16 depth frames and NTU skeleton frames of one sample (an NTU name)."""
     sn = ntu.parse_name(name)
     subject, world, n = _performance(cfg, sn.setup, sn.performer, sn.replication, sn.action)
     rig = R.make_rig(np.random.default_rng([cfg.seed, 3, sn.setup, sn.camera]), sn.camera)
@@ -133,25 +137,37 @@ def render_sample(cfg: SynthConfig, root: Path, name: str) -> str:
     distractors = R.make_distractors(rng, cfg.rgb_size, n, subject, cfg.clutter)
     light = R.lighting(rng, n)
     noise = R.sensor_noise(cfg.rgb_size)
+    depth, rgb = [], []
+    for t in range(n):
+        depth.append(R.render_depth(cam[t], cfg.depth_size, rng))
+        rgb.append(R.render_rgb(cam[t], cfg.rgb_size, background, subject, distractors, t, light[t], noise))
+    n_empty = int(rng.integers(1, 4)) if rng.random() < cfg.empty_frame_prob else 0
+    body_id = BODY_ID_BASE + int(rng.integers(1, 10_000))
+    return rgb, depth, _skeleton_frames(cam, rng, body_id, n_empty)
 
+
+def render_sample(cfg: SynthConfig, root: Path, name: str) -> str:
+    """Render and write one sample in the layout of ``cfg.layout`` (its last file is the completion marker)."""
+    if cfg.layout != "ntu":
+        from modistill.data.synthetic.multiview import write_multiview_sample
+
+        return write_multiview_sample(cfg, root, name, _render)
+    layout = ntu.NtuLayout(root)
+    if layout.skeleton(name).exists():
+        return "skipped"
+    rgb_frames, depth_frames, skel = _render(cfg, name)
     depth_dir = layout.depth_dir(name)
     tmp_dir = depth_dir.with_name(depth_dir.name + ".tmp")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
-    rgb_frames = []
-    for t in range(n):
-        depth = R.render_depth(cam[t], cfg.depth_size, rng)
+    for t, depth in enumerate(depth_frames):
         cv2.imwrite(str(tmp_dir / ntu.DEPTH_PATTERN.format(t + 1)), depth, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        rgb_frames.append(R.render_rgb(cam[t], cfg.rgb_size, background, subject, distractors, t, light[t], noise))
     shutil.rmtree(depth_dir, ignore_errors=True)
     os.replace(tmp_dir, depth_dir)
     rgb_path = layout.rgb(name)
     tmp_rgb = rgb_path.with_name(rgb_path.stem + ".tmp.avi")
     write_video(tmp_rgb, rgb_frames)
     os.replace(tmp_rgb, rgb_path)
-    n_empty = int(rng.integers(1, 4)) if rng.random() < cfg.empty_frame_prob else 0
-    body_id = BODY_ID_BASE + int(rng.integers(1, 10_000))
-    skel = _skeleton_frames(cam, rng, body_id, n_empty)
     tmp_skel = layout.skeleton(name).with_suffix(".tmp")
     ntu.write_skeleton(tmp_skel, skel)
     os.replace(tmp_skel, layout.skeleton(name))
@@ -167,10 +183,11 @@ def generate(cfg: SynthConfig, out_dir: str | Path, workers: int = 1, show_progr
     """Write the dataset under ``out_dir`` (resumable: complete samples are skipped). Returns the sample names."""
     cfg.validate()
     root = Path(out_dir)
-    for sub in (ntu.RGB_SUBDIR, ntu.DEPTH_SUBDIR, ntu.SKELETON_SUBDIR):
+    for sub in (ntu.RGB_SUBDIR, ntu.DEPTH_SUBDIR, ntu.SKELETON_SUBDIR) if cfg.layout == "ntu" else ():
         (root / sub).mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
     names = cfg.names()
-    meta = asdict(cfg) | {"class_names": B.class_names(cfg.classes), "format": "ntu-rgbd", "samples": len(names)}
+    meta = asdict(cfg) | {"class_names": B.class_names(cfg.classes), "format": cfg.layout, "samples": len(names)}
     atomic_write_text(root / "synth.json", json.dumps(meta, indent=2))
     jobs = [(cfg, root, n) for n in names]
     for _ in progress(run_parallel(_render_one, jobs, workers), total=len(jobs), desc="synth", unit="video",
