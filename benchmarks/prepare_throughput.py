@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--size", type=int, default=112)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     a = ap.parse_args(argv)
-    layout = ntu.NtuLayout(a.root)
+    layout = ntu.NtuLayout(a.root.resolve())  # absolute: the subset below links to these files
     names = layout.sample_names()[0][: a.limit]
     rows = []
     for w in a.workers:
