@@ -14,7 +14,6 @@ network size; there is no skeleton alignment.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import re
 import time
@@ -27,7 +26,7 @@ import numpy as np
 from modistill.data import ntu
 from modistill.data.encode import DEPTH_ENCODINGS, depth_range, encode_depth
 from modistill.errors import DataError, UserError
-from modistill.utils.io import atomic_write, atomic_write_text
+from modistill.utils.io import atomic_write
 from modistill.utils.progress import progress, run_parallel
 
 log = logging.getLogger(__name__)
@@ -154,29 +153,14 @@ def _process(job) -> dict:
 def prepare_pairs(manifest: str | Path, out: str | Path, size: int = 224, frames: int = 5,
                   depth_encoding: str = "jet", workers: int = 1, show_progress: bool = True) -> dict:
     """Build or resume a cache (same format as ``prepare ntu``) from a pairs CSV."""
-    from modistill.data.prepare import CACHE_VERSION, _write_manifest, clip_path, load_manifest
+    from modistill.data.prepare import _write_manifest, clip_path, load_manifest, open_cache
 
     if depth_encoding not in DEPTH_ENCODINGS:
         raise UserError(f"prepare: --depth-encoding must be one of {DEPTH_ENCODINGS}")
     records, class_names = read_pairs_csv(manifest)
     cache = Path(out)
-    meta = {"version": CACHE_VERSION, "size": size, "frames": frames, "depth_encoding": depth_encoding,
-            "benchmark": "pairs"}
-    try:
-        (cache / "clips").mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"{cache}: cannot create the cache folder ({e.strerror})") from None
-    meta_path = cache / "cache.json"
-    if meta_path.exists():
-        old = json.loads(meta_path.read_text())
-        diff = {k: (old.get(k), v) for k, v in meta.items() if old.get(k) != v}
-        if diff:
-            raise UserError(f"{cache}: existing cache was prepared with other settings {diff}; use another --out")
-    meta.update(num_classes=len(class_names), class_names=class_names, root=str(manifest))
-    try:
-        atomic_write_text(meta_path, json.dumps(meta, indent=2))
-    except OSError as e:
-        raise UserError(f"{cache}: cannot write to the cache folder ({e.strerror})") from None
+    open_cache(cache, {"size": size, "frames": frames, "depth_encoding": depth_encoding, "benchmark": "pairs"},
+               class_names, Path(manifest))
     done = load_manifest(cache)
     todo = []
     for r in records:

@@ -170,16 +170,9 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
         np.save(f, arr)
 
 
-def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_progress: bool = True) -> dict:
-    """Build or resume a cache from an NTU RGB+D tree. Returns summary counts and throughput."""
-    opts.validate()
-    root, cache = Path(root), Path(out)
-    layout = ntu.NtuLayout(root)
-    names, bad_files = layout.sample_names()
-    n_classes = BENCHMARKS[opts.benchmark]
-    names = [n for n in names if ntu.parse_name(n).action <= n_classes]
-    meta = {"version": CACHE_VERSION, "size": opts.size, "frames": opts.frames,
-            "depth_encoding": opts.depth_encoding, "benchmark": opts.benchmark}
+def open_cache(cache: Path, settings: dict, class_names: list[str], source: Path) -> None:
+    """Create the cache folder and its ``cache.json``; refuse to resume a cache made with other settings."""
+    meta = {"version": CACHE_VERSION, **settings}
     try:
         (cache / "clips").mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -190,15 +183,26 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
         diff = {k: (old.get(k), v) for k, v in meta.items() if old.get(k) != v}
         if diff:
             raise UserError(f"{cache}: existing cache was prepared with other settings {diff}; use another --out")
-    synth = root / "synth.json"
-    class_names = (json.loads(synth.read_text())["class_names"] if synth.exists()
-                   else [f"A{a:03d}" for a in range(1, n_classes + 1)])
-    meta.update(num_classes=len(class_names) if synth.exists() else n_classes, class_names=class_names,
-                root=str(root))
+    meta.update(num_classes=len(class_names), class_names=class_names, root=str(source))
     try:
         atomic_write_text(meta_path, json.dumps(meta, indent=2))
     except OSError as e:
         raise UserError(f"{cache}: cannot write to the cache folder ({e.strerror})") from None
+
+
+def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_progress: bool = True) -> dict:
+    """Build or resume a cache from an NTU RGB+D tree. Returns summary counts and throughput."""
+    opts.validate()
+    root, cache = Path(root), Path(out)
+    layout = ntu.NtuLayout(root)
+    names, bad_files = layout.sample_names()
+    n_classes = BENCHMARKS[opts.benchmark]
+    names = [n for n in names if ntu.parse_name(n).action <= n_classes]
+    synth = root / "synth.json"
+    class_names = (json.loads(synth.read_text())["class_names"] if synth.exists()
+                   else [f"A{a:03d}" for a in range(1, n_classes + 1)])
+    open_cache(cache, {"size": opts.size, "frames": opts.frames, "depth_encoding": opts.depth_encoding,
+                       "benchmark": opts.benchmark}, class_names, root)
 
     records = load_manifest(cache)
     for f in bad_files:
