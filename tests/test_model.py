@@ -162,3 +162,15 @@ def test_widths_and_archs():
         Stream("vgg", 3)
     assert math.isclose(sum(p.numel() for p in Stream("resnet18", 1000, temporal=False).parameters()),
                         sum(p.numel() for p in resnet18().parameters()))
+
+
+def test_temporal_conv_export_form_matches():
+    from modistill.models.stream import TemporalConv
+
+    torch.manual_seed(0)
+    tc = TemporalConv(6)
+    with torch.no_grad():
+        tc.weight.add_(0.3 * torch.randn_like(tc.weight))
+    for frames in (1, 2, 5):
+        x = torch.randn(2 * frames, 6, 3, 4)
+        assert torch.allclose(tc.banded(x, frames), tc(x, frames), atol=1e-5)
