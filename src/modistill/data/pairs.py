@@ -17,7 +17,6 @@ import csv
 import logging
 import re
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import cv2
@@ -27,7 +26,6 @@ from modistill.data import ntu
 from modistill.data.encode import DEPTH_ENCODINGS, depth_range, encode_depth
 from modistill.errors import DataError, UserError
 from modistill.utils.io import atomic_write
-from modistill.utils.progress import progress, run_parallel
 
 log = logging.getLogger(__name__)
 REQUIRED = ("id", "label", "rgb", "depth")
@@ -121,14 +119,15 @@ def _process(job) -> dict:
                                                                             "reason": None}
     try:
         rgb_src, dep_src = Path(rec["rgb"]), Path(rec["depth"])
-        counts = [c for c in (_count(rgb_src), _count(dep_src)) if c >= 0]
-        limit = min(counts) if counts else 10**9
-        if limit == 0:
-            raise DataError(rgb_src if _count(rgb_src) == 0 else dep_src, "no image frames")
+        n_rgb_files, n_dep_files = _count(rgb_src), _count(dep_src)
+        if 0 in (n_rgb_files, n_dep_files):
+            raise DataError(rgb_src if n_rgb_files == 0 else dep_src, "no image frames")
+        limit = min([c for c in (n_rgb_files, n_dep_files) if c >= 0], default=10**9)
         rgb, n_rgb = _read(rgb_src, frames, limit)
         dep, n_dep = _read(dep_src, frames, min(limit, n_rgb))
         if n_rgb != n_dep:
-            rgb, n_rgb = _read(rgb_src, frames, min(n_rgb, n_dep))
+            if min(n_rgb, limit) != min(n_rgb, n_dep):  # the RGB was sampled over another length: sample again
+                rgb, n_rgb = _read(rgb_src, frames, min(n_rgb, n_dep))
             out_rec["reason"] = f"frame counts differ (rgb {n_rgb}, privileged {n_dep}); using the common length"
         arr = np.empty((2, frames, size, size, 3), np.uint8)
         if dep[0].dtype == np.uint16:
@@ -153,7 +152,7 @@ def _process(job) -> dict:
 def prepare_pairs(manifest: str | Path, out: str | Path, size: int = 224, frames: int = 5,
                   depth_encoding: str = "jet", workers: int = 1, show_progress: bool = True) -> dict:
     """Build or resume a cache (same format as ``prepare ntu``) from a pairs CSV."""
-    from modistill.data.prepare import _write_manifest, clip_path, load_manifest, open_cache
+    from modistill.data.prepare import clip_path, load_manifest, open_cache, process_videos
 
     if depth_encoding not in DEPTH_ENCODINGS:
         raise UserError(f"prepare: --depth-encoding must be one of {DEPTH_ENCODINGS}")
@@ -170,20 +169,7 @@ def prepare_pairs(manifest: str | Path, out: str | Path, size: int = 224, frames
                 "name": r["id"], "status": "ok"}
         else:
             todo.append((r, cache, size, frames, depth_encoding))
-    t0 = time.time()
-    for rec in progress(run_parallel(_process, todo, workers), total=len(todo), desc="prepare", unit="video",
-                        disable=not show_progress):
-        done[rec["name"]] = rec
-    _write_manifest(cache, done)
-    counts: dict[str, int] = defaultdict(int)
-    for r in done.values():
-        counts[r["status"]] += 1
-    failed = [(r["name"], r["reason"]) for r in done.values() if r["status"] == "failed"]
-    for name, reason in failed[:20]:
-        log.warning("failed: %s: %s", name, reason)
-    elapsed = time.time() - t0
-    return {"videos": len(records), "processed": len(todo), "counts": dict(counts), "seconds": elapsed,
-            "videos_per_s": len(todo) / elapsed if elapsed > 0 and todo else 0.0, "failed": failed}
+    return process_videos(_process, todo, cache, done, len(records), workers, show_progress, time.time())
 
 
 def split_pairs(records: dict[str, dict]) -> dict[str, list[str]]:

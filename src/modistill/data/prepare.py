@@ -248,9 +248,16 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
                 continue
             log.info("%s: skeleton unusable (%s); using the per-camera alignment fit", n, r["skeleton_error"])
         jobs.append((root, cache, n, al, r["skeleton_frames"], opts))
+    return process_videos(_process, jobs, cache, records, len(names), opts.workers, show_progress, t0)
+
+
+def process_videos(fn, jobs: list, cache: Path, records: dict[str, dict], n_videos: int, workers: int,
+                   show_progress: bool, t0: float) -> dict:
+    """Run ``fn`` over the jobs in parallel (each returns a manifest record), keep the manifest current (every 50
+    videos and at the end) and return the summary every prepare command prints."""
     done = 0
-    for rec in progress(run_parallel(_process, jobs, opts.workers), total=len(jobs), desc="prepare",
-                        unit="video", disable=not show_progress):
+    for rec in progress(run_parallel(fn, jobs, workers), total=len(jobs), desc="prepare", unit="video",
+                        disable=not show_progress):
         records[rec["name"]] = rec
         done += 1
         if done % 50 == 0:
@@ -263,7 +270,7 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
     failed = [r for r in records.values() if r["status"] == "failed"]
     for r in failed[:20]:
         log.warning("failed: %s: %s", r["name"], r["reason"])
-    return {"videos": len(names), "processed": len(jobs), "counts": dict(counts), "seconds": elapsed,
+    return {"videos": n_videos, "processed": len(jobs), "counts": dict(counts), "seconds": elapsed,
             "videos_per_s": len(jobs) / elapsed if elapsed > 0 and jobs else 0.0,
             "failed": [(r["name"], r["reason"]) for r in failed]}
 

@@ -18,6 +18,7 @@ import yaml
 from torch import nn
 
 from modistill.data.dataset import normalize
+from modistill.data.prepare import load_manifest
 from modistill.errors import UserError
 from modistill.models.multistream import RGBOnly
 from modistill.models.stream import ARCHS, Stream
@@ -52,14 +53,11 @@ def _digest(state: dict[str, torch.Tensor], meta_json: str) -> str:
 def deploy_crop(cache: str | Path | None) -> tuple[list[float], str]:
     """The RGB region (fractions of the frame) a camera image is cropped to before resizing: the median of the
     training cache's skeleton-aligned crops, which is what the model saw. Full frame when the cache is unknown."""
-    if cache:
-        p = Path(cache) / "manifest.json"
-        if p.exists():
-            recs = [r for r in json.loads(p.read_text())["videos"]
-                    if r.get("status") == "ok" and r.get("crop_rgb") and r.get("rgb_size")]
-            if recs:
-                boxes = np.array([np.array(r["crop_rgb"]) / np.tile(r["rgb_size"], 2) for r in recs])
-                return [round(float(v), 4) for v in np.median(boxes, 0)], f"median of {len(recs)} training crops"
+    recs = [r for r in (load_manifest(cache).values() if cache else ())
+            if r.get("status") == "ok" and r.get("crop_rgb") and r.get("rgb_size")]
+    if recs:
+        boxes = np.array([np.array(r["crop_rgb"]) / np.tile(r["rgb_size"], 2) for r in recs])
+        return [round(float(v), 4) for v in np.median(boxes, 0)], f"median of {len(recs)} training crops"
     return list(FULL_FRAME), "full frame (no prepared cache with crop records)"
 
 
