@@ -14,7 +14,6 @@ network size; there is no skeleton alignment.
 from __future__ import annotations
 
 import csv
-import logging
 import re
 import time
 from pathlib import Path
@@ -27,7 +26,6 @@ from modistill.data.encode import DEPTH_ENCODINGS, depth_range, encode_depth
 from modistill.errors import DataError, UserError
 from modistill.utils.io import atomic_write
 
-log = logging.getLogger(__name__)
 REQUIRED = ("id", "label", "rgb", "depth")
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}

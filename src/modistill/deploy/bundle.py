@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,6 @@ from modistill.models.stream import ARCHS, Stream
 from modistill.training.steps import STEPS, connections_for
 from modistill.utils.io import atomic_write
 
-log = logging.getLogger(__name__)
 FORMAT = "modistill-rgb/1"
 FULL_FRAME = (0.0, 0.0, 1.0, 1.0)
 

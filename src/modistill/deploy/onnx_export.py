@@ -15,7 +15,6 @@ from modistill.deploy.bundle import DeployModel
 from modistill.errors import UserError
 from modistill.utils.io import atomic_write
 
-log = logging.getLogger(__name__)
 META_KEY = "modistill"
 
 
