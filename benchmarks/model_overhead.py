@@ -4,6 +4,8 @@ ResNets doing the same work on the same frames (the physical limit of the backbo
 Bare training step: one torchvision ResNet per stream (frozen streams forward-only in eval mode), logits averaged
 over frames and streams, cross-entropy, backward, Adam. Ours adds the temporal convs, the multiplicative
 connections and the step's own loss (eq. 7 with features for step 3), so ratio - 1 is the method's overhead.
+``flop_ratio`` is the same ratio in multiply-adds (torch's FLOP counter, forward + backward): the part of the
+overhead that is the method's own arithmetic. ``ratio / flop_ratio`` near 1 means no time is lost beyond it.
 Bare inference: two torchvision ResNets on the clip, logits averaged (the RGB + hallucination pair without
 temporal convs and connections), in PyTorch eager and onnxruntime.
 
@@ -25,6 +27,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from modistill.config import load_config
 from modistill.data.dataset import normalize
@@ -37,16 +40,29 @@ from modistill.training.steps import STEPS
 CLASSES = 60
 
 
-def _timed(fn, iters: int, warmup: int = 1) -> float:
-    """Median seconds per call after ``warmup`` calls."""
-    for _ in range(warmup):
+def _timed_pair(a, b, iters: int, warmup: int = 1, alternate: bool = True) -> tuple[float, float]:
+    """Median seconds per call of ``a`` and ``b``. Called alternately by default, so that machine drift hits both
+    alike; ``alternate=False`` times all of ``a`` first (onnxruntime sessions: the idle one's spinning thread pool
+    would slow the other)."""
+    times: tuple[list[float], list[float]] = ([], [])
+    plan = [[(a, times[0]), (b, times[1])]] if alternate else [[(a, times[0])], [(b, times[1])]]
+    for group in plan:
+        for f, _ in group:
+            for _ in range(warmup):
+                f()
+        for _ in range(iters):
+            for f, ts in group:
+                t = time.perf_counter()
+                f()
+                ts.append(time.perf_counter() - t)
+    return float(np.median(times[0])), float(np.median(times[1]))
+
+
+def _flops(fn) -> int:
+    """Multiply-adds x 2 of one call (convolutions and matmuls, forward and backward)."""
+    with FlopCounterMode(display=False) as counter:
         fn()
-    times = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    return counter.get_total_flops()
 
 
 def _batch(step: str, b: int, t: int, s: int) -> dict:
@@ -106,7 +122,8 @@ class BarePair(nn.Module):
         return ((self.a(x) + self.b(x)) / 2).reshape(b, t, -1).mean(1)
 
 
-def _ort_latency(model: nn.Module, clip: torch.Tensor, iters: int) -> float:
+def _ort_session(model: nn.Module, clip: torch.Tensor):
+    """Export to ONNX and return a callable running one clip in onnxruntime (CPU)."""
     import warnings
 
     import onnxruntime as ort
@@ -117,7 +134,7 @@ def _ort_latency(model: nn.Module, clip: torch.Tensor, iters: int) -> float:
         torch.onnx.export(model, (clip,), str(path), input_names=["clips"], dynamo=True, verbose=False)
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         x = clip.numpy()
-        return _timed(lambda: sess.run(None, {"clips": x}), iters, warmup=2)
+        return lambda: sess.run(None, {"clips": x})
 
 
 def inference(arch: str, frames: int, size: int, iters: int, onnx: bool) -> dict:
@@ -126,11 +143,11 @@ def inference(arch: str, frames: int, size: int, iters: int, onnx: bool) -> dict
     clip = torch.rand(1, frames, 3, size, size) * 255
     res = {}
     with torch.inference_mode():
-        res["torch_ours_s"] = _timed(lambda: ours(clip), iters, warmup=2)
-        res["torch_bare_s"] = _timed(lambda: bare(clip), iters, warmup=2)
+        res["torch_ours_s"], res["torch_bare_s"] = _timed_pair(lambda: ours(clip), lambda: bare(clip), iters, 2)
+        res["flop_ratio"] = _flops(lambda: ours(clip)) / _flops(lambda: bare(clip))
     if onnx:
-        res["ort_ours_s"] = _ort_latency(ours, clip, iters)
-        res["ort_bare_s"] = _ort_latency(bare, clip, iters)
+        res["ort_ours_s"], res["ort_bare_s"] = _timed_pair(_ort_session(ours, clip), _ort_session(bare, clip),
+                                                           iters, 2, alternate=False)
     return res
 
 
@@ -153,18 +170,19 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     for step in a.steps:
         batch = _batch(step, a.batch, a.frames, a.size)
-        ours = _timed(ours_train_step(step, a.arch, batch), a.iters)
-        bare = _timed(bare_train_step(step, a.arch, batch), a.iters)
-        rows.append({"step": step, "ours_s": ours, "bare_s": bare, "ratio": ours / bare})
+        fo, fb = ours_train_step(step, a.arch, batch), bare_train_step(step, a.arch, batch)
+        flop_ratio = _flops(fo) / _flops(fb)
+        ours, bare = _timed_pair(fo, fb, a.iters)
+        rows.append({"step": step, "ours_s": ours, "bare_s": bare, "ratio": ours / bare, "flop_ratio": flop_ratio})
     inf = inference(a.arch, a.frames, a.size, a.iters * 3, not a.no_onnx)
     result = {"device": device, "threads": torch.get_num_threads(), "arch": a.arch, "size": a.size,
               "batch": a.batch, "frames": a.frames, "train_steps": rows, "inference": inf}
     print(f"{a.arch} @ {a.size}px, batch {a.batch} x {a.frames} frames, {device}, {torch.get_num_threads()} threads")
-    print(f"{'step':<14} {'ours s/it':>10} {'bare s/it':>10} {'ratio':>6}")
+    print(f"{'step':<14} {'ours s/it':>10} {'bare s/it':>10} {'ratio':>6} {'FLOP ratio':>11}")
     for r in rows:
-        print(f"{r['step']:<14} {r['ours_s']:>10.3f} {r['bare_s']:>10.3f} {r['ratio']:>6.2f}")
-    print("RGB-only inference per clip (ms): "
-          + ", ".join(f"{k[:-2]} {1000 * v:.1f}" for k, v in inf.items()))
+        print(f"{r['step']:<14} {r['ours_s']:>10.3f} {r['bare_s']:>10.3f} {r['ratio']:>6.2f} {r['flop_ratio']:>11.3f}")
+    print(f"RGB-only inference per clip (ms), FLOP ratio {inf['flop_ratio']:.3f}: "
+          + ", ".join(f"{k[:-2]} {1000 * v:.1f}" for k, v in inf.items() if k.endswith("_s")))
     for rt in ("torch", "ort"):
         if f"{rt}_ours_s" in inf:
             print(f"  {rt}: ours / two bare forwards = {inf[f'{rt}_ours_s'] / inf[f'{rt}_bare_s']:.2f}")

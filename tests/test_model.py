@@ -108,7 +108,7 @@ def test_injection_formula_matches_eq2():
     with torch.no_grad():
         xr, xd = rgb.stem(batch["rgb"].flatten(0, 1)), dep.stem(batch["depth"].flatten(0, 1))
         od, _ = block_forward(dep.layer1[0], xd, 3)
-        o1, pre1 = block_forward(rgb.layer1[0], xr, 3)
+        o1, pre1 = block_forward(rgb.layer1[0], xr, 3, keep_pre=True)
         manual_in = o1 + pre1 * F.relu(od)
         expect, _ = block_forward(rgb.layer1[1], manual_in, 3)
         # block_forward injects in the residual branch only: the shortcut uses o1.
@@ -173,4 +173,17 @@ def test_temporal_conv_export_form_matches():
         tc.weight.add_(0.3 * torch.randn_like(tc.weight))
     for frames in (1, 2, 5):
         x = torch.randn(2 * frames, 6, 3, 4)
-        assert torch.allclose(tc.banded(x, frames), tc(x, frames), atol=1e-5)
+        # Reference: output frame t = sum over taps j of W_j @ input frame t + j - 1, zero outside the clip.
+        xv = x.reshape(2, frames, 6, 3, 4)
+        ref = torch.zeros_like(xv)
+        for t in range(frames):
+            for j in range(3):
+                if 0 <= t + j - 1 < frames:
+                    ref[:, t] += torch.einsum("oi,bihw->bohw", tc.weight[:, :, j], xv[:, t + j - 1])
+        ref = ref.reshape_as(x)
+        torch.testing.assert_close(tc(x, frames), ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(tc.banded(x, frames), ref, atol=1e-5, rtol=1e-5)
+        # Channels-last in, standard layout out (so oneDNN's layout choice cannot spread through the stream).
+        out = tc(x.contiguous(memory_format=torch.channels_last), frames)
+        assert out.is_contiguous()
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)

@@ -20,7 +20,11 @@ MODALITIES = ("rgb", "depth")
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
-    """uint8 [..., 3, H, W] → float ImageNet-normalised (applied to jet depth too, as to any 3-channel image)."""
+    """uint8 [..., 3, H, W] → float ImageNet-normalised (applied to jet depth too, as to any 3-channel image).
+
+    The result is in the standard (channels-first) memory format whatever the input's strides: loader clips are
+    channels-last views, and on CPU oneDNN's channels-last weight gradients are not bitwise reproducible."""
+    x = x.contiguous()
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1) * 255.0
     std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1) * 255.0
     return (x.float() - mean) / std

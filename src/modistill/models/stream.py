@@ -48,11 +48,13 @@ class TemporalConv(nn.Module):
         if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
             return self.banded(x, frames)
         bt, c, h, w = x.shape
-        b = bt // frames
-        # [B*T, C, H, W] → [B*H*W, C, T]: a 1-D conv over time for every pixel, then back.
-        y = x.reshape(b, frames, c, h, w).permute(0, 3, 4, 2, 1).reshape(b * h * w, c, frames)
-        y = F.conv1d(y, self.weight, padding=1)
-        return y.reshape(b, h, w, c, frames).permute(0, 4, 3, 1, 2).reshape(bt, c, h, w)
+        # [B*T, C, H, W] → a [B, C, T, H, W] view (no copy): oneDNN/cuDNN run the 3x1x1 conv on it directly,
+        # 1.6x faster forward+backward on CPU than a conv1d over [B*H*W, C, T] and its two transposes.
+        y = x.reshape(bt // frames, frames, c, h, w).transpose(1, 2)
+        y = F.conv3d(y, self.weight[:, :, :, None, None], padding=(1, 0, 0))
+        # .contiguous(): for few channels oneDNN returns channels-last, which would carry on through the stream,
+        # and its channels-last weight gradients are not bitwise reproducible on CPU.
+        return y.transpose(1, 2).reshape(bt, c, h, w).contiguous()
 
     def banded(self, x: torch.Tensor, frames: int) -> torch.Tensor:
         """The same convolution as one 1x1 conv over the T*C channels of a clip, with a block-banded weight.
@@ -76,16 +78,19 @@ def _band_mask(frames: int, offset: int, like: torch.Tensor) -> torch.Tensor:
 
 
 def block_forward(
-    block: nn.Module, x: torch.Tensor, frames: int, inject: tuple[torch.Tensor, torch.Tensor] | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run a torchvision residual unit; returns (output, pre-activation sum).
+    block: nn.Module, x: torch.Tensor, frames: int, inject: tuple[torch.Tensor, torch.Tensor] | None = None,
+    keep_pre: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Run a torchvision residual unit; returns (output, pre-activation sum if ``keep_pre`` else None).
 
     ``inject=(x_pre, m)``: the residual branch input becomes ``x + x_pre * relu(m)`` (paper eq. 2, the released
     code's placement); the shortcut still sees ``x``. A ``temporal`` submodule, when present, runs after the first
     conv (BasicBlock) or the 3x3 conv (Bottleneck), followed by nothing else (it is linear, identity at init).
+    The shortcut add and the final ReLU are in place, as in torchvision, unless the pre-activation is kept: on CPU
+    two fresh activation-sized tensors per unit cost ResNet-50 training a few percent.
     """
     identity = x if block.downsample is None else block.downsample(x)
-    r = x if inject is None else x + inject[0] * F.relu(inject[1])
+    r = x if inject is None else torch.addcmul(x, inject[0], F.relu(inject[1]))
     temporal = getattr(block, "temporal", None)
     if isinstance(block, Bottleneck):
         r = block.relu(block.bn1(block.conv1(r)))
@@ -98,8 +103,10 @@ def block_forward(
         if temporal is not None:
             r = temporal(r, frames)
         r = block.bn2(block.conv2(r))
-    pre = r + identity
-    return F.relu(pre), pre
+    r += identity
+    if keep_pre:
+        return F.relu(r), r
+    return F.relu(r, inplace=True), None
 
 
 class Stream(nn.Module):
@@ -135,7 +142,7 @@ class Stream(nn.Module):
         ``source``: the other stream's unit-1 output of the same stage, injected into this stream's unit 2.
         """
         units = getattr(self, STAGES[k])
-        out1, pre1 = block_forward(units[0], x, frames)
+        out1, pre1 = block_forward(units[0], x, frames, keep_pre=source is not None)
         y = out1
         for i, unit in enumerate(units[1:], start=1):
             inject = (pre1, source) if (i == 1 and source is not None) else None
