@@ -61,7 +61,7 @@ class TemporalConv(nn.Module):
 
         Used for export: it needs no transposes, which onnxruntime runs slowly (RGB-only resnet18 at 112 px:
         83 → 64 ms per clip, against 55 ms for two bare ResNets; see benchmarks/model_overhead.py). Eager
-        training keeps the conv1d form, which does T/3 times fewer multiplications."""
+        training keeps the conv3d form, which does T/3 times fewer multiplications."""
         bt, c, h, w = x.shape
         eye = torch.eye(frames, dtype=x.dtype, device=x.device)
         # Output frame t reads input frame t + j - 1 through tap j.
