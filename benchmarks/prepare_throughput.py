@@ -12,16 +12,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from torch.utils.data import DataLoader
-
 from modistill.data import ntu
-from modistill.data.dataset import ClipDataset
 from modistill.data.prepare import PrepareOptions, prepare_ntu
 from modistill.utils.progress import run_parallel
 
 
-def _decode(job) -> int:
-    return ntu.count_rgb_frames(job)
+def _loader_clips_per_s(cache: Path, names: list[str], workers: int) -> float:
+    """Training loader throughput over 3 epochs. torch is imported here, not at the top: worker pools preload this
+    script as ``__main__``, and a torch import there would be charged to the decode and prepare rates."""
+    from torch.utils.data import DataLoader
+
+    from modistill.data.dataset import ClipDataset
+
+    ds = ClipDataset(cache, names, frames=5, train=True)
+    loader = DataLoader(ds, batch_size=8, shuffle=True, num_workers=workers)
+    t = time.perf_counter()
+    n = sum(len(b["label"]) for _ in range(3) for b in loader)
+    return n / (time.perf_counter() - t)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -37,7 +44,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for w in a.workers:
         t = time.perf_counter()
-        for _ in run_parallel(_decode, [layout.rgb(n) for n in names], w):
+        # Decode-only: every frame of each video, with the decoder threads per worker that prepare uses.
+        for _ in run_parallel(ntu.count_rgb_frames, [layout.rgb(n) for n in names], w, ntu.set_decode_threads,
+                              (ntu.threads_per_worker(w),)):
             pass
         decode = len(names) / (time.perf_counter() - t)
         with tempfile.TemporaryDirectory() as tmp:
@@ -50,11 +59,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 (root / ntu.SKELETON_SUBDIR / layout.skeleton(n).name).symlink_to(layout.skeleton(n))
             s = prepare_ntu(root, Path(tmp) / "cache", PrepareOptions(size=a.size, workers=w), show_progress=False)
             prep = s["videos_per_s"]
-            ds = ClipDataset(Path(tmp) / "cache", names, frames=5, train=True)
-            loader = DataLoader(ds, batch_size=8, shuffle=True, num_workers=w)
-            t = time.perf_counter()
-            n = sum(len(b["label"]) for _ in range(3) for b in loader)
-            clips = n / (time.perf_counter() - t)
+            clips = _loader_clips_per_s(Path(tmp) / "cache", names, w)
         rows.append({"workers": w, "videos": len(names), "decode_only_videos_per_s": decode,
                      "prepare_videos_per_s": prep, "ratio": prep / decode, "loader_clips_per_s": clips})
     print(f"{'workers':>7} {'decode v/s':>11} {'prepare v/s':>12} {'ratio':>6} {'loader clips/s':>15}")

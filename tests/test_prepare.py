@@ -108,3 +108,33 @@ def test_dataset_same_flip_and_sampling(cache224, tiny_ntu):
     assert len(seen) > 1
     x = normalize(item["rgb"])
     assert x.dtype == torch.float32 and -3 < x.mean() < 3
+
+
+def test_parallel_prepare_writes_the_same_clips(tiny_ntu, small_cache, tmp_path):
+    """Two worker processes (each with its share of decoder threads) give byte-identical clips to one process."""
+    summary = prepare_ntu(tiny_ntu, tmp_path, PrepareOptions(size=32, frames=3, workers=2), show_progress=False)
+    names = ntu.NtuLayout(tiny_ntu).sample_names()[0]
+    assert summary["counts"] == {"ok": len(names)}
+    for n in names:
+        assert np.array_equal(np.load(clip_path(tmp_path, n)), np.load(clip_path(small_cache, n))), n
+    assert ntu.threads_per_worker(1) == 0  # one process: FFmpeg's own choice
+    assert ntu.threads_per_worker(2) == max(1, os.cpu_count() // 2)
+
+
+def test_depth_encoding_matches_opencv_jet():
+    import cv2
+
+    from modistill.data.encode import encode_depth
+
+    d = np.array([[0, 1000, 1500], [2000, 2500, 9000]], np.uint16)
+    near, far = 1000.0, 2500.0
+    gray = np.round((1 - np.clip((d - near) / (far - near), 0, 1)) * 255).astype(np.uint8)
+    jet = cv2.applyColorMap(gray, cv2.COLORMAP_JET)[:, :, ::-1].copy()
+    jet[d == 0] = 0
+    np.testing.assert_array_equal(encode_depth(d, near, far, "jet"), jet)
+    assert tuple(encode_depth(d, near, far, "jet")[0, 1]) == (128, 0, 0)  # nearest: dark red; beyond far: blue
+    assert tuple(encode_depth(d, near, far, "jet")[1, 2]) == (0, 0, 128)
+    gray3 = np.repeat(np.where(d == 0, 0, gray)[:, :, None], 3, axis=2)
+    np.testing.assert_array_equal(encode_depth(d, near, far, "gray"), gray3)
+    with pytest.raises(ValueError, match="unknown depth encoding"):
+        encode_depth(d, near, far, "viridis")

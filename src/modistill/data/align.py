@@ -56,16 +56,18 @@ def estimate_alignment(frames: list[list[Body]]) -> Alignment | None:
     pts, frame_idx = joint_points(frames)
     if len(pts) < 2:
         return None
-    rx, ry = [], []
-    for t in np.unique(frame_idx):
-        p = pts[frame_idx == t]
-        a, b = np.triu_indices(len(p), 1)
-        for axis, out in ((0, rx), (1, ry)):
-            dd = p[a, axis] - p[b, axis]
-            dc = p[a, 2 + axis] - p[b, 2 + axis]
-            keep = np.abs(dd) >= MIN_SPAN
-            out.append(dc[keep] / dd[keep])
-    rx_all, ry_all = np.concatenate(rx), np.concatenate(ry)
+    # Every pair (a, b), a < b, of joints of the same frame, for all frames at once (frame_idx is sorted).
+    starts = np.searchsorted(frame_idx, frame_idx, side="right")  # one past each point's frame
+    later = starts - np.arange(len(pts)) - 1  # points after each one in its frame
+    a = np.repeat(np.arange(len(pts)), later)
+    b = a + 1 + np.arange(len(a)) - np.repeat(np.cumsum(later) - later, later)
+    ratios = []
+    for axis in (0, 1):
+        dd = pts[a, axis] - pts[b, axis]
+        dc = pts[a, 2 + axis] - pts[b, 2 + axis]
+        keep = np.abs(dd) >= MIN_SPAN
+        ratios.append(dc[keep] / dd[keep])
+    rx_all, ry_all = ratios
     if len(rx_all) == 0 or len(ry_all) == 0:
         return None
     scale = float(0.5 * (np.median(rx_all) + np.median(ry_all)))

@@ -26,18 +26,30 @@ def depth_range(depths: list[np.ndarray]) -> tuple[float, float]:
     return float(lo), float(max(hi, lo + 1.0))
 
 
-def encode_depth(depth: np.ndarray, near: float, far: float, encoding: str = "jet") -> np.ndarray:
-    """uint16 mm (H, W) → uint8 RGB (H, W, 3). Near is red, far is blue; missing depth (0) stays black."""
-    valid = depth > 0
-    norm = np.clip((depth.astype(np.float32) - near) / (far - near), 0.0, 1.0)
-    # Near = high value, so the closest body parts are the warm colours of the jet map.
-    gray = ((1.0 - norm) * 255.0 + 0.5).astype(np.uint8)
+def _palette(encoding: str) -> np.ndarray:
+    """(257, 3) uint8: the colour of each gray level 0-255, and black at 256 for missing depth."""
+    ramp = np.arange(256, dtype=np.uint8)[:, None]
     if encoding == "jet":
-        out = cv2.applyColorMap(gray, cv2.COLORMAP_JET)[:, :, ::-1]
+        colours = cv2.applyColorMap(ramp, cv2.COLORMAP_JET)[:, 0, ::-1]
     elif encoding == "gray":
-        out = np.repeat(gray[:, :, None], 3, axis=2)
+        colours = np.repeat(ramp, 3, axis=1)
     else:
         raise ValueError(f"unknown depth encoding {encoding!r}")
-    out = np.ascontiguousarray(out)
-    out[~valid] = 0
-    return out
+    return np.ascontiguousarray(np.concatenate([colours, np.zeros((1, 3), np.uint8)]))
+
+
+_PALETTES = {e: _palette(e) for e in DEPTH_ENCODINGS}
+
+
+def encode_depth(depth: np.ndarray, near: float, far: float, encoding: str = "jet") -> np.ndarray:
+    """uint16 mm (H, W) → uint8 RGB (H, W, 3). Near is red, far is blue; missing depth (0) stays black."""
+    if encoding not in _PALETTES:
+        raise ValueError(f"unknown depth encoding {encoding!r}")
+    norm = depth.astype(np.float32)
+    norm -= near
+    norm /= far - near
+    np.clip(norm, 0.0, 1.0, out=norm)
+    # Near = high value, so the closest body parts are the warm colours of the jet map.
+    level = ((1.0 - norm) * 255.0 + 0.5).astype(np.uint16)
+    level[depth == 0] = 256
+    return _PALETTES[encoding][level]

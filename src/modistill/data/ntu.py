@@ -7,6 +7,7 @@ corrupt the RGB-depth alignment downstream.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -138,9 +139,16 @@ def read_skeleton(path: str | Path) -> list[list[Body]]:
             n_joints = parse(lambda t: int(t[0]), next_tokens(1, "joint count"), "joint count")
             if n_joints != NUM_JOINTS:
                 raise DataError(path, f"expected {NUM_JOINTS} joints, found {n_joints}", line=pos)
-            joints = np.empty((NUM_JOINTS, 12), dtype=np.float64)
-            for j in range(NUM_JOINTS):
-                joints[j] = parse(lambda t: [float(v) for v in t], next_tokens(12, "joint line"), "joint line")
+            rows = [line.split() for line in lines[pos:pos + NUM_JOINTS]]
+            try:  # fast path: 25 well-formed lines converted by NumPy in one call
+                if len(rows) != NUM_JOINTS or any(len(r) != 12 for r in rows):
+                    raise ValueError
+                joints = np.array(rows, dtype=np.float64)
+                pos += NUM_JOINTS
+            except ValueError:  # re-read line by line for an error naming the bad line
+                joints = np.empty((NUM_JOINTS, 12), dtype=np.float64)
+                for j in range(NUM_JOINTS):
+                    joints[j] = parse(lambda t: [float(v) for v in t], next_tokens(12, "joint line"), "joint line")
             bodies.append(Body(*head, joints=joints))
         frames.append(bodies)
     if any(line.strip() for line in lines[pos:]):
@@ -246,6 +254,26 @@ def read_depth(path: str | Path) -> np.ndarray:
     return img
 
 
+_decode_threads = 0
+
+
+def set_decode_threads(n: int) -> None:
+    """Decoder threads per video in this process (0: FFmpeg's choice, one per core). Parallel prepare workers
+    set ``cores // workers``: with each worker also using every core, two workers on two cores decoded at less than
+    half the speed of one (benchmarks/prepare_throughput.py)."""
+    global _decode_threads
+    _decode_threads = max(0, int(n))
+
+
+def threads_per_worker(workers: int) -> int:
+    return 0 if workers <= 1 else max(1, (os.cpu_count() or 1) // workers)
+
+
+def _set_threads(stream) -> None:
+    stream.thread_type = "AUTO"
+    stream.thread_count = _decode_threads
+
+
 def read_rgb_frames(path: str | Path, indices: Iterable[int] | None = None) -> list[np.ndarray]:
     """Decode an RGB video with PyAV; returns RGB uint8 (H, W, 3) frames at the given 0-based indices (in their
     order, repeats allowed).
@@ -263,7 +291,7 @@ def read_rgb_frames(path: str | Path, indices: Iterable[int] | None = None) -> l
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            _set_threads(stream)
             for i, frame in enumerate(container.decode(stream)):
                 if last is not None and i > last:
                     break
@@ -293,7 +321,7 @@ def count_rgb_frames(path: str | Path) -> int:
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            _set_threads(stream)
             for _ in container.decode(stream):
                 n += 1
     except FileNotFoundError:
@@ -317,7 +345,7 @@ def read_rgb_evenly(path: str | Path, k: int, limit: int | None = None) -> tuple
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            _set_threads(stream)
             packets = [p for p in container.demux(stream) if p.size > 0]
             n = len(packets)
             m = n if limit is None else min(n, limit)

@@ -256,7 +256,8 @@ def process_videos(fn, jobs: list, cache: Path, records: dict[str, dict], n_vide
     """Run ``fn`` over the jobs in parallel (each returns a manifest record), keep the manifest current (every 50
     videos and at the end) and return the summary every prepare command prints."""
     done = 0
-    for rec in progress(run_parallel(fn, jobs, workers), total=len(jobs), desc="prepare", unit="video",
+    decode = (ntu.set_decode_threads, (ntu.threads_per_worker(workers),))
+    for rec in progress(run_parallel(fn, jobs, workers, *decode), total=len(jobs), desc="prepare", unit="video",
                         disable=not show_progress):
         records[rec["name"]] = rec
         done += 1
