@@ -36,6 +36,7 @@ from modistill.models.multistream import RGBOnly
 from modistill.models.stream import Stream
 from modistill.training.module import StepModule
 from modistill.training.steps import STEPS
+from modistill.utils.memory import keep_freed_memory
 
 CLASSES = 60
 
@@ -161,10 +162,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave default)")
     ap.add_argument("--steps", nargs="+", default=["step1_rgb", "step2", "step3", "step4", "hoffman_eq7"])
     ap.add_argument("--no-onnx", action="store_true")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="leave glibc unmapping freed memory (training keeps it: train.cpu_keep_freed_memory)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
+    keep_freed = not a.default_malloc and not torch.cuda.is_available() and keep_freed_memory()
     torch.manual_seed(0)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     rows = []
@@ -175,7 +179,8 @@ def main(argv: list[str] | None = None) -> dict:
         ours, bare = _timed_pair(fo, fb, a.iters)
         rows.append({"step": step, "ours_s": ours, "bare_s": bare, "ratio": ours / bare, "flop_ratio": flop_ratio})
     inf = inference(a.arch, a.frames, a.size, a.iters * 3, not a.no_onnx)
-    result = {"device": device, "threads": torch.get_num_threads(), "arch": a.arch, "size": a.size,
+    result = {"device": device, "threads": torch.get_num_threads(), "malloc_keeps_freed_memory": keep_freed,
+              "arch": a.arch, "size": a.size,
               "batch": a.batch, "frames": a.frames, "train_steps": rows, "inference": inf}
     print(f"{a.arch} @ {a.size}px, batch {a.batch} x {a.frames} frames, {device}, {torch.get_num_threads()} threads")
     print(f"{'step':<14} {'ours s/it':>10} {'bare s/it':>10} {'ratio':>6} {'FLOP ratio':>11}")

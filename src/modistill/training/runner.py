@@ -27,6 +27,7 @@ from modistill.training.checkpoint_io import AtomicCheckpointIO
 from modistill.training.module import StepModule
 from modistill.training.steps import STEPS, resolve_order
 from modistill.utils.io import atomic_write, atomic_write_text
+from modistill.utils.memory import keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,9 @@ def run_training(cfg: dict, run_dir: str | Path) -> dict[str, dict]:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    on_cpu = cfg["train"]["accelerator"] == "cpu" or not torch.cuda.is_available()
+    if on_cpu and cfg["train"]["cpu_keep_freed_memory"] and keep_freed_memory():
+        log.info("CPU run: malloc keeps freed memory for reuse (train.cpu_keep_freed_memory=false to turn off)")
     splits, meta = dataset_splits(cfg)
     atomic_write_text(run_dir / "splits.json", json.dumps({k: v for k, v in splits.items()}))
     log.info("run %s: %d train / %d val / %d test videos, %d classes", run_dir, len(splits["train"]),

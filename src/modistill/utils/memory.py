@@ -1,0 +1,29 @@
+"""CPU memory allocator settings for training."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+
+log = logging.getLogger(__name__)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc <malloc.h>
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc serve every allocation from its heap and keep freed memory for reuse.
+
+    Why: a CPU training step allocates and frees activation-sized tensors by the hundred. By default glibc maps
+    each large one fresh from the kernel and unmaps it when freed, so every step page-faults on all its
+    activations again. Measured on ResNet-50 at 224 px, step 2, batch 5 x 5 frames, 2 cores: kernel time
+    43 → 12 s per 6 steps, and the step went from 1.09-1.26x to 1.05x the bare torchvision step. The cost: the
+    process keeps its peak memory until it exits. Returns False where the C library is not glibc.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
