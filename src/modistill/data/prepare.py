@@ -35,7 +35,7 @@ from modistill.data.encode import DEPTH_ENCODINGS, crop_resize, depth_range, enc
 from modistill.data.splits import BENCHMARKS
 from modistill.errors import DataError, UserError
 from modistill.utils.io import atomic_write, atomic_write_text
-from modistill.utils.progress import progress, run_parallel
+from modistill.utils.progress import progress, run_parallel, worker_pool
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1
@@ -217,10 +217,21 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
     log.info("prepare: %d videos, %d already done, %d to do", len(names), len(names) - len(todo), len(todo))
     t0 = time.time()
 
-    scans = {}
-    for r in progress(run_parallel(_scan_alignment, [(root, n) for n in todo], opts.workers), total=len(todo),
-                      desc="skeletons", unit="video", disable=not show_progress):
-        scans[r["name"]] = r
+    # One pool for both passes; its workers give their video decoders cores // workers threads each.
+    with worker_pool(min(opts.workers, max(len(todo), 1)), ntu.set_decode_threads,
+                     (ntu.threads_per_worker(opts.workers),)) as pool:
+        scans = {}
+        for r in progress(run_parallel(_scan_alignment, [(root, n) for n in todo], opts.workers, pool=pool),
+                          total=len(todo), desc="skeletons", unit="video", disable=not show_progress):
+            scans[r["name"]] = r
+        jobs = _clip_jobs(root, cache, todo, scans, records, opts)
+        return process_videos(_process, jobs, cache, records, len(names), opts.workers, show_progress, t0, pool)
+
+
+def _clip_jobs(root: Path, cache: Path, todo: list[str], scans: dict[str, dict], records: dict[str, dict],
+               opts: PrepareOptions) -> list[tuple]:
+    """Update the per-camera fits with the new scans; one job per video that has an alignment (the video's own
+    or its camera's), a failed record for the others."""
     fits_path = cache / "camera_fits.json"
     fits = json.loads(fits_path.read_text()) if fits_path.exists() else {}
     by_cam: dict[str, list] = defaultdict(list)
@@ -248,17 +259,18 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
                 continue
             log.info("%s: skeleton unusable (%s); using the per-camera alignment fit", n, r["skeleton_error"])
         jobs.append((root, cache, n, al, r["skeleton_frames"], opts))
-    return process_videos(_process, jobs, cache, records, len(names), opts.workers, show_progress, t0)
+    return jobs
 
 
 def process_videos(fn, jobs: list, cache: Path, records: dict[str, dict], n_videos: int, workers: int,
-                   show_progress: bool, t0: float) -> dict:
+                   show_progress: bool, t0: float, pool=None) -> dict:
     """Run ``fn`` over the jobs in parallel (each returns a manifest record), keep the manifest current (every 50
-    videos and at the end) and return the summary every prepare command prints."""
+    videos and at the end) and return the summary every prepare command prints. ``pool``: an open
+    :func:`worker_pool` to use instead of starting one."""
     done = 0
     decode = (ntu.set_decode_threads, (ntu.threads_per_worker(workers),))
-    for rec in progress(run_parallel(fn, jobs, workers, *decode), total=len(jobs), desc="prepare", unit="video",
-                        disable=not show_progress):
+    for rec in progress(run_parallel(fn, jobs, workers, *decode, pool=pool), total=len(jobs), desc="prepare",
+                        unit="video", disable=not show_progress):
         records[rec["name"]] = rec
         done += 1
         if done % 50 == 0:
