@@ -27,14 +27,13 @@ def depth_range(depths: list[np.ndarray]) -> tuple[float, float]:
 
 
 def _palette(encoding: str) -> np.ndarray:
-    """(257, 3) uint8: the colour of each gray level 0-255, and black at 256 for missing depth."""
+    """(257, 3) uint8 for ``jet`` or ``gray``: the colour of each gray level 0-255, and black at 256 for missing
+    depth."""
     ramp = np.arange(256, dtype=np.uint8)[:, None]
     if encoding == "jet":
         colours = cv2.applyColorMap(ramp, cv2.COLORMAP_JET)[:, 0, ::-1]
-    elif encoding == "gray":
-        colours = np.repeat(ramp, 3, axis=1)
     else:
-        raise ValueError(f"unknown depth encoding {encoding!r}")
+        colours = np.repeat(ramp, 3, axis=1)
     return np.ascontiguousarray(np.concatenate([colours, np.zeros((1, 3), np.uint8)]))
 
 

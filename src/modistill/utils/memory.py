@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import logging
 
-log = logging.getLogger(__name__)
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc <malloc.h>
 
 
@@ -19,10 +16,8 @@ def keep_freed_memory() -> bool:
     43 → 12 s per 6 steps, and the step went from 1.09-1.26x to 1.05x the bare torchvision step. The cost: the
     process keeps its peak memory until it exits. Returns False where the C library is not glibc.
     """
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
+    try:  # the malloc this process already uses, not a libc found by name
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
