@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from modistill.cli import main
-from modistill.config import dump_config, load_config
+from modistill.cli_train import CONFIG_DIR
+from modistill.config import load_config
 from modistill.data import ntu
 from modistill.data.dataset import ClipDataset, normalize
 from modistill.data.prepare import clip_path, load_manifest
@@ -17,14 +18,16 @@ from modistill.deploy.onnx_export import OnnxModel
 from modistill.deploy.video import camera_clip
 from modistill.errors import UserError
 from modistill.training.module import StepModule
+from modistill.training.run import write_step_record
+from modistill.training.runner import open_run
 
 
 @pytest.fixture(scope="module")
 def run_dir(small_cache, tmp_path_factory):
     """A run folder holding a step-4 model whose BatchNorm statistics come from real cached clips."""
     run = tmp_path_factory.mktemp("run")
-    cfg = load_config("configs/demo.yaml", [f"data.cache={small_cache}", "model.width=8", "data.frames=3"])
-    (run / "config.yaml").write_text(dump_config(cfg))
+    cfg = load_config(CONFIG_DIR / "demo.yaml", [f"data.cache={small_cache}", "model.width=8", "data.frames=3"])
+    cfg, _, _, _, records = open_run(cfg, run)
     torch.manual_seed(0)
     module = StepModule("step4", cfg, 3)
     names = sorted(load_manifest(small_cache))
@@ -34,6 +37,8 @@ def run_dir(small_cache, tmp_path_factory):
         module.net({"rgb": normalize(batch)})
     (run / "step4").mkdir()
     torch.save(module.state_dict(), run / "step4" / "weights.pt")
+    write_step_record(run / "step4", records["step4"])
+    (run / "step4" / "metrics.json").write_text("{}")
     return run
 
 
@@ -148,3 +153,146 @@ def test_run_folder_and_bundle_give_the_same_model(exported, run_dir):
     with torch.inference_mode():
         assert torch.equal(a(x), b(x))
 
+
+
+def test_export_from_another_folder_after_the_cache_moved_and_its_manifest_was_rebuilt(
+        run_dir, small_cache, tmp_path, monkeypatch, capsys):
+    """The run folder alone decides size, crop and class names: a relative data.cache, another working folder, a
+    moved cache and a rebuilt manifest change nothing (on 2b7b8e1 they gave 224 px, the full frame, 'class 0')."""
+    import shutil
+
+    cache = tmp_path / "work" / "cache"
+    shutil.copytree(small_cache, cache)
+    monkeypatch.chdir(tmp_path / "work")
+    cfg = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=cache", "model.width=8", "data.frames=3"])
+    run = tmp_path / "work" / "run"
+    _, _, splits, _, records = open_run(cfg, "run")
+    (run / "step4").mkdir()
+    shutil.copy(run_dir / "step4" / "weights.pt", run / "step4" / "weights.pt")
+    write_step_record(run / "step4", records["step4"])
+    (run / "step4" / "metrics.json").write_text("{}")
+    manifest = load_manifest(cache)
+    boxes = [np.array(manifest[n]["crop_rgb"]) / np.tile(manifest[n]["rgb_size"], 2) for n in splits["train"]]
+    want_crop = [round(float(v), 4) for v in np.median(boxes, 0)]
+    names = json.loads((cache / "cache.json").read_text())["class_names"]
+    cache.rename(tmp_path / "moved")
+    (tmp_path / "moved" / "manifest.json").write_text(json.dumps({"videos": [
+        {"name": n, "status": "ok", "reason": "kept from an interrupted run"} for n in manifest]}))
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "work/run", "--out", "m.onnx"]) == 0
+    assert "input [B, 3, 3, 32, 32]" in capsys.readouterr().out
+    for meta in (OnnxModel(tmp_path / "m.onnx").meta, load_bundle(tmp_path / "m.safetensors")[1],
+                 load_deploy_model(run)[1]):
+        assert (meta["size"], meta["frames"], meta["stored_frames"]) == (32, 3, 3)
+        assert meta["crop"] == want_crop and meta["crop"] != [0.0, 0.0, 1.0, 1.0]
+        assert meta["class_names"] == names
+
+
+def test_run_without_its_description_is_refused(run_dir, tmp_path, capsys):
+    import shutil
+
+    old = tmp_path / "old_run"
+    shutil.copytree(run_dir, old)
+    (old / "run.json").unlink()
+    assert main(["export", str(old), "--out", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no run.json" in err
+    assert not list(tmp_path.glob("m.*"))
+    (old / "run.json").write_text(json.dumps({"format": "modistill-run/1", "data": {}, "model": {}}))
+    with pytest.raises(UserError, match="lacks 'input'"):
+        bundle_from_run(old)
+
+
+def _onnx_with_meta(src, dst, change):
+    import onnx
+
+    proto = onnx.load(str(src))
+    meta = json.loads(proto.metadata_props[0].value)
+    for k, v in change.items():
+        if v is None:
+            meta.pop(k)
+        else:
+            meta[k] = v
+    proto.metadata_props[0].value = json.dumps(meta)
+    onnx.save(proto, str(dst))
+    return dst
+
+
+BAD_META = [({"frames": 5, "stored_frames": 5}, "graph input"), ({"size": 64}, "graph input"),
+            ({"class_names": ["a", "b"]}, "2 class names for 3 classes"), ({"crop": [0.5, 0.2, 0.5, 0.9]}, "crop="),
+            ({"crop": [0.1, 0.2, 1.3, 0.9]}, "crop="), ({"crop": [0, 0, 1]}, "crop="), ({"size": -5}, "size=-5"),
+            ({"frames": 0}, "frames=0"), ({"frames": 4}, "exceeds stored_frames"), ({"crop": None}, "lacks crop"),
+            ({"num_classes": "3"}, "num_classes='3'")]
+
+
+@pytest.mark.parametrize("change, message", BAD_META)
+def test_model_files_with_bad_metadata_are_refused(exported, tmp_path, capsys, change, message):
+    onnx_path, st_path = exported
+    bad = _onnx_with_meta(onnx_path, tmp_path / "bad.onnx", change)
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        OnnxModel(bad)
+    capsys.readouterr()
+    assert main(["predict", str(bad), "--model", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    if "graph" in message:
+        return  # a safetensors file has no graph to disagree with
+    state, meta = load_bundle(st_path)[0].model.net.state_dict(), load_bundle(st_path)[1]
+    meta = {k: v for k, v in (meta | change).items() if v is not None}
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        load_bundle(save_bundle(state, meta, tmp_path / "bad.safetensors"))
+
+
+def test_checksum_is_described_as_corruption_detection(exported):
+    from modistill.deploy import bundle
+
+    assert "not a signature" in bundle.__doc__
+
+
+def test_non_finite_weights_are_never_exported(run_dir, tmp_path, capsys):
+    import shutil
+
+    nan_run = tmp_path / "nan_run"
+    shutil.copytree(run_dir, nan_run)
+    state = torch.load(nan_run / "step4" / "weights.pt", weights_only=True)
+    key = next(k for k in state if k.endswith("fc.weight"))
+    state[key][0, 0] = float("nan")
+    torch.save(state, nan_run / "step4" / "weights.pt")
+    assert main(["export", str(nan_run), "--out", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "NaN or infinite" in err and key.removeprefix("net.") in err
+    assert not list(tmp_path.glob("m.*"))
+
+
+def test_predict_json_never_holds_nan(exported, tiny_ntu, monkeypatch, capsys):
+    from modistill.deploy.predict import Predictor
+
+    monkeypatch.setattr(Predictor, "logits", lambda self, clips: np.full((len(clips), 3), np.nan, np.float32))
+    video = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
+    assert main(["predict", str(video), "--model", str(exported[0]), "--json"]) == 2
+    (res,) = json.loads(capsys.readouterr().out)  # strict JSON: a bare NaN token would not parse
+    assert res["top"] == [] and "NaN" in res["error"]
+
+
+def test_predict_samples_frames_like_training(small_cache, tiny_ntu):
+    """A 2-of-3 frame model sees the training clip's frames evenly_spaced(3, 2) = (0, 2) of the stored ones."""
+    name = "S001C002P002R001A003"
+    rec = load_manifest(small_cache)[name]
+    crop = (np.array(rec["crop_rgb"]) / np.tile(rec["rgb_size"], 2)).tolist()
+    clip = camera_clip(ntu.NtuLayout(tiny_ntu).rgb(name), 2, 32, crop, stored_frames=3)
+    cached = np.load(clip_path(small_cache, name))[0, [0, 2]].transpose(0, 3, 1, 2)
+    assert np.abs(clip.astype(int) - cached.astype(int)).mean() < 1.0
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_files_honour_the_umask(tmp_path, umask, mode):
+    import os
+
+    from modistill.utils.io import atomic_write_text
+
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "f.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.json").stat().st_mode & 0o777 == mode

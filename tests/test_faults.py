@@ -2,7 +2,6 @@
 cache every good video, give each bad one a reason, and never leave a partial cache entry."""
 
 import errno
-import json
 import shutil
 
 import numpy as np
@@ -166,7 +165,8 @@ def test_unwritable_cache_folder_is_one_clear_error(tiny_ntu, tmp_path, monkeypa
     (["train", "no_such_config.yaml"], "config file not found"),
     (["train", "demo", "train.epochz=3"], "unknown config key 'train.epochz'"),
     (["train", "demo", "train.epochs=many"], "train.epochs"),
-    (["train", "demo", "steps=[step9]", "data.cache={tmp}"], "not a prepared cache"),
+    (["train", "demo", "steps=[step9]", "data.cache={tmp}"], "unknown step 'step9'"),
+    (["train", "demo", "data.cache={tmp}"], "not a prepared cache"),
     (["evaluate", "{tmp}"], "not a run folder"),
     (["export", "{tmp}", "--out", "{tmp}/m.onnx"], "not a run folder"),
     (["predict", "{tmp}/v.avi", "--model", "{tmp}/none.onnx"], "model file not found"),
@@ -180,38 +180,69 @@ def test_cli_bad_input_one_line_exit_2(argv, fragment, tmp_path, capsys):
     assert err.count("\n") == 1 and fragment in err and "Traceback" not in err, err
 
 
-def test_sigkilled_training_resumes_to_the_same_epochs(small_cache, tmp_path):
-    """SIGKILL at a random moment after the first checkpoint, then rerun: training ends with exactly the configured
-    epochs of optimiser steps, and every checkpoint left on disk loads."""
+def _train_cmd(cache, run):
+    import sys
+
+    return [sys.executable, "-m", "modistill.cli", "train", "demo", f"data.cache={cache}", "train.epochs=12",
+            "model.width=4", "train.batch_size=2", "data.workers=0", "data.frames=3", "train.progress=false",
+            "steps=[step1_depth]", "variants=[]", "--run-dir", str(run)]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(small_cache, tmp_path_factory):
+    import subprocess
+
+    run = tmp_path_factory.mktemp("uninterrupted") / "run"
+    p = subprocess.run(_train_cmd(small_cache, run), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return run
+
+
+@pytest.mark.parametrize("signame, rc, words", [("SIGKILL", -9, None),
+                                                ("SIGTERM", 143, "terminated (SIGTERM); finished work is kept"),
+                                                ("SIGINT", 130, "interrupted; finished work is kept")])
+def test_killed_training_resumes_to_identical_weights(small_cache, uninterrupted, tmp_path, signame, rc, words):
+    """A signal at a random moment after the first checkpoint, then a rerun: the step ends with weights equal,
+    tensor by tensor, to the uninterrupted run with the same seed, and the rerun resumed (it did not train the
+    finished epochs again). SIGTERM and SIGINT end with the CLI's one line and 128 + signal number."""
+    import csv
     import os
     import random
     import signal
     import subprocess
-    import sys
     import time
 
     import torch
 
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "modistill.cli", "train", "demo", f"data.cache={small_cache}", "train.epochs=20",
-           "model.width=4", "train.batch_size=2", "data.workers=0", "data.frames=3", "train.progress=false",
-           "steps=[step1_depth]", "variants=[]", "--run-dir", str(run)]
+    cmd = _train_cmd(small_cache, run)
     ckpt_dir = run / "step1_depth" / "checkpoints"
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (ckpt_dir / "last.ckpt").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
-    time.sleep(random.Random(os.getpid()).uniform(0.0, 0.3))  # well inside the 20 epochs
+    time.sleep(random.Random(os.getpid()).uniform(0.0, 0.3))  # well inside the 12 epochs
     assert proc.poll() is None, "training ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    os.kill(proc.pid, getattr(signal, signame))
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == rc, err[-2000:]
+    if words:
+        assert err.strip().splitlines()[-1] == f"modistill train: {words}, rerun to resume"
+        assert "Traceback" not in err
     for f in ckpt_dir.glob("*.ckpt"):
         torch.load(f, weights_only=True)  # never a torn checkpoint
     assert not (run / "step1_depth" / "metrics.json").exists()
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    splits = json.loads((run / "splits.json").read_text())
-    ckpt = torch.load(ckpt_dir / "last.ckpt", weights_only=True)
-    assert ckpt["global_step"] == 20 * -(-len(splits["train"]) // 2)
-    assert json.loads((run / "step1_depth" / "metrics.json").read_text())["n"] == len(splits["test"])
+    logs = sorted((run / "step1_depth" / "logs").glob("version_*/metrics.csv"))
+    assert len(logs) == 2
+    resumed_epochs = {int(r["epoch"]) for r in csv.DictReader(open(logs[-1])) if r.get("train/loss_epoch")}
+    assert min(resumed_epochs) >= 1 and max(resumed_epochs) == 11  # resumed, not restarted from scratch
+    for f in ("checkpoints/last.ckpt", "weights.pt"):  # the last epoch's weights, and the selected ones
+        got = torch.load(run / "step1_depth" / f, weights_only=True)
+        want = torch.load(uninterrupted / "step1_depth" / f, weights_only=True)
+        got, want = got.get("state_dict", got), want.get("state_dict", want)
+        assert got.keys() == want.keys()
+        for k in want:
+            assert torch.equal(got[k], want[k]), (f, k)
     assert not list(ckpt_dir.glob(".*.tmp"))

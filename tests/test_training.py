@@ -1,9 +1,11 @@
 import json
+import re
 
 import pytest
 import torch
 
 from modistill.cli import main
+from modistill.cli_train import CONFIG_DIR as CONFIGS
 from modistill.config import load_config
 from modistill.errors import UserError
 from modistill.evaluation.noisy_depth import speckle
@@ -12,7 +14,7 @@ from modistill.training.steps import STEPS, connections_for, resolve_order
 
 
 def tiny_cfg(cache, *extra):
-    return load_config("configs/demo.yaml", [f"data.cache={cache}", "train.epochs=1", "model.width=4",
+    return load_config(CONFIGS / "demo.yaml", [f"data.cache={cache}", "train.epochs=1", "model.width=4",
                                              "train.batch_size=4", "data.frames=3", "data.workers=0",
                                              "train.progress=false", "variants=[]", *extra])
 
@@ -52,29 +54,57 @@ def test_four_steps_chain_and_resume(small_cache, tmp_path):
     assert {s: (run / s / "metrics.json").read_text() for s in again} == before
 
 
-def test_interrupted_step_resumes_from_last_checkpoint(small_cache, tmp_path):
-    cfg = tiny_cfg(small_cache, "steps=[step1_depth]", "train.epochs=2")
+def test_changed_config_is_refused_and_retrain_from_replaces_the_step(small_cache, tmp_path):
     run = tmp_path / "run"
-    run_training(cfg, run)
-    (run / "step1_depth" / "metrics.json").unlink()  # as if killed after the last checkpoint
-    cfg3 = tiny_cfg(small_cache, "steps=[step1_depth]", "train.epochs=3")
-    res = run_training(cfg3, run)["step1_depth"]
-    import csv
+    run_training(tiny_cfg(small_cache, "steps=[step1_depth]"), run)
+    before = {p: (run / p).read_bytes() for p in ("config.yaml", "run.json", "step1_depth/weights.pt")}
+    for change, key in (("train.lr=0.5", "train.lr"), ("model.width=8", "model.width"),
+                        ("data.frames=2", "data.frames")):
+        with pytest.raises(UserError, match=f"step1_depth was trained with another config.*{key}.*--retrain-from"):
+            run_training(tiny_cfg(small_cache, "steps=[step1_depth]", change), run)
+        assert {p: (run / p).read_bytes() for p in before} == before  # nothing overwritten
+    # Settings that do not change what a step learns are free to change.
+    run_training(tiny_cfg(small_cache, "steps=[step1_depth]", "train.log_every_n_steps=3"), run)
+    assert (run / "step1_depth/weights.pt").read_bytes() == before["step1_depth/weights.pt"]
+    # A child step records its parent's fingerprint: retraining the parent invalidates it.
+    run_training(tiny_cfg(small_cache, "steps=[step2]"), run)
+    with pytest.raises(UserError, match=r"step2 was trained with another config \(model.connection"):
+        run_training(tiny_cfg(small_cache, "steps=[step2]", "model.connection=none"), run)
+    w2 = (run / "step2/weights.pt").read_bytes()
+    res = run_training(tiny_cfg(small_cache, "steps=[step2]", "model.connection=none"), run, retrain_from="step2")
+    assert json.loads((run / "step2" / "step.json").read_text())["keys"]["model.connection"] == "none"
+    assert (run / "step2/weights.pt").read_bytes() != w2
+    assert (run / "step1_depth/weights.pt").read_bytes() == before["step1_depth/weights.pt"]  # parents kept
+    assert set(res) == {"step1_rgb", "step1_depth", "step2"}
 
-    def epochs(version):
-        rows = csv.DictReader(open(run / "step1_depth" / "logs" / version / "metrics.csv"))
-        return sorted({int(r["epoch"]) for r in rows if r.get("train/loss_epoch")})
 
-    def steps(version):
-        return [int(r["step"]) for r in csv.DictReader(open(run / "step1_depth" / "logs" / version / "metrics.csv"))]
+def test_frames_above_the_cache_and_benchmark_mismatch_are_refused(small_cache, tmp_path):
+    with pytest.raises(UserError, match="stores 3 frames per video.*data.frames=4"):
+        run_training(tiny_cfg(small_cache, "data.frames=4"), tmp_path / "a")
+    with pytest.raises(UserError, match="prepared as ntu60.*data.benchmark=ntu120"):
+        run_training(tiny_cfg(small_cache, "data.benchmark=ntu120"), tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(UserError, match="unknown config key 'data.num_classes'"):
+        tiny_cfg(small_cache, "data.num_classes=7")
 
-    assert epochs("version_0") == [0, 1]
-    assert epochs("version_1")[-1] == 2
-    assert min(steps("version_1")) >= max(steps("version_0"))  # nothing before the checkpoint was trained again
-    ckpt = torch.load(run / "step1_depth" / "checkpoints" / "last.ckpt", weights_only=True)
-    batches = -(-len(json.loads((run / "splits.json").read_text())["train"]) // 4)
-    assert ckpt["global_step"] == 3 * batches  # exactly three epochs of optimiser steps in total
-    assert res["n"] > 0
+
+def test_non_finite_loss_stops_the_step(small_cache, tmp_path, capsys):
+    run = tmp_path / "run"
+    rc = main(["train", "demo", f"data.cache={small_cache}", "train.epochs=1", "model.width=4",
+               "train.batch_size=4", "data.frames=3", "data.workers=0", "train.progress=false", "variants=[]",
+               "steps=[step1_depth]", "train.lr=1e9", "--run-dir", str(run)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and "step1_depth: training loss is nan at epoch" in err[-1] and "Traceback" not in "".join(err)
+    assert not (run / "step1_depth" / "metrics.json").exists()
+    assert not (run / "step1_depth" / "weights.pt").exists()
+
+
+def test_run_paths_are_absolute(small_cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(small_cache.parent)
+    run_training(tiny_cfg(small_cache.name, "steps=[step1_depth]"), tmp_path / "run")
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert meta["data"]["cache"] == str(small_cache.resolve())
+    assert load_config(tmp_path / "run" / "config.yaml")["data"]["cache"] == str(small_cache.resolve())
 
 
 def test_deterministic_cpu_runs(small_cache, tmp_path):
@@ -174,24 +204,57 @@ def test_inverted_connection_variants():
     assert resolve_order(["step4_inv"]) == ["step1_rgb", "step1_depth", "step2_inv", "step3_inv", "step4_inv"]
 
 
+def _fake_run(run, classes=("a", "b"), protocol="cross-subject"):
+    from modistill.training.run import RUN_FORMAT
+
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "run.json").write_text(json.dumps({
+        "format": RUN_FORMAT, "data": {"benchmark": "ntu60", "protocol": protocol, "class_names": list(classes)},
+        "input": {"size": 32, "frames": 3, "stored_frames": 3},
+        "model": {"arch": "resnet18", "width": 4, "temporal": True, "connection": "depth_to_rgb", "pretrained": None}}))
+    return run
+
+
 def test_seed_summary_mean_and_std(tmp_path):
     from modistill.evaluation.seeds import write_seed_summary
 
     runs = []
     for i, (d, s2) in enumerate(((0.5, 0.6), (0.7, 0.8))):
-        run = tmp_path / f"seed{i}"
+        run = _fake_run(tmp_path / f"seed{i}")
         for step, acc in (("step1_depth", d), ("step2", s2)):
             (run / step).mkdir(parents=True)
             (run / step / "metrics.json").write_text(json.dumps(
                 {"accuracy": acc, "streams": {"rgb": acc / 2, "depth": acc - 0.1}}))
+        (run / "noisy_depth.json").write_text(json.dumps([{"sigma2": "no noise", "accuracy": s2},
+                                                          {"sigma2": "void", "accuracy": d / 5}]))
         runs.append(run)
     (runs[1] / "step2_inv").mkdir()  # a row only one run has is left out
     only_one = {"accuracy": 1.0, "streams": {"rgb": 1.0, "depth": 1.0}}
     (runs[1] / "step2_inv" / "metrics.json").write_text(json.dumps(only_one))
     out = write_seed_summary(runs, tmp_path)
-    rows = {r["row"]: r for r in json.loads((tmp_path / "seeds.json").read_text())}
+    summary = json.loads((tmp_path / "seeds.json").read_text())
+    rows = {r["row"]: r for r in summary["table2"]}
     assert sorted(rows) == ["1", "6", "7", "8"]
     assert rows["1"]["mean"] == pytest.approx(0.6) and rows["1"]["std"] == pytest.approx(0.1414214, abs=1e-6)
     assert rows["7"]["runs"] == pytest.approx([0.3, 0.4])
     assert "| 1 | step 1, depth stream | Depth | x-entr | 60.00 ± 14.14 | 50.0, 70.0 |" in out.read_text()
+    assert [r["sigma2"] for r in summary["table3"]] == ["no noise", "void"]
+    assert summary["table3"][0]["mean"] == pytest.approx(0.7)
+    assert summary["table3"][1]["runs"] == pytest.approx([0.1, 0.14])
+    assert "| no noise | 70.00 ± 14.14 | 60.0, 80.0 |" in out.read_text()
     assert (tmp_path / "seeds.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("other, fragment", [({"classes": ("a", "b", "c", "d")}, "data.class_names (2 classes vs 4"),
+                                             ({"classes": ("b", "a")}, "data.class_names (other class names"),
+                                             ({"protocol": "cross-view"}, "data.protocol ('cross-subject' vs")])
+def test_seed_summary_refuses_runs_that_differ(tmp_path, capsys, other, fragment):
+    runs = [_fake_run(tmp_path / "a"), _fake_run(tmp_path / "b", **other)]
+    for run in runs:
+        (run / "step1_depth").mkdir()
+        (run / "step1_depth" / "metrics.json").write_text(json.dumps({"accuracy": 0.5, "streams": {}}))
+    from modistill.evaluation.seeds import write_seed_summary
+
+    with pytest.raises(UserError, match=f"differs from .* in {re.escape(fragment)}"):
+        write_seed_summary(runs, tmp_path)
+    assert not (tmp_path / "seeds.md").exists()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
-from modistill.errors import UserError
+from modistill.errors import Interrupted, UserError
 
 log = logging.getLogger("modistill")
 
@@ -61,19 +62,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _raise_interrupted(signum, _frame) -> None:
+    raise Interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # SIGINT (Ctrl-C) and SIGTERM (SLURM, Kubernetes, `timeout`) end every command the same way: one line, exit
+    # 128 + signal number, finished work kept. Lightning adds its SIGTERM notifier in front of this handler.
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         rc = args.func(args)
     except UserError as e:
         print(f"modistill {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"modistill {args.command}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
-        return 130
+    except (Interrupted, KeyboardInterrupt) as e:
+        signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
+        what = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
+        print(f"modistill {args.command}: {what}; finished work is kept, rerun to resume", file=sys.stderr)
+        return 128 + signum
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
     return rc or 0
 
 

@@ -13,19 +13,29 @@ def cmd_export(a: argparse.Namespace) -> None:
 
     from modistill.deploy.bundle import build_model, bundle_from_run, save_bundle
     from modistill.deploy.onnx_export import OnnxModel, export_onnx
-    from modistill.errors import UserError
+    from modistill.errors import NonFiniteError, UserError
 
     if a.out.suffix != ".onnx":
         raise UserError(f"{a.out}: --out must end in .onnx")
+    bundle_path = a.safetensors or a.out.with_suffix(".safetensors")
+    for p in (a.out, bundle_path):
+        if p.is_dir():
+            raise UserError(f"{p}: is a directory; give a file path")
     state, meta = bundle_from_run(a.run, a.step)
     model = build_model(state, meta, a.run)
-    st = save_bundle(state, meta, a.safetensors or a.out.with_suffix(".safetensors"))
-    onnx_path = export_onnx(model, meta, a.out)
     x = np.random.default_rng(0).uniform(0, 255, (2, meta["frames"], 3, meta["size"], meta["size"]))
     x = x.astype(np.float32)
     with torch.inference_mode():
         ref = model(torch.from_numpy(x)).numpy()
+    if not np.isfinite(ref).all():
+        raise NonFiniteError(f"{a.run}: {a.step} gives NaN or infinite logits; nothing exported")
+    onnx_path = export_onnx(model, meta, a.out)
     diff = float(np.abs(OnnxModel(onnx_path)(x) - ref).max())
+    if not diff <= 1e-3 * max(1.0, float(np.abs(ref).max())):  # also refuses NaN
+        onnx_path.unlink()
+        raise UserError(f"{a.out}: the ONNX graph differs from the PyTorch model (max |Δlogit| = {diff:.3g}); "
+                        f"nothing exported")
+    st = save_bundle(state, meta, bundle_path)
     print(f"wrote {onnx_path} and {st}: {meta['arch']} (width {meta['width']}), {meta['num_classes']} classes, "
           f"input [B, {meta['frames']}, 3, {meta['size']}, {meta['size']}] RGB 0-255, crop {meta['crop']} "
           f"({meta['crop_source']}); ONNX vs PyTorch max |Δlogit| = {diff:.2e}")
@@ -36,7 +46,7 @@ def cmd_predict(a: argparse.Namespace) -> int | None:
 
     results = Predictor(a.model, a.runtime).predict(a.videos, a.topk)
     if a.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps(results, indent=2, allow_nan=False))
     else:
         for r in results:
             if r["error"]:

@@ -31,7 +31,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     cfg = load_config(resolve_config_path(a.config), a.overrides)
     run_dir = a.run_dir or Path("runs") / cfg["name"]
-    results = run_training(cfg, run_dir)
+    results = run_training(cfg, run_dir, a.retrain_from)
     from lightning.pytorch.utilities import rank_zero_only
 
     if rank_zero_only.rank != 0:  # DDP: every rank ran the steps; one prints
@@ -96,6 +96,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("config", help="YAML config path or bundled config name")
     t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.epochs=3 data.cache=cache/")
     t.add_argument("--run-dir", type=Path, default=None, help="default: runs/<name>")
+    t.add_argument("--retrain-from", default=None, metavar="STEP",
+                   help="delete STEP and every step initialised from it in the run folder, then train them again "
+                        "(needed when a finished step's config changed)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="write report.md (tables, noisy depth, curves, confusion) for each run; "

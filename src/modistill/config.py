@@ -7,6 +7,7 @@ Every key a user can set exists in :data:`DEFAULTS`; an unknown key or a value o
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,6 @@ DEFAULTS: dict[str, Any] = {
         "train_sampling": "even",  # "even" (paper) or "mixed" (released code: 50% random ordered frames)
         "flip": 0.5,
         "workers": 2,
-        "num_classes": None,  # taken from the cache when None
     },
     "model": {
         "arch": "resnet50",
@@ -101,6 +101,14 @@ def _coerce(key: str, default: Any, value: Any) -> Any:
         return value
     if isinstance(default, list) and isinstance(value, list):
         return value
+    if isinstance(default, float) and isinstance(value, str) and not key.endswith("precision"):
+        try:  # YAML 1.1 reads 1e-4 (no dot, no sign) as a string; Python reads it as the float it is
+            number = float(value)
+        except ValueError:
+            return _bad(key, default, value)
+        if not math.isfinite(number):
+            raise UserError(f"config key {key!r} must be a finite number, got {value!r}")
+        return number
     if isinstance(default, float | int) and isinstance(value, str):
         return value if key.endswith(("devices", "precision")) else _bad(key, default, value)
     if isinstance(default, str) and isinstance(value, int | float) and key.endswith(("devices", "precision")):

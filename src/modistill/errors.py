@@ -16,3 +16,16 @@ class DataError(UserError, ValueError):
         self.path = path
         self.line = line
         self.problem = problem
+
+
+class NonFiniteError(UserError):
+    """A loss, weight or output that is NaN or infinite: the result would be meaningless, so the work stops."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived. A BaseException (like KeyboardInterrupt) so that no ``except Exception`` swallows
+    it, but not a KeyboardInterrupt, which Lightning turns into ``sys.exit(1)``."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

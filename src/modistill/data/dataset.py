@@ -30,12 +30,18 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
     return (x.float() - mean) / std
 
 
-def sample_frames(available: int, wanted: int, train: bool, sampling: str) -> np.ndarray:
+def sample_frames(available: int, wanted: int, train: bool, sampling: str,
+                  rng: np.random.Generator | None = None) -> np.ndarray:
     """Indices into the stored frames: evenly spaced (paper); ``mixed`` trains with 50% random ordered frames
     (released code)."""
-    if train and sampling == "mixed" and available >= wanted and torch.rand(()) < 0.5:
-        return np.sort(torch.randperm(available)[:wanted].numpy())
+    if train and sampling == "mixed" and available >= wanted and rng is not None and rng.random() < 0.5:
+        return np.sort(rng.permutation(available)[:wanted])
     return ntu.evenly_spaced(available, wanted)
+
+
+def sample_label(name: str, record: dict) -> int:
+    """A sample's class index: pairs manifests store it, NTU names carry it."""
+    return int(record["label"]) if "label" in record else ntu.parse_name(name).label
 
 
 class ClipDataset(Dataset):
@@ -49,19 +55,21 @@ class ClipDataset(Dataset):
         self.cache = Path(cache)
         self.names = list(names)
         records = load_manifest(self.cache)
-        # Pairs manifests store the label; NTU names carry it.
-        self.labels = [records[n]["label"] if "label" in records.get(n, {}) else ntu.parse_name(n).label
-                       for n in self.names]
+        self.labels = [sample_label(n, records.get(n, {})) for n in self.names]
         self.frames, self.train, self.sampling, self.flip = frames, train, sampling, flip
         self.modalities = modalities
 
     def __len__(self) -> int:
         return len(self.names)
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """``key``: an index, or ``(index, seed)`` from :class:`~modistill.training.sampler.EpochSampler`, whose
+        seed alone decides the item's augmentation (exact resume); a bare index in training draws a fresh seed."""
+        i, seed = key if isinstance(key, tuple) else (key, None)
+        rng = np.random.default_rng(seed if seed is not None else int(torch.randint(0, 2**62, ())))
         arr = np.load(clip_path(self.cache, self.names[i]), mmap_mode="r")
-        idx = sample_frames(arr.shape[1], self.frames, self.train, self.sampling)
-        flip = self.train and self.flip > 0 and bool(torch.rand(()) < self.flip)
+        idx = sample_frames(arr.shape[1], self.frames, self.train, self.sampling, rng)
+        flip = self.train and self.flip > 0 and bool(rng.random() < self.flip)
         item: dict = {"label": self.labels[i], "index": i}
         for m in self.modalities:
             x = arr[MODALITIES.index(m), idx]  # [T, S, S, 3]

@@ -1,31 +1,38 @@
 """The deployable RGB-only model and everything needed to use it: weights plus metadata (backbone, classes, input
-size, frames, the RGB crop used in training), saved as safetensors. Loading never unpickles code.
+size, frames and their sampling, the RGB crop used in training), saved as safetensors. Loading never unpickles
+code. The metadata comes from the run folder's own description (``run.json``, ``STEP/step.json``), never from
+the training cache or config, and is validated whenever a model file is loaded.
 
-A bundle carries a SHA-256 of its tensors, so edited weights or metadata are refused instead of silently giving
-wrong predictions.
+A bundle carries a SHA-256 of its tensors and metadata. It detects corruption (a damaged download, a truncated
+copy, an accidental edit); it is not a signature: anyone who edits the file can recompute it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
-import numpy as np
 import torch
-import yaml
 from torch import nn
 
 from modistill.data.dataset import normalize
-from modistill.data.prepare import load_manifest
-from modistill.errors import UserError
+from modistill.errors import NonFiniteError, UserError
 from modistill.models.multistream import RGBOnly
 from modistill.models.stream import ARCHS, Stream
-from modistill.training.steps import STEPS, connections_for
+from modistill.training.run import RunInfo
 from modistill.utils.io import atomic_write
 
-FORMAT = "modistill-rgb/1"
-FULL_FRAME = (0.0, 0.0, 1.0, 1.0)
+FORMAT = "modistill-rgb/2"
+PREPROCESS = {
+    "frames": "frames = evenly_spaced(video frames, stored_frames)[evenly_spaced(stored_frames, frames)], "
+              "evenly_spaced(n, k) = int(linspace(0, n - 1, k)) over decoded frames in presentation order",
+    "crop": "box (crop[0]·W, crop[1]·H, crop[2]·W, crop[3]·H) in pixels, not rounded (sub-pixel)",
+    "resize": "one OpenCV warpAffine of the box to size x size, pixel centres aligned, INTER_AREA when both scales "
+              "< 1 else INTER_LINEAR, black outside the frame",
+    "input": "float32 RGB 0-255 [B, frames, 3, size, size]; ImageNet normalisation is inside the model",
+}
 
 
 class DeployModel(nn.Module):
@@ -48,54 +55,82 @@ def _digest(state: dict[str, torch.Tensor], meta_json: str) -> str:
     return h.hexdigest()
 
 
-def deploy_crop(cache: str | Path | None) -> tuple[list[float], str]:
-    """The RGB region (fractions of the frame) a camera image is cropped to before resizing: the median of the
-    training cache's skeleton-aligned crops, which is what the model saw. Full frame when the cache is unknown."""
-    recs = [r for r in (load_manifest(cache).values() if cache else ())
-            if r.get("status") == "ok" and r.get("crop_rgb") and r.get("rgb_size")]
-    if recs:
-        boxes = np.array([np.array(r["crop_rgb"]) / np.tile(r["rgb_size"], 2) for r in recs])
-        return [round(float(v), 4) for v in np.median(boxes, 0)], f"median of {len(recs)} training crops"
-    return list(FULL_FRAME), "full frame (no prepared cache with crop records)"
-
-
 DEPLOYABLE = ("step4", "step4_inv")
+REQUIRED = ("format", "arch", "width", "temporal", "num_classes", "class_names", "connections", "size", "frames",
+            "stored_frames", "crop")
+
+
+def _positive_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def validate_meta(meta: object, source: str | Path) -> dict:
+    """Refuse model metadata that is incomplete or implausible, with one line naming the file and the key."""
+    if not isinstance(meta, dict):
+        raise UserError(f"{source}: model metadata is not a JSON object")
+    missing = [k for k in REQUIRED if k not in meta]
+    if missing:
+        raise UserError(f"{source}: model metadata lacks {', '.join(missing)}")
+    if meta["format"] != FORMAT:
+        raise UserError(f"{source}: model format {meta['format']!r}, this version reads {FORMAT!r}; export again")
+    for k in ("width", "num_classes", "size", "frames", "stored_frames"):
+        if not _positive_int(meta[k]):
+            raise UserError(f"{source}: model metadata {k}={meta[k]!r} must be a positive integer")
+    if meta["frames"] > meta["stored_frames"]:
+        raise UserError(f"{source}: model metadata frames={meta['frames']} exceeds stored_frames="
+                        f"{meta['stored_frames']}")
+    crop = meta["crop"]
+    if (not isinstance(crop, list) or len(crop) != 4
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in crop)
+            or not (0 <= crop[0] < crop[2] <= 1 and 0 <= crop[1] < crop[3] <= 1)):
+        raise UserError(f"{source}: model metadata crop={crop!r} must be [x0, y0, x1, y1] fractions with "
+                        f"0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1")
+    names = meta["class_names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(names) != meta["num_classes"]:
+        raise UserError(f"{source}: model metadata has {len(names) if isinstance(names, list) else 'no list of'} "
+                        f"class names for {meta['num_classes']} classes")
+    if meta["arch"] not in ARCHS:
+        raise UserError(f"{source}: unknown backbone {meta['arch']!r} in the model metadata")
+    return meta
+
+
+def check_finite(tensors: dict[str, torch.Tensor], source: str | Path) -> None:
+    bad = next((k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise NonFiniteError(f"{source}: weight {bad} holds NaN or infinite values; retrain that step")
 
 
 def bundle_from_run(run_dir: str | Path, step: str = "step4") -> tuple[dict[str, torch.Tensor], dict]:
-    """Tensors and bundle metadata of a run's RGB-only step (step 4, or its inverted-connection variant)."""
-    run_dir = Path(run_dir)
+    """Tensors and bundle metadata of a run's RGB-only step (step 4, or its inverted-connection variant), from the
+    run folder alone."""
     if step not in DEPLOYABLE:
         raise UserError(f"only {DEPLOYABLE} are RGB-only models, not {step!r}")
-    weights = run_dir / step / "weights.pt"
-    cfg_path = run_dir / "config.yaml"
-    if not cfg_path.exists():
-        raise UserError(f"{run_dir}: not a run folder (no config.yaml)")
-    if not weights.exists():
-        raise UserError(f"{run_dir}: {step} is not finished (no {step}/weights.pt); train it first")
-    cfg = yaml.safe_load(cfg_path.read_text())
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    run = RunInfo(run_dir)
+    rec = run.step(step)
+    weights = run.dir / step / "weights.pt"
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, UnpicklingError, EOFError for bad files
+        raise UserError(f"{weights}: unreadable ({str(e).splitlines()[0][:120]}); retrain {step} "
+                        f"(--retrain-from {step})") from None
     state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
-    meta_path = Path(cfg["data"]["cache"] or "") / "cache.json"
-    cache_meta = json.loads(meta_path.read_text()) if cfg["data"]["cache"] and meta_path.exists() else {}
-    num_classes = int(state["streams.rgb.fc.weight"].shape[0])
-    names = cache_meta.get("class_names") or [f"class {i}" for i in range(num_classes)]
-    crop, crop_source = deploy_crop(cfg["data"]["cache"])
-    m = cfg["model"]
-    meta = {"format": FORMAT, "arch": m["arch"], "width": m["width"], "temporal": m["temporal"],
-            "num_classes": num_classes, "class_names": names,
-            "connections": [list(c) for c in connections_for(STEPS[step], m["connection"])],
-            "size": int(cache_meta.get("size", 224)), "frames": int(cfg["data"]["frames"]), "crop": crop,
-            "crop_source": crop_source, "input": "float RGB 0-255 [B, T, 3, H, W]", "run": str(run_dir), "step": step}
-    return state, meta
+    check_finite(state, weights)
+    try:
+        inp, data, model = run.meta["input"], run.meta["data"], run.meta["model"]
+        meta = {"format": FORMAT, "arch": model["arch"], "width": model["width"], "temporal": model["temporal"],
+                "num_classes": data["num_classes"], "class_names": data["class_names"],
+                "connections": rec["connections"], "size": inp["size"], "frames": inp["frames"],
+                "stored_frames": inp["stored_frames"], "crop": inp["deploy_crop"],
+                "crop_source": inp["deploy_crop_source"], "crop_policy": inp["rgb_crop"], "preprocess": PREPROCESS,
+                "run": str(run.dir.resolve()), "step": step, "step_fingerprint": rec["fingerprint"]}
+    except KeyError as e:
+        raise UserError(f"{run.dir}: run.json or {step}/step.json lacks {e}; retrain into a new --run-dir") from None
+    return state, validate_meta(meta, run.dir / "run.json")
 
 
 def build_model(state: dict[str, torch.Tensor], meta: dict, source: str | Path) -> DeployModel:
     """The eval-mode deploy model; refuses metadata that does not describe the tensors."""
-    if meta.get("arch") not in ARCHS:
-        raise UserError(f"{source}: unknown backbone {meta.get('arch')!r} in the model metadata")
-    if len(meta["class_names"]) != meta["num_classes"]:
-        raise UserError(f"{source}: {len(meta['class_names'])} class names for {meta['num_classes']} classes")
+    validate_meta(meta, source)
     streams = [Stream(meta["arch"], meta["num_classes"], meta["width"], meta["temporal"]) for _ in range(2)]
     model = RGBOnly(*streams, connections=[tuple(c) for c in meta["connections"]])
     own = model.net.state_dict()
@@ -141,10 +176,10 @@ def load_bundle(path: str | Path) -> tuple[DeployModel, dict]:
         meta = json.loads(header["modistill"])
     except ValueError:
         raise UserError(f"{path}: corrupt modistill metadata") from None
-    if meta.get("format") != FORMAT:
-        raise UserError(f"{path}: bundle format {meta.get('format')!r}, this version reads {FORMAT!r}")
+    validate_meta(meta, path)
     if header.get("sha256") != _digest(state, header["modistill"]):
-        raise UserError(f"{path}: checksum mismatch, the weights or metadata were modified after export")
+        raise UserError(f"{path}: checksum mismatch: the file is damaged or was edited after export")
+    check_finite(state, path)
     return build_model(state, meta, path), meta
 
 

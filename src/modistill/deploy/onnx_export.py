@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modistill.deploy.bundle import DeployModel
+from modistill.deploy.bundle import DeployModel, validate_meta
 from modistill.errors import UserError
 from modistill.utils.io import atomic_write
 
@@ -61,7 +61,25 @@ class OnnxModel:
         props = self.session.get_modelmeta().custom_metadata_map
         if META_KEY not in props:
             raise UserError(f"{path}: no modistill metadata; export it with `modistill export RUN`")
-        self.meta = json.loads(props[META_KEY])
+        try:
+            meta = json.loads(props[META_KEY])
+        except ValueError:
+            raise UserError(f"{path}: corrupt modistill metadata (not JSON)") from None
+        self.meta = validate_meta(meta, path)
+        self._check_graph(path)
+
+    def _check_graph(self, path: Path) -> None:
+        """The graph's fixed input and output sizes must be those its metadata promises to clients."""
+        m = self.meta
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        want_in = [m["frames"], 3, m["size"], m["size"]]
+        if len(inputs) != 1 or len(inputs[0].shape) != 5 or list(inputs[0].shape[1:]) != want_in:
+            got = [list(i.shape) for i in inputs]
+            raise UserError(f"{path}: graph input {got} does not match the metadata (frames {m['frames']}, size "
+                            f"{m['size']}: [B, {', '.join(map(str, want_in))}])")
+        if len(outputs) != 1 or len(outputs[0].shape) != 2 or outputs[0].shape[1] != m["num_classes"]:
+            raise UserError(f"{path}: graph output {[list(o.shape) for o in outputs]} does not match the "
+                            f"metadata's {m['num_classes']} classes")
 
     def __call__(self, clips: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"clips": np.ascontiguousarray(clips, dtype=np.float32)})[0]

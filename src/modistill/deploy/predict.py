@@ -49,11 +49,14 @@ class Predictor:
         out = []
         for v in videos:
             try:
-                clip = camera_clip(v, m["frames"], m["size"], m["crop"])
+                clip = camera_clip(v, m["frames"], m["size"], m["crop"], m["stored_frames"])
             except DataError as e:
                 out.append({"video": str(v), "top": [], "error": str(e)})
                 continue
             z = self.logits(clip[None])[0].astype(np.float64)
+            if not np.isfinite(z).all():
+                out.append({"video": str(v), "top": [], "error": "the model gave NaN or infinite logits"})
+                continue
             p = np.exp(z - z.max())
             p /= p.sum()
             order = np.argsort(-p)[:k]

@@ -1,5 +1,6 @@
-"""What a plain RGB camera allows at deploy time: no depth, no skeleton. A video is sampled like in training
-(``frames`` evenly spaced frames, the paper's test sampling), cropped to the bundle's RGB region (the median of
+"""What a plain RGB camera allows at deploy time: no depth, no skeleton. A video is sampled exactly like in
+training (``stored_frames`` evenly spaced frames as ``prepare`` stores them, then ``frames`` evenly spaced among
+those, the paper's test sampling), cropped to the bundle's RGB region (the median of
 the skeleton-aligned training crops, as fractions of the frame, so the person appears at the scale the model
 learned) and resized to ``size`` x ``size`` with the same warp as ``prepare``."""
 
@@ -13,9 +14,12 @@ from modistill.data import ntu
 from modistill.data.encode import crop_resize
 
 
-def camera_clip(path: str | Path, frames: int, size: int, crop: list[float] | tuple[float, ...]) -> np.ndarray:
+def camera_clip(path: str | Path, frames: int, size: int, crop: list[float] | tuple[float, ...],
+                stored_frames: int | None = None) -> np.ndarray:
     """uint8 ``[frames, 3, size, size]`` RGB from a raw video file (any container/codec PyAV reads)."""
-    imgs, _, _ = ntu.read_rgb_evenly(path, frames)
+    stored = stored_frames or frames
+    imgs, _, _ = ntu.read_rgb_evenly(path, stored)
+    imgs = [imgs[i] for i in ntu.evenly_spaced(stored, frames)]
     h, w = imgs[0].shape[:2]
     box = (crop[0] * w, crop[1] * h, crop[2] * w, crop[3] * h)
     return np.stack([crop_resize(im, box, size) for im in imgs]).transpose(0, 3, 1, 2)

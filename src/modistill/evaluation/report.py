@@ -8,27 +8,37 @@ from pathlib import Path
 
 import yaml
 
-from modistill.data.prepare import load_cache_meta
 from modistill.errors import UserError
 from modistill.evaluation.noisy_depth import noisy_depth_accuracies
 from modistill.evaluation.plots import confusion_matrix_png, hallucination_curves
-from modistill.evaluation.tables import load_metrics, markdown_table, table2_rows
+from modistill.evaluation.tables import markdown_table, table2_rows
+from modistill.training.run import RunInfo
 from modistill.utils.io import atomic_write_text
 
 
+def _run_config(run_dir: Path) -> dict:
+    path = run_dir / "config.yaml"
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise UserError(f"{path}: unreadable ({type(e).__name__}); retrain into a new --run-dir") from None
+    if not isinstance(cfg, dict):
+        raise UserError(f"{path}: not a run config; retrain into a new --run-dir")
+    return cfg
+
+
 def evaluate_run(run_dir: str | Path) -> Path:
-    run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.yaml"
-    if not cfg_path.exists():
-        raise UserError(f"{run_dir}: not a run folder (no config.yaml); train first with `modistill train`")
-    cfg = yaml.safe_load(cfg_path.read_text())
-    metrics = load_metrics(run_dir)
+    run = RunInfo(run_dir)
+    run_dir = run.dir
+    cfg = _run_config(run_dir)
+    metrics = run.metrics()
     if not metrics:
         raise UserError(f"{run_dir}: no finished steps to evaluate")
-    meta = load_cache_meta(cfg["data"]["cache"])
+    data, inp = run.meta["data"], run.meta["input"]
+    meta = {"num_classes": data["num_classes"], "class_names": data["class_names"], "size": inp["size"]}
     rows = table2_rows(metrics)
     lines = [f"# modistill report: {cfg['name']}", "",
-             f"Data: `{cfg['data']['cache']}` ({meta['num_classes']} classes, {meta['size']} px, "
+             f"Data: `{data['cache']}` ({meta['num_classes']} classes, {meta['size']} px, "
              f"{cfg['data']['frames']} frames), protocol {cfg['data']['protocol']}, validation "
              f"{cfg['data']['validation']}. Model: {cfg['model']['arch']} (width {cfg['model']['width']}), "
              f"connections {cfg['model']['connection']}, "
@@ -38,6 +48,9 @@ def evaluate_run(run_dir: str | Path) -> Path:
               markdown_table(rows, [("row", "#"), ("method", "Method"), ("modality", "Test modality"),
                                     ("loss", "Loss"), ("accuracy", "Accuracy")]), ""]
     if "step2" in metrics and "step4" in metrics:
+        if not (Path(data["cache"]) / "cache.json").exists():
+            raise UserError(f"{data['cache']}: the run's cache is gone (Table 3 re-tests step 2 on its test clips); "
+                            f"restore it there")
         s2 = metrics["step2"]
         test_names = s2["test_names"]
         noisy = noisy_depth_accuracies(cfg, run_dir, test_names, meta["num_classes"],

@@ -1,5 +1,6 @@
-"""Several runs of the same config (different seeds): Table 2 rows as mean ± std, in Markdown, JSON and a bar
-plot with error bars, so orderings are judged against the seed-to-seed spread rather than one draw."""
+"""Several runs of the same config (different seeds): Table 2 rows and Table 3 as mean ± std, in Markdown, JSON and
+a bar plot with error bars, so orderings are judged against the seed-to-seed spread rather than one draw. Runs
+that differ in what they measure (data, classes, protocol, input, model) are refused, not averaged."""
 
 from __future__ import annotations
 
@@ -9,13 +10,56 @@ from pathlib import Path
 import numpy as np
 
 from modistill.errors import UserError
-from modistill.evaluation.tables import load_metrics, markdown_table, table2_rows
+from modistill.evaluation.tables import markdown_table, table2_rows
+from modistill.training.run import RunInfo
 from modistill.utils.io import atomic_write, atomic_write_text
+
+# What must agree between runs for their mean to mean anything (seed and the synthetic data's draw may differ).
+COMPARED = (("data", "benchmark"), ("data", "protocol"), ("data", "class_names"), ("input", "size"),
+            ("input", "frames"), ("input", "stored_frames"), ("model", "arch"), ("model", "width"),
+            ("model", "temporal"), ("model", "connection"), ("model", "pretrained"))
+
+
+def check_comparable(runs: list[RunInfo]) -> None:
+    """One line naming the first setting in which a run differs from the first run."""
+    first = runs[0]
+    for run in runs[1:]:
+        for sec, key in COMPARED:
+            a, b = first.meta.get(sec, {}).get(key), run.meta.get(sec, {}).get(key)
+            if a != b:
+                shown = (f"{len(a)} classes" if isinstance(a, list) else repr(a),
+                         f"{len(b)} classes" if isinstance(b, list) else repr(b))
+                if shown[0] == shown[1]:
+                    shown = ("other class names", "")
+                raise UserError(f"{run.dir}: differs from {first.dir} in {sec}.{key} ({shown[0]} vs "
+                                f"{shown[1]}); runs summarised together must differ only in their seed")
+
+
+def noisy_rows(run_dirs: list[Path]) -> list[dict]:
+    """Table 3 (step 2 with noisy depth) as mean and std per noise level, when every run has it."""
+    paths = [d / "noisy_depth.json" for d in run_dirs]
+    if not all(p.exists() for p in paths):
+        return []
+    per_run = []
+    for p in paths:
+        try:
+            per_run.append({r["sigma2"]: r["accuracy"] for r in json.loads(p.read_text())})
+        except (OSError, ValueError, KeyError, TypeError):
+            raise UserError(f"{p}: unreadable; rerun `modistill evaluate {p.parent}`") from None
+    rows = []
+    for level in per_run[0]:
+        if all(level in r for r in per_run):
+            accs = np.array([r[level] for r in per_run])
+            rows.append({"sigma2": level, "mean": float(accs.mean()),
+                         "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0, "runs": accs.tolist()})
+    return rows
 
 
 def seed_rows(run_dirs: list[Path]) -> list[dict]:
     """One row per Table-2 row present in every run: mean and sample std of the accuracy (fractions)."""
-    per_run = [{r["row"]: r for r in table2_rows(load_metrics(d))} for d in run_dirs]
+    infos = [RunInfo(d) for d in run_dirs]
+    check_comparable(infos)
+    per_run = [{r["row"]: r for r in table2_rows(info.metrics())} for info in infos]
     if not all(per_run):
         empty = [str(d) for d, rows in zip(run_dirs, per_run, strict=True) if not rows]
         raise UserError(f"{empty[0]}: no finished steps to summarise")
@@ -35,16 +79,25 @@ def write_seed_summary(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
     run_dirs = [Path(d) for d in run_dirs]
     out_dir = Path(out_dir)
     rows = seed_rows(run_dirs)
-    table = [dict(r, acc=f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}",
-                  each=", ".join(f"{100 * a:.1f}" for a in r["runs"])) for r in rows]
-    text = "\n".join([f"# Test accuracy over {len(run_dirs)} runs (mean ± sample std, %)", "",
-                      "Runs: " + ", ".join(f"`{d}`" for d in run_dirs), "",
-                      markdown_table(table, [("row", "#"), ("method", "Method"), ("modality", "Test modality"),
-                                             ("loss", "Loss"), ("acc", "Accuracy"), ("each", "Per run")]),
-                      "", "![accuracy per row](seeds.png)", ""])
+    noisy = noisy_rows(run_dirs)
+
+    def shown(r: dict) -> dict:
+        return dict(r, acc=f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}",
+                    each=", ".join(f"{100 * a:.1f}" for a in r["runs"]))
+
+    lines = [f"# Test accuracy over {len(run_dirs)} runs (mean ± sample std, %)", "",
+             "Runs: " + ", ".join(f"`{d}`" for d in run_dirs), "",
+             markdown_table([shown(r) for r in rows], [("row", "#"), ("method", "Method"),
+                                                       ("modality", "Test modality"), ("loss", "Loss"),
+                                                       ("acc", "Accuracy"), ("each", "Per run")]),
+             "", "![accuracy per row](seeds.png)", ""]
+    if noisy:
+        lines += ["## Table 3: step 2 with noisy depth", "",
+                  markdown_table([shown(r) for r in noisy], [("sigma2", "σ²"), ("acc", "Accuracy"),
+                                                             ("each", "Per run")]), ""]
     out = out_dir / "seeds.md"
-    atomic_write_text(out, text)
-    atomic_write_text(out_dir / "seeds.json", json.dumps(rows, indent=2))
+    atomic_write_text(out, "\n".join(lines))
+    atomic_write_text(out_dir / "seeds.json", json.dumps({"table2": rows, "table3": noisy}, indent=2))
     _plot(rows, out_dir / "seeds.png")
     return out
 

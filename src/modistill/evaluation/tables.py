@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 # (row, method, test modality, loss, step, which logits: "fused" or a stream name)
 TABLE2 = (
     ("1", "step 1, depth stream", "Depth", "x-entr", "step1_depth", "fused"),
@@ -28,13 +25,6 @@ TABLE2 = (
     ("13a", "inverted RGB→depth: step 3", "RGB (hall)", "eq. 7", "step3_inv", "hall"),
     ("15a", "inverted RGB→depth: step 4", "RGB", "x-entr", "step4_inv", "fused"),
 )
-
-
-def load_metrics(run_dir: str | Path) -> dict[str, dict]:
-    out = {}
-    for p in sorted(Path(run_dir).glob("*/metrics.json")):
-        out[p.parent.name] = json.loads(p.read_text())
-    return out
 
 
 def table2_rows(metrics: dict[str, dict]) -> list[dict]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import random
+
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from modistill import losses
 from modistill.data.dataset import normalize
+from modistill.errors import NonFiniteError
 from modistill.models.multistream import MultiStream, StreamOutput
 from modistill.models.stream import build_stream
 from modistill.training.steps import STEPS, connections_for
@@ -19,6 +23,7 @@ class StepModule(L.LightningModule):
     def __init__(self, step: str, cfg: dict, num_classes: int):
         super().__init__()
         self.spec = STEPS[step]
+        self.step_name = step
         self.cfg = cfg
         m = cfg["model"]
         streams = {}
@@ -60,6 +65,10 @@ class StepModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         out = self(batch)
         loss, parts = self.compute_loss(out, batch["label"])
+        if not torch.isfinite(loss):
+            raise NonFiniteError(f"{self.step_name}: training loss is {float(loss.detach())} at epoch "
+                                 f"{self.current_epoch}, batch {batch_idx}; the step is stopped and not marked done "
+                                 f"(try a lower train.lr)")
         bs = batch["label"].shape[0]
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
         for k, v in parts.items():
@@ -88,6 +97,23 @@ class StepModule(L.LightningModule):
             return torch.optim.SGD(params, lr=t["lr"], momentum=0.9, weight_decay=t["weight_decay"])
         cls = torch.optim.AdamW if t["optimizer"] == "adamw" else torch.optim.Adam
         return cls(params, lr=t["lr"], weight_decay=t["weight_decay"])
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """The global random states travel with the checkpoint (tensors and plain numbers only, so checkpoints
+        still load with ``weights_only``). Batches and augmentation do not use them (see
+        :class:`~modistill.training.sampler.EpochSampler`); anything else that does resumes where it stopped."""
+        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        checkpoint["rng"] = {"torch": torch.get_rng_state(), "python": random.getstate(),
+                             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached]}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        rng = checkpoint.get("rng")
+        if rng is None:
+            return
+        torch.set_rng_state(rng["torch"])
+        random.setstate(rng["python"])
+        kind, keys, pos, has_gauss, cached = rng["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
 
     def on_test_epoch_end(self) -> None:
         """Under DDP each rank saw a shard of the test set (padded with repeats): gather all shards and keep one

@@ -1,15 +1,18 @@
 """Runs the steps of a config in dependency order under ``runs/<name>/<step>/``, skipping finished steps and
 resuming an interrupted one from its last checkpoint.
 
-Per step: ``config.yaml`` (resolved), ``checkpoints/`` (best by validation accuracy, and last), ``logs/`` (CSV and
-TensorBoard), ``weights.pt`` (the selected model's tensors, what later steps initialise from) and
-``metrics.json`` (test accuracies; its presence marks the step done).
+Run folder: ``run.json`` (what later stages need, see :mod:`modistill.training.run`), ``config.yaml`` and
+``splits.json``. Per step: ``step.json`` (fingerprint), ``config.yaml`` (resolved), ``checkpoints/`` (best by
+validation accuracy, and last, with the random states), ``logs/`` (CSV and TensorBoard), ``weights.pt`` (the
+selected model's tensors, what later steps initialise from) and ``metrics.json`` (test accuracies; its presence
+marks the step done).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
 from pathlib import Path
 
@@ -18,13 +21,24 @@ import torch
 from torch.utils.data import DataLoader
 
 from modistill.config import dump_config
-from modistill.data.dataset import ClipDataset
+from modistill.data.dataset import ClipDataset, sample_label
 from modistill.data.pairs import split_pairs
 from modistill.data.prepare import load_cache_meta, load_manifest
 from modistill.data.splits import read_name_list, split_ntu
-from modistill.errors import UserError
+from modistill.errors import NonFiniteError, UserError
 from modistill.training.checkpoint_io import AtomicCheckpointIO
 from modistill.training.module import StepModule
+from modistill.training.run import (
+    absolute_paths,
+    check_steps,
+    data_fingerprint,
+    deploy_crop,
+    remove_steps,
+    run_metadata,
+    step_records,
+    write_step_record,
+)
+from modistill.training.sampler import EpochSampler
 from modistill.training.steps import STEPS, resolve_order
 from modistill.utils.io import atomic_write, atomic_write_text
 from modistill.utils.memory import keep_freed_memory
@@ -32,11 +46,19 @@ from modistill.utils.memory import keep_freed_memory
 log = logging.getLogger(__name__)
 
 
-def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict]:
+def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict, dict[str, int], dict[str, dict]]:
+    """Train/val/test names, the cache's metadata, every used sample's label and the manifest records; refuses a
+    cache that cannot give what the config asks."""
     d = cfg["data"]
     if not d["cache"]:
         raise UserError("config data.cache is not set (the folder written by `modistill prepare`)")
     meta = load_cache_meta(d["cache"])
+    if meta["benchmark"] != "pairs" and meta["benchmark"] != d["benchmark"]:
+        raise UserError(f"{d['cache']}: prepared as {meta['benchmark']}, the config says data.benchmark="
+                        f"{d['benchmark']}; set data.benchmark={meta['benchmark']}")
+    if d["frames"] > meta["frames"]:
+        raise UserError(f"{d['cache']}: stores {meta['frames']} frames per video, config data.frames={d['frames']}"
+                        f" asks for more; prepare with --frames {d['frames']} or lower data.frames")
     records = load_manifest(d["cache"])
     if meta["benchmark"] == "pairs":
         sp = split_pairs(records)
@@ -46,14 +68,27 @@ def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict]:
         sp = split_ntu(names, d["benchmark"], d["protocol"], d["validation"], exclude, d["val_per_class"])
     if not sp["train"] or not sp["test"]:
         raise UserError(f"{d['cache']}: the {d['protocol']} split has no train or no test videos")
-    return sp, meta
+    labels = {n: sample_label(n, records.get(n, {})) for part in sp.values() for n in part}
+    bad = next((n for n, y in labels.items() if not 0 <= y < meta["num_classes"]), None)
+    if bad is not None:
+        raise UserError(f"{d['cache']}: sample {bad} has label {labels[bad]}, outside the cache's "
+                        f"{meta['num_classes']} classes; re-prepare the cache")
+    return sp, meta, labels, records
+
+
+def _quiet_worker(_worker_id: int) -> None:
+    """Loader workers leave SIGINT/SIGTERM to the main process, which stops them and reports once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _loader(cfg: dict, names: list[str], train: bool, modalities: tuple[str, ...]) -> DataLoader:
     d, t = cfg["data"], cfg["train"]
     ds = ClipDataset(d["cache"], names, d["frames"], train, d["train_sampling"], d["flip"], modalities)
-    return DataLoader(ds, batch_size=t["batch_size"], shuffle=train, num_workers=d["workers"],
-                      persistent_workers=d["workers"] > 0, pin_memory=torch.cuda.is_available(), drop_last=False)
+    return DataLoader(ds, batch_size=t["batch_size"], sampler=EpochSampler(len(ds), cfg["seed"], shuffle=train),
+                      num_workers=d["workers"], persistent_workers=d["workers"] > 0,
+                      worker_init_fn=_quiet_worker if d["workers"] > 0 else None,
+                      pin_memory=torch.cuda.is_available(), drop_last=False)
 
 
 def _precision(cfg: dict) -> str:
@@ -76,9 +111,10 @@ def _init_from(module: StepModule, run_dir: Path, step: str) -> None:
         log.info("%s: %s stream initialised from %s/%s", step, stream, src_step, src_stream)
 
 
-def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict) -> dict:
+def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, record: dict) -> dict:
     step_dir = run_dir / step
     step_dir.mkdir(parents=True, exist_ok=True)
+    write_step_record(step_dir, record)
     atomic_write_text(step_dir / "config.yaml", dump_config(cfg | {"step": step}))
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
     module = StepModule(step, cfg, meta["num_classes"])
@@ -108,7 +144,7 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict) ->
         num_nodes=t["num_nodes"], precision=_precision(cfg), callbacks=callbacks, logger=loggers,
         log_every_n_steps=t["log_every_n_steps"], enable_progress_bar=t["progress"],
         limit_train_batches=t["limit_train_batches"], enable_model_summary=False, deterministic=False,
-        num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
+        num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()], use_distributed_sampler=False)
     last = ckpt_dir / "last.ckpt"
     for stale in ckpt_dir.glob(".*.tmp"):  # a write cut short by a kill; the previous checkpoint is intact
         stale.unlink()
@@ -119,6 +155,10 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict) ->
     best = ckpt_dir / "best.ckpt"
     chosen = best if (has_val and best.exists()) else last
     state = torch.load(chosen, map_location="cpu", weights_only=True)["state_dict"]
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise NonFiniteError(f"{step}: the selected weights ({chosen.name}) hold NaN or infinite values ({bad[0]}); "
+                             f"the step is not marked done (try a lower train.lr)")
     module.load_state_dict(state)
     module.test_records = []
     trainer.test(module, _loader(cfg, splits["test"], False, mods), verbose=False)
@@ -135,26 +175,50 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict) ->
     return res
 
 
-def run_training(cfg: dict, run_dir: str | Path) -> dict[str, dict]:
-    """Run every configured step and variant; returns each step's metrics."""
+def open_run(cfg: dict, run_dir: str | Path, retrain_from: str | None = None) -> tuple[dict, list[str], dict, dict,
+                                                                                     dict[str, dict]]:
+    """Check the config against the data and against the steps already in ``run_dir``, then write the run's own
+    description. Returns the resolved config, the steps in order, the splits, the cache metadata and every step's
+    record. Nothing is written when a check fails."""
     run_dir = Path(run_dir)
+    cfg = absolute_paths(cfg)
+    order = resolve_order(list(cfg["steps"]) + list(cfg["variants"]))
+    splits, meta, labels, records = dataset_splits(cfg)
+    data_fp = data_fingerprint(meta, splits, labels)
+    crop = deploy_crop(meta, records, splits["train"], cfg["data"]["cache"])
+    step_recs = step_records(cfg, _precision(cfg), data_fp)
+    if retrain_from is not None:
+        for gone in remove_steps(run_dir, retrain_from):
+            log.info("%s: removed for retraining (--retrain-from %s)", gone, retrain_from)
+    check_steps(run_dir, step_recs)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    atomic_write_text(run_dir / "run.json", json.dumps(run_metadata(cfg, meta, crop, data_fp), indent=1))
+    atomic_write_text(run_dir / "splits.json", json.dumps(splits))
+    return cfg, order, splits, meta, step_recs
+
+
+def run_training(cfg: dict, run_dir: str | Path, retrain_from: str | None = None) -> dict[str, dict]:
+    """Run every configured step and variant; returns each step's metrics.
+
+    A step already in the run folder is reused only when its fingerprint matches this config; otherwise the run
+    is refused before anything is written, unless ``retrain_from`` names a step to delete and retrain with all the
+    steps that depend on it."""
+    run_dir = Path(run_dir)
+    cfg, order, splits, meta, step_recs = open_run(cfg, run_dir, retrain_from)
     on_cpu = cfg["train"]["accelerator"] == "cpu" or not torch.cuda.is_available()
     if on_cpu and cfg["train"]["cpu_keep_freed_memory"] and keep_freed_memory():
         log.info("CPU run: malloc keeps freed memory for reuse (train.cpu_keep_freed_memory=false to turn off)")
-    splits, meta = dataset_splits(cfg)
-    atomic_write_text(run_dir / "splits.json", json.dumps({k: v for k, v in splits.items()}))
     log.info("run %s: %d train / %d val / %d test videos, %d classes", run_dir, len(splits["train"]),
              len(splits["val"]), len(splits["test"]), meta["num_classes"])
     results = {}
-    for step in resolve_order(list(cfg["steps"]) + list(cfg["variants"])):
+    for step in order:
         done = run_dir / step / "metrics.json"
         if done.exists():
             log.info("%s: already done, skipping", step)
             results[step] = json.loads(done.read_text())
             continue
         log.info("%s: %s", step, STEPS[step].title)
-        results[step] = train_step(cfg, run_dir, step, splits, meta)
+        results[step] = train_step(cfg, run_dir, step, splits, meta, step_recs[step])
         log.info("%s: test accuracy %.2f%%", step, 100 * results[step]["accuracy"])
     return results

@@ -1,0 +1,239 @@
+"""The run folder's own description, so that it travels with the run.
+
+``run.json`` holds everything a later stage needs: input size, frames and how they are sampled, the modality
+encodings, the RGB crop policy and the deploy crop, the class names, the cache (absolute path and a fingerprint
+of its settings and of the split). ``STEP/step.json`` holds the step's fingerprint: a hash of the resolved
+config keys that affect the step, of the data and of its parents' fingerprints. Export, predict and evaluate
+read these files, never the cache's metadata or the training config. A rerun reuses a step only when its
+fingerprint is unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modistill.errors import UserError
+from modistill.training.steps import STEPS, StepSpec, connections_for
+from modistill.utils.io import atomic_write_text
+
+RUN_FORMAT = "modistill-run/1"
+FULL_FRAME = [0.0, 0.0, 1.0, 1.0]
+# Config keys that change what every step learns. Hardware, logging and worker settings are left out: they do
+# not change the result on one device type (the precision, which does, is resolved and included).
+STEP_KEYS = ("seed", "data.benchmark", "data.protocol", "data.validation", "data.val_per_class", "data.exclude_list",
+             "data.frames", "data.train_sampling", "data.flip", "model.arch", "model.width", "model.temporal",
+             "train.optimizer", "train.lr", "train.weight_decay", "train.batch_size", "train.epochs",
+             "train.precision", "train.limit_train_batches")
+DISTILL_KEYS = ("distill.alpha", "distill.lambda", "distill.temperature", "distill.t2_scaling",
+                "distill.hall_layers", "distill.hall_reduction", "distill.weighting")
+
+
+def _get(cfg: dict, dotted: str) -> Any:
+    cur: Any = cfg
+    for part in dotted.split("."):
+        cur = cur[part]
+    return cur
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def absolute_paths(cfg: dict) -> dict:
+    """The config with its file paths made absolute (against the working directory at the start of the run), so
+    the run folder stays valid from any folder."""
+    out = json.loads(json.dumps(cfg))
+    for sec, key in (("data", "cache"), ("data", "exclude_list"), ("model", "pretrained")):
+        if out[sec][key]:
+            out[sec][key] = str(Path(out[sec][key]).expanduser().resolve())
+    return out
+
+
+def data_fingerprint(cache_meta: dict, splits: dict[str, list[str]], labels: dict[str, int]) -> str:
+    """What the data gives a step: the cache's settings and class names, and the exact split with its labels."""
+    settings = {k: cache_meta.get(k) for k in ("version", "size", "frames", "depth_encoding", "benchmark",
+                                                "class_names")}
+    return _hash({"cache": settings, "splits": {k: [[n, labels[n]] for n in v] for k, v in splits.items()}})
+
+
+def deploy_crop(cache_meta: dict, records: dict[str, dict], train_names: list[str], cache: str) -> dict:
+    """The RGB region (fractions of the frame) a camera image is cropped to before resizing, and the policy it
+    stands for. NTU-style caches hold skeleton-aligned crops: the deploy crop is the median of the training
+    videos' crops. Pairs caches hold whole frames. A cache whose records lost their crops is refused."""
+    if cache_meta.get("benchmark") == "pairs":
+        return {"policy": "full frame (pairs caches store whole frames)", "box": FULL_FRAME,
+                "source": "full frame, as in training"}
+    recs = [records[n] for n in train_names if records.get(n, {}).get("crop_rgb") and records[n].get("rgb_size")]
+    if not recs:
+        raise UserError(f"{cache}: no training video has a crop record in manifest.json (was the manifest "
+                        f"rebuilt?); re-prepare the cache into a new folder")
+    boxes = np.array([np.array(r["crop_rgb"]) / np.tile(r["rgb_size"], 2) for r in recs])
+    box = [round(float(v), 4) for v in np.median(boxes, 0)]
+    return {"policy": "per video: the RGB box whose skeleton-aligned depth view lies inside the depth frame",
+            "box": box, "source": f"median of {len(recs)} of {len(train_names)} training crops"}
+
+
+def versions() -> dict[str, str]:
+    import lightning
+    import torch
+    import torchvision
+
+    from modistill import __version__
+
+    return {"modistill": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "lightning": lightning.__version__, "python": platform.python_version()}
+
+
+def run_metadata(cfg: dict, cache_meta: dict, crop: dict, fingerprint: str) -> dict:
+    d, m = cfg["data"], cfg["model"]
+    return {
+        "format": RUN_FORMAT,
+        "data": {"cache": d["cache"], "fingerprint": fingerprint, "benchmark": cache_meta["benchmark"],
+                 "protocol": d["protocol"] if cache_meta["benchmark"] != "pairs" else "split column",
+                 "num_classes": cache_meta["num_classes"], "class_names": cache_meta["class_names"]},
+        "input": {"size": cache_meta["size"], "frames": d["frames"], "stored_frames": cache_meta["frames"],
+                  "sampling": "frames = evenly_spaced(video frames, stored_frames)[evenly_spaced(stored_frames, "
+                              "frames)], evenly_spaced(n, k) = int(linspace(0, n - 1, k))",
+                  "train_sampling": d["train_sampling"],
+                  "modalities": {"rgb": "RGB uint8", "depth": f"{cache_meta['depth_encoding']}-encoded depth uint8"},
+                  "rgb_crop": crop["policy"], "deploy_crop": crop["box"], "deploy_crop_source": crop["source"]},
+        "model": {k: m[k] for k in ("arch", "width", "temporal", "connection", "pretrained")},
+        "versions": versions(),
+    }
+
+
+def step_keys(cfg: dict, spec: StepSpec, precision: str, data_fp: str) -> dict[str, Any]:
+    """The resolved config values that decide what this step learns."""
+    keys = {k: _get(cfg, k) for k in STEP_KEYS}
+    keys["train.precision"] = precision
+    keys["data.fingerprint"] = data_fp
+    if any(src is None for src in spec.init.values()):
+        keys["model.pretrained"] = cfg["model"]["pretrained"]
+    if spec.connection and spec.direction is None:
+        keys["model.connection"] = cfg["model"]["connection"]
+    if spec.loss != "ce":
+        keys.update({k: _get(cfg, k) for k in DISTILL_KEYS})
+    return keys
+
+
+def step_records(cfg: dict, precision: str, data_fp: str) -> dict[str, dict]:
+    """``step.json`` content of every known step under this config: keys, parents' fingerprints, fingerprint,
+    and what the step's model is (streams and connections), for the stages that load it."""
+    out: dict[str, dict] = {}
+
+    def visit(name: str) -> dict:
+        if name not in out:
+            spec = STEPS[name]
+            parents = {src[0]: visit(src[0])["fingerprint"] for src in spec.init.values() if src is not None}
+            keys = step_keys(cfg, spec, precision, data_fp)
+            out[name] = {"step": name, "fingerprint": _hash({"keys": keys, "parents": parents}), "keys": keys,
+                         "parents": parents, "streams": list(spec.streams),
+                         "connections": [list(c) for c in connections_for(spec, cfg["model"]["connection"])]}
+        return out[name]
+
+    for name in STEPS:
+        visit(name)
+    return out
+
+
+def dependants(step: str) -> list[str]:
+    """``step`` and every step initialised (directly or not) from it."""
+    out = [step]
+    changed = True
+    while changed:
+        changed = False
+        for name, spec in STEPS.items():
+            if name not in out and any(src is not None and src[0] in out for src in spec.init.values()):
+                out.append(name)
+                changed = True
+    return out
+
+
+def existing_steps(run_dir: Path) -> list[str]:
+    return [p.name for p in sorted(run_dir.iterdir()) if p.is_dir() and p.name in STEPS] if run_dir.is_dir() else []
+
+
+def read_json(path: Path, what: str) -> dict:
+    """A state file as a dict, or a one-line error naming the file and the way out."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing ({what})") from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: unreadable ({type(e).__name__}); {what}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a JSON object; {what}")
+    return data
+
+
+def check_steps(run_dir: Path, records: dict[str, dict]) -> None:
+    """Refuse to go on when a step folder of this run was produced by another config or other data."""
+    for name in existing_steps(run_dir):
+        path = run_dir / name / "step.json"
+        if not path.exists():
+            raise UserError(f"{run_dir / name}: no step.json (made by an older modistill); train into a new "
+                            f"--run-dir")
+        old = read_json(path, "delete this step folder to retrain it")
+        new = records[name]
+        if old.get("fingerprint") == new["fingerprint"]:
+            continue
+        old_keys = old.get("keys", {})
+        diff = [f"{k}: {old_keys.get(k)!r} → {v!r}" for k, v in new["keys"].items() if old_keys.get(k) != v]
+        diff += [f"{k}: no longer set" for k in old_keys if k not in new["keys"]]
+        if not diff:
+            changed = [p for p, fp in new["parents"].items() if old.get("parents", {}).get(p) != fp]
+            diff = [f"parent step {', '.join(changed)} changed"]
+        raise UserError(f"{run_dir}: {name} was trained with another config ({'; '.join(diff)}); train into a "
+                        f"new --run-dir, or retrain with --retrain-from {name}")
+
+
+def remove_steps(run_dir: Path, first: str) -> list[str]:
+    """Delete the folders of ``first`` and of every step that depends on it (what ``--retrain-from`` asks)."""
+    if first not in STEPS:
+        raise UserError(f"--retrain-from: unknown step {first!r}; known: {sorted(STEPS)}")
+    gone = [s for s in dependants(first) if (run_dir / s).is_dir()]
+    for s in gone:
+        shutil.rmtree(run_dir / s)
+    return gone
+
+
+def write_step_record(step_dir: Path, record: dict) -> None:
+    atomic_write_text(step_dir / "step.json", json.dumps(record, indent=1))
+
+
+class RunInfo:
+    """A finished run as later stages see it: ``run.json`` and the steps' ``step.json`` and ``metrics.json``."""
+
+    def __init__(self, run_dir: str | Path):
+        self.dir = Path(run_dir)
+        if not self.dir.is_dir():
+            raise UserError(f"{self.dir}: not a run folder (not a directory)")
+        path = self.dir / "run.json"
+        if not path.exists():
+            raise UserError(f"{self.dir}: no run.json (input size, crop and class names of the run); it is not a "
+                            f"run folder or was made by an older modistill: retrain into a new --run-dir")
+        self.meta = read_json(path, "retrain into a new --run-dir")
+        if self.meta.get("format") != RUN_FORMAT:
+            raise UserError(f"{path}: run format {self.meta.get('format')!r}, this version reads {RUN_FORMAT!r}")
+
+    def step(self, name: str) -> dict:
+        """A finished step's record; a one-line error when it is missing or unfinished."""
+        step_dir = self.dir / name
+        if not (step_dir / "metrics.json").exists() or not (step_dir / "weights.pt").exists():
+            raise UserError(f"{self.dir}: {name} is not finished (no {name}/metrics.json or weights.pt); train it "
+                            f"first")
+        return read_json(step_dir / "step.json", f"retrain {name} (--retrain-from {name})")
+
+    def metrics(self) -> dict[str, dict]:
+        out = {}
+        for p in sorted(self.dir.glob("*/metrics.json")):
+            if p.parent.name in STEPS:
+                out[p.parent.name] = read_json(p, f"delete {p.parent} and rerun `modistill train` to redo it")
+        return out
