@@ -6,8 +6,8 @@ from modistill.data.align import (
     Alignment,
     estimate_alignment,
     fit_camera_alignment,
+    implausible,
     intersection_crop,
-    joint_points,
 )
 
 
@@ -47,12 +47,42 @@ def test_no_usable_joints_returns_none():
     assert estimate_alignment(frames) is None
 
 
-def test_camera_fit_is_robust_to_outlier_videos():
-    videos = [joint_points(synthetic_frames(3.0, 100.0, -50.0, seed=s))[0] for s in range(5)]
-    bad = joint_points(synthetic_frames(2.0, 300.0, 40.0, seed=9))[0][:30]
-    fit = fit_camera_alignment(videos + [bad])
-    assert fit.source == "camera-fit"
-    assert abs(fit.scale - 3.0) < 0.03 and abs(fit.offset_x - 100) < 3 and abs(fit.offset_y + 50) < 3
+def _camera_videos(n, seed=0):
+    """Per-video fits of one camera: x offsets vary with the subject's distance (parallax), y offsets do not."""
+    rng = np.random.default_rng(seed)
+    ox = rng.uniform(180.0, 270.0, n)
+    return [estimate_alignment(synthetic_frames(2.94, x, -40.0, n_frames=6, seed=seed * 1000 + i))
+            for i, x in enumerate(ox)], ox
+
+
+@pytest.mark.parametrize("n", [3, 10, 100])
+def test_camera_fit_keeps_varying_x_offsets(n):
+    """On 2b7b8e1 the pooled fit dropped every x row and returned offset_x = 0 (in 21-25 of 30 small subsets)."""
+    videos, ox = _camera_videos(n, seed=n)
+    fit, why = fit_camera_alignment(videos)
+    assert why == "" and fit["source"] == "camera-fit" and fit["videos"] == n
+    assert abs(fit["scale"] - 2.94) < 0.02 and abs(fit["offset_y"] + 40) < 1
+    assert abs(fit["offset_x"] - np.median(ox)) < 0.25 * np.ptp(ox) + 1  # near the middle, never collapsed to 0
+    assert ox.min() - 1 <= fit["offset_x"] <= ox.max() + 1
+
+
+def test_camera_fit_refuses_too_few_videos_and_disagreeing_ones():
+    videos, _ = _camera_videos(1)
+    fit, why = fit_camera_alignment(videos)
+    assert fit is None and "only 1 video(s)" in why
+    scattered = [Alignment(s, 200.0, -40.0, 100) for s in (1.0, 2.0, 3.0, 4.0, 5.0)]
+    fit, why = fit_camera_alignment(scattered)
+    assert fit is None and "disagree on the scale" in why
+
+
+def test_camera_fit_is_robust_to_outlier_videos_and_flags_implausible_ones():
+    videos, _ = _camera_videos(8)
+    scaled = Alignment(0.59, 50.0, -8.0, 300)  # tracker colour coordinates scaled by 0.2
+    fit, _ = fit_camera_alignment(videos + [scaled])
+    assert abs(fit["scale"] - 2.94) < 0.02
+    assert "scale 0.59 is far from the camera's 2.94" in implausible(scaled, fit)
+    assert "offset" in implausible(Alignment(2.94, 900.0, -40.0, 300), fit)
+    assert all(implausible(v, fit) is None for v in videos)
 
 
 def test_intersection_crop_maps_same_scene_region():

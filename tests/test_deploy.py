@@ -10,8 +10,8 @@ from modistill.cli import main
 from modistill.cli_train import CONFIG_DIR
 from modistill.config import load_config
 from modistill.data import ntu
+from modistill.data.cache import clip_path, load_manifest
 from modistill.data.dataset import ClipDataset, normalize
-from modistill.data.prepare import clip_path, load_manifest
 from modistill.data.synthetic.writer import write_video
 from modistill.deploy.bundle import bundle_from_run, load_bundle, load_deploy_model, save_bundle
 from modistill.deploy.onnx_export import OnnxModel

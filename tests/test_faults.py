@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from modistill.cli import main
+from modistill.data import cache as C
 from modistill.data import ntu
-from modistill.data import prepare as P
-from modistill.data.prepare import PrepareOptions, clip_path, load_manifest, prepare_ntu
+from modistill.data.cache import clip_path, load_manifest
+from modistill.data.prepare import PrepareOptions, prepare_ntu
 from modistill.errors import UserError
 
 DISK_FULL = "S001C002P001R001A001"
@@ -98,7 +99,7 @@ def _corrupt(root):
     faults["holiday_video_rgb.avi"] = ("wrong name in the tree", "skipped", "not an NTU sample name")
     faults["notes.txt"] = ("stray file in the tree", "skipped", "not an NTU sample name")
 
-    fault(DISK_FULL, "disk full while writing the clip", "failed", "No space left on device")
+    fault(DISK_FULL, "disk full while writing the clip", "failed", "cannot write the clip: no space left on device")
     return faults
 
 
@@ -111,7 +112,7 @@ def faulty(tiny_ntu, tmp_path_factory):
 
 def test_prepare_survives_every_fault(faulty, tmp_path, monkeypatch):
     root, faults = faulty
-    real_save = P._save_npy
+    real_save = C._save_npy
 
     def save(path, arr):
         if path.name.startswith(f".{DISK_FULL}.npy"):
@@ -120,7 +121,7 @@ def test_prepare_survives_every_fault(faulty, tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         real_save(path, arr)
 
-    monkeypatch.setattr(P, "_save_npy", save)
+    monkeypatch.setattr(C, "_save_npy", save)
     cache = tmp_path / "cache"
     summary = prepare_ntu(root, cache, PrepareOptions(size=32, frames=3), show_progress=False)
     records = load_manifest(cache)
@@ -136,13 +137,14 @@ def test_prepare_survives_every_fault(faulty, tmp_path, monkeypatch):
             assert clip.shape == (2, 3, 32, 32, 3) and clip.dtype == np.uint8
         else:
             assert not clip_path(cache, name).exists()
-    assert not [p for p in (cache / "clips").iterdir() if p.suffix != ".npy"]  # no temp files left
+    assert not [p for p in (cache / "clips").iterdir() if p.name.startswith(".")]  # no temp files left
+    assert {p.stem for p in (cache / "clips").glob("*.npy")} <= {p.stem for p in (cache / "clips").glob("*.json")}
     assert {n for n, _ in summary["failed"]} == {n for n, v in faults.items() if v[1] == "failed"}
     # videos without a usable skeleton were aligned with the per-camera fit
     for name in ("S001C001P003R001A002", "S001C001P003R001A003"):
         assert records[name]["alignment"]["source"] == "camera-fit"
 
-    monkeypatch.setattr(P, "_save_npy", real_save)  # the disk has space again: the rerun finishes the work
+    monkeypatch.setattr(C, "_save_npy", real_save)  # the disk has space again: the rerun finishes the work
     again = prepare_ntu(root, cache, PrepareOptions(size=32, frames=3), show_progress=False)
     assert load_manifest(cache)[DISK_FULL]["status"] == "ok"
     assert again["processed"] == len([v for v in faults.values() if v[1] == "failed"])
@@ -152,7 +154,7 @@ def test_unwritable_cache_folder_is_one_clear_error(tiny_ntu, tmp_path, monkeypa
     def denied(*a, **k):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(P, "atomic_write_text", denied)
+    monkeypatch.setattr(C, "atomic_write_text", denied)
     with pytest.raises(UserError, match="cannot write to the cache folder"):
         prepare_ntu(tiny_ntu, tmp_path / "ro", PrepareOptions(size=32, frames=3), show_progress=False)
     assert main(["prepare", "ntu", "--root", str(tiny_ntu), "--out", str(tmp_path / "ro2"), "--quiet"]) == 2

@@ -10,9 +10,9 @@ import pytest
 from test_training import tiny_cfg
 
 from modistill.cli import main
+from modistill.data.cache import clip_path, load_manifest
 from modistill.data.multiview import NWUCLA_ACTIONS, write_multiview_pairs
 from modistill.data.pairs import prepare_pairs
-from modistill.data.prepare import clip_path, load_manifest
 from modistill.data.synthetic import SynthConfig, generate
 from modistill.data.synthetic.multiview import sample_dirs
 from modistill.errors import UserError

@@ -10,8 +10,8 @@ from test_training import tiny_cfg
 
 from modistill.cli import main
 from modistill.data import ntu
+from modistill.data.cache import clip_path, load_manifest
 from modistill.data.pairs import prepare_pairs, read_pairs_csv
-from modistill.data.prepare import clip_path, load_manifest
 from modistill.errors import DataError
 from modistill.training.runner import run_training
 

@@ -11,8 +11,9 @@ import torch
 
 from modistill.data import ntu
 from modistill.data.align import Alignment, intersection_crop
+from modistill.data.cache import clip_path, load_manifest
 from modistill.data.dataset import ClipDataset, normalize
-from modistill.data.prepare import PrepareOptions, clip_path, load_manifest, prepare_ntu
+from modistill.data.prepare import PrepareOptions, prepare_ntu
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +139,169 @@ def test_depth_encoding_matches_opencv_jet():
     np.testing.assert_array_equal(encode_depth(d, near, far, "gray"), gray3)
     with pytest.raises(ValueError, match="unknown depth encoding"):
         encode_depth(d, near, far, "viridis")
+
+
+def _copy_tree(tiny_ntu, dst):
+    import shutil
+
+    shutil.copytree(tiny_ntu, dst)
+    return dst
+
+
+def _zero_body_skeleton(layout, name):
+    """The official missing-skeleton form: the frame count, then one '0' line (no body) per frame."""
+    n = int(layout.skeleton(name).read_text().splitlines()[0])
+    layout.skeleton(name).write_text("\n".join([str(n)] + ["0"] * n) + "\n")
+
+
+def _crop_fraction(rec):
+    return np.array(rec["crop_rgb"]) / np.tile(rec["rgb_size"], 2)
+
+
+def test_missing_skeletons_take_the_camera_fit_within_a_few_pixels(tiny_ntu, small_cache, tmp_path):
+    """A missing-list skeleton ('N' then N '0' lines) is cropped within a few pixels of the crop its own skeleton
+    gives (on 2b7b8e1 the collapsed camera fit cut 12 % of the frame width off, with status ok)."""
+    root = _copy_tree(tiny_ntu, tmp_path / "ntu")
+    layout = ntu.NtuLayout(root)
+    names = layout.sample_names()[0]
+    zeroed = [names[0], names[len(names) // 2 + 1]]
+    for n in zeroed:
+        _zero_body_skeleton(layout, n)
+    summary = prepare_ntu(root, tmp_path / "cache", PrepareOptions(size=32, frames=3), show_progress=False)
+    truth, recs = load_manifest(small_cache), load_manifest(tmp_path / "cache")
+    for n in zeroed:
+        rec = recs[n]
+        assert rec["status"] == "ok" and rec["alignment"]["source"] == "camera-fit"
+        assert "camera fit" in rec["reason"] and "skeleton unusable" in rec["reason"]
+        px = np.abs(np.array(rec["crop_rgb"]) - np.array(truth[n]["crop_rgb"]))
+        assert px.max() < 4.0, (n, rec["crop_rgb"], truth[n]["crop_rgb"])
+    assert summary["alignment"]["camera-fit"] == 2
+
+
+def test_resumed_prepare_fits_cameras_from_all_finished_videos(tiny_ntu, tmp_path):
+    """Deleting three clips and rerunning refits each camera from every finished video, not from the three new
+    ones (on 2b7b8e1 the stored offset_x 224.6 became 0.0)."""
+    root = _copy_tree(tiny_ntu, tmp_path / "ntu")
+    cache = tmp_path / "cache"
+    prepare_ntu(root, cache, PrepareOptions(size=32, frames=3), show_progress=False)
+    before = json.loads((cache / "camera_fits.json").read_text())
+    for n in ntu.NtuLayout(root).sample_names()[0][:3]:
+        clip_path(cache, n).unlink()
+    again = prepare_ntu(root, cache, PrepareOptions(size=32, frames=3), show_progress=False)
+    assert again["processed"] == 3
+    after = json.loads((cache / "camera_fits.json").read_text())
+    assert after == before and all("offset_x" in v and v["videos"] >= 3 for v in after.values())
+
+
+def test_implausible_own_fit_is_replaced_and_noted(tiny_ntu, tmp_path):
+    """Tracker colour coordinates scaled by 0.2 give a finite own fit of scale ~0.6 against ~2.9."""
+    root = _copy_tree(tiny_ntu, tmp_path / "ntu")
+    layout = ntu.NtuLayout(root)
+    name = layout.sample_names()[0][1]
+    out = []
+    for line in layout.skeleton(name).read_text().splitlines():
+        tok = line.split()
+        if len(tok) == 12:  # a joint line: depthX depthY colorX colorY at 3-6
+            tok[5], tok[6] = f"{float(tok[5]) * 0.2:.4f}", f"{float(tok[6]) * 0.2:.4f}"
+        out.append(" ".join(tok))
+    layout.skeleton(name).write_text("\n".join(out) + "\n")
+    summary = prepare_ntu(root, tmp_path / "cache", PrepareOptions(size=32, frames=3), show_progress=False)
+    rec = load_manifest(tmp_path / "cache")[name]
+    assert rec["alignment"]["source"] == "camera-fit" and rec["alignment"]["replaced"]["scale"] < 1.0
+    assert "is far from the camera's" in rec["reason"]
+    assert summary["alignment"]["replaced by camera fit"] == 1
+
+
+def test_unused_files_are_listed_with_their_reason(tiny_ntu, tmp_path):
+    root = _copy_tree(tiny_ntu, tmp_path / "ntu")
+    rgb = root / "nturgb+d_rgb"
+    (rgb / "S001C001P000R001A001_rgb.avi").write_bytes(b"x")  # a zero field
+    (rgb / "S001C001P001R001A061_rgb.avi").write_bytes(b"x")  # outside NTU 60
+    os.mkfifo(rgb / "S001C001P002R001A002_rgb.avi.fifo")
+    os.mkfifo(rgb / "S001C002P001R001A009_rgb.avi")  # a FIFO named like a video: never opened
+    summary = prepare_ntu(root, tmp_path / "cache", PrepareOptions(size=32, frames=3), show_progress=False)
+    recs = load_manifest(tmp_path / "cache")
+    assert "zero field" in recs["S001C001P000R001A001_rgb.avi"]["reason"]
+    assert recs["S001C001P001R001A061"]["reason"] == "action A061 is outside ntu60 (60 actions)"
+    assert recs["S001C002P001R001A009_rgb.avi"]["reason"] == "not a regular file"
+    assert recs["S001C002P001R001A009_rgb.avi"]["status"] == "skipped"
+    assert summary["counts"]["skipped"] == 4
+
+
+def test_depth_frames_of_other_sizes_and_huge_pngs(tiny_ntu, small_cache, tmp_path):
+    import cv2
+
+    root = _copy_tree(tiny_ntu, tmp_path / "ntu")
+    layout = ntu.NtuLayout(root)
+    a, b = layout.sample_names()[0][:2]
+    for k in layout.depth_numbers(a)[::2]:
+        d = ntu.read_depth(layout.depth_frame(a, k))
+        cv2.imwrite(str(layout.depth_frame(a, k)), cv2.resize(d, (d.shape[1] // 2, d.shape[0] // 2),
+                                                                interpolation=cv2.INTER_NEAREST))
+    big = layout.depth_frame(b, layout.depth_numbers(b)[0])
+    header = bytearray(big.read_bytes())
+    header[16:24] = (20000).to_bytes(4, "big") + (20000).to_bytes(4, "big")  # IHDR claims 20000x20000
+    big.write_bytes(bytes(header))
+    prepare_ntu(root, tmp_path / "cache", PrepareOptions(size=32, frames=3), show_progress=False)
+    recs = load_manifest(tmp_path / "cache")
+    assert recs[a]["status"] == "ok" and "rescaled to" in recs[a]["reason"]
+    clip, ref = np.load(clip_path(tmp_path / "cache", a))[1], np.load(clip_path(small_cache, a))[1]
+    for f, g in zip(clip, ref, strict=True):  # each frame shows the person as the untouched video does
+        assert (f.max(-1) > 0).mean() > 0.7 * (g.max(-1) > 0).mean() > 0
+    assert recs[b]["status"] == "failed" and "20000x20000, above the 16.8-megapixel limit" in recs[b]["reason"]
+
+
+def test_a_second_prepare_on_the_same_cache_is_refused(tiny_ntu, tmp_path, capsys):
+    import fcntl
+
+    from modistill.cli import main
+    from modistill.training.runner import dataset_splits
+
+    cache = tmp_path / "cache"
+    prepare_ntu(tiny_ntu, cache, PrepareOptions(size=32, frames=3), show_progress=False)
+    fd = os.open(cache / ".prepare.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a running prepare holds it
+    os.ftruncate(fd, 0)
+    os.write(fd, b"4242")
+    try:
+        assert main(["prepare", "ntu", "--root", str(tiny_ntu), "--out", str(cache), "--size", "48"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "in use by another prepare (pid 4242)" in err
+        from modistill.config import load_config
+        from modistill.errors import UserError
+
+        cfg = load_config(None, [f"data.cache={cache}"])
+        with pytest.raises(UserError, match="a prepare is still running on this cache"):
+            dataset_splits(cfg)
+    finally:
+        os.close(fd)
+    assert json.loads((cache / "cache.json").read_text())["size"] == 32
+    assert {np.load(p, mmap_mode="r").shape[2] for p in (cache / "clips").glob("*.npy")} == {32}
+
+
+def test_records_survive_a_lost_manifest_and_stale_temp_files_are_removed(tiny_ntu, tmp_path):
+    """Whatever moment a kill hits, a clip on disk has its full record: with the manifest index gone (as after a
+    kill between two index writes) the rerun restores crop, alignment and frames, and clears temp files."""
+    cache = tmp_path / "cache"
+    prepare_ntu(tiny_ntu, cache, PrepareOptions(size=32, frames=3), show_progress=False)
+    full = load_manifest(cache)
+    (cache / "manifest.json").unlink()
+    (cache / "clips" / ".S001C001P001R001A001.npy.abcd.tmp").write_bytes(b"partial")
+    again = prepare_ntu(tiny_ntu, cache, PrepareOptions(size=32, frames=3), show_progress=False)
+    assert again["processed"] == 0
+    assert load_manifest(cache) == full
+    assert not list((cache / "clips").glob(".*.tmp"))
+
+
+def test_two_concurrent_prepares_leave_one_consistent_cache(tiny_ntu, tmp_path):
+    """On 2b7b8e1 both exited 0 in 9 of 10 runs and 6 caches mixed 32 and 48 px."""
+    cache = tmp_path / "cache"
+    procs = [subprocess.Popen([sys.executable, "-m", "modistill.cli", "prepare", "ntu", "--root", str(tiny_ntu),
+                               "--out", str(cache), "--size", str(s), "--workers", "1", "--quiet"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for s in (32, 48)]
+    rcs, errs = zip(*[(p.wait(timeout=300), p.stderr.read()) for p in procs], strict=True)
+    assert sorted(rcs) == [0, 2], errs
+    loser = errs[rcs.index(2)].strip()
+    assert loser.count("\n") == 0 and ("in use by another prepare" in loser or "other settings" in loser)
+    size = json.loads((cache / "cache.json").read_text())["size"]
+    assert {np.load(p, mmap_mode="r").shape[2] for p in (cache / "clips").glob("*.npy")} == {size}

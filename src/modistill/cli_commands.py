@@ -20,6 +20,8 @@ def cmd_prepare(a: argparse.Namespace) -> None:
         s = prepare_ntu(a.root, a.out, opts, show_progress=not a.quiet)
     print(f"prepared {s['processed']} videos in {s['seconds']:.1f}s ({s['videos_per_s']:.2f} videos/s); "
           f"cache {a.out}: {s['counts']}")
+    if s.get("alignment"):
+        print(f"  alignment: {s['alignment']}")
     for name, reason in s["failed"][:10]:
         print(f"  failed {name}: {reason}")
 

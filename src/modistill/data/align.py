@@ -2,13 +2,13 @@
 
 Skeleton files give each joint in both the depth grid (512x424) and the colour grid (1920x1080). Per video:
 pairwise ratios ``(rgb^A − rgb^B) / (depth^A − depth^B)`` over every frame's well-tracked joints, the median per
-axis, scale = mean of the two medians; the offset then overlays the skeletons. A per-(setup, camera) robust fit
-over many videos serves videos without a usable skeleton.
+axis, scale = mean of the two medians; the offset then overlays the skeletons. A per-(setup, camera) fit over
+that camera's videos serves videos without a usable skeleton, and replaces a video's own fit that is far from it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from modistill.data.ntu import TRACKED, Body, main_body
 DEPTH_REF = (512.0, 424.0)
 COLOR_REF = (1920.0, 1080.0)
 MIN_SPAN = 2.0  # depth pixels: pairs closer than this give unstable ratios
+MIN_FIT_VIDEOS = 3  # per-video fits a camera fit needs: the median of fewer cannot tell an outlier
+MIN_FIT_JOINTS = 20  # joints a per-video fit needs to count towards its camera's fit
+MAX_SCALE_SPREAD = 0.1  # robust relative spread of the scales above which a camera's videos disagree too much
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,12 @@ class Alignment:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Alignment:
+        """From a record's alignment dict, which may carry more keys (a camera fit's video count, spread)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def joint_points(frames: list[list[Body]] | list[Body | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -75,33 +84,41 @@ def estimate_alignment(frames: list[list[Body]]) -> Alignment | None:
     return Alignment(scale, float(off[0]), float(off[1]), int(len(pts)))
 
 
-def fit_camera_alignment(points: list[np.ndarray], iterations: int = 5) -> Alignment | None:
-    """Robust least squares of ``colour = s·depth + o`` over joints of many videos of one (setup, camera).
+def fit_camera_alignment(fits: list[Alignment]) -> tuple[dict | None, str]:
+    """One (setup, camera)'s alignment from its videos' own fits: each parameter is the median of the per-video
+    values, axis by axis. The x offset varies between videos (parallax grows as the subject comes closer) while
+    the y offset barely does, so a joint fit over both axes with one outlier threshold discards the x rows and
+    collapses; per-axis medians cannot. Refused (None and the reason) with fewer than ``MIN_FIT_VIDEOS`` usable
+    videos or when their scales disagree; otherwise the fit dict with its video count and robust spread."""
+    usable = [f for f in fits if f.source == "video" and f.joints_used >= MIN_FIT_JOINTS
+              and np.isfinite([f.scale, f.offset_x, f.offset_y]).all() and f.scale > 0]
+    if len(usable) < MIN_FIT_VIDEOS:
+        return None, f"only {len(usable)} video(s) with a usable skeleton, a camera fit needs {MIN_FIT_VIDEOS}"
+    arr = np.array([[f.scale, f.offset_x, f.offset_y] for f in usable])
+    med = np.median(arr, axis=0)
+    mad = 1.4826 * np.median(np.abs(arr - med), axis=0)
+    if mad[0] > MAX_SCALE_SPREAD * med[0]:
+        return None, (f"its {len(usable)} videos disagree on the scale ({med[0]:.2f} ± {mad[0]:.2f}), no common "
+                      f"fit")
+    fit = Alignment(float(med[0]), float(med[1]), float(med[2]), int(sum(f.joints_used for f in usable)),
+                    source="camera-fit")
+    return fit.to_dict() | {"videos": len(usable), "spread": [round(float(v), 4) for v in mad]}, ""
 
-    ``points``: per video, (N, 4) arrays of depthX, depthY, colorX, colorY (see :func:`joint_points`).
-    Iteratively reweighted: points with residuals beyond 3 robust sigmas (MAD) are dropped each round.
-    """
-    all_pts = [p for p in points if len(p)]
-    if not all_pts:
-        return None
-    p = np.concatenate(all_pts)
-    n = len(p)
-    # Unknowns [s, ox, oy]; rows: cx = s*dx + ox, cy = s*dy + oy.
-    A = np.zeros((2 * n, 3))
-    A[:n, 0], A[:n, 1] = p[:, 0], 1.0
-    A[n:, 0], A[n:, 2] = p[:, 1], 1.0
-    y = np.concatenate([p[:, 2], p[:, 3]])
-    keep = np.ones(2 * n, bool)
-    sol = None
-    for _ in range(iterations):
-        sol, *_ = np.linalg.lstsq(A[keep], y[keep], rcond=None)
-        res = y - A @ sol
-        mad = np.median(np.abs(res[keep] - np.median(res[keep]))) * 1.4826 + 1e-6
-        new_keep = np.abs(res) <= 3 * mad
-        if new_keep.sum() < 3 or np.array_equal(new_keep, keep):
-            break
-        keep = new_keep
-    return Alignment(float(sol[0]), float(sol[1]), float(sol[2]), int(n), source="camera-fit")
+
+def implausible(own: Alignment, camera: dict) -> str | None:
+    """Why a video's own fit cannot be right, judged against its camera's fit and that fit's spread (None when it
+    is plausible). Offsets may differ by parallax: the tolerance is 5 robust spreads, at least 5 % of the frame."""
+    scale_tol = max(5 * camera["spread"][0], 0.05 * camera["scale"])
+    tol_x = max(5 * camera["spread"][1], 0.05 * COLOR_REF[0])
+    tol_y = max(5 * camera["spread"][2], 0.05 * COLOR_REF[1])
+    if not np.isfinite([own.scale, own.offset_x, own.offset_y]).all():
+        return "its own fit is not finite"
+    if abs(own.scale - camera["scale"]) > scale_tol:
+        return f"its own scale {own.scale:.2f} is far from the camera's {camera['scale']:.2f}"
+    if abs(own.offset_x - camera["offset_x"]) > tol_x or abs(own.offset_y - camera["offset_y"]) > tol_y:
+        return (f"its own offset ({own.offset_x:.0f}, {own.offset_y:.0f}) is far from the camera's "
+                f"({camera['offset_x']:.0f}, {camera['offset_y']:.0f})")
+    return None
 
 
 @dataclass(frozen=True)

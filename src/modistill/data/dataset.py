@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from modistill.data import ntu
-from modistill.data.prepare import clip_path, load_manifest
+from modistill.data.cache import clip_path, load_manifest
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -210,18 +210,29 @@ class NtuLayout:
     def skeleton(self, name: str) -> Path:
         return self.root / SKELETON_SUBDIR / f"{name}.skeleton"
 
-    def sample_names(self) -> tuple[list[str], list[str]]:
-        """Valid sample names found under the RGB folder, and the file names there that are not NTU samples."""
+    def sample_names(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """Valid sample names found under the RGB folder, and every other file there with why it is not used."""
         rgb_dir = self.root / RGB_SUBDIR
         if not rgb_dir.is_dir():
             raise DataError(rgb_dir, "RGB folder not found (is --root an NTU RGB+D root?)")
+        try:
+            entries = sorted(rgb_dir.iterdir())
+        except OSError as e:
+            raise DataError(rgb_dir, f"cannot list the RGB folder ({e.strerror})") from None
         names, bad = [], []
-        for p in sorted(rgb_dir.iterdir()):
+        for p in entries:
             stem = p.name[: -len("_rgb.avi")] if p.name.endswith("_rgb.avi") else None
-            if stem is not None and NAME_RE.match(stem):
-                names.append(stem)
+            if stem is None or not NAME_RE.match(stem):
+                bad.append((p.name, "not an NTU sample name (SsssCcccPpppRrrrAaaa_rgb.avi)"))
+            elif not p.is_file():
+                bad.append((p.name, "not a regular file"))
             else:
-                bad.append(p.name)
+                try:
+                    parse_name(stem)
+                except ValueError as e:
+                    bad.append((p.name, str(e)))
+                    continue
+                names.append(stem)
         return names, bad
 
     def depth_numbers(self, name: str) -> list[int]:
@@ -240,17 +251,38 @@ class NtuLayout:
         return len(self.depth_numbers(name))
 
 
+MAX_DEPTH_PIXELS = 4096 * 4096  # far above any depth sensor; a larger PNG is damaged or not a depth map
+
+
+def png_size(path: str | Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's header without decoding it; None when it is not a PNG."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
 def read_depth(path: str | Path) -> np.ndarray:
     """Read one 16-bit depth PNG (millimetres) as uint16 (H, W)."""
     import cv2
 
+    size = png_size(path)
+    if size is not None and size[0] * size[1] > MAX_DEPTH_PIXELS:
+        raise DataError(path, f"depth PNG is {size[0]}x{size[1]}, above the {MAX_DEPTH_PIXELS / 1e6:.1f}-megapixel "
+                              f"limit for a depth map")
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         if not Path(path).exists():
             raise DataError(path, "depth frame not found")
         raise DataError(path, "unreadable depth PNG")
     if img.dtype != np.uint16 or img.ndim != 2:
-        raise DataError(path, f"depth PNG must be 16-bit single-channel, got {img.dtype} with shape {img.shape}")
+        kind = f"{img.shape[2]}-channel" if img.ndim == 3 else "single-channel"
+        raise DataError(path, f"depth PNG must be 16-bit single-channel, got a {kind} {img.dtype.itemsize * 8}-bit "
+                              f"image")
     return img
 
 

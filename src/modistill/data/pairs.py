@@ -22,9 +22,17 @@ import cv2
 import numpy as np
 
 from modistill.data import ntu
+from modistill.data.cache import (
+    clean_stale,
+    finished_record,
+    load_manifest,
+    make_cache_dir,
+    open_cache,
+    prepare_lock,
+    write_clip,
+)
 from modistill.data.encode import DEPTH_ENCODINGS, depth_range, encode_depth
 from modistill.errors import DataError, UserError
-from modistill.utils.io import atomic_write
 
 REQUIRED = ("id", "label", "rgb", "depth")
 SPLITS = ("train", "val", "test")
@@ -138,11 +146,10 @@ def _process(job) -> dict:
                 arr[1, k] = encode_depth(d, near, far, encoding)
             else:
                 arr[1, k] = _to_rgb_image(d, size)
-        from modistill.data.prepare import _save_npy, clip_path
-
-        atomic_write(clip_path(cache, rec["id"]), lambda p: _save_npy(p, arr))
         out_rec.update(status="ok", rgb_frames=n_rgb, depth_frames=n_dep)
+        write_clip(cache, rec["id"], arr, out_rec)
     except (DataError, ValueError, OSError) as e:
+        out_rec["status"] = "failed"
         out_rec["reason"] = str(e).splitlines()[0] if str(e) else type(e).__name__
     return out_rec
 
@@ -150,24 +157,26 @@ def _process(job) -> dict:
 def prepare_pairs(manifest: str | Path, out: str | Path, size: int = 224, frames: int = 5,
                   depth_encoding: str = "jet", workers: int = 1, show_progress: bool = True) -> dict:
     """Build or resume a cache (same format as ``prepare ntu``) from a pairs CSV."""
-    from modistill.data.prepare import clip_path, load_manifest, open_cache, process_videos
+    from modistill.data.prepare import process_videos
 
     if depth_encoding not in DEPTH_ENCODINGS:
         raise UserError(f"prepare: --depth-encoding must be one of {DEPTH_ENCODINGS}")
     records, class_names = read_pairs_csv(manifest)
     cache = Path(out)
-    open_cache(cache, {"size": size, "frames": frames, "depth_encoding": depth_encoding, "benchmark": "pairs"},
-               class_names, Path(manifest))
-    done = load_manifest(cache)
-    todo = []
-    for r in records:
-        if clip_path(cache, r["id"]).exists():
-            prev = done.get(r["id"], {})
-            done[r["id"]] = prev | {k: r[k] for k in ("label", "subject", "view", "split")} | {
-                "name": r["id"], "status": "ok"}
-        else:
-            todo.append((r, cache, size, frames, depth_encoding))
-    return process_videos(_process, todo, cache, done, len(records), workers, show_progress, time.time())
+    make_cache_dir(cache)
+    with prepare_lock(cache):
+        open_cache(cache, {"size": size, "frames": frames, "depth_encoding": depth_encoding, "benchmark": "pairs"},
+                   class_names, Path(manifest))
+        clean_stale(cache)
+        done = load_manifest(cache)
+        todo = []
+        for r in records:
+            rec = finished_record(cache, r["id"])
+            if rec is not None:  # the CSV's label, subject, view and split win over the stored ones
+                done[r["id"]] = rec | {k: r[k] for k in ("label", "subject", "view", "split")}
+            else:
+                todo.append((r, cache, size, frames, depth_encoding))
+        return process_videos(_process, todo, cache, done, len(records), workers, show_progress, time.time())
 
 
 def split_pairs(records: dict[str, dict]) -> dict[str, list[str]]:

@@ -21,7 +21,7 @@ import numpy as np
 
 from modistill.errors import UserError
 from modistill.training.steps import STEPS, StepSpec, connections_for
-from modistill.utils.io import atomic_write_text
+from modistill.utils.io import atomic_write_text, read_json
 
 RUN_FORMAT = "modistill-run/1"
 FULL_FRAME = [0.0, 0.0, 1.0, 1.0]
@@ -158,19 +158,6 @@ def dependants(step: str) -> list[str]:
 
 def existing_steps(run_dir: Path) -> list[str]:
     return [p.name for p in sorted(run_dir.iterdir()) if p.is_dir() and p.name in STEPS] if run_dir.is_dir() else []
-
-
-def read_json(path: Path, what: str) -> dict:
-    """A state file as a dict, or a one-line error naming the file and the way out."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: missing ({what})") from None
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: unreadable ({type(e).__name__}); {what}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: not a JSON object; {what}")
-    return data
 
 
 def check_steps(run_dir: Path, records: dict[str, dict]) -> None:

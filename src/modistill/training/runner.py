@@ -21,9 +21,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from modistill.config import dump_config
+from modistill.data.cache import check_not_preparing, load_cache_meta, load_manifest
 from modistill.data.dataset import ClipDataset, sample_label
 from modistill.data.pairs import split_pairs
-from modistill.data.prepare import load_cache_meta, load_manifest
 from modistill.data.splits import read_name_list, split_ntu
 from modistill.errors import NonFiniteError, UserError
 from modistill.training.checkpoint_io import AtomicCheckpointIO
@@ -53,6 +53,7 @@ def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict, dict[str, int
     if not d["cache"]:
         raise UserError("config data.cache is not set (the folder written by `modistill prepare`)")
     meta = load_cache_meta(d["cache"])
+    check_not_preparing(d["cache"])
     if meta["benchmark"] != "pairs" and meta["benchmark"] != d["benchmark"]:
         raise UserError(f"{d['cache']}: prepared as {meta['benchmark']}, the config says data.benchmark="
                         f"{d['benchmark']}; set data.benchmark={meta['benchmark']}")

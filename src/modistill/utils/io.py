@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -35,3 +36,22 @@ def current_umask() -> int:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda p: p.write_text(text))
+
+
+def read_json(path: str | Path, remedy: str) -> dict:
+    """A JSON state file as a dict, or a one-line :class:`UserError` naming the file, the problem and ``remedy``."""
+    from modistill.errors import UserError
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing; {remedy}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a JSON file; {remedy}") from None
+    except (OSError, ValueError) as e:
+        why = "not valid JSON (truncated or damaged)" if isinstance(e, ValueError) else (e.strerror or "unreadable")
+        raise UserError(f"{path}: {why}; {remedy}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a JSON object; {remedy}")
+    return data
