@@ -3,6 +3,7 @@ prepare → training."""
 
 import csv
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -48,10 +49,13 @@ def test_nwucla_layout_protocol_prepare_and_train(nwucla, tmp_path):
     assert counts == {"train": 12, "test": 6, "unused": 6}  # views 1+2 / 3; view 4 left out
     rows = list(csv.DictReader(open(tmp_path / "p.csv")))
     assert {r["split"] for r in rows if r["view"] == "3"} == {"test"}
-    assert sorted({int(r["label"]) for r in rows}) == [0, 1, 2]
+    names = ["a01 pick up with one hand", "a02 pick up with two hands", "a03 drop trash"]
+    assert sorted({r["label"] for r in rows}) == names
+    assert not any(Path(r["rgb"]).is_absolute() for r in rows)  # relative to the CSV's folder
     cache = tmp_path / "cache"
     s = prepare_pairs(tmp_path / "p.csv", cache, size=32, frames=3, show_progress=False)
     assert s["counts"] == {"ok": 18}
+    assert json.loads((cache / "cache.json").read_text())["class_names"] == names
     clip = np.load(clip_path(cache, rows[0]["id"]))
     assert clip.shape == (2, 3, 32, 32, 3) and clip[1].max() > 0
     res = run_training(tiny_cfg(cache, "steps=[step1_depth]"), tmp_path / "run")["step1_depth"]
@@ -71,6 +75,23 @@ def test_uwa3d_layout_protocols(uwa3d, tmp_path):
     assert recs["a03_s02_v04_e01"]["label"] == 2 and recs["a03_s02_v04_e01"]["split"] == "test"
     meta = json.loads((tmp_path / "cache" / "cache.json").read_text())
     assert meta["benchmark"] == "pairs" and meta["num_classes"] == 3
+    assert meta["class_names"] == ["a01 one hand waving", "a02 one hand punching", "a03 two hand waving"]
+
+
+def test_readme_pairs_flow_works_from_any_folder(nwucla, tmp_path, monkeypatch, capsys):
+    """`modistill pairs nwucla ucla --out ucla/pairs.csv`, then the printed `prepare pairs` command (on
+    2b7b8e1 every video failed with 'ucla/ucla/view_2/...: no image frames', rc 0)."""
+    import shutil
+
+    _, root = nwucla
+    shutil.copytree(root, tmp_path / "ucla")
+    monkeypatch.chdir(tmp_path)
+    assert main(["pairs", "nwucla", "ucla", "--out", "ucla/pairs.csv"]) == 0
+    printed = capsys.readouterr().out.strip().split("next: ")[1].split()
+    assert printed[:5] == ["modistill", "prepare", "pairs", "--root", "ucla/pairs.csv"]
+    assert main(["prepare", "pairs", "--root", "ucla/pairs.csv", "--out", "cache", "--size", "32", "--frames", "3",
+                 "--quiet"]) == 0
+    assert {r["status"] for r in load_manifest(tmp_path / "cache").values()} == {"ok"}
 
 
 def test_multiview_errors(nwucla, tmp_path, capsys):

@@ -12,7 +12,7 @@ from modistill.cli import main
 from modistill.data import ntu
 from modistill.data.cache import clip_path, load_manifest
 from modistill.data.pairs import prepare_pairs, read_pairs_csv
-from modistill.errors import DataError
+from modistill.errors import DataError, UserError
 from modistill.training.runner import run_training
 
 SPLIT_OF = {1: "train", 2: "val", 3: "test"}
@@ -72,11 +72,55 @@ def test_pairs_manifest_errors_name_file_and_line(tmp_path, capsys):
     bad.write_text("id,rgb,depth\na,x,y\n")
     with pytest.raises(DataError, match=r"bad.csv:1: missing column\(s\) \['label'\]"):
         read_pairs_csv(bad)
-    bad.write_text("id,label,rgb,depth,split\na,0,x,y,train\nb,1,x,y,holdout\n")
-    with pytest.raises(DataError, match=r"bad.csv:3: split must be one of"):
-        read_pairs_csv(bad)
-    bad.write_text("id,label,rgb,depth\na,0,x,y\na,1,x,y\n")
-    with pytest.raises(DataError, match=r"bad.csv:3: duplicate id 'a'"):
-        read_pairs_csv(bad)
     assert main(["prepare", "pairs", "--root", str(bad), "--out", str(tmp_path / "c"), "--quiet"]) == 2
-    assert "duplicate id" in capsys.readouterr().err
+    assert "missing column" in capsys.readouterr().err
+    bad.write_bytes(b"id,label,rgb,depth\n\xff\xfe,0,x,y\n")
+    with pytest.raises(DataError, match="bad.csv: not UTF-8 text"):
+        read_pairs_csv(bad)
+    with pytest.raises(UserError, match="is a directory"):
+        read_pairs_csv(tmp_path)
+
+
+def test_each_bad_row_fails_alone_with_its_line(tiny_ntu, tmp_path):
+    """On 2b7b8e1 these rows aborted the whole prepare with a traceback or a refusal of the file."""
+    L = ntu.NtuLayout(tiny_ntu)
+    good = L.sample_names()[0][0]
+    rows = ["id,label,rgb,depth,split",
+            f"ok1,0,{L.rgb(good)},{L.depth_dir(good)},train",
+            "short,0,x",  # too few fields
+            f"dup,1,{L.rgb(good)},{L.depth_dir(good)},train",
+            f"dup,1,{L.rgb(good)},{L.depth_dir(good)},test",
+            f"{'x' * 300},0,{L.rgb(good)},{L.depth_dir(good)},train",
+            f"holdout,1,{L.rgb(good)},{L.depth_dir(good)},holdout",
+            f"zero_one,01,{L.rgb(good)},{L.depth_dir(good)},test"]
+    path = tmp_path / "p.csv"
+    path.write_bytes("\ufeff".encode() + "\n".join(rows).encode() + b"\n")  # with Excel's byte-order mark
+    records, names, bad = read_pairs_csv(path)
+    assert [r["id"] for r in records] == ["ok1", "dup", "zero_one"] and names == ["0", "1"]
+    assert records[2]["label"] == 1  # '01' is class 1
+    reasons = dict(bad)
+    assert reasons["short"] == f"{path}:3: no value for depth"
+    assert reasons["line 5"] == f"{path}:5: duplicate id 'dup'"
+    assert reasons["line 6"].startswith(f"{path}:6: bad id 'xxxx") and "at most 200 characters" in reasons["line 6"]
+    assert reasons["holdout"].startswith(f"{path}:7: split must be one of")
+    summary = prepare_pairs(path, tmp_path / "cache", size=32, frames=3, show_progress=False)
+    assert summary["counts"] == {"ok": 3, "failed": 4}
+    symbols = tmp_path / "s.csv"
+    symbols.write_text(f"id,label,rgb,depth\na,²,{L.rgb(good)},{L.depth_dir(good)}\n")
+    assert read_pairs_csv(symbols)[1] == ["²"]  # not a digit 0-9: a class name
+
+
+def test_sixteen_bit_colour_frames_are_scaled_and_converted_to_rgb(tmp_path):
+    import cv2
+
+    from modistill.data.pairs import _read
+
+    rgb = np.zeros((24, 32, 3), np.uint8)
+    rgb[..., 0] = 200  # red
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"f{i}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)
+    frames, n = _read(folder, 3, 10)
+    assert n == 3 and frames[0].dtype == np.uint8
+    assert np.abs(frames[0].astype(int) - rgb).max() <= 1  # red stays red, 8-bit levels

@@ -25,7 +25,6 @@ from modistill.data import ntu
 from modistill.data.cache import (
     clean_stale,
     finished_record,
-    load_manifest,
     make_cache_dir,
     open_cache,
     prepare_lock,
@@ -39,39 +38,72 @@ SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
-def read_pairs_csv(path: str | Path) -> tuple[list[dict], list[str]]:
-    """Records with absolute paths and integer labels, and the class names. Errors name the file and line."""
+MAX_ID = 200  # characters: the id names the clip file, and file names stop at 255 bytes
+
+
+def read_pairs_csv(path: str | Path) -> tuple[list[dict], list[str], list[tuple[str, str]]]:
+    """Records with absolute paths and integer labels, the class names, and the rows that cannot be used as
+    ``(id or "line N", reason)``. A bad header refuses the file; a bad row fails only that row. Messages name the
+    file and line. A UTF-8 byte-order mark (Excel's CSV export) is accepted."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         raise UserError(f"{path}: manifest not found") from None
-    rows = list(csv.DictReader(text.splitlines()))
-    header = rows[0].keys() if rows else (text.splitlines()[0].split(",") if text.strip() else [])
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory; --root must be the pairs CSV file") from None
+    except UnicodeDecodeError as e:
+        raise DataError(path, f"not UTF-8 text (byte {e.start}); save the CSV as UTF-8") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the manifest ({e.strerror})") from None
+    reader = csv.DictReader(text.splitlines())
+    header = reader.fieldnames or []
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise DataError(path, f"missing column(s) {missing}; need {list(REQUIRED)} (+ subject, view, split)", 1)
-    if not rows:
-        raise DataError(path, "no rows")
-    labels = [r["label"].strip() for r in rows]
-    numeric = all(lab.isdigit() for lab in labels)
-    names = [str(i) for i in range(max(int(lab) for lab in labels) + 1)] if numeric else sorted(set(labels))
-    index = {n: i for i, n in enumerate(names)}
-    seen, out = set(), []
-    for line, (r, lab) in enumerate(zip(rows, labels, strict=True), start=2):
-        rid = r["id"].strip()
-        if not rid or "/" in rid or rid.startswith("."):
-            raise DataError(path, f"bad id {rid!r} (non-empty, no '/', not starting with '.')", line)
-        if rid in seen:
-            raise DataError(path, f"duplicate id {rid!r}", line)
+    rows, bad = [], []
+    seen: set[str] = set()
+    for r in reader:
+        line = reader.line_num
+        rid = (r.get("id") or "").strip()
+        key = rid if rid and rid not in seen and len(rid) <= MAX_ID else f"line {line}"
+        problem = _row_problem(r, rid, seen)
+        if problem:
+            bad.append((key, f"{path}:{line}: {problem}"))
+            continue
         seen.add(rid)
-        split = (r.get("split") or "").strip()
-        if split and split not in SPLITS:
-            raise DataError(path, f"split must be one of {SPLITS}, got {split!r}", line)
-        out.append({"id": rid, "label": index[lab], "rgb": str(path.parent / r["rgb"].strip()),
-                    "depth": str(path.parent / r["depth"].strip()), "subject": (r.get("subject") or "").strip(),
-                    "view": (r.get("view") or "").strip(), "split": split})
-    return out, names
+        rows.append((line, r))
+    if not rows and not bad:
+        raise DataError(path, "no rows")
+    labels = [r["label"].strip() for _, r in rows]
+    numeric = all(re.fullmatch(r"[0-9]+", lab) for lab in labels)
+    top = max((int(lab) for lab in labels), default=-1) if numeric else -1
+    names = [str(i) for i in range(top + 1)] if numeric else sorted(set(labels))
+    index = {n: i for i, n in enumerate(names)}
+    out = []
+    for (_, r), lab in zip(rows, labels, strict=True):
+        out.append({"id": r["id"].strip(), "label": index[str(int(lab)) if numeric else lab],
+                    "rgb": str(path.parent / r["rgb"].strip()), "depth": str(path.parent / r["depth"].strip()),
+                    "subject": (r.get("subject") or "").strip(), "view": (r.get("view") or "").strip(),
+                    "split": (r.get("split") or "").strip()})
+    return out, names, bad
+
+
+def _row_problem(r: dict, rid: str, seen: set[str]) -> str | None:
+    if None in r:
+        return "more fields than the header"
+    empty = [c for c in REQUIRED if not (r.get(c) or "").strip()]
+    if empty:
+        return f"no value for {', '.join(empty)}"
+    if "/" in rid or rid.startswith(".") or len(rid) > MAX_ID:
+        return f"bad id {rid[:40]!r}{'...' if len(rid) > 40 else ''} (no '/', not starting with '.', at most " \
+               f"{MAX_ID} characters)"
+    if rid in seen:
+        return f"duplicate id {rid!r}"
+    split = (r.get("split") or "").strip()
+    if split and split not in SPLITS:
+        return f"split must be one of {SPLITS}, got {split!r}"
+    return None
 
 
 def _natural(p: Path) -> list:
@@ -107,6 +139,10 @@ def _read(src: Path, k: int, limit: int) -> tuple[list[np.ndarray], int]:
             img = cv2.imread(str(files[i]), cv2.IMREAD_UNCHANGED)
             if img is None:
                 raise DataError(files[i], "unreadable image")
+            if img.ndim == 3 and img.shape[2] == 4:
+                img = img[:, :, :3]
+            if img.dtype == np.uint16 and img.ndim == 3:  # 16-bit colour: scale to 8 bits like any viewer
+                img = (img >> 8).astype(np.uint8)
             if img.dtype == np.uint8:
                 img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB if img.ndim == 2 else cv2.COLOR_BGR2RGB)
             imgs.append(img)
@@ -161,14 +197,16 @@ def prepare_pairs(manifest: str | Path, out: str | Path, size: int = 224, frames
 
     if depth_encoding not in DEPTH_ENCODINGS:
         raise UserError(f"prepare: --depth-encoding must be one of {DEPTH_ENCODINGS}")
-    records, class_names = read_pairs_csv(manifest)
+    records, class_names, bad_rows = read_pairs_csv(manifest)
     cache = Path(out)
     make_cache_dir(cache)
     with prepare_lock(cache):
         open_cache(cache, {"size": size, "frames": frames, "depth_encoding": depth_encoding, "benchmark": "pairs"},
                    class_names, Path(manifest))
         clean_stale(cache)
-        done = load_manifest(cache)
+        done: dict[str, dict] = {}  # rebuilt from the CSV: finished rows come back from their clips' records
+        for key, reason in bad_rows:
+            done[key] = {"name": key, "status": "failed", "reason": reason}
         todo = []
         for r in records:
             rec = finished_record(cache, r["id"])

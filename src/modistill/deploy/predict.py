@@ -48,6 +48,10 @@ class Predictor:
         k = max(1, min(topk, m["num_classes"]))
         out = []
         for v in videos:
+            if not Path(v).is_file():  # a FIFO or device would block the decoder forever
+                why = "not found" if not Path(v).exists() else "not a regular file"
+                out.append({"video": str(v), "top": [], "error": why})
+                continue
             try:
                 clip = camera_clip(v, m["frames"], m["size"], m["crop"], m["stored_frames"])
             except DataError as e:
