@@ -167,7 +167,7 @@ def test_unwritable_cache_folder_is_one_clear_error(tiny_ntu, tmp_path, monkeypa
     (["train", "no_such_config.yaml"], "config file not found"),
     (["train", "demo", "train.epochz=3"], "unknown config key 'train.epochz'"),
     (["train", "demo", "train.epochs=many"], "train.epochs"),
-    (["train", "demo", "steps=[step9]", "data.cache={tmp}"], "unknown step 'step9'"),
+    (["train", "demo", "steps=[step9]", "data.cache={tmp}"], "unknown step(s) ['step9']"),
     (["train", "demo", "data.cache={tmp}"], "not a prepared cache"),
     (["evaluate", "{tmp}"], "not a run folder"),
     (["export", "{tmp}", "--out", "{tmp}/m.onnx"], "not a run folder"),

@@ -130,7 +130,7 @@ def test_config_errors():
         load_config("configs/demo.yaml", ["train.epochz=3"])
     with pytest.raises(UserError, match="model.connection"):
         load_config("configs/demo.yaml", ["model.connection=sideways"])
-    with pytest.raises(UserError, match="expects int"):
+    with pytest.raises(UserError, match="expects an integer"):
         load_config("configs/demo.yaml", ["train.epochs=many"])
 
 

@@ -1,13 +1,17 @@
-"""YAML configs with dotted command-line overrides (``train.epochs=3``), validated against the defaults.
+"""YAML configs with dotted command-line overrides (``train.epochs=3``), validated against one declared schema.
 
-Every key a user can set exists in :data:`DEFAULTS`; an unknown key or a value of the wrong type is a
-:class:`~modistill.errors.UserError` (one line, exit code 2), never a silent no-op.
+Every key a user can set is a :class:`Field` in :data:`SCHEMA`, with its default, its kind and its constraint side
+by side; :data:`DEFAULTS` is derived from it. An unknown key, a value of the wrong kind or out of range is a
+:class:`~modistill.errors.UserError` (one line, exit code 2) raised before anything is written, never a silent
+no-op or an error deep inside a library.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,109 +19,200 @@ import yaml
 
 from modistill.errors import UserError
 
-DEFAULTS: dict[str, Any] = {
-    "name": "run",
-    "seed": 0,
-    "data": {
-        "cache": None,  # folder written by `modistill prepare`
-        "benchmark": "ntu60",
-        "protocol": "cross-subject",
-        "validation": "paper",
-        "val_per_class": 31,
-        "exclude_list": None,  # e.g. the official missing-skeleton list
-        "frames": 5,
-        "train_sampling": "even",  # "even" (paper) or "mixed" (released code: 50% random ordered frames)
-        "flip": 0.5,
-        "workers": 2,
-    },
-    "model": {
-        "arch": "resnet50",
-        "width": 64,
-        "pretrained": None,  # local torchvision ImageNet state dict (.pth); None = random init
-        "temporal": True,
-        "connection": "depth_to_rgb",  # depth_to_rgb | rgb_to_depth | none
-    },
-    "train": {
-        "optimizer": "adam",
-        "lr": 1.0e-3,
-        "weight_decay": 0.0,
-        "batch_size": 5,
-        "epochs": 40,
-        "precision": "auto",  # auto = bf16-mixed on GPU, 32 on CPU
-        "devices": "auto",
-        "accelerator": "auto",
-        "strategy": "auto",
-        "num_nodes": 1,
-        "log_every_n_steps": 10,
-        "limit_train_batches": 1.0,
-        "progress": True,
-        "cpu_keep_freed_memory": True,  # CPU runs: glibc reuses freed memory instead of unmapping it (faster steps)
-    },
-    "distill": {
-        "alpha": 0.5,
-        "lambda": 0.5,
-        "temperature": 10.0,
-        "t2_scaling": False,
-        "hall_layers": ["layer4"],
-        "hall_reduction": "mean",  # mean (scale-free, our default) or sum (released code)
-        "weighting": "paper",  # paper: eq. 7; released: 0.25 CE + 0.25 soft + 0.005 sum-hall
-    },
-    "steps": ["step1_rgb", "step1_depth", "step2", "step3", "step4"],
-    "variants": [],
-    "evaluate": {
-        "noise_sigma2": [0.0, 1.0e-3, 1.0e-2, 1.0e-1, 1.0, 10.0],
-        "void": True,
-    },
+Check = Callable[[Any], str | None]  # returns what is wrong, or None
+
+
+@dataclass(frozen=True)
+class Field:
+    default: Any
+    kind: str  # int | float | bool | str | path | list | devices | precision | limit
+    check: Check | None = None
+    nullable: bool = False
+
+
+def _range(lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> Check:
+    def check(v):
+        if lo is not None and (v <= lo if lo_open else v < lo):
+            return f"must be {'>' if lo_open else '>='} {lo:g}"
+        if hi is not None and v > hi:
+            return f"must be <= {hi:g}"
+        return None
+    return check
+
+
+def _one_of(*allowed) -> Check:
+    return lambda v: None if v in allowed else f"is not one of {list(allowed)}"
+
+
+def _arch(v: str) -> str | None:
+    from modistill.models.stream import ARCHS
+
+    return None if v in ARCHS else f"is not one of {sorted(ARCHS)}"
+
+
+def _steps(allow_empty: bool) -> Check:
+    def check(v):
+        from modistill.training.steps import STEPS
+
+        if not v and not allow_empty:
+            return "must name at least one step"
+        bad = [s for s in v if s not in STEPS]
+        return f"has unknown step(s) {bad}; known: {sorted(STEPS)}" if bad else None
+    return check
+
+
+def _layers(v: list) -> str | None:
+    known = ("layer1", "layer2", "layer3", "layer4")
+    if not v:
+        return f"must name at least one of {list(known)}"
+    bad = [x for x in v if x not in known]
+    return f"has unknown layer(s) {bad}; known: {list(known)}" if bad else None
+
+
+def _sigmas(v: list) -> str | None:
+    ok = all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x >= 0 for x in v)
+    return None if ok else "must be a list of noise variances >= 0"
+
+
+PRECISIONS = ("auto", "32", "32-true", "16", "16-mixed", "16-true", "bf16", "bf16-mixed", "bf16-true", "64",
+              "64-true")
+SCHEMA: dict[str, Field] = {
+    "name": Field("run", "str", lambda v: None if v and "/" not in v else "must be a non-empty name without '/'"),
+    "seed": Field(0, "int", _range(0, 2**32 - 1)),
+    "data.cache": Field(None, "path", nullable=True),  # folder written by `modistill prepare`
+    "data.benchmark": Field("ntu60", "str", _one_of("ntu60", "ntu120")),
+    "data.protocol": Field("cross-subject", "str", _one_of("cross-subject", "cross-view", "cross-setup")),
+    "data.validation": Field("paper", "str", lambda v: None if v == "paper" else "must be paper or null (no split)",
+                             nullable=True),
+    "data.val_per_class": Field(31, "int", _range(1)),
+    "data.exclude_list": Field(None, "path", nullable=True),  # e.g. the official missing-skeleton list
+    "data.frames": Field(5, "int", _range(1, 256)),
+    "data.train_sampling": Field("even", "str", _one_of("even", "mixed")),  # even (paper) | mixed (released code)
+    "data.flip": Field(0.5, "float", _range(0, 1)),
+    "data.workers": Field(2, "int", _range(0, 256)),
+    "model.arch": Field("resnet50", "str", _arch),
+    "model.width": Field(64, "int", _range(1, 4096)),
+    "model.pretrained": Field(None, "path", nullable=True),  # local torchvision ImageNet state dict (.pth)
+    "model.temporal": Field(True, "bool"),
+    "model.connection": Field("depth_to_rgb", "str", _one_of("depth_to_rgb", "rgb_to_depth", "none")),
+    "train.optimizer": Field("adam", "str", _one_of("adam", "sgd", "adamw")),
+    "train.lr": Field(1.0e-3, "float", _range(0, lo_open=True)),
+    "train.weight_decay": Field(0.0, "float", _range(0)),
+    "train.batch_size": Field(5, "int", _range(1, 65536)),
+    "train.epochs": Field(40, "int", _range(1, 100000)),
+    "train.precision": Field("auto", "precision", _one_of(*PRECISIONS)),  # auto: bf16-mixed on GPU, 32 on CPU
+    "train.devices": Field("auto", "devices"),
+    "train.accelerator": Field("auto", "str", _one_of("auto", "cpu", "gpu", "cuda", "mps")),
+    "train.strategy": Field("auto", "str", _one_of("auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook",
+                                                   "ddp_find_unused_parameters_true", "fsdp", "single_device")),
+    "train.num_nodes": Field(1, "int", _range(1, 100000)),
+    "train.log_every_n_steps": Field(10, "int", _range(1)),
+    "train.limit_train_batches": Field(1.0, "limit"),  # fraction in (0, 1] or a number of batches >= 1
+    "train.progress": Field(True, "bool"),
+    "train.cpu_keep_freed_memory": Field(True, "bool"),  # CPU runs: glibc reuses freed memory (faster steps)
+    "distill.alpha": Field(0.5, "float", _range(0, 1)),
+    "distill.lambda": Field(0.5, "float", _range(0, 1)),
+    "distill.temperature": Field(10.0, "float", _range(0, lo_open=True)),
+    "distill.t2_scaling": Field(False, "bool"),
+    "distill.hall_layers": Field(["layer4"], "list", _layers),
+    "distill.hall_reduction": Field("mean", "str", _one_of("mean", "sum")),  # mean (ours) | sum (released code)
+    "distill.weighting": Field("paper", "str", _one_of("paper", "released")),  # released: 0.25 CE + 0.25 soft + ...
+    "steps": Field(["step1_rgb", "step1_depth", "step2", "step3", "step4"], "list", _steps(allow_empty=False)),
+    "variants": Field([], "list", _steps(allow_empty=True)),
+    "evaluate.noise_sigma2": Field([0.0, 1.0e-3, 1.0e-2, 1.0e-1, 1.0, 10.0], "list", _sigmas),
+    "evaluate.void": Field(True, "bool"),
 }
+
+
+def _nested(flat: dict[str, Any]) -> dict:
+    out: dict = {}
+    for key, value in flat.items():
+        cur = out
+        *parents, last = key.split(".")
+        for p in parents:
+            cur = cur.setdefault(p, {})
+        cur[last] = copy.deepcopy(value)
+    return out
+
+
+DEFAULTS: dict[str, Any] = _nested({k: f.default for k, f in SCHEMA.items()})
 
 
 def _merge(base: dict, new: dict, prefix: str = "") -> dict:
     out = copy.deepcopy(base)
     for k, v in new.items():
         key = f"{prefix}{k}"
-        if k not in out:
+        if not isinstance(k, str) or k not in out:
             raise UserError(f"unknown config key {key!r}")
         if isinstance(out[k], dict):
             if not isinstance(v, dict):
                 raise UserError(f"config key {key!r} must be a mapping")
             out[k] = _merge(out[k], v, key + ".")
         else:
-            out[k] = _coerce(key, out[k], v)
+            out[k] = _coerce(key, SCHEMA[key], v)
     return out
 
 
-def _coerce(key: str, default: Any, value: Any) -> Any:
-    if default is None or value is None:
-        return value
-    if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
-        raise UserError(f"config key {key!r} must be true or false, got {value!r}")
-    if isinstance(default, float) and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(default, int) and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(default, str) and isinstance(value, str):
-        return value
-    if isinstance(default, list) and isinstance(value, list):
-        return value
-    if isinstance(default, float) and isinstance(value, str) and not key.endswith("precision"):
-        try:  # YAML 1.1 reads 1e-4 (no dot, no sign) as a string; Python reads it as the float it is
-            number = float(value)
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _as_float(key: str, v: Any) -> float:
+    """YAML 1.1 reads 1e-4 (no dot, no sign) as a string; Python reads it as the float it is."""
+    if isinstance(v, str):
+        try:
+            v = float(v)
         except ValueError:
-            return _bad(key, default, value)
-        if not math.isfinite(number):
-            raise UserError(f"config key {key!r} must be a finite number, got {value!r}")
-        return number
-    if isinstance(default, float | int) and isinstance(value, str):
-        return value if key.endswith(("devices", "precision")) else _bad(key, default, value)
-    if isinstance(default, str) and isinstance(value, int | float) and key.endswith(("devices", "precision")):
-        return value
-    return _bad(key, default, value)
+            raise UserError(f"config key {key!r} expects a number, got {v!r}") from None
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        raise UserError(f"config key {key!r} expects a number, got {v!r}")
+    if not math.isfinite(v):
+        raise UserError(f"config key {key!r} must be a finite number, got {v!r}")
+    return float(v)
 
 
-def _bad(key, default, value):
-    raise UserError(f"config key {key!r} expects {type(default).__name__}, got {value!r}")
+def _coerce(key: str, field: Field, v: Any) -> Any:
+    """The value in the field's kind, or a one-line error naming the key."""
+    if v is None:
+        if field.nullable:
+            return None
+        raise UserError(f"config key {key!r} cannot be empty")
+    kind = field.kind
+    if kind == "bool":
+        if isinstance(v, bool):
+            return v
+        raise UserError(f"config key {key!r} must be true or false, got {v!r}")
+    if kind == "int":
+        if _is_int(v):
+            return v
+        raise UserError(f"config key {key!r} expects an integer, got {v!r}")
+    if kind == "float":
+        return _as_float(key, v)
+    if kind in ("str", "path"):
+        if isinstance(v, str):
+            return v
+        raise UserError(f"config key {key!r} expects {'a path' if kind == 'path' else 'text'}, got {v!r}")
+    if kind == "list":
+        if isinstance(v, list):
+            return v
+        raise UserError(f"config key {key!r} expects a list like [a, b], got {v!r}")
+    if kind == "precision":
+        return str(v)
+    if kind == "devices":
+        if v == "auto" or (_is_int(v) and (v >= 1 or v == -1)):
+            return v
+        if isinstance(v, list) and v and all(_is_int(x) and x >= 0 for x in v):
+            return v
+        raise UserError(f"config key {key!r} must be auto, a device count >= 1, -1 (all) or a list of device "
+                        f"indices, got {v!r}")
+    if kind == "limit":
+        if _is_int(v) and v >= 1:
+            return v
+        f = _as_float(key, v)
+        if 0 < f <= 1:
+            return f
+        raise UserError(f"config key {key!r} must be a fraction in (0, 1] or a number of batches >= 1, got {v!r}")
+    raise AssertionError(kind)
 
 
 def parse_override(item: str) -> dict:
@@ -138,20 +233,29 @@ def parse_override(item: str) -> dict:
     return out
 
 
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+    except FileNotFoundError:
+        raise UserError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a config file") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not a text file (byte {e.start} is not UTF-8)") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the config ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a config must be a YAML mapping")
+    return data
+
+
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
     """Defaults ← YAML file ← overrides, validated."""
     cfg = copy.deepcopy(DEFAULTS)
     if path is not None:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise UserError(f"{path}: config file not found") from None
-        except yaml.YAMLError as e:
-            raise UserError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(data, dict):
-            raise UserError(f"{path}: a config must be a YAML mapping")
-        cfg = _merge(cfg, data)
+        cfg = _merge(cfg, _read_yaml(Path(path)))
     for item in overrides:
         cfg = _merge(cfg, parse_override(item))
     validate(cfg)
@@ -159,24 +263,18 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 
 
 def validate(cfg: dict) -> None:
-    choices = {
-        ("model", "connection"): ("depth_to_rgb", "rgb_to_depth", "none"),
-        ("data", "train_sampling"): ("even", "mixed"),
-        ("distill", "hall_reduction"): ("mean", "sum"),
-        ("distill", "weighting"): ("paper", "released"),
-        ("train", "optimizer"): ("adam", "sgd", "adamw"),
-    }
-    for (sec, key), allowed in choices.items():
-        if cfg[sec][key] not in allowed:
-            raise UserError(f"config {sec}.{key}={cfg[sec][key]!r} is not one of {list(allowed)}")
-    for sec, key in (("distill", "alpha"), ("distill", "lambda"), ("data", "flip")):
-        if not 0.0 <= cfg[sec][key] <= 1.0:
-            raise UserError(f"config {sec}.{key} must be in [0, 1], got {cfg[sec][key]}")
-    if cfg["distill"]["temperature"] <= 0:
-        raise UserError("config distill.temperature must be > 0")
-    for sec, key in (("train", "batch_size"), ("train", "epochs"), ("data", "frames")):
-        if cfg[sec][key] < 1:
-            raise UserError(f"config {sec}.{key} must be at least 1")
+    """Each field's constraint, then the constraints between fields."""
+    for key, field in SCHEMA.items():
+        value = cfg
+        for part in key.split("."):
+            value = value[part]
+        if value is not None and field.check is not None:
+            problem = field.check(value)
+            if problem:
+                raise UserError(f"config {key}={value!r} {problem}")
+    if cfg["distill"]["weighting"] == "released" and cfg["distill"]["hall_reduction"] != "sum":
+        raise UserError("config distill.weighting=released is the released code's recipe with a summed "
+                        "hallucination loss: set distill.hall_reduction=sum as well")
 
 
 def dump_config(cfg: dict) -> str:
