@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(message: str) -> str:
+    """A user error raised in a DataLoader worker comes back wrapped with the worker's traceback: keep its own
+    last line, without the exception's class name."""
+    if "Original Traceback" in message:
+        last = message.strip().splitlines()[-1]
+        return last.split(": ", 1)[1] if ": " in last and last.split(": ", 1)[0].endswith("Error") else last
+    return message
+
+
 def _raise_interrupted(signum, _frame) -> None:
     raise Interrupted(signum)
 
@@ -77,7 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc = args.func(args)
     except UserError as e:
-        print(f"modistill {args.command}: error: {e}", file=sys.stderr)
+        print(f"modistill {args.command}: error: {_one_line(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the filesystem refused: permission, no space, not a directory, name too long, ...
+        from modistill.data.cache import os_reason
+
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"modistill {args.command}: error: {where}{os_reason(e).lower()}", file=sys.stderr)
         return 2
     except (Interrupted, KeyboardInterrupt) as e:
         signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT

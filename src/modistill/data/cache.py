@@ -43,6 +43,29 @@ def record_path(cache: str | Path, name: str) -> Path:
     return Path(cache) / "clips" / f"{name}.json"
 
 
+class ClipError(UserError):
+    """A cached clip that cannot be used. One message argument, so that a DataLoader worker can re-raise it."""
+
+
+def load_clip(cache: str | Path, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A clip, memory-mapped; a one-line error naming it and the remedy when it is missing or damaged."""
+    p = clip_path(cache, name)
+    redo = "delete it and rerun the same `modistill prepare` to redo it"
+    try:
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise ClipError(f"{p}: clip missing; rerun the same `modistill prepare` to redo it") from None
+    except (ValueError, OSError, EOFError) as e:
+        why = "truncated" if "length is greater" in str(e) or isinstance(e, EOFError) else \
+            "holds Python objects, not pixels" if "object" in str(e).lower() or "pickle" in str(e).lower() else \
+            "not a NumPy array file"
+        raise ClipError(f"{p}: damaged clip ({why}); {redo}") from None
+    if arr.dtype != np.uint8 or (shape is not None and arr.shape != shape):
+        raise ClipError(f"{p}: clip is {arr.dtype} {list(arr.shape)}, this cache holds uint8 "
+                        f"{list(shape) if shape else '[2, K, S, S, 3]'}; {redo}")
+    return arr
+
+
 def load_cache_meta(cache: str | Path) -> dict:
     p = Path(cache) / "cache.json"
     if not p.exists():

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from modistill.data import ntu
-from modistill.data.cache import clip_path, load_manifest
+from modistill.data.cache import load_cache_meta, load_clip, load_manifest
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -54,6 +54,8 @@ class ClipDataset(Dataset):
                  sampling: str = "even", flip: float = 0.5, modalities: tuple[str, ...] = MODALITIES):
         self.cache = Path(cache)
         self.names = list(names)
+        meta = load_cache_meta(self.cache)
+        self.shape = (2, meta["frames"], meta["size"], meta["size"], 3)
         records = load_manifest(self.cache)
         self.labels = [sample_label(n, records.get(n, {})) for n in self.names]
         self.frames, self.train, self.sampling, self.flip = frames, train, sampling, flip
@@ -67,7 +69,7 @@ class ClipDataset(Dataset):
         seed alone decides the item's augmentation (exact resume); a bare index in training draws a fresh seed."""
         i, seed = key if isinstance(key, tuple) else (key, None)
         rng = np.random.default_rng(seed if seed is not None else int(torch.randint(0, 2**62, ())))
-        arr = np.load(clip_path(self.cache, self.names[i]), mmap_mode="r")
+        arr = load_clip(self.cache, self.names[i], self.shape)
         idx = sample_frames(arr.shape[1], self.frames, self.train, self.sampling, rng)
         flip = self.train and self.flip > 0 and bool(rng.random() < self.flip)
         item: dict = {"label": self.labels[i], "index": i}

@@ -322,7 +322,7 @@ def read_rgb_frames(path: str | Path, indices: Iterable[int] | None = None) -> l
     frames: dict[int, np.ndarray] = {}
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
+            stream = _video_stream(container, path)
             _set_threads(stream)
             for i, frame in enumerate(container.decode(stream)):
                 if last is not None and i > last:
@@ -333,7 +333,7 @@ def read_rgb_frames(path: str | Path, indices: Iterable[int] | None = None) -> l
         raise DataError(path, "video not found") from None
     except (av.error.FFmpegError, IndexError) as e:
         if not frames:
-            raise DataError(path, f"cannot decode video ({e})") from None
+            raise DataError(path, f"cannot decode video ({av_reason(e)})") from None
     if wanted is None:
         if not frames:
             raise DataError(path, "video has no frames")
@@ -352,7 +352,7 @@ def count_rgb_frames(path: str | Path) -> int:
     n = 0
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
+            stream = _video_stream(container, path)
             _set_threads(stream)
             for _ in container.decode(stream):
                 n += 1
@@ -376,7 +376,7 @@ def read_rgb_evenly(path: str | Path, k: int, limit: int | None = None) -> tuple
     decoded = 0
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
+            stream = _video_stream(container, path)
             _set_threads(stream)
             packets = [p for p in container.demux(stream) if p.size > 0]
             n = len(packets)
@@ -397,8 +397,8 @@ def read_rgb_evenly(path: str | Path, k: int, limit: int | None = None) -> tuple
                 pass
     except FileNotFoundError:
         raise DataError(path, "video not found") from None
-    except (av.error.FFmpegError, IndexError) as e:
-        raise DataError(path, f"cannot read video ({e})") from None
+    except av.error.FFmpegError as e:
+        raise DataError(path, f"cannot read video ({av_reason(e)})") from None
     if decoded > last:
         return [frames[i] for i in idx.tolist()], idx, n
     if decoded == 0:
@@ -406,6 +406,20 @@ def read_rgb_evenly(path: str | Path, k: int, limit: int | None = None) -> tuple
     m = decoded if limit is None else min(decoded, limit)
     idx = evenly_spaced(m, k)
     return read_rgb_frames(path, idx), idx, decoded
+
+
+def av_reason(e: Exception) -> str:
+    """FFmpeg's own words for a failure, without the errno number and the file name PyAV adds."""
+    text = getattr(e, "strerror", None) or str(e)
+    return str(text).rstrip(".").lower() or type(e).__name__
+
+
+def _video_stream(container, path: str | Path):
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams})
+        what = "an audio-only file" if kinds == ["audio"] else f"streams: {', '.join(kinds)}" if kinds else "empty"
+        raise DataError(path, f"no video stream ({what})")
+    return container.streams.video[0]
 
 
 def evenly_spaced(n_available: int, n_wanted: int) -> np.ndarray:

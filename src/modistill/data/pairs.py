@@ -30,7 +30,7 @@ from modistill.data.cache import (
     prepare_lock,
     write_clip,
 )
-from modistill.data.encode import DEPTH_ENCODINGS, depth_range, encode_depth
+from modistill.data.encode import depth_range, encode_depth
 from modistill.errors import DataError, UserError
 
 REQUIRED = ("id", "label", "rgb", "depth")
@@ -193,10 +193,9 @@ def _process(job) -> dict:
 def prepare_pairs(manifest: str | Path, out: str | Path, size: int = 224, frames: int = 5,
                   depth_encoding: str = "jet", workers: int = 1, show_progress: bool = True) -> dict:
     """Build or resume a cache (same format as ``prepare ntu``) from a pairs CSV."""
-    from modistill.data.prepare import process_videos
+    from modistill.data.prepare import PrepareOptions, process_videos
 
-    if depth_encoding not in DEPTH_ENCODINGS:
-        raise UserError(f"prepare: --depth-encoding must be one of {DEPTH_ENCODINGS}")
+    PrepareOptions(size, frames, depth_encoding, workers=workers).validate()
     records, class_names, bad_rows = read_pairs_csv(manifest)
     cache = Path(out)
     make_cache_dir(cache)

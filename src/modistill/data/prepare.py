@@ -49,10 +49,12 @@ class PrepareOptions:
     workers: int = 1
 
     def validate(self) -> None:
-        if self.size < 16:
-            raise UserError(f"prepare: --size must be at least 16, got {self.size}")
-        if self.frames < 1:
-            raise UserError(f"prepare: --frames must be at least 1, got {self.frames}")
+        if not 16 <= self.size <= 1024:
+            raise UserError(f"prepare: --size must be between 16 and 1024 pixels, got {self.size}")
+        if self.workers < 1:
+            raise UserError(f"prepare: --workers must be at least 1, got {self.workers}")
+        if not 1 <= self.frames <= 256:
+            raise UserError(f"prepare: --frames must be between 1 and 256, got {self.frames}")
         if self.depth_encoding not in DEPTH_ENCODINGS:
             raise UserError(f"prepare: --depth-encoding must be one of {DEPTH_ENCODINGS}")
         if self.benchmark not in BENCHMARKS:

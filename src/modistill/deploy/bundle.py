@@ -22,7 +22,7 @@ from modistill.errors import NonFiniteError, UserError
 from modistill.models.multistream import RGBOnly
 from modistill.models.stream import ARCHS, Stream
 from modistill.training.run import RunInfo
-from modistill.utils.io import atomic_write
+from modistill.utils.io import atomic_write, load_tensors
 
 FORMAT = "modistill-rgb/2"
 PREPROCESS = {
@@ -108,11 +108,7 @@ def bundle_from_run(run_dir: str | Path, step: str = "step4") -> tuple[dict[str,
     run = RunInfo(run_dir)
     rec = run.step(step)
     weights = run.dir / step / "weights.pt"
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, UnpicklingError, EOFError for bad files
-        raise UserError(f"{weights}: unreadable ({str(e).splitlines()[0][:120]}); retrain {step} "
-                        f"(--retrain-from {step})") from None
+    state = load_tensors(weights, f"retrain {step} (--retrain-from {step})")
     state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
     check_finite(state, weights)
     try:

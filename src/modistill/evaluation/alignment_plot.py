@@ -9,14 +9,26 @@ import numpy as np
 from modistill.data import ntu
 from modistill.data.align import estimate_alignment, intersection_crop
 from modistill.data.encode import crop_resize, depth_range, encode_depth
-from modistill.errors import DataError
+from modistill.errors import DataError, UserError
+from modistill.utils.io import atomic_write
 
 
 def show_alignment(root: str | Path, name: str, out: str | Path | None = None, size: int = 224) -> Path:
     """Write ``out`` (PNG): RGB crop | jet depth crop | 50% blend with depth edges, at the middle frame."""
     import cv2
 
+    out = Path(out) if out else Path(f"{name}_alignment.png")
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise UserError(f"{out}: --out must end in .png (or .jpg)")
+    if out.is_dir():
+        raise UserError(f"{out}: is a directory; give a file path")
+    try:
+        ntu.parse_name(name)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     layout = ntu.NtuLayout(root)
+    if not layout.rgb(name).is_file():
+        raise DataError(layout.rgb(name), "video not found")
     frames = ntu.read_skeleton(layout.skeleton(name))
     al = estimate_alignment(frames)
     if al is None:
@@ -36,7 +48,8 @@ def show_alignment(root: str | Path, name: str, out: str | Path | None = None, s
     edges = cv2.Canny(mask.astype(np.uint8) * 255, 50, 150) > 0
     blend[edges] = (255, 255, 255)
     panel = np.concatenate([r, d, blend], axis=1)
-    out = Path(out) if out else Path(f"{name}_alignment.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), panel[:, :, ::-1])
+    ok, png = cv2.imencode(out.suffix.lower(), panel[:, :, ::-1])
+    if not ok:
+        raise UserError(f"{out}: OpenCV cannot encode a {out.suffix} image")
+    atomic_write(out, lambda p: p.write_bytes(png.tobytes()))
     return out

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from modistill.data.dataset import ClipDataset
 from modistill.training.module import StepModule
+from modistill.utils.io import load_tensors
 
 
 def speckle(depth_u8: torch.Tensor, sigma2: float, generator: torch.Generator) -> torch.Tensor:
@@ -28,7 +29,7 @@ def noisy_depth_accuracies(cfg: dict, run_dir: str | Path, test_names: list[str]
                            sigma2s: list[float], void: bool = True, seed: int = 0) -> list[dict]:
     """Accuracy of the step-2 model for each noise level; ``void`` adds the all-zero depth row."""
     module = StepModule("step2", cfg, num_classes)
-    state = torch.load(Path(run_dir) / "step2" / "weights.pt", map_location="cpu", weights_only=True)
+    state = load_tensors(Path(run_dir) / "step2" / "weights.pt", "retrain step2 (--retrain-from step2)")
     module.load_state_dict(state)
     module.eval()
     d = cfg["data"]

@@ -40,7 +40,7 @@ from modistill.training.run import (
 )
 from modistill.training.sampler import EpochSampler
 from modistill.training.steps import STEPS, resolve_order
-from modistill.utils.io import atomic_write, atomic_write_text
+from modistill.utils.io import atomic_write, atomic_write_text, load_tensors, read_json
 from modistill.utils.memory import keep_freed_memory
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def _init_from(module: StepModule, run_dir: Path, step: str) -> None:
         if src is None:
             continue
         src_step, src_stream = src
-        state = torch.load(run_dir / src_step / "weights.pt", map_location="cpu", weights_only=True)
+        state = load_tensors(run_dir / src_step / "weights.pt", f"retrain {src_step} (--retrain-from {src_step})")
         prefix = f"net.streams.{src_stream}."
         sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         module.net.streams[stream].load_state_dict(sub)
@@ -149,13 +149,15 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, re
     last = ckpt_dir / "last.ckpt"
     for stale in ckpt_dir.glob(".*.tmp"):  # a write cut short by a kill; the previous checkpoint is intact
         stale.unlink()
+    if last.exists():
+        load_tensors(last, f"delete it to restart {step} from its first epoch")
     t0 = time.time()
     trainer.fit(module, _loader(cfg, splits["train"], True, mods),
                 _loader(cfg, splits["val"], False, mods) if has_val else None,
                 ckpt_path=str(last) if last.exists() else None)
     best = ckpt_dir / "best.ckpt"
     chosen = best if (has_val and best.exists()) else last
-    state = torch.load(chosen, map_location="cpu", weights_only=True)["state_dict"]
+    state = load_tensors(chosen, f"delete {ckpt_dir} to retrain {step}")["state_dict"]
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise NonFiniteError(f"{step}: the selected weights ({chosen.name}) hold NaN or infinite values ({bad[0]}); "
@@ -184,6 +186,12 @@ def open_run(cfg: dict, run_dir: str | Path, retrain_from: str | None = None) ->
     run_dir = Path(run_dir)
     cfg = absolute_paths(cfg)
     order = resolve_order(list(cfg["steps"]) + list(cfg["variants"]))
+    for key, value in (("model.pretrained", cfg["model"]["pretrained"]),
+                       ("data.exclude_list", cfg["data"]["exclude_list"])):
+        if value and not Path(value).is_file():
+            raise UserError(f"{value}: {key} is not a file")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir}: --run-dir is a file, not a folder")
     splits, meta, labels, records = dataset_splits(cfg)
     data_fp = data_fingerprint(meta, splits, labels)
     crop = deploy_crop(meta, records, splits["train"], cfg["data"]["cache"])
@@ -217,7 +225,7 @@ def run_training(cfg: dict, run_dir: str | Path, retrain_from: str | None = None
         done = run_dir / step / "metrics.json"
         if done.exists():
             log.info("%s: already done, skipping", step)
-            results[step] = json.loads(done.read_text())
+            results[step] = read_json(done, f"delete {run_dir / step} and rerun to retrain {step}")
             continue
         log.info("%s: %s", step, STEPS[step].title)
         results[step] = train_step(cfg, run_dir, step, splits, meta, step_recs[step])

@@ -55,3 +55,23 @@ def read_json(path: str | Path, remedy: str) -> dict:
     if not isinstance(data, dict):
         raise UserError(f"{path}: not a JSON object; {remedy}")
     return data
+
+
+def load_tensors(path: str | Path, remedy: str) -> dict:
+    """A torch file of tensors (``weights_only``: nothing else is unpickled), or one line naming it and ``remedy``."""
+    import torch
+
+    from modistill.errors import UserError
+
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing; {remedy}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory; {remedy}") from None
+    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        why = "truncated" if "central directory" in first or "EOF" in first or isinstance(e, EOFError) else \
+            "holds more than tensors" if "weights_only" in first or "Unpickl" in type(e).__name__ else "damaged"
+        raise UserError(f"{path}: unreadable ({why}); {remedy}") from None
