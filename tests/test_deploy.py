@@ -120,7 +120,7 @@ def test_predict_reports_a_bad_video_and_keeps_going(exported, tiny_ntu, tmp_pat
     good = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
     assert main(["predict", str(bad), str(fifo), str(good), "--model", str(exported[0])]) == 2
     out = capsys.readouterr().out
-    assert f"{bad}: error: {bad}:" in out and f"{fifo}: error: not a regular file" in out and "%" in out
+    assert f"{bad}: error: cannot read video" in out and f"{fifo}: error: not a regular file" in out and "%" in out
 
 
 def test_tampered_and_mismatched_models_refused(exported, run_dir, tmp_path, capsys):

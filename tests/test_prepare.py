@@ -264,6 +264,7 @@ def test_a_second_prepare_on_the_same_cache_is_refused(tiny_ntu, tmp_path, capsy
     os.ftruncate(fd, 0)
     os.write(fd, b"4242")
     try:
+        capsys.readouterr()
         assert main(["prepare", "ntu", "--root", str(tiny_ntu), "--out", str(cache), "--size", "48"]) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and "in use by another prepare (pid 4242)" in err

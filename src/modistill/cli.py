@@ -62,6 +62,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to the current ``sys.stderr`` (not the one at set-up), so a redirected or replaced stderr works."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+THIRD_PARTY = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "torch", "onnxscript",
+               "onnx_ir", "onnxruntime", "matplotlib", "PIL", "fsspec")
+
+
+def _setup_logging(verbose: bool) -> None:
+    """One handler on the root logger (installed once), modistill at INFO, third-party libraries at WARNING."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in THIRD_PARTY:
+        lg = logging.getLogger(name)
+        lg.setLevel(logging.DEBUG if verbose else logging.WARNING)
+        for h in list(lg.handlers):  # Lightning adds its own stream handler: messages would print twice
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, _StderrHandler):
+                lg.removeHandler(h)
+        lg.propagate = True
+
+
 def _one_line(message: str) -> str:
     """A user error raised in a DataLoader worker comes back wrapped with the worker's traceback: keep its own
     last line, without the exception's class name."""
@@ -78,8 +111,7 @@ def _raise_interrupted(signum, _frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    _setup_logging(args.verbose)
     # SIGINT (Ctrl-C) and SIGTERM (SLURM, Kubernetes, `timeout`) end every command the same way: one line, exit
     # 128 + signal number, finished work kept. Lightning adds its SIGTERM notifier in front of this handler.
     previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}

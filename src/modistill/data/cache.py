@@ -56,9 +56,12 @@ def load_clip(cache: str | Path, name: str, shape: tuple[int, ...] | None = None
     except FileNotFoundError:
         raise ClipError(f"{p}: clip missing; rerun the same `modistill prepare` to redo it") from None
     except (ValueError, OSError, EOFError) as e:
-        why = "truncated" if "length is greater" in str(e) or isinstance(e, EOFError) else \
+        with open(p, "rb") as f:
+            is_npy = f.read(6) == b"\x93NUMPY"
+        why = "not a NumPy array file" if not is_npy else \
+            "truncated" if "length is greater" in str(e) or isinstance(e, EOFError) else \
             "holds Python objects, not pixels" if "object" in str(e).lower() or "pickle" in str(e).lower() else \
-            "not a NumPy array file"
+            "damaged header"
         raise ClipError(f"{p}: damaged clip ({why}); {redo}") from None
     if arr.dtype != np.uint8 or (shape is not None and arr.shape != shape):
         raise ClipError(f"{p}: clip is {arr.dtype} {list(arr.shape)}, this cache holds uint8 "

@@ -54,8 +54,8 @@ class Predictor:
                 continue
             try:
                 clip = camera_clip(v, m["frames"], m["size"], m["crop"], m["stored_frames"])
-            except DataError as e:
-                out.append({"video": str(v), "top": [], "error": str(e)})
+            except DataError as e:  # the entry names the video already: keep the problem only
+                out.append({"video": str(v), "top": [], "error": e.problem if Path(e.path) == Path(v) else str(e)})
                 continue
             z = self.logits(clip[None])[0].astype(np.float64)
             if not np.isfinite(z).all():

@@ -200,6 +200,7 @@ def uninterrupted(small_cache, tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signame, rc, words", [("SIGKILL", -9, None),
                                                 ("SIGTERM", 143, "terminated (SIGTERM); finished work is kept"),
                                                 ("SIGINT", 130, "interrupted; finished work is kept")])

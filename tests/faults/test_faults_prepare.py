@@ -1,0 +1,145 @@
+"""`modistill prepare ntu` / `prepare pairs`: arguments, state files of a cache, filesystem. The per-video tree
+faults (damaged videos, depth, skeletons) are in tests/test_faults.py and tests/test_prepare.py."""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+
+import pytest
+from faultkit import snapshot, truncate
+
+ARGS = [
+    (["--size", "100000"], "--size must be between 16 and 1024"), (["--size", "8"], "--size must be between 16"),
+    (["--frames", "0"], "--frames must be between 1 and 256"), (["--workers", "0"], "--workers must be at least 1"),
+]
+
+
+@pytest.mark.parametrize("args, fragment", ARGS, ids=[" ".join(a[0]) for a in ARGS])
+def test_prepare_arguments(cli, tiny_ntu, tmp_path, args, fragment):
+    cli.fails(["prepare", "ntu", "--root", tiny_ntu, "--out", tmp_path / "c", *args], fragment)
+    assert not (tmp_path / "c").exists()
+
+
+def test_root_missing_or_a_file(cli, tmp_path):
+    cli.fails(["prepare", "ntu", "--root", tmp_path / "none", "--out", tmp_path / "c"], "RGB folder not found")
+    (tmp_path / "f").write_text("x")
+    cli.fails(["prepare", "ntu", "--root", tmp_path / "f", "--out", tmp_path / "c"], "RGB folder not found")
+
+
+def test_out_is_a_file(cli, tiny_ntu, tmp_path):
+    (tmp_path / "c").write_text("x")
+    cli.fails(["prepare", "ntu", "--root", tiny_ntu, "--out", tmp_path / "c", "--size", "32", "--frames", "3"],
+              "cannot create the cache folder")
+
+
+@pytest.fixture
+def prepared(small_cache, tmp_path):
+    cache = tmp_path / "cache"
+    shutil.copytree(small_cache, cache)
+    return cache
+
+
+CACHE_STATE = [
+    ("truncated cache.json", lambda c: truncate(c / "cache.json"), "cache.json: not valid JSON"),
+    ("cache.json a directory", lambda c: ((c / "cache.json").unlink(), (c / "cache.json").mkdir()),
+     "cache.json: is a directory"),
+    ("corrupt manifest.json", lambda c: truncate(c / "manifest.json"), "manifest.json: corrupt manifest"),
+    ("other settings", lambda c: None, "existing cache was prepared with other settings"),
+]
+
+
+@pytest.mark.parametrize("what, damage, fragment", CACHE_STATE, ids=[c[0] for c in CACHE_STATE])
+def test_cache_state_files_on_resume(cli, prepared, tiny_ntu, what, damage, fragment):
+    damage(prepared)
+    clips = snapshot(prepared / "clips")
+    size = "48" if what == "other settings" else "32"
+    cli.fails(["prepare", "ntu", "--root", tiny_ntu, "--out", prepared, "--size", size, "--frames", "3"], fragment)
+    assert snapshot(prepared / "clips") == clips  # finished clips intact
+
+
+@pytest.fixture
+def tree(tiny_ntu, tmp_path):
+    root = tmp_path / "ntu"
+    shutil.copytree(tiny_ntu, root)
+    return root
+
+
+SYNTH = [
+    ("truncated synth.json", lambda r: truncate(r / "synth.json"), "synth.json: not valid JSON"),
+    ("synth.json without class_names", lambda r: (r / "synth.json").write_text('{"classes": 3}'),
+     "synth.json: needs a list of 1 to 60 class_names"),
+    ("synth.json with 200 classes", lambda r: (r / "synth.json").write_text(json.dumps(
+        {"class_names": [str(i) for i in range(200)]})), "needs a list of 1 to 60 class_names"),
+]
+
+
+@pytest.mark.parametrize("what, damage, fragment", SYNTH, ids=[c[0] for c in SYNTH])
+def test_synth_json(cli, tree, tmp_path, what, damage, fragment):
+    damage(tree)
+    cli.fails(["prepare", "ntu", "--root", tree, "--out", tmp_path / "c", "--size", "32", "--frames", "3"], fragment)
+
+
+RECOVERS = [
+    ("truncated camera_fits.json", lambda c: truncate(c / "camera_fits.json")),
+    ("a truncated clip record", lambda c: truncate(next((c / "clips").glob("*.json")))),
+    ("a stale temp file", lambda c: (c / "clips" / ".S001C001P001R001A001.npy.x1.tmp").write_bytes(b"p")),
+    ("a deleted manifest", lambda c: (c / "manifest.json").unlink()),
+]
+
+
+@pytest.mark.parametrize("what, damage", RECOVERS, ids=[c[0] for c in RECOVERS])
+def test_state_the_rerun_repairs(cli, prepared, tiny_ntu, what, damage):
+    """Damage that loses no finished work: the rerun succeeds and every video is ok again."""
+    damage(prepared)
+    rc, _, err = cli(["prepare", "ntu", "--root", tiny_ntu, "--out", prepared, "--size", "32", "--frames", "3",
+                      "--quiet"])
+    assert rc == 0 and "Traceback" not in err
+    man = json.loads((prepared / "manifest.json").read_text())
+    assert set(man["counts"]) == {"ok"} and not list((prepared / "clips").glob(".*.tmp"))
+
+
+def test_disk_full_at_the_manifest_write(cli, tiny_ntu, tmp_path, monkeypatch):
+    from modistill.data import cache as C
+
+    real = C.atomic_write_text
+
+    def full(path, text):
+        if path.name == "manifest.json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, text)
+
+    monkeypatch.setattr(C, "atomic_write_text", full)
+    out = tmp_path / "c"
+    cli.fails(["prepare", "ntu", "--root", tiny_ntu, "--out", out, "--size", "32", "--frames", "3"],
+              "manifest.json: cannot write the index (no space left on device); the clips are kept")
+    monkeypatch.setattr(C, "atomic_write_text", real)
+    rc, _, _ = cli(["prepare", "ntu", "--root", tiny_ntu, "--out", out, "--size", "32", "--frames", "3", "--quiet"])
+    assert rc == 0 and json.loads((out / "manifest.json").read_text())["counts"] == {"ok": 18}
+
+
+PAIRS = [
+    ("missing CSV", lambda d: d / "none.csv", "none.csv: manifest not found"),
+    ("a directory", lambda d: d, "is a directory; --root must be the pairs CSV file"),
+    ("no id column", lambda d: _csv(d, "label,rgb,depth\n0,a,b\n"), "missing column(s) ['id']"),
+    ("empty file", lambda d: _csv(d, ""), "missing column(s)"),
+    ("header only", lambda d: _csv(d, "id,label,rgb,depth\n"), "no rows"),
+    ("not UTF-8", lambda d: _csv(d, b"id,label,rgb,depth\n\xff,0,a,b\n"), "not UTF-8 text"),
+]
+
+
+def _csv(folder, text):
+    p = folder / "p.csv"
+    p.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return p
+
+
+@pytest.mark.parametrize("what, make, fragment", PAIRS, ids=[c[0] for c in PAIRS])
+def test_pairs_manifest_files(cli, tmp_path, what, make, fragment):
+    cli.fails(["prepare", "pairs", "--root", make(tmp_path), "--out", tmp_path / "c"], fragment)
+
+
+def test_pairs_size_is_checked(cli, tmp_path):
+    p = _csv(tmp_path, "id,label,rgb,depth\na,0,x,y\n")
+    cli.fails(["prepare", "pairs", "--root", p, "--out", tmp_path / "c", "--size", "100000"], "--size must be")
