@@ -99,3 +99,9 @@ def test_intersection_crop_maps_same_scene_region():
         np.testing.assert_allclose(rel_d, rel_c, atol=1e-6)
     with pytest.raises(ValueError, match="overlap"):
         intersection_crop(Alignment(3.0, 5000.0, 0.0, 10), (960, 540), (256, 212))
+
+
+def test_no_overlap_message_rounds_absurd_numbers():
+    with pytest.raises(ValueError) as e:
+        intersection_crop(Alignment(3.0, 1e300, -1e300, 10), (960, 540), (256, 212))
+    assert "offset 1e+300, -1e+300" in str(e.value) and len(str(e.value)) < 100

@@ -142,6 +142,6 @@ def intersection_crop(al: Alignment, rgb_size: tuple[int, int], depth_size: tupl
     x0, y0 = max(0.0, bx), max(0.0, by)
     x1, y1 = min(float(wc), bx + ax * wd), min(float(hc), by + ay * hd)
     if x1 - x0 < 8 or y1 - y0 < 8:
-        raise ValueError(f"RGB and depth views do not overlap (scale {al.scale:.3f}, offset "
-                         f"{al.offset_x:.0f},{al.offset_y:.0f})")
+        raise ValueError(f"RGB and depth views do not overlap (scale {al.scale:.4g}, offset "
+                         f"{al.offset_x:.4g}, {al.offset_y:.4g})")
     return Crop((x0, y0, x1, y1), ((x0 - bx) / ax, (y0 - by) / ay, (x1 - bx) / ax, (y1 - by) / ay))
