@@ -10,7 +10,7 @@ DEMO_DIR ?= demo_out
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[onnx,tensorboard,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,6 +21,7 @@ demo-quick: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	$(BIN)/ruff check src tests benchmarks
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import signal
@@ -12,6 +13,12 @@ from pathlib import Path
 from modistill.errors import Interrupted, UserError
 
 log = logging.getLogger("modistill")
+
+DESCRIPTION = """Train action recognition on RGB + depth, deploy on RGB only: the modality distillation method of
+Garcia, Morerio & Murino (ECCV 2018). Typical flow: `prepare` a dataset into a cache, `train` the four steps,
+`evaluate` the run (paper-style tables), `export` the RGB-only model and `predict` on plain videos. `demo` runs
+everything on a built-in synthetic RGB-D benchmark. User errors print one line and exit 2; Ctrl-C exits 130 and
+SIGTERM 143, keeping finished work."""
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -33,9 +40,15 @@ def cmd_synth(a: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="modistill", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = p.add_subparsers(dest="command", required=True)
+    from modistill import __version__
+
+    p = argparse.ArgumentParser(prog="modistill", description=DESCRIPTION,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging, third-party messages included")
+    p.add_argument("--version", action="version", version=f"modistill {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           parser_class=functools.partial(argparse.ArgumentParser,
+                                                          formatter_class=argparse.ArgumentDefaultsHelpFormatter))
 
     s = sub.add_parser("synth", help="write the synthetic RGB-D action benchmark in the NTU RGB+D layout")
     s.add_argument("out_dir", type=Path)

@@ -92,7 +92,14 @@ def cmd_demo(a: argparse.Namespace) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser("train", help="run the configured steps (skips finished steps, resumes interrupted ones)")
+    from modistill.training.steps import STEPS
+
+    main_steps = ["step1_rgb", "step1_depth", "step2", "step3", "step4"]
+    epilog = (f"bundled configs: {', '.join(sorted(x.stem for x in CONFIG_DIR.glob('*.yaml')))}. "
+              f"steps: {', '.join(main_steps)}. variants (ablations, the inverted study, Hoffman et al.): "
+              f"{', '.join(s for s in STEPS if s not in main_steps)}.")
+    t = sub.add_parser("train", epilog=epilog,
+                       help="run the configured steps (skips finished steps, resumes interrupted ones)")
     t.add_argument("config", help="YAML config path or bundled config name")
     t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.epochs=3 data.cache=cache/")
     t.add_argument("--run-dir", type=Path, default=None, help="default: runs/<name>")

@@ -46,7 +46,11 @@ class OnnxModel:
     """Callable like the PyTorch deploy model: float RGB 0-255 ``[B, T, 3, H, W]`` → logits (numpy in, numpy out)."""
 
     def __init__(self, path: str | Path, threads: int | None = None):
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UserError("ONNX Runtime is not installed: pip install 'modistill[onnx]' (CPU) or "
+                            "'modistill[onnx-gpu]' (CUDA); the two packages cannot be installed together") from None
 
         path = Path(path)
         if not path.exists():
