@@ -258,3 +258,23 @@ def test_seed_summary_refuses_runs_that_differ(tmp_path, capsys, other, fragment
     with pytest.raises(UserError, match=f"differs from .* in {re.escape(fragment)}"):
         write_seed_summary(runs, tmp_path)
     assert not (tmp_path / "seeds.md").exists()
+
+
+def test_console_says_each_thing_once(small_cache, tmp_path):
+    """A fresh `modistill train`: stdout holds the results only, stderr no duplicated line and nothing from
+    third parties at INFO, and the overall position of each step with an ETA."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "modistill", "train", "demo", f"data.cache={small_cache}", "train.epochs=1",
+           "model.width=4", "data.frames=3", "data.workers=0", "steps=[step2]", "variants=[]",
+           "--run-dir", str(tmp_path / "run")]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.splitlines()[-1] == f"run folder: {tmp_path / 'run'}" and "it/s" not in p.stdout
+    lines = [line for line in p.stderr.replace("\r", "\n").splitlines() if line.strip()]
+    logged = [line.split(" ", 1)[1] for line in lines if line[:2].isdigit() and line[2] == ":"]
+    assert len(logged) == len(set(logged)), "a message was logged twice"
+    assert not [line for line in logged if line.startswith("INFO") and "modistill" not in line.split(":")[0]]
+    assert not [line for line in lines if line.startswith("INFO:")]  # Lightning's own handler
+    assert any("step 2/3: step1_depth (elapsed" in line and "ETA" in line for line in logged)

@@ -87,25 +87,39 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-THIRD_PARTY = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "torch", "onnxscript",
-               "onnx_ir", "onnxruntime", "matplotlib", "PIL", "fsspec")
+THIRD_PARTY = ("lightning", "lightning_fabric", "pytorch_lightning", "torch", "onnxscript", "onnx_ir", "onnxruntime",
+               "matplotlib", "PIL", "fsspec")
+# Lightning warnings that say nothing to a modistill user: an internal deprecation, the logging interval of tiny
+# runs, and the frozen (eval-mode) teacher streams that the method freezes on purpose.
+BENIGN_WARNINGS = (r".*isinstance\(treespec, LeafSpec\)",
+                   r"The number of training batches .* is smaller than the logging",
+                   r"Found \d+ module\(s\) in eval mode")
 
 
-def _setup_logging(verbose: bool) -> None:
-    """One handler on the root logger (installed once), modistill at INFO, third-party libraries at WARNING."""
+def _setup_logging(verbose: bool, command: str) -> None:
+    """One handler on the root logger (installed once), modistill at INFO, third-party libraries at WARNING and
+    through that handler only (Lightning adds its own, which would print every message twice)."""
+    import warnings
+
+    if command in ("train", "demo", "evaluate"):
+        import lightning.pytorch  # noqa: F401 - its import configures its loggers: quiet them after it
     root = logging.getLogger()
     if not any(isinstance(h, _StderrHandler) for h in root.handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for name in THIRD_PARTY:
+    for name in [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in THIRD_PARTY]:
         lg = logging.getLogger(name)
-        lg.setLevel(logging.DEBUG if verbose else logging.WARNING)
-        for h in list(lg.handlers):  # Lightning adds its own stream handler: messages would print twice
-            if isinstance(h, logging.StreamHandler) and not isinstance(h, _StderrHandler):
-                lg.removeHandler(h)
+        lg.setLevel(logging.NOTSET if "." in name else logging.DEBUG if verbose else logging.WARNING)
+        for h in list(lg.handlers):
+            lg.removeHandler(h)
         lg.propagate = True
+    for top in THIRD_PARTY:
+        logging.getLogger(top).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:
+        for pattern in BENIGN_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern)
 
 
 def _one_line(message: str) -> str:
@@ -124,7 +138,7 @@ def _raise_interrupted(signum, _frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose, args.command)
     # SIGINT (Ctrl-C) and SIGTERM (SLURM, Kubernetes, `timeout`) end every command the same way: one line, exit
     # 128 + signal number, finished work kept. Lightning adds its SIGTERM notifier in front of this handler.
     previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -28,6 +28,7 @@ from modistill.data.splits import read_name_list, split_ntu
 from modistill.errors import NonFiniteError, UserError
 from modistill.training.checkpoint_io import AtomicCheckpointIO
 from modistill.training.module import StepModule
+from modistill.training.progress import StderrProgressBar, StepClock
 from modistill.training.run import (
     absolute_paths,
     check_steps,
@@ -134,6 +135,8 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, re
         enable_version_counter=False),
         L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
                                             enable_version_counter=False)]
+    if t["progress"]:
+        callbacks.append(StderrProgressBar())
     # A resumed step logs to a new version folder, so the CSV of the interrupted part is kept.
     loggers = [L.pytorch.loggers.CSVLogger(step_dir, name="logs")]
     try:
@@ -221,13 +224,16 @@ def run_training(cfg: dict, run_dir: str | Path, retrain_from: str | None = None
     log.info("run %s: %d train / %d val / %d test videos, %d classes", run_dir, len(splits["train"]),
              len(splits["val"]), len(splits["test"]), meta["num_classes"])
     results = {}
+    todo = [s for s in order if not (run_dir / s / "metrics.json").exists()]
+    clock = StepClock(len(todo))
     for step in order:
         done = run_dir / step / "metrics.json"
-        if done.exists():
+        if step not in todo:
             log.info("%s: already done, skipping", step)
             results[step] = read_json(done, f"delete {run_dir / step} and rerun to retrain {step}")
             continue
-        log.info("%s: %s", step, STEPS[step].title)
+        log.info("%s, %s", clock.start(step), STEPS[step].title)
         results[step] = train_step(cfg, run_dir, step, splits, meta, step_recs[step])
+        clock.finish()
         log.info("%s: test accuracy %.2f%%", step, 100 * results[step]["accuracy"])
     return results
