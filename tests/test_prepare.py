@@ -306,3 +306,27 @@ def test_two_concurrent_prepares_leave_one_consistent_cache(tiny_ntu, tmp_path):
     assert loser.count("\n") == 0 and ("in use by another prepare" in loser or "other settings" in loser)
     size = json.loads((cache / "cache.json").read_text())["size"]
     assert {np.load(p, mmap_mode="r").shape[2] for p in (cache / "clips").glob("*.npy")} == {size}
+
+
+def test_a_dying_worker_fails_its_video_and_the_run_finishes(tiny_ntu, tmp_path, monkeypatch):
+    """On 2b7b8e1 the multiprocessing pool waited forever for the killed worker's result."""
+    import crashy
+
+    from modistill.data import prepare as P
+
+    def hang(*_):
+        raise TimeoutError("prepare hung after a worker died")
+
+    monkeypatch.setattr(P, "_process", crashy.process_or_die)
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(120)  # a hang fails this test instead of blocking the suite
+    try:
+        summary = prepare_ntu(tiny_ntu, tmp_path / "cache", PrepareOptions(size=32, frames=3, workers=2),
+                              show_progress=False)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    recs = load_manifest(tmp_path / "cache")
+    assert recs[crashy.VICTIM]["status"] == "failed" and "worker crashed" in recs[crashy.VICTIM]["reason"]
+    assert summary["counts"] == {"ok": 17, "failed": 1}
+    assert not clip_path(tmp_path / "cache", crashy.VICTIM).exists()

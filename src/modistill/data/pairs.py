@@ -155,6 +155,10 @@ def _to_rgb_image(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
 
 
+def _job_name(job) -> str:
+    return job[0]["id"]
+
+
 def _process(job) -> dict:
     rec, cache, size, frames, encoding = job
     out_rec = {k: rec[k] for k in ("label", "subject", "view", "split")} | {"name": rec["id"], "status": "failed",
@@ -213,7 +217,8 @@ def prepare_pairs(manifest: str | Path, out: str | Path, size: int = 224, frames
                 done[r["id"]] = rec | {k: r[k] for k in ("label", "subject", "view", "split")}
             else:
                 todo.append((r, cache, size, frames, depth_encoding))
-        return process_videos(_process, todo, cache, done, len(records), workers, show_progress, time.time())
+        return process_videos(_process, todo, _job_name, cache, done, len(records), workers, show_progress,
+                              time.time())
 
 
 def split_pairs(records: dict[str, dict]) -> dict[str, list[str]]:

@@ -12,8 +12,10 @@ import json
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -72,6 +74,15 @@ def _scan_alignment(job) -> dict:
     al = estimate_alignment(frames)
     return {"name": name, "alignment": al.to_dict() if al else None,
             "skeleton_error": None if al else "no well-tracked joints", "skeleton_frames": len(frames)}
+
+
+def _scan_crashed(job) -> dict:
+    return {"name": job[1], "alignment": None, "skeleton_error": "worker crashed reading the skeleton",
+            "skeleton_frames": None}
+
+
+def _job_name(job) -> str:
+    return job[2]
 
 
 def _process(job) -> dict:
@@ -186,12 +197,13 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
         with worker_pool(min(opts.workers, max(len(todo), 1)), ntu.set_decode_threads,
                          (ntu.threads_per_worker(opts.workers),)) as pool:
             scans = {}
-            for r in progress(run_parallel(_scan_alignment, [(root, n) for n in todo], opts.workers, pool=pool),
+            scan_jobs = [(root, n) for n in todo]
+            for r in progress(run_parallel(_scan_alignment, scan_jobs, opts.workers, pool=pool, on_crash=_scan_crashed),
                               total=len(todo), desc="skeletons", unit="video", disable=not show_progress):
                 scans[r["name"]] = r
             jobs = _clip_jobs(root, cache, todo, scans, records, opts)
-            summary = process_videos(_process, jobs, cache, records, len(names), opts.workers, show_progress, t0,
-                                     pool)
+            summary = process_videos(_process, jobs, _job_name, cache, records, len(names), opts.workers,
+                                     show_progress, t0, pool)
     sources: dict[str, int] = defaultdict(int)
     for r in records.values():
         if r["status"] == "ok" and r.get("alignment"):
@@ -255,19 +267,20 @@ def _clip_jobs(root: Path, cache: Path, todo: list[str], scans: dict[str, dict],
     return jobs
 
 
-def process_videos(fn, jobs: list, cache: Path, records: dict[str, dict], n_videos: int, workers: int,
-                   show_progress: bool, t0: float, pool=None) -> dict:
-    """Run ``fn`` over the jobs in parallel (each returns a manifest record), keep the manifest current (every 50
-    videos and at the end) and return the summary every prepare command prints. ``pool``: an open
-    :func:`worker_pool` to use instead of starting one."""
-    done = 0
+def process_videos(fn, jobs: list, job_name: Callable[[Any], str], cache: Path, records: dict[str, dict],
+                   n_videos: int, workers: int, show_progress: bool, t0: float, pool=None) -> dict:
+    """Run ``fn`` over the jobs in parallel (each returns a manifest record, and writes its clip with its record),
+    write the manifest index once at the end (the per-clip records are the durable state, so the index is never
+    rewritten during the run) and return the summary every prepare command prints. ``pool``: an open
+    :func:`worker_pool` to use instead of starting one. A video whose worker dies fails as "worker crashed"."""
+    def crashed(job) -> dict:
+        return {"name": job_name(job), "status": "failed",
+                "reason": "worker crashed while preparing this video (out of memory, or a decoder crash)"}
+
     decode = (ntu.set_decode_threads, (ntu.threads_per_worker(workers),))
-    for rec in progress(run_parallel(fn, jobs, workers, *decode, pool=pool), total=len(jobs), desc="prepare",
-                        unit="video", disable=not show_progress):
+    for rec in progress(run_parallel(fn, jobs, workers, *decode, pool=pool, on_crash=crashed), total=len(jobs),
+                        desc="prepare", unit="video", disable=not show_progress):
         records[rec["name"]] = rec
-        done += 1
-        if done % 50 == 0:
-            write_manifest(cache, records)
     write_manifest(cache, records)
     elapsed = time.time() - t0
     counts: dict[str, int] = defaultdict(int)
