@@ -278,3 +278,13 @@ def test_console_says_each_thing_once(small_cache, tmp_path):
     assert not [line for line in logged if line.startswith("INFO") and "modistill" not in line.split(":")[0]]
     assert not [line for line in lines if line.startswith("INFO:")]  # Lightning's own handler
     assert any("step 2/3: step1_depth (elapsed" in line and "ETA" in line for line in logged)
+
+
+def test_importing_modistill_leaves_the_matplotlib_backend_alone():
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('svg'); import modistill.evaluation.plots, modistill.evaluation.seeds;"
+            "print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "svg", out.stderr[-500:]

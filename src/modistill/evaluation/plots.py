@@ -1,15 +1,24 @@
-"""PNG figures: Fig. 4-style hallucination-loss curves and a confusion matrix."""
+"""PNG figures: Fig. 4-style hallucination-loss curves, a confusion matrix and the seeds summary.
+
+Figures are built with matplotlib's object API (``Figure``, no pyplot), so importing modistill never switches the
+backend of a notebook or a GUI session. Each is written atomically.
+"""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from modistill.utils.io import atomic_write
+
+
+def save_png(fig: Figure, out: str | Path) -> Path:
+    fig.tight_layout()
+    atomic_write(out, lambda p: fig.savefig(p, dpi=120, format="png"))
+    return Path(out)
 
 
 def read_curve(step_dir: str | Path, key: str = "train/hall_loss_step") -> tuple[list[int], list[float]]:
@@ -28,7 +37,8 @@ def read_curve(step_dir: str | Path, key: str = "train/hall_loss_step") -> tuple
 
 def hallucination_curves(run_dir: str | Path, out: str | Path, steps: dict[str, str]) -> Path | None:
     """Eq. 3 loss over training iterations for the given steps (label per step), like the paper's Fig. 4."""
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
     any_curve = False
     for step, label in steps.items():
         xs, ys = read_curve(Path(run_dir) / step)
@@ -36,17 +46,13 @@ def hallucination_curves(run_dir: str | Path, out: str | Path, steps: dict[str, 
             ax.plot(xs, ys, label=label, lw=1.2)
             any_curve = True
     if not any_curve:
-        plt.close(fig)
         return None
     ax.set_xlabel("iteration")
     ax.set_ylabel("$L_{hall}$ (eq. 3)")
     ax.set_title("Hallucination loss during step 3")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return Path(out)
+    return save_png(fig, out)
 
 
 def confusion_matrix_png(labels: list[int], preds: list[int], class_names: list[str], out: str | Path,
@@ -57,7 +63,8 @@ def confusion_matrix_png(labels: list[int], preds: list[int], class_names: list[
         cm[y, p] += 1
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     size = max(5, 0.45 * n)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig = Figure(figsize=(size + 1, size))
+    ax = fig.subplots()
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), class_names, rotation=60, ha="right", fontsize=7)
     ax.set_yticks(range(n), class_names, fontsize=7)
@@ -69,9 +76,7 @@ def confusion_matrix_png(labels: list[int], preds: list[int], class_names: list[
                             color="white" if norm[i, j] > 0.5 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return Path(out)
+    ax.set_title(f"{title}; chance {100 / n:.0f}%")
+    bar = fig.colorbar(im, ax=ax, fraction=0.046)
+    bar.set_label("fraction of the true class's test videos")
+    return save_png(fig, out)

@@ -12,7 +12,7 @@ import numpy as np
 from modistill.errors import UserError
 from modistill.evaluation.tables import markdown_table, table2_rows
 from modistill.training.run import RunInfo
-from modistill.utils.io import atomic_write, atomic_write_text
+from modistill.utils.io import atomic_write_text
 
 # What must agree between runs for their mean to mean anything (seed and the synthetic data's draw may differ).
 COMPARED = (("data", "benchmark"), ("data", "protocol"), ("data", "class_names"), ("input", "size"),
@@ -98,22 +98,26 @@ def write_seed_summary(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
     out = out_dir / "seeds.md"
     atomic_write_text(out, "\n".join(lines))
     atomic_write_text(out_dir / "seeds.json", json.dumps({"table2": rows, "table3": noisy}, indent=2))
-    _plot(rows, out_dir / "seeds.png")
+    classes = RunInfo(run_dirs[0]).meta.get("data", {}).get("class_names") or []
+    _plot(rows, out_dir / "seeds.png", 1 / max(len(classes), 1))
     return out
 
 
-def _plot(rows: list[dict], path: Path) -> None:
-    from modistill.evaluation.plots import plt
+def _plot(rows: list[dict], path: Path, chance: float) -> None:
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(rows)), 4))
+    from modistill.evaluation.plots import save_png
+
+    fig = Figure(figsize=(max(7, 0.7 * len(rows)), 4.5))
+    ax = fig.subplots()
     x = np.arange(len(rows))
     ax.bar(x, [100 * r["mean"] for r in rows], yerr=[100 * r["std"] for r in rows], capsize=3, color="#4c72b0")
     for i, r in enumerate(rows):
         ax.scatter([i] * len(r["runs"]), [100 * a for a in r["runs"]], s=8, color="k", zorder=3)
-    ax.set_xticks(x, [r["row"] for r in rows])
+    ax.axhline(100 * chance, color="grey", ls="--", lw=1, label=f"chance ({100 * chance:.0f}%)")
+    ax.set_xticks(x, [f"{r['row']}: {r['method']}" for r in rows], rotation=55, ha="right", fontsize=7)
     ax.set_xlabel("Table 2 row")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("mean ± std over runs (dots: each run)")
-    fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, dpi=120, format="png"))
-    plt.close(fig)
+    ax.set_title(f"mean ± sd over {len(rows[0]['runs']) if rows else 0} runs (dots: each run)")
+    ax.legend(loc="upper left", fontsize=8)
+    save_png(fig, path)
