@@ -288,3 +288,18 @@ def test_importing_modistill_leaves_the_matplotlib_backend_alone():
             "print(matplotlib.get_backend())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "svg", out.stderr[-500:]
+
+
+def test_classification_scores_by_hand():
+    from modistill.training.module import classification_scores
+
+    labels = torch.tensor([0, 0, 0, 1, 2, 6])
+    logits = torch.full((6, 7), -1.0)
+    for i, top in enumerate([0, 0, 1, 1, 2, 3]):  # right on 0, 0, 1, 2; wrong on the second 0 and on 6
+        logits[i, top] = 5.0
+    logits[5, 6] = 4.0  # class 6 is second best for the last video: inside the top 5
+    s = classification_scores(logits, labels, 7)
+    assert s["top1"] == pytest.approx(4 / 6)
+    assert s["mean_class"] == pytest.approx((2 / 3 + 1 + 1 + 0) / 4)  # classes 0, 1, 2, 6 present
+    assert s["top5"] == pytest.approx(1.0)
+    assert classification_scores(logits[:, :5], labels.clamp(max=4), 5)["top5"] is None

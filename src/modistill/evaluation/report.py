@@ -46,7 +46,8 @@ def evaluate_run(run_dir: str | Path) -> Path:
              f"Seed {cfg['seed']}, {cfg['train']['epochs']} epochs.", ""]
     lines += ["## Table 2: steps and ablations (test accuracy)", "",
               markdown_table(rows, [("row", "#"), ("method", "Method"), ("modality", "Test modality"),
-                                    ("loss", "Loss"), ("accuracy", "Accuracy")]), ""]
+                                    ("loss", "Loss"), ("accuracy", "Top-1"), ("top5", "Top-5"),
+                                    ("mean_class", "Mean class")]), ""]
     if "step2" in metrics and "step4" in metrics:
         if not (Path(data["cache"]) / "cache.json").exists():
             raise UserError(f"{data['cache']}: the run's cache is gone (Table 3 re-tests step 2 on its test clips); "

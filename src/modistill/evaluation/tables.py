@@ -35,8 +35,9 @@ def table2_rows(metrics: dict[str, dict]) -> list[dict]:
             continue
         m = metrics[step]
         acc = m["accuracy"] if which == "fused" else m["streams"][which]
+        scores = m.get("scores", {}).get(which, {})
         rows.append({"row": row, "method": method, "modality": modality, "loss": loss, "step": step,
-                     "accuracy": acc})
+                     "accuracy": acc, "top5": scores.get("top5") or "-", "mean_class": scores.get("mean_class") or "-"})
     return rows
 
 

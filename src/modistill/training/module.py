@@ -8,6 +8,8 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.functional.classification import multiclass_accuracy
 
 from modistill import losses
 from modistill.data.dataset import normalize
@@ -15,6 +17,19 @@ from modistill.errors import NonFiniteError
 from modistill.models.multistream import MultiStream, StreamOutput
 from modistill.models.stream import build_stream
 from modistill.training.steps import STEPS, connections_for
+
+
+def classification_scores(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, float | None]:
+    """Top-1, top-5 and mean-class accuracy, as MMAction2 reports them (top-5 only above 5 classes, where it
+    says something). Mean-class accuracy is the mean recall over the classes present in the test labels
+    (torchmetrics' macro average would also count classes that are only predicted)."""
+    def acc(**kw) -> float:
+        return float(multiclass_accuracy(logits, labels, num_classes=num_classes, average="micro", **kw))
+
+    pred = logits.argmax(-1)
+    recalls = [(pred[labels == c] == c).float().mean() for c in torch.unique(labels)]
+    return {"top1": acc(), "top5": acc(top_k=5) if num_classes > 5 else None,
+            "mean_class": float(torch.stack(recalls).mean())}
 
 
 class StepModule(L.LightningModule):
@@ -37,6 +52,8 @@ class StepModule(L.LightningModule):
         self.modalities = sorted(set(self.spec.inputs.values()))
         self.needs_features = self.spec.loss != "ce"
         self.test_records: list[dict] = []
+        self.num_classes = num_classes
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")  # reduced over DDP ranks
 
     def forward(self, batch: dict) -> StreamOutput:
         inputs = {m: normalize(batch[m]) for m in self.modalities}
@@ -78,8 +95,8 @@ class StepModule(L.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         out = self(batch)
         y = batch["label"]
-        acc = (out.fused.argmax(-1) == y).float().mean()
-        self.log("val/acc", acc, on_epoch=True, prog_bar=True, batch_size=y.shape[0], sync_dist=True)
+        self.val_acc(out.fused.float(), y)
+        self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True, batch_size=y.shape[0])
         if self.needs_features:
             _, parts = self.compute_loss(out, y)
             self.log("val/hall_loss", parts["hall"], on_epoch=True, batch_size=y.shape[0], sync_dist=True)
@@ -133,8 +150,9 @@ class StepModule(L.LightningModule):
         """Accuracies of the fused (selection) logits and of every stream, with the per-video predictions."""
         cat = {k: torch.cat([r[k] for r in self.test_records]) for k in self.test_records[0]}
         y = cat["label"]
-        res = {"accuracy": float((cat["fused"].argmax(-1) == y).float().mean()), "n": int(len(y)),
-               "streams": {k.split("/")[1]: float((v.argmax(-1) == y).float().mean())
-                           for k, v in cat.items() if k.startswith("stream/")},
+        logits = {"fused": cat["fused"]} | {k.split("/")[1]: v for k, v in cat.items() if k.startswith("stream/")}
+        scores = {k: classification_scores(v, y, self.num_classes) for k, v in logits.items()}
+        res = {"accuracy": scores["fused"]["top1"], "n": int(len(y)),
+               "streams": {k: v["top1"] for k, v in scores.items() if k != "fused"}, "scores": scores,
                "pred": cat["fused"].argmax(-1).tolist(), "label": y.tolist(), "index": cat["index"].tolist()}
         return res
