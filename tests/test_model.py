@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -187,3 +188,56 @@ def test_temporal_conv_export_form_matches():
         out = tc(x.contiguous(memory_format=torch.channels_last), frames)
         assert out.is_contiguous()
         torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_named_weights_load_offline_from_the_standard_caches(tmp_path, monkeypatch):
+    """torchvision:<WEIGHTS> from $TORCH_HOME/hub/checkpoints and hf-hub:<repo> from a prepared Hugging Face
+    cache (HF_HUB_OFFLINE=1), tensors checked by key; nothing is downloaded."""
+    from safetensors.torch import save_file
+
+    from modistill.models.pretrained import torchvision_file
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    torch.manual_seed(3)
+    tv = resnet18(num_classes=1000)
+    path = torchvision_file("resnet18", "IMAGENET1K_V1")
+    path.parent.mkdir(parents=True)
+    torch.save(tv.state_dict(), path)
+    s = build_stream("resnet18", 7, pretrained="torchvision:IMAGENET1K_V1")
+    for k, v in tv.state_dict().items():
+        if not k.startswith("fc."):
+            assert torch.equal(s.state_dict()[k], v), k
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    torch.manual_seed(4)
+    timm_like = resnet18(num_classes=1000)
+    repo = tmp_path / "hf" / "hub" / "models--timm--resnet18.a1_in1k"
+    rev = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "snapshots" / rev).mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(rev)
+    save_file({k: v.contiguous() for k, v in timm_like.state_dict().items()},
+              str(repo / "snapshots" / rev / "model.safetensors"))
+    h = build_stream("resnet18", 7, pretrained="hf-hub:timm/resnet18.a1_in1k")
+    for k, v in timm_like.state_dict().items():
+        if not k.startswith("fc."):
+            assert torch.equal(h.state_dict()[k], v), k
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("torchvision:IMAGENET1K_V9", "no such resnet18 weights; known: ['IMAGENET1K_V1']"),
+    ("torchvision:IMAGENET1K_V1", "not in the local torch hub cache"),
+    ("hf-hub:timm/not-there", "not in the local Hugging Face cache"),
+])
+def test_named_weights_not_cached_are_one_line(tmp_path, monkeypatch, spec, fragment):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        build_stream("resnet18", 7, pretrained=spec)

@@ -92,7 +92,8 @@ SCHEMA: dict[str, Field] = {
     "data.workers": Field(2, "int", _range(0, 256)),
     "model.arch": Field("resnet50", "str", _arch),
     "model.width": Field(64, "int", _range(1, 4096)),
-    "model.pretrained": Field(None, "path", nullable=True),  # local torchvision ImageNet state dict (.pth)
+    # torchvision:IMAGENET1K_V2, hf-hub:timm/resnet50.a1_in1k, or a local .pth/.safetensors; null: random init
+    "model.pretrained": Field(None, "path", nullable=True),
     "model.temporal": Field(True, "bool"),
     "model.connection": Field("depth_to_rgb", "str", _one_of("depth_to_rgb", "rgb_to_depth", "none")),
     "train.optimizer": Field("adam", "str", _one_of("adam", "sgd", "adamw")),

@@ -55,7 +55,8 @@ CONFIG_VALUES = [
     ("data.protocol=cross-setup", "protocol 'cross-setup' is not defined for ntu60"),
     ("data.benchmark=ntu120", "prepared as ntu60, the config says data.benchmark=ntu120"),
     ("data.frames=4", "stores 3 frames per video, config data.frames=4 asks for more"),
-    ("model.pretrained=/nonexistent/r18.pth", "/nonexistent/r18.pth: model.pretrained is not a file"),
+    ("model.pretrained=/nonexistent/r18.pth", "/nonexistent/r18.pth: pretrained weights file not found"),
+    ("model.pretrained=torchvision:IMAGENET1K_V7", "torchvision:IMAGENET1K_V7: no such resnet18 weights"),
     ("data.exclude_list=/nonexistent/list.txt", "/nonexistent/list.txt: data.exclude_list is not a file"),
     ("data.cache=/nonexistent/cache", "/nonexistent/cache: not a prepared cache"),
 ]

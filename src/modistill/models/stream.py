@@ -181,32 +181,25 @@ def _rescale(net: resnet.ResNet, block, layers, width: int, num_classes: int) ->
             nn.init.zeros_(m.bias)
 
 
-def load_imagenet(stream: Stream, path: str | Path) -> None:
-    """Load a torchvision ImageNet state dict (local file) into a stream; the classifier is kept as initialised.
+def load_imagenet(stream: Stream, spec: str | Path) -> None:
+    """Load ImageNet weights (see :mod:`modistill.models.pretrained`) into a stream by key; the classifier is kept
+    as initialised. Only tensors are read. Missing keys may only be temporal convs; a shape or key mismatch
+    elsewhere is one line naming the weights and the first key that differs."""
+    from modistill.models.pretrained import load_pretrained_state
 
-    Only tensors are unpickled (``weights_only=True``). Missing keys may only be temporal convs; a shape or key
-    mismatch elsewhere is an error naming the file.
-    """
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError(f"{path}: pretrained weights file not found") from None
-    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise UserError(f"{path}: not a loadable state dict ({type(e).__name__}: {e})") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
+    spec = str(spec)
+    state, source = load_pretrained_state(spec, stream.arch)
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     own = stream.state_dict()
     bad = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     if bad:
-        raise UserError(f"{path}: shapes do not match a {stream.arch} (width {stream.width}) at {bad[0]}")
+        raise UserError(f"{spec}: shapes do not match a {stream.arch} (width {stream.width}) at {bad[0]}")
     missing, unexpected = stream.load_state_dict(state, strict=False)
     missing = [k for k in missing if ".temporal." not in k and not k.startswith("fc.")]
     if missing or unexpected:
-        raise UserError(f"{path}: not a torchvision {stream.arch} state dict "
+        raise UserError(f"{spec}: not a torchvision-style {stream.arch} state dict "
                         f"(missing {missing[:2]}, unexpected {list(unexpected)[:2]})")
-    log.info("loaded ImageNet weights from %s", path)
+    log.info("loaded ImageNet weights %s (%d tensors) from %s", spec, len(state), source)
 
 
 def build_stream(arch: str, num_classes: int, width: int = 64, temporal: bool = True,

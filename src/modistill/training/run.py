@@ -49,9 +49,11 @@ def _hash(obj: Any) -> str:
 def absolute_paths(cfg: dict) -> dict:
     """The config with its file paths made absolute (against the working directory at the start of the run), so
     the run folder stays valid from any folder."""
+    from modistill.models.pretrained import is_named
+
     out = json.loads(json.dumps(cfg))
     for sec, key in (("data", "cache"), ("data", "exclude_list"), ("model", "pretrained")):
-        if out[sec][key]:
+        if out[sec][key] and not is_named(out[sec][key]):
             out[sec][key] = str(Path(out[sec][key]).expanduser().resolve())
     return out
 
