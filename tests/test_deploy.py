@@ -22,6 +22,10 @@ from modistill.training.run import write_step_record
 from modistill.training.runner import open_run
 
 
+METRICS = json.dumps({"accuracy": 0.5, "streams": {"rgb": 0.5, "hall": 0.25}, "n": 6,
+                      "scores": {"fused": {"top1": 0.5, "top5": None, "mean_class": 0.5}}})
+
+
 @pytest.fixture(scope="module")
 def run_dir(small_cache, tmp_path_factory):
     """A run folder holding a step-4 model whose BatchNorm statistics come from real cached clips."""
@@ -38,7 +42,7 @@ def run_dir(small_cache, tmp_path_factory):
     (run / "step4").mkdir()
     torch.save(module.state_dict(), run / "step4" / "weights.pt")
     write_step_record(run / "step4", records["step4"])
-    (run / "step4" / "metrics.json").write_text("{}")
+    (run / "step4" / "metrics.json").write_text(METRICS)
     return run
 
 
@@ -174,7 +178,7 @@ def test_export_from_another_folder_after_the_cache_moved_and_its_manifest_was_r
     (run / "step4").mkdir()
     shutil.copy(run_dir / "step4" / "weights.pt", run / "step4" / "weights.pt")
     write_step_record(run / "step4", records["step4"])
-    (run / "step4" / "metrics.json").write_text("{}")
+    (run / "step4" / "metrics.json").write_text(METRICS)
     manifest = load_manifest(cache)
     boxes = [np.array(manifest[n]["crop_rgb"]) / np.tile(manifest[n]["rgb_size"], 2) for n in splits["train"]]
     want_crop = [round(float(v), 4) for v in np.median(boxes, 0)]
@@ -300,3 +304,44 @@ def test_files_honour_the_umask(tmp_path, umask, mode):
     finally:
         os.umask(old)
     assert (tmp_path / "f.json").stat().st_mode & 0o777 == mode
+
+
+def test_hub_folder_with_model_card_loads_like_the_bundle(exported, capsys, tiny_ntu):
+    onnx_path, st_path = exported
+    hub = onnx_path.with_name("model-hub")
+    assert sorted(p.name for p in hub.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    card = (hub / "README.md").read_text()
+    meta = json.loads((hub / "config.json").read_text())
+    assert meta == load_bundle(st_path)[1]
+    for fact in ("| 15 | step 4 | RGB | 50.00% | - | 50.00% |", "3 classes, 6 test videos (chance 33.3 %)",
+                 f"crop {meta['crop']}", "0: " + meta["class_names"][0], "Intended use and limits"):
+        assert fact in card, fact
+    video = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
+    outs = []
+    for model in (hub, st_path):
+        assert main(["predict", str(video), "--model", str(model), "--json"]) == 0
+        outs.append(json.loads(capsys.readouterr().out)[0]["top"])
+    assert outs[0] == outs[1]
+
+
+def test_python_api_mirrors_the_cli(exported, tiny_ntu):
+    import modistill
+
+    video = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
+    a = modistill.load(exported[0]).predict([video], topk=2)[0]
+    b = modistill.load(exported[1]).predict([video], topk=2)[0]
+    assert [t["class"] for t in a["top"]] == [t["class"] for t in b["top"]] and a["error"] is None
+    assert callable(modistill.train) and callable(modistill.prepare) and callable(modistill.evaluate)
+    with pytest.raises(AttributeError):
+        modistill.not_an_api  # noqa: B018
+
+
+def test_device_that_is_not_there_is_one_line(exported, tiny_ntu, capsys):
+    import torch
+
+    video = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
+    if not torch.cuda.is_available():
+        assert main(["predict", str(video), "--model", str(exported[1]), "--device", "cuda"]) == 2
+        assert "--device cuda: not usable here" in capsys.readouterr().err
+    assert main(["predict", str(video), "--model", str(exported[0]), "--device", "mps"]) == 2
+    assert "ONNX Runtime runs on cpu or cuda" in capsys.readouterr().err

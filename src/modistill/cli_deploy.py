@@ -36,7 +36,12 @@ def cmd_export(a: argparse.Namespace) -> None:
         raise UserError(f"{a.out}: the ONNX graph differs from the PyTorch model (max |Δlogit| = {diff:.3g}); "
                         f"nothing exported")
     st = save_bundle(state, meta, bundle_path)
-    print(f"wrote {onnx_path} and {st}: {meta['arch']} (width {meta['width']}), {meta['num_classes']} classes, "
+    hub_dir = a.hub_dir or a.out.with_name(a.out.stem + "-hub")
+    from modistill.deploy.hub import write_hub_folder
+
+    write_hub_folder(st, meta, a.run, hub_dir)
+    print(f"wrote {onnx_path}, {st} and the Hub-style folder {hub_dir}: {meta['arch']} (width {meta['width']}), "
+          f"{meta['num_classes']} classes, "
           f"input [B, {meta['frames']}, 3, {meta['size']}, {meta['size']}] RGB 0-255, crop {meta['crop']} "
           f"({meta['crop_source']}); ONNX vs PyTorch max |Δlogit| = {diff:.2e}")
 
@@ -44,7 +49,7 @@ def cmd_export(a: argparse.Namespace) -> None:
 def cmd_predict(a: argparse.Namespace) -> int | None:
     from modistill.deploy.predict import Predictor
 
-    results = Predictor(a.model, a.runtime).predict(a.videos, a.topk)
+    results = Predictor(a.model, a.runtime, a.device).predict(a.videos, a.topk)
     if a.json:
         print(json.dumps(results, indent=2, allow_nan=False))
     else:
@@ -63,15 +68,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("run", type=Path, help="run folder with a finished step4")
     e.add_argument("--out", type=Path, required=True, help="ONNX path (model.onnx)")
     e.add_argument("--safetensors", type=Path, default=None, help="bundle path (default: OUT with .safetensors)")
+    e.add_argument("--hub-dir", type=Path, default=None,
+                   help="Hub-style folder: config.json, model.safetensors, model card (default: OUT's name + -hub)")
     e.add_argument("--step", choices=["step4", "step4_inv"], default="step4",
                    help="which RGB-only model of the run (step4_inv: the inverted-connection study)")
     e.set_defaults(func=cmd_export)
 
     p = sub.add_parser("predict", help="top-k actions of raw RGB videos (no depth, no skeleton needed)")
     p.add_argument("videos", nargs="+", type=Path)
-    p.add_argument("--model", type=Path, required=True, help="run folder, .safetensors bundle or .onnx file")
+    p.add_argument("--model", type=Path, required=True,
+                   help="run folder, Hub-style folder, .safetensors bundle or .onnx file")
     p.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
                    help="auto: onnxruntime for .onnx, PyTorch otherwise")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, cuda or cuda:N (PyTorch); for ONNX Runtime, cuda selects its CUDA provider")
     p.add_argument("--topk", type=int, default=5)
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=cmd_predict)

@@ -180,8 +180,12 @@ def load_bundle(path: str | Path) -> tuple[DeployModel, dict]:
 
 
 def load_deploy_model(source: str | Path, step: str = "step4") -> tuple[DeployModel, dict]:
-    """A run folder (its step-4 model, or ``step``) or a ``.safetensors`` bundle."""
+    """A run folder (its step-4 model, or ``step``), a Hub-style folder or a ``.safetensors`` bundle."""
+    from modistill.deploy.hub import WEIGHTS, is_hub_folder
+
     source = Path(source)
+    if is_hub_folder(source):
+        return load_bundle(source / WEIGHTS)
     if source.is_dir():
         state, meta = bundle_from_run(source, step)
         return build_model(state, meta, source), meta

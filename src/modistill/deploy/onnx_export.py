@@ -45,7 +45,7 @@ def export_onnx(model: DeployModel, meta: dict, path: str | Path, opset: int = 1
 class OnnxModel:
     """Callable like the PyTorch deploy model: float RGB 0-255 ``[B, T, 3, H, W]`` → logits (numpy in, numpy out)."""
 
-    def __init__(self, path: str | Path, threads: int | None = None):
+    def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu"):
         try:
             import onnxruntime as ort
         except ImportError:
@@ -58,8 +58,17 @@ class OnnxModel:
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
+        providers = ["CPUExecutionProvider"]
+        if device.startswith("cuda"):
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise UserError(f"--device {device}: this ONNX Runtime has no CUDA provider (available: "
+                                f"{ort.get_available_providers()}); install modistill[onnx-gpu]")
+            index = device.partition(":")[2] or "0"
+            providers = [("CUDAExecutionProvider", {"device_id": int(index)}), "CPUExecutionProvider"]
+        elif device != "cpu":
+            raise UserError(f"--device {device}: ONNX Runtime runs on cpu or cuda[:N]")
         try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
             raise UserError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:200]})") from None
         props = self.session.get_modelmeta().custom_metadata_map

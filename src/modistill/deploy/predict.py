@@ -15,8 +15,9 @@ from modistill.errors import DataError, UserError
 class Predictor:
     """Loads a model once; :meth:`logits` takes uint8 clips ``[B, T, 3, S, S]``."""
 
-    def __init__(self, model: str | Path, runtime: str = "auto"):
+    def __init__(self, model: str | Path, runtime: str = "auto", device: str = "cpu"):
         model = Path(model)
+        self.device = device
         if runtime == "auto":
             runtime = "onnx" if model.suffix == ".onnx" else "torch"
         if runtime == "onnx" and model.suffix != ".onnx":
@@ -27,19 +28,23 @@ class Predictor:
         if runtime == "onnx":
             from modistill.deploy.onnx_export import OnnxModel
 
-            self._onnx = OnnxModel(model)
+            self._onnx = OnnxModel(model, device=device)
             self.meta = self._onnx.meta
         else:
             from modistill.deploy.bundle import load_deploy_model
 
             self._torch, self.meta = load_deploy_model(model)
+            try:
+                self._torch.to(torch.device(device))
+            except (RuntimeError, AssertionError) as e:
+                raise UserError(f"--device {device}: not usable here ({str(e).splitlines()[0]})") from None
 
     def logits(self, clips: np.ndarray) -> np.ndarray:
         x = clips.astype(np.float32)
         if self.runtime == "onnx":
             return self._onnx(x)
         with torch.inference_mode():
-            return self._torch(torch.from_numpy(x)).numpy()
+            return self._torch(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
 
     def predict(self, videos: list[str | Path], topk: int = 5) -> list[dict]:
         """One result per video: ``{"video", "top": [{"class", "name", "prob"}], "error"}``; a bad video gets an

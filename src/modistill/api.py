@@ -1,0 +1,59 @@
+"""The Python API: the command line's steps as functions, for notebooks and scripts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modistill.deploy.predict import Predictor
+
+
+def prepare(root: str | Path, out: str | Path, *, dataset: str = "ntu", size: int = 224, frames: int = 5,
+            depth_encoding: str = "jet", benchmark: str = "ntu60", workers: int = 1,
+            show_progress: bool = True) -> dict:
+    """Build or resume a cache from an NTU RGB+D tree (``dataset="ntu"``) or a pairs CSV (``"pairs"``);
+    returns the summary ``modistill prepare`` prints."""
+    if dataset == "pairs":
+        from modistill.data.pairs import prepare_pairs
+
+        return prepare_pairs(root, out, size, frames, depth_encoding, workers, show_progress)
+    from modistill.data.prepare import PrepareOptions, prepare_ntu
+
+    opts = PrepareOptions(size=size, frames=frames, depth_encoding=depth_encoding, benchmark=benchmark,
+                          workers=workers)
+    return prepare_ntu(root, out, opts, show_progress)
+
+
+def train(config: str | Path, run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (),
+          retrain_from: str | None = None) -> dict[str, dict]:
+    """Run a config's steps into ``run_dir`` (a bundled config name or a YAML path, with dotted overrides);
+    returns each step's metrics."""
+    from modistill.cli_train import resolve_config_path
+    from modistill.config import load_config
+    from modistill.training.runner import run_training
+
+    return run_training(load_config(resolve_config_path(config), overrides), run_dir, retrain_from)
+
+
+def evaluate(run_dir: str | Path) -> Path:
+    """Write the run's report.md (tables, noisy depth, curves, confusion) and return its path."""
+    from modistill.evaluation.report import evaluate_run
+
+    return evaluate_run(run_dir)
+
+
+def export(run_dir: str | Path, out: str | Path, step: str = "step4") -> tuple[Path, Path, Path]:
+    """Export the run's RGB-only model: ONNX, safetensors bundle and Hub-style folder, with the same checks as
+    ``modistill export``; returns their paths."""
+    import argparse
+
+    from modistill.cli_deploy import cmd_export
+
+    out = Path(out)
+    cmd_export(argparse.Namespace(run=Path(run_dir), out=out, safetensors=None, hub_dir=None, step=step))
+    return out, out.with_suffix(".safetensors"), out.with_name(out.stem + "-hub")
+
+
+def load(model: str | Path, runtime: str = "auto", device: str = "cpu") -> Predictor:
+    """A predictor for a run folder, Hub-style folder, ``.safetensors`` bundle or ``.onnx`` file:
+    ``load(m).predict(["clip.mp4"], topk=5)``."""
+    return Predictor(model, runtime, device)
