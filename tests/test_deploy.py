@@ -21,7 +21,6 @@ from modistill.training.module import StepModule
 from modistill.training.run import write_step_record
 from modistill.training.runner import open_run
 
-
 METRICS = json.dumps({"accuracy": 0.5, "streams": {"rgb": 0.5, "hall": 0.25}, "n": 6,
                       "scores": {"fused": {"top1": 0.5, "top5": None, "mean_class": 0.5}}})
 

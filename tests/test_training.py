@@ -303,3 +303,12 @@ def test_classification_scores_by_hand():
     assert s["mean_class"] == pytest.approx((2 / 3 + 1 + 1 + 0) / 4)  # classes 0, 1, 2, 6 present
     assert s["top5"] == pytest.approx(1.0)
     assert classification_scores(logits[:, :5], labels.clamp(max=4), 5)["top5"] is None
+
+
+def test_a_thin_split_is_warned_about(small_cache, caplog):
+    from modistill.training.runner import dataset_splits
+
+    with caplog.at_level("WARNING"):
+        dataset_splits(load_config(None, [f"data.cache={small_cache}", "data.frames=3"]))
+    msg = " ".join(r.getMessage() for r in caplog.records)
+    assert "leaves fewer than 5 training videos for 3 of 3 classes" in msg and "6 train / 6 validation" in msg

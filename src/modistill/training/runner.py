@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -72,11 +73,27 @@ def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict, dict[str, int
     if not sp["train"] or not sp["test"]:
         raise UserError(f"{d['cache']}: the {d['protocol']} split has no train or no test videos")
     labels = {n: sample_label(n, records.get(n, {})) for part in sp.values() for n in part}
+    _warn_thin_split(sp, labels, meta["class_names"], d)
     bad = next((n for n, y in labels.items() if not 0 <= y < meta["num_classes"]), None)
     if bad is not None:
         raise UserError(f"{d['cache']}: sample {bad} has label {labels[bad]}, outside the cache's "
                         f"{meta['num_classes']} classes; re-prepare the cache")
     return sp, meta, labels, records
+
+
+MIN_TRAIN_PER_CLASS = 5
+
+
+def _warn_thin_split(sp: dict[str, list[str]], labels: dict[str, int], names: list[str], d: dict) -> None:
+    """A split that leaves a class almost no training videos trains nothing useful: say so, with the numbers."""
+    counts = np.bincount([labels[n] for n in sp["train"]], minlength=len(names))
+    thin = [(names[c], int(k)) for c, k in enumerate(counts) if k < MIN_TRAIN_PER_CLASS]
+    if thin:
+        shown = ", ".join(f"{n} ({k})" for n, k in thin[:5]) + (" ..." if len(thin) > 5 else "")
+        log.warning("the %s split leaves fewer than %d training videos for %d of %d classes: %s; %d train / %d "
+                    "validation videos in all%s", d["protocol"], MIN_TRAIN_PER_CLASS, len(thin), len(names), shown,
+                    len(sp["train"]), len(sp["val"]),
+                    " (data.validation=null keeps them for training)" if sp["val"] else "")
 
 
 def _quiet_worker(_worker_id: int) -> None:
