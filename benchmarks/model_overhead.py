@@ -29,10 +29,10 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from modistill.config import load_config
-from modistill.data.dataset import normalize
+from modistill.config import CONFIG_DIR, load_config
 from modistill.deploy.bundle import DeployModel
 from modistill.models.multistream import RGBOnly
+from modistill.models.preprocess import normalize
 from modistill.models.stream import Stream
 from modistill.training.module import StepModule
 from modistill.training.steps import STEPS
@@ -74,7 +74,7 @@ def _batch(step: str, b: int, t: int, s: int) -> dict:
 
 
 def ours_train_step(step: str, arch: str, batch: dict) -> callable:
-    cfg = load_config("configs/demo.yaml", [f"model.arch={arch}", "model.width=64"])
+    cfg = load_config(CONFIG_DIR / "demo.yaml", [f"model.arch={arch}", "model.width=64"])
     module = StepModule(step, cfg, CLASSES).train()
     opt = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=1e-3)
 

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from modistill.data import ntu
+from modistill.data import ntu, video
 from modistill.data.prepare import PrepareOptions, prepare_ntu
 from modistill.utils.progress import run_parallel
 
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for w in a.workers:
         t = time.perf_counter()
         # Decode-only: every frame of each video, with the decoder threads per worker that prepare uses.
-        for _ in run_parallel(ntu.count_rgb_frames, [layout.rgb(n) for n in names], w, ntu.set_decode_threads,
-                              (ntu.threads_per_worker(w),)):
+        for _ in run_parallel(video.count_rgb_frames, [layout.rgb(n) for n in names], w, video.set_decode_threads,
+                              (video.threads_per_worker(w),)):
             pass
         decode = len(names) / (time.perf_counter() - t)
         with tempfile.TemporaryDirectory() as tmp:

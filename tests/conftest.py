@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from modistill.data.prepare import PrepareOptions, prepare_ntu
-from modistill.data.synthetic import SynthConfig, generate
+from modistill.synthetic import SynthConfig, generate
 
 torch.set_num_threads(2)
 

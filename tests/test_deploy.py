@@ -7,16 +7,16 @@ import pytest
 import torch
 
 from modistill.cli import main
-from modistill.cli_train import CONFIG_DIR
-from modistill.config import load_config
-from modistill.data import ntu
+from modistill.config import CONFIG_DIR, load_config
+from modistill.data import ntu, video
 from modistill.data.cache import clip_path, load_manifest
-from modistill.data.dataset import ClipDataset, normalize
-from modistill.data.synthetic.writer import write_video
+from modistill.data.dataset import ClipDataset
 from modistill.deploy.bundle import bundle_from_run, load_bundle, load_deploy_model, save_bundle
 from modistill.deploy.onnx_export import OnnxModel
 from modistill.deploy.video import camera_clip
 from modistill.errors import UserError
+from modistill.models.preprocess import normalize
+from modistill.synthetic.writer import write_video
 from modistill.training.module import StepModule
 from modistill.training.run import write_step_record
 from modistill.training.runner import open_run
@@ -93,7 +93,7 @@ def test_predict_avi_and_mp4_with_both_runtimes(exported, tiny_ntu, tmp_path, ca
     onnx_path, st_path = exported
     avi = ntu.NtuLayout(tiny_ntu).rgb("S001C001P003R001A002")
     mp4 = tmp_path / "clip.mp4"
-    write_video(mp4, ntu.read_rgb_frames(avi))
+    write_video(mp4, video.read_rgb_frames(avi))
     results = {}
     for model in (onnx_path, st_path):
         capsys.readouterr()

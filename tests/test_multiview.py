@@ -12,11 +12,11 @@ from test_training import tiny_cfg
 
 from modistill.cli import main
 from modistill.data.cache import clip_path, load_manifest
-from modistill.data.multiview import NWUCLA_ACTIONS, write_multiview_pairs
+from modistill.data.nwucla_uwa3d import NWUCLA_ACTIONS, write_multiview_pairs
 from modistill.data.pairs import prepare_pairs
-from modistill.data.synthetic import SynthConfig, generate
-from modistill.data.synthetic.multiview import sample_dirs
 from modistill.errors import UserError
+from modistill.synthetic import SynthConfig, generate
+from modistill.synthetic.multiview import sample_dirs
 from modistill.training.runner import run_training
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from modistill.data import ntu
+from modistill.data import ntu, video
 from modistill.errors import DataError
 
 BODY = "72057594037931101 0 1 1 1 1 0 -0.4 0.1 2"
@@ -102,5 +102,5 @@ def test_parse_name():
 
 
 def test_evenly_spaced_matches_released_code():
-    assert ntu.evenly_spaced(103, 5).tolist() == [0, 25, 51, 76, 102]
-    assert ntu.evenly_spaced(3, 5).tolist() == [0, 0, 1, 1, 2]
+    assert video.evenly_spaced(103, 5).tolist() == [0, 25, 51, 76, 102]
+    assert video.evenly_spaced(3, 5).tolist() == [0, 0, 1, 1, 2]

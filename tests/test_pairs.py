@@ -9,7 +9,7 @@ import pytest
 from test_training import tiny_cfg
 
 from modistill.cli import main
-from modistill.data import ntu
+from modistill.data import ntu, video
 from modistill.data.cache import clip_path, load_manifest
 from modistill.data.pairs import prepare_pairs, read_pairs_csv
 from modistill.errors import DataError, UserError
@@ -34,7 +34,7 @@ def pairs_csv(tiny_ntu, tmp_path_factory):
     folder = base / "own_clip"
     (folder / "rgb").mkdir(parents=True)
     (folder / "ir").mkdir()
-    for i, f in enumerate(ntu.read_rgb_frames(L.rgb(names[0]))):
+    for i, f in enumerate(video.read_rgb_frames(L.rgb(names[0]))):
         cv2.imwrite(str(folder / "rgb" / f"{i:04d}.jpg"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(folder / "ir" / f"{i:04d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2GRAY))
     lines.append(f"own_clip,{classes[0]},own_clip/rgb,own_clip/ir,9,1,train")

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from modistill.data import ntu
+from modistill.data import ntu, video
 from modistill.data.align import Alignment, intersection_crop
 from modistill.data.cache import clip_path, load_manifest
-from modistill.data.dataset import ClipDataset, normalize
+from modistill.data.dataset import ClipDataset
 from modistill.data.prepare import PrepareOptions, prepare_ntu
+from modistill.models.preprocess import normalize
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def test_prepare_writes_every_video_and_joints_coincide(tiny_ntu, cache224):
         rec = manifest[name]
         al = Alignment(**rec["alignment"])
         layout = ntu.NtuLayout(tiny_ntu)
-        rgb_wh = ntu.read_rgb_frames(layout.rgb(name), [0])[0].shape[1::-1]
+        rgb_wh = video.read_rgb_frames(layout.rgb(name), [0])[0].shape[1::-1]
         dep_wh = ntu.read_depth(layout.depth_frame(name, 1)).shape[::-1]
         crop = intersection_crop(al, rgb_wh, dep_wh)
         body = ntu.main_body(ntu.read_skeleton(layout.skeleton(name)))[rec["frames"][2]]
@@ -73,7 +74,7 @@ def test_resume_skips_done_work(tiny_ntu, cache224):
 
 def test_killed_prepare_leaves_no_partial_entries(tiny_ntu, tmp_path):
     out = tmp_path / "cache"
-    cmd = [sys.executable, "-m", "modistill.cli", "prepare", "ntu", "--root", str(tiny_ntu), "--out", str(out),
+    cmd = [sys.executable, "-m", "modistill", "prepare", "ntu", "--root", str(tiny_ntu), "--out", str(out),
            "--size", "96", "--workers", "1", "--quiet"]
     proc = subprocess.Popen(cmd, start_new_session=True)
     deadline = time.time() + 60
@@ -118,8 +119,8 @@ def test_parallel_prepare_writes_the_same_clips(tiny_ntu, small_cache, tmp_path)
     assert summary["counts"] == {"ok": len(names)}
     for n in names:
         assert np.array_equal(np.load(clip_path(tmp_path, n)), np.load(clip_path(small_cache, n))), n
-    assert ntu.threads_per_worker(1) == 0  # one process: FFmpeg's own choice
-    assert ntu.threads_per_worker(2) == max(1, os.cpu_count() // 2)
+    assert video.threads_per_worker(1) == 0  # one process: FFmpeg's own choice
+    assert video.threads_per_worker(2) == max(1, os.cpu_count() // 2)
 
 
 def test_depth_encoding_matches_opencv_jet():
@@ -297,7 +298,7 @@ def test_records_survive_a_lost_manifest_and_stale_temp_files_are_removed(tiny_n
 def test_two_concurrent_prepares_leave_one_consistent_cache(tiny_ntu, tmp_path):
     """On 2b7b8e1 both exited 0 in 9 of 10 runs and 6 caches mixed 32 and 48 px."""
     cache = tmp_path / "cache"
-    procs = [subprocess.Popen([sys.executable, "-m", "modistill.cli", "prepare", "ntu", "--root", str(tiny_ntu),
+    procs = [subprocess.Popen([sys.executable, "-m", "modistill", "prepare", "ntu", "--root", str(tiny_ntu),
                                "--out", str(cache), "--size", str(s), "--workers", "1", "--quiet"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for s in (32, 48)]
     rcs, errs = zip(*[(p.wait(timeout=300), p.stderr.read()) for p in procs], strict=True)

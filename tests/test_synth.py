@@ -2,9 +2,9 @@ import json
 
 import numpy as np
 
-from modistill.data import ntu
-from modistill.data.synthetic import SynthConfig, generate
-from modistill.data.synthetic import render as R
+from modistill.data import ntu, video
+from modistill.synthetic import SynthConfig, generate
+from modistill.synthetic import render as R
 from tests.conftest import TINY
 
 
@@ -20,12 +20,12 @@ def test_layout_and_formats(tiny_ntu):
     assert (tiny_ntu / "nturgb+d_skeletons" / f"{name}.skeleton").read_bytes().count(b"\r\n") > 10
     n = len(frames)
     assert layout.depth_count(name) == n
-    assert ntu.count_rgb_frames(layout.rgb(name)) == n
+    assert video.count_rgb_frames(layout.rgb(name)) == n
     d = ntu.read_depth(layout.depth_frame(name, 1))
     assert d.dtype == np.uint16 and d.shape == (106, 128)
     assert 0 < (d > 0).mean() < 0.5  # masked to the person
     assert 1500 < np.median(d[d > 0]) < 4500  # millimetres
-    rgb = ntu.read_rgb_frames(layout.rgb(name), [0, n - 1])
+    rgb = video.read_rgb_frames(layout.rgb(name), [0, n - 1])
     assert rgb[0].shape == (108, 192, 3)
     import av
 
@@ -42,7 +42,7 @@ def test_joint_projections_land_on_person_in_both_cameras(tiny_ntu):
         b = bodies[t]
         depth = ntu.read_depth(layout.depth_frame(name, t + 1))
         sx, sy = depth.shape[1] / 512, depth.shape[0] / 424
-        rgb = ntu.read_rgb_frames(layout.rgb(name), [t])[0]
+        rgb = video.read_rgb_frames(layout.rgb(name), [t])[0]
         cx, cy = rgb.shape[1] / 1920, rgb.shape[0] / 1080
         # Silhouette in the colour camera from the file's camera-space joints.
         mask = R.person_mask(b.joints[:, :3], (rgb.shape[1], rgb.shape[0]), "color")

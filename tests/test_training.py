@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from modistill.cli import main
-from modistill.cli_train import CONFIG_DIR as CONFIGS
+from modistill.config import CONFIG_DIR as CONFIGS
 from modistill.config import load_config
 from modistill.errors import UserError
 from modistill.evaluation.noisy_depth import speckle
@@ -127,15 +127,15 @@ def test_speckle_noise():
 
 def test_config_errors():
     with pytest.raises(UserError, match="unknown config key 'train.epochz'"):
-        load_config("configs/demo.yaml", ["train.epochz=3"])
+        load_config(CONFIGS / "demo.yaml", ["train.epochz=3"])
     with pytest.raises(UserError, match="model.connection"):
-        load_config("configs/demo.yaml", ["model.connection=sideways"])
+        load_config(CONFIGS / "demo.yaml", ["model.connection=sideways"])
     with pytest.raises(UserError, match="expects an integer"):
-        load_config("configs/demo.yaml", ["train.epochs=many"])
+        load_config(CONFIGS / "demo.yaml", ["train.epochs=many"])
 
 
 def test_cli_user_errors_exit_2_one_line(capsys, tmp_path):
-    assert main(["train", "configs/demo.yaml", "train.epochz=1"]) == 2
+    assert main(["train", "demo", "train.epochz=1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "train.epochz" in err[0]
     assert main(["train", str(tmp_path / "nope.yaml")]) == 2
@@ -165,7 +165,7 @@ def test_ddp_two_cpu_processes_gloo(small_cache, tmp_path):
     import sys
 
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "modistill.cli", "train", "demo", f"data.cache={small_cache}",
+    cmd = [sys.executable, "-m", "modistill", "train", "demo", f"data.cache={small_cache}",
            "train.accelerator=cpu", "train.devices=2", "train.strategy=ddp", "train.epochs=1", "model.width=4",
            "train.batch_size=2", "data.workers=0", "data.frames=3", "train.progress=false",
            "steps=[step1_depth,step1_rgb,step2]", "variants=[]", "--run-dir", str(run)]

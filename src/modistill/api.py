@@ -27,8 +27,7 @@ def train(config: str | Path, run_dir: str | Path, overrides: list[str] | tuple[
           retrain_from: str | None = None) -> dict[str, dict]:
     """Run a config's steps into ``run_dir`` (a bundled config name or a YAML path, with dotted overrides);
     returns each step's metrics."""
-    from modistill.cli_train import resolve_config_path
-    from modistill.config import load_config
+    from modistill.config import load_config, resolve_config_path
     from modistill.training.runner import run_training
 
     return run_training(load_config(resolve_config_path(config), overrides), run_dir, retrain_from)
@@ -44,13 +43,10 @@ def evaluate(run_dir: str | Path) -> Path:
 def export(run_dir: str | Path, out: str | Path, step: str = "step4") -> tuple[Path, Path, Path]:
     """Export the run's RGB-only model: ONNX, safetensors bundle and Hub-style folder, with the same checks as
     ``modistill export``; returns their paths."""
-    import argparse
+    from modistill.deploy.export import export_checked
 
-    from modistill.cli_deploy import cmd_export
-
-    out = Path(out)
-    cmd_export(argparse.Namespace(run=Path(run_dir), out=out, safetensors=None, hub_dir=None, step=step))
-    return out, out.with_suffix(".safetensors"), out.with_name(out.stem + "-hub")
+    r = export_checked(run_dir, out, step=step)
+    return r["onnx"], r["safetensors"], r["hub"]
 
 
 def load(model: str | Path, runtime: str = "auto", device: str = "cpu") -> Predictor:

@@ -20,6 +20,7 @@ import yaml
 from modistill.errors import UserError
 
 Check = Callable[[Any], str | None]  # returns what is wrong, or None
+CONFIG_DIR = Path(__file__).parent / "configs"
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,21 @@ def _read_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise UserError(f"{path}: a config must be a YAML mapping")
     return data
+
+
+def resolve_config_path(name: str | Path) -> Path:
+    """A config path, or the name of a bundled config (``demo``, ``ntu60_xsub``, ...)."""
+    p = Path(name)
+    if p.exists():
+        return p
+    bundled = CONFIG_DIR / (p.name if p.suffix == ".yaml" else f"{p.name}.yaml")
+    if bundled.exists():
+        return bundled
+    raise UserError(f"{name}: config file not found (bundled: {bundled_configs()})")
+
+
+def bundled_configs() -> list[str]:
+    return sorted(x.stem for x in CONFIG_DIR.glob("*.yaml"))
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> dict:

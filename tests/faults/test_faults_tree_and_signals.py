@@ -9,7 +9,7 @@ import pytest
 
 from modistill.cli import main
 from modistill.data import cache as C
-from modistill.data import ntu
+from modistill.data import ntu, video
 from modistill.data.cache import clip_path, load_manifest
 from modistill.data.prepare import PrepareOptions, prepare_ntu
 from modistill.errors import UserError
@@ -54,7 +54,7 @@ def _corrupt(root):
     fault(n, "zero-byte .avi", "failed", "cannot read video")
 
     n = "S001C001P001R001A003"
-    gone = int(ntu.evenly_spaced(L.depth_count(n), 3)[1]) + 1  # the middle sampled frame
+    gone = int(video.evenly_spaced(L.depth_count(n), 3)[1]) + 1  # the middle sampled frame
     L.depth_frame(n, gone).unlink()
     fault(n, "missing MDepth PNG (a sampled frame)", "ok", f"depth frames [{gone}] missing")
 
@@ -185,7 +185,7 @@ def test_cli_bad_input_one_line_exit_2(argv, fragment, tmp_path, capsys):
 def _train_cmd(cache, run):
     import sys
 
-    return [sys.executable, "-m", "modistill.cli", "train", "demo", f"data.cache={cache}", "train.epochs=12",
+    return [sys.executable, "-m", "modistill", "train", "demo", f"data.cache={cache}", "train.epochs=12",
             "model.width=4", "train.batch_size=2", "data.workers=0", "data.frames=3", "train.progress=false",
             "steps=[step1_depth]", "variants=[]", "--run-dir", str(run)]
 

@@ -1,6 +1,7 @@
 """Training/evaluation clips from a prepared cache: aligned RGB and depth ``[T, 3, H, W]`` uint8 tensors.
 
-Normalisation happens on the device (:func:`normalize`), so workers move uint8 (4x less than float32).
+Normalisation happens on the device (:func:`modistill.models.preprocess.normalize`), so workers move uint8 (4x
+less than float32).
 """
 
 from __future__ import annotations
@@ -11,23 +12,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from modistill.data import ntu
+from modistill.data import ntu, video
 from modistill.data.cache import load_cache_meta, load_clip, load_manifest
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 MODALITIES = ("rgb", "depth")
-
-
-def normalize(x: torch.Tensor) -> torch.Tensor:
-    """uint8 [..., 3, H, W] → float ImageNet-normalised (applied to jet depth too, as to any 3-channel image).
-
-    The result is in the standard (channels-first) memory format whatever the input's strides: loader clips are
-    channels-last views, and on CPU oneDNN's channels-last weight gradients are not bitwise reproducible."""
-    x = x.contiguous()
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1) * 255.0
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1) * 255.0
-    return (x.float() - mean) / std
 
 
 def sample_frames(available: int, wanted: int, train: bool, sampling: str,
@@ -36,7 +24,7 @@ def sample_frames(available: int, wanted: int, train: bool, sampling: str,
     (released code)."""
     if train and sampling == "mixed" and available >= wanted and rng is not None and rng.random() < 0.5:
         return np.sort(rng.permutation(available)[:wanted])
-    return ntu.evenly_spaced(available, wanted)
+    return video.evenly_spaced(available, wanted)
 
 
 def sample_label(name: str, record: dict) -> int:

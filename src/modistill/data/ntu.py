@@ -1,15 +1,15 @@
-"""Readers for the NTU RGB+D on-disk layout: sample names, ``.skeleton`` files, masked depth PNGs, RGB AVIs.
+"""Readers for the NTU RGB+D on-disk layout: sample names, ``.skeleton`` files, masked depth PNGs (the RGB AVIs
+are decoded by :mod:`modistill.data.video`, like any user video).
 
-The formats are described in ``shared/notes/ntu-format.md``; the readers are strict (a malformed file raises
+The readers are strict (a malformed file raises
 :class:`~modistill.errors.DataError` naming the file and line) because silently mis-parsed skeletons would
 corrupt the RGB-depth alignment downstream.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -284,146 +284,3 @@ def read_depth(path: str | Path) -> np.ndarray:
         raise DataError(path, f"depth PNG must be 16-bit single-channel, got a {kind} {img.dtype.itemsize * 8}-bit "
                               f"image")
     return img
-
-
-_decode_threads = 0
-
-
-def set_decode_threads(n: int) -> None:
-    """Decoder threads per video in this process (0: FFmpeg's choice, one per core). Parallel prepare workers
-    set ``cores // workers`` so that the workers do not oversubscribe the cores: 12 NTU-sized videos in a pool of
-    two on two cores took 1.98 s, against 2.12 s with every decoder using all cores."""
-    global _decode_threads
-    _decode_threads = max(0, int(n))
-
-
-def threads_per_worker(workers: int) -> int:
-    return 0 if workers <= 1 else max(1, (os.cpu_count() or 1) // workers)
-
-
-def _set_threads(stream) -> None:
-    stream.thread_type = "AUTO"
-    stream.thread_count = _decode_threads
-
-
-def read_rgb_frames(path: str | Path, indices: Iterable[int] | None = None) -> list[np.ndarray]:
-    """Decode an RGB video with PyAV; returns RGB uint8 (H, W, 3) frames at the given 0-based indices (in their
-    order, repeats allowed).
-
-    Decoding is sequential (NTU files have a single keyframe), stops after the last wanted index, and only the
-    wanted frames are converted to arrays. A wanted index past the end of the video raises ``DataError``.
-    """
-    import av
-
-    order = None if indices is None else [int(i) for i in indices]
-    wanted = None if order is None else sorted(set(order))
-    want_set = None if wanted is None else set(wanted)
-    last = None if wanted is None else (wanted[-1] if wanted else -1)
-    frames: dict[int, np.ndarray] = {}
-    try:
-        with av.open(str(path)) as container:
-            stream = _video_stream(container, path)
-            _set_threads(stream)
-            for i, frame in enumerate(container.decode(stream)):
-                if last is not None and i > last:
-                    break
-                if want_set is None or i in want_set:
-                    frames[i] = frame.to_ndarray(format="rgb24")
-    except FileNotFoundError:
-        raise DataError(path, "video not found") from None
-    except (av.error.FFmpegError, IndexError) as e:
-        if not frames:
-            raise DataError(path, f"cannot decode video ({av_reason(e)})") from None
-    if wanted is None:
-        if not frames:
-            raise DataError(path, "video has no frames")
-        return [frames[i] for i in sorted(frames)]
-    missing = [i for i in wanted if i not in frames]
-    if missing:
-        raise DataError(path, f"video has {len(frames) and max(frames) + 1} decodable frames, frame {missing[0]} "
-                              "requested")
-    return [frames[i] for i in order]
-
-
-def count_rgb_frames(path: str | Path) -> int:
-    """Number of decodable frames (decodes the stream: container frame counts are unreliable in AVI)."""
-    import av
-
-    n = 0
-    try:
-        with av.open(str(path)) as container:
-            stream = _video_stream(container, path)
-            _set_threads(stream)
-            for _ in container.decode(stream):
-                n += 1
-    except FileNotFoundError:
-        raise DataError(path, "video not found") from None
-    except av.error.FFmpegError as e:
-        if n == 0:
-            raise DataError(path, f"cannot decode video ({e})") from None
-    return n
-
-
-def read_rgb_evenly(path: str | Path, k: int, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray, int]:
-    """``k`` evenly spaced frames of the first ``min(frames, limit)``, opening and decoding the video once.
-
-    Returns (frames, indices, frame count). The count comes from the demuxed packets (kept in memory, compressed),
-    then only the packets up to the last wanted frame are decoded. When a damaged file decodes fewer frames than it
-    has packets, the sampling is redone on the frames that did decode."""
-    import av
-
-    frames: dict[int, np.ndarray] = {}
-    decoded = 0
-    try:
-        with av.open(str(path)) as container:
-            stream = _video_stream(container, path)
-            _set_threads(stream)
-            packets = [p for p in container.demux(stream) if p.size > 0]
-            n = len(packets)
-            m = n if limit is None else min(n, limit)
-            if m <= 0:
-                raise DataError(path, "video has no frames")
-            idx = evenly_spaced(m, k)
-            want, last = set(idx.tolist()), int(idx.max())
-            try:
-                for packet in [*packets, None]:
-                    for frame in stream.decode(packet):
-                        if decoded in want:
-                            frames[decoded] = frame.to_ndarray(format="rgb24")
-                        decoded += 1
-                    if decoded > last:
-                        break
-            except (av.error.FFmpegError, IndexError):
-                pass
-    except FileNotFoundError:
-        raise DataError(path, "video not found") from None
-    except av.error.FFmpegError as e:
-        raise DataError(path, f"cannot read video ({av_reason(e)})") from None
-    if decoded > last:
-        return [frames[i] for i in idx.tolist()], idx, n
-    if decoded == 0:
-        raise DataError(path, "cannot decode video (no frame decodes)")
-    m = decoded if limit is None else min(decoded, limit)
-    idx = evenly_spaced(m, k)
-    return read_rgb_frames(path, idx), idx, decoded
-
-
-def av_reason(e: Exception) -> str:
-    """FFmpeg's own words for a failure, without the errno number and the file name PyAV adds."""
-    text = getattr(e, "strerror", None) or str(e)
-    return str(text).rstrip(".").lower() or type(e).__name__
-
-
-def _video_stream(container, path: str | Path):
-    if not container.streams.video:
-        kinds = sorted({s.type for s in container.streams})
-        what = "an audio-only file" if kinds == ["audio"] else f"streams: {', '.join(kinds)}" if kinds else "empty"
-        raise DataError(path, f"no video stream ({what})")
-    return container.streams.video[0]
-
-
-def evenly_spaced(n_available: int, n_wanted: int) -> np.ndarray:
-    """``int(linspace(0, N-1, k))``: the paper's (and released code's) evaluation sampling."""
-    if n_available <= 0:
-        raise ValueError("no frames to sample from")
-    return np.linspace(0, n_available - 1, n_wanted).astype(np.int64)

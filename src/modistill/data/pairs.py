@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from modistill.data import ntu
+from modistill.data import video
 from modistill.data.cache import (
     clean_stale,
     finished_record,
@@ -133,7 +133,7 @@ def _read(src: Path, k: int, limit: int) -> tuple[list[np.ndarray], int]:
     """``k`` evenly spaced frames of the first ``limit`` (RGB uint8 for 8-bit images, uint16 for 16-bit)."""
     files = _frame_files(src)
     if files is not None:
-        idx = ntu.evenly_spaced(min(len(files), limit), k)
+        idx = video.evenly_spaced(min(len(files), limit), k)
         imgs = []
         for i in idx:
             img = cv2.imread(str(files[i]), cv2.IMREAD_UNCHANGED)
@@ -147,7 +147,7 @@ def _read(src: Path, k: int, limit: int) -> tuple[list[np.ndarray], int]:
                 img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB if img.ndim == 2 else cv2.COLOR_BGR2RGB)
             imgs.append(img)
         return imgs, len(files)
-    frames, _, n = ntu.read_rgb_evenly(src, k, limit=limit)
+    frames, _, n = video.read_rgb_evenly(src, k, limit=limit)
     return frames, n
 
 

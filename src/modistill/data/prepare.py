@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from modistill.data import ntu
+from modistill.data import ntu, video
 from modistill.data.align import Alignment, estimate_alignment, fit_camera_alignment, implausible, intersection_crop
 from modistill.data.cache import (
     clean_stale,
@@ -96,7 +96,7 @@ def _process(job) -> dict:
         if not present:
             raise DataError(layout.depth_dir(name), "no MDepth-*.png frames")
         n_depth = present[-1]
-        rgb, idx, n_rgb = ntu.read_rgb_evenly(layout.rgb(name), opts.frames, limit=n_depth)
+        rgb, idx, n_rgb = video.read_rgb_evenly(layout.rgb(name), opts.frames, limit=n_depth)
         n = min(n_rgb, n_depth)
         rec.update(rgb_frames=n_rgb, depth_frames=n_depth, skeleton_frames=skel_frames)
         if n < opts.frames:
@@ -194,8 +194,8 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
         t0 = time.time()
 
         # One pool for both passes; its workers give their video decoders cores // workers threads each.
-        with worker_pool(min(opts.workers, max(len(todo), 1)), ntu.set_decode_threads,
-                         (ntu.threads_per_worker(opts.workers),)) as pool:
+        with worker_pool(min(opts.workers, max(len(todo), 1)), video.set_decode_threads,
+                         (video.threads_per_worker(opts.workers),)) as pool:
             scans = {}
             scan_jobs = [(root, n) for n in todo]
             for r in progress(run_parallel(_scan_alignment, scan_jobs, opts.workers, pool=pool, on_crash=_scan_crashed),
@@ -277,7 +277,7 @@ def process_videos(fn, jobs: list, job_name: Callable[[Any], str], cache: Path, 
         return {"name": job_name(job), "status": "failed",
                 "reason": "worker crashed while preparing this video (out of memory, or a decoder crash)"}
 
-    decode = (ntu.set_decode_threads, (ntu.threads_per_worker(workers),))
+    decode = (video.set_decode_threads, (video.threads_per_worker(workers),))
     for rec in progress(run_parallel(fn, jobs, workers, *decode, pool=pool, on_crash=crashed), total=len(jobs),
                         desc="prepare", unit="video", disable=not show_progress):
         records[rec["name"]] = rec

@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from modistill.data.dataset import normalize
 from modistill.errors import NonFiniteError, UserError
 from modistill.models.multistream import RGBOnly
+from modistill.models.preprocess import normalize
 from modistill.models.stream import ARCHS, Stream
 from modistill.training.run import RunInfo
 from modistill.utils.io import atomic_write, load_tensors

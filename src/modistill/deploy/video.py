@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modistill.data import ntu
+from modistill.data import video
 from modistill.data.encode import crop_resize
 
 
@@ -18,8 +18,8 @@ def camera_clip(path: str | Path, frames: int, size: int, crop: list[float] | tu
                 stored_frames: int | None = None) -> np.ndarray:
     """uint8 ``[frames, 3, size, size]`` RGB from a raw video file (any container/codec PyAV reads)."""
     stored = stored_frames or frames
-    imgs, _, _ = ntu.read_rgb_evenly(path, stored)
-    imgs = [imgs[i] for i in ntu.evenly_spaced(stored, frames)]
+    imgs, _, _ = video.read_rgb_evenly(path, stored)
+    imgs = [imgs[i] for i in video.evenly_spaced(stored, frames)]
     h, w = imgs[0].shape[:2]
     box = (crop[0] * w, crop[1] * h, crop[2] * w, crop[3] * h)
     return np.stack([crop_resize(im, box, size) for im in imgs]).transpose(0, 3, 1, 2)

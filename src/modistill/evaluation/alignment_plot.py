@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modistill.data import ntu
+from modistill.data import ntu, video
 from modistill.data.align import estimate_alignment, intersection_crop
 from modistill.data.encode import crop_resize, depth_range, encode_depth
 from modistill.errors import DataError, UserError
@@ -33,9 +33,9 @@ def show_alignment(root: str | Path, name: str, out: str | Path | None = None, s
     al = estimate_alignment(frames)
     if al is None:
         raise DataError(layout.skeleton(name), "no well-tracked joints to align with")
-    n = min(ntu.count_rgb_frames(layout.rgb(name)), layout.depth_count(name))
+    n = min(video.count_rgb_frames(layout.rgb(name)), layout.depth_count(name))
     t = n // 2
-    rgb = ntu.read_rgb_frames(layout.rgb(name), [t])[0]
+    rgb = video.read_rgb_frames(layout.rgb(name), [t])[0]
     depth = ntu.read_depth(layout.depth_frame(name, t + 1))
     crop = intersection_crop(al, (rgb.shape[1], rgb.shape[0]), (depth.shape[1], depth.shape[0]))
     r = crop_resize(rgb, crop.rgb, size)

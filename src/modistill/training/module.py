@@ -12,9 +12,9 @@ from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.functional.classification import multiclass_accuracy
 
 from modistill import losses
-from modistill.data.dataset import normalize
 from modistill.errors import NonFiniteError
 from modistill.models.multistream import MultiStream, StreamOutput
+from modistill.models.preprocess import normalize
 from modistill.models.stream import build_stream
 from modistill.training.steps import STEPS, connections_for
 

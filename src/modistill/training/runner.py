@@ -73,11 +73,11 @@ def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict, dict[str, int
     if not sp["train"] or not sp["test"]:
         raise UserError(f"{d['cache']}: the {d['protocol']} split has no train or no test videos")
     labels = {n: sample_label(n, records.get(n, {})) for part in sp.values() for n in part}
-    _warn_thin_split(sp, labels, meta["class_names"], d)
     bad = next((n for n, y in labels.items() if not 0 <= y < meta["num_classes"]), None)
     if bad is not None:
         raise UserError(f"{d['cache']}: sample {bad} has label {labels[bad]}, outside the cache's "
                         f"{meta['num_classes']} classes; re-prepare the cache")
+    _warn_thin_split(sp, labels, meta["class_names"], d)
     return sp, meta, labels, records
 
 

@@ -1,4 +1,4 @@
-"""Deployment sub-commands: export (safetensors bundle + ONNX) and predict (raw RGB videos)."""
+"""Deployment sub-commands: export (ONNX, safetensors bundle, Hub-style folder) and predict (raw RGB videos)."""
 
 from __future__ import annotations
 
@@ -8,42 +8,13 @@ from pathlib import Path
 
 
 def cmd_export(a: argparse.Namespace) -> None:
-    import numpy as np
-    import torch
+    from modistill.deploy.export import export_checked
 
-    from modistill.deploy.bundle import build_model, bundle_from_run, save_bundle
-    from modistill.deploy.onnx_export import OnnxModel, export_onnx
-    from modistill.errors import NonFiniteError, UserError
-
-    if a.out.suffix != ".onnx":
-        raise UserError(f"{a.out}: --out must end in .onnx")
-    bundle_path = a.safetensors or a.out.with_suffix(".safetensors")
-    for p in (a.out, bundle_path):
-        if p.is_dir():
-            raise UserError(f"{p}: is a directory; give a file path")
-    state, meta = bundle_from_run(a.run, a.step)
-    model = build_model(state, meta, a.run)
-    x = np.random.default_rng(0).uniform(0, 255, (2, meta["frames"], 3, meta["size"], meta["size"]))
-    x = x.astype(np.float32)
-    with torch.inference_mode():
-        ref = model(torch.from_numpy(x)).numpy()
-    if not np.isfinite(ref).all():
-        raise NonFiniteError(f"{a.run}: {a.step} gives NaN or infinite logits; nothing exported")
-    onnx_path = export_onnx(model, meta, a.out)
-    diff = float(np.abs(OnnxModel(onnx_path)(x) - ref).max())
-    if not diff <= 1e-3 * max(1.0, float(np.abs(ref).max())):  # also refuses NaN
-        onnx_path.unlink()
-        raise UserError(f"{a.out}: the ONNX graph differs from the PyTorch model (max |Δlogit| = {diff:.3g}); "
-                        f"nothing exported")
-    st = save_bundle(state, meta, bundle_path)
-    hub_dir = a.hub_dir or a.out.with_name(a.out.stem + "-hub")
-    from modistill.deploy.hub import write_hub_folder
-
-    write_hub_folder(st, meta, a.run, hub_dir)
-    print(f"wrote {onnx_path}, {st} and the Hub-style folder {hub_dir}: {meta['arch']} (width {meta['width']}), "
-          f"{meta['num_classes']} classes, "
-          f"input [B, {meta['frames']}, 3, {meta['size']}, {meta['size']}] RGB 0-255, crop {meta['crop']} "
-          f"({meta['crop_source']}); ONNX vs PyTorch max |Δlogit| = {diff:.2e}")
+    r = export_checked(a.run, a.out, a.safetensors, a.hub_dir, a.step)
+    m = r["meta"]
+    print(f"wrote {r['onnx']}, {r['safetensors']} and the Hub-style folder {r['hub']}: {m['arch']} (width "
+          f"{m['width']}), {m['num_classes']} classes, input [B, {m['frames']}, 3, {m['size']}, {m['size']}] RGB "
+          f"0-255, crop {m['crop']} ({m['crop_source']}); ONNX vs PyTorch max |Δlogit| = {r['max_abs_diff']:.2e}")
 
 
 def cmd_predict(a: argparse.Namespace) -> int | None:
@@ -64,13 +35,15 @@ def cmd_predict(a: argparse.Namespace) -> int | None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from modistill.deploy.bundle import DEPLOYABLE
+
     e = sub.add_parser("export", help="export a run's RGB-only (step 4) model to ONNX and a safetensors bundle")
     e.add_argument("run", type=Path, help="run folder with a finished step4")
     e.add_argument("--out", type=Path, required=True, help="ONNX path (model.onnx)")
     e.add_argument("--safetensors", type=Path, default=None, help="bundle path (default: OUT with .safetensors)")
     e.add_argument("--hub-dir", type=Path, default=None,
                    help="Hub-style folder: config.json, model.safetensors, model card (default: OUT's name + -hub)")
-    e.add_argument("--step", choices=["step4", "step4_inv"], default="step4",
+    e.add_argument("--step", choices=DEPLOYABLE, default=DEPLOYABLE[0],
                    help="which RGB-only model of the run (step4_inv: the inverted-connection study)")
     e.set_defaults(func=cmd_export)
 

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 
 from modistill.data import ntu
-from modistill.data.synthetic import body as B
-from modistill.data.synthetic import render as R
 from modistill.errors import UserError
+from modistill.synthetic import body as B
+from modistill.synthetic import render as R
 from modistill.utils.io import atomic_write_text
 from modistill.utils.progress import progress, run_parallel
 
@@ -149,7 +149,7 @@ def _render(cfg: SynthConfig, name: str):
 def render_sample(cfg: SynthConfig, root: Path, name: str) -> str:
     """Render and write one sample in the layout of ``cfg.layout`` (its last file is the completion marker)."""
     if cfg.layout != "ntu":
-        from modistill.data.synthetic.multiview import write_multiview_sample
+        from modistill.synthetic.multiview import write_multiview_sample
 
         return write_multiview_sample(cfg, root, name, _render)
     layout = ntu.NtuLayout(root)

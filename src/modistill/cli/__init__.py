@@ -1,14 +1,14 @@
-"""The ``modistill`` command line. User errors print one line and exit with code 2."""
+"""The ``modistill`` command line: the parser, logging, and errors turned into exit codes (user errors print one
+line and exit 2; SIGINT 130, SIGTERM 143). The sub-commands live in :mod:`.data`, :mod:`.train` and
+:mod:`.deploy`; they parse and print, the work is done by the library."""
 
 from __future__ import annotations
 
 import argparse
 import functools
 import logging
-import os
 import signal
 import sys
-from pathlib import Path
 
 from modistill.errors import Interrupted, UserError
 
@@ -19,24 +19,6 @@ Garcia, Morerio & Murino (ECCV 2018). Typical flow: `prepare` a dataset into a c
 `evaluate` the run (paper-style tables), `export` the RGB-only model and `predict` on plain videos. `demo` runs
 everything on a built-in synthetic RGB-D benchmark. User errors print one line and exit 2; Ctrl-C exits 130 and
 SIGTERM 143, keeping finished work."""
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like WIDTHxHEIGHT, got {text!r}") from None
-    return w, h
-
-
-def cmd_synth(a: argparse.Namespace) -> None:
-    from modistill.data.synthetic import SynthConfig, generate
-
-    cfg = SynthConfig(classes=a.classes, subjects=a.subjects, cameras=a.cameras, replications=a.replications,
-                      setups=a.setups, seed=a.seed, frames=a.frames, rgb_size=a.rgb_size, depth_size=a.depth_size,
-                      clutter=a.clutter, layout=a.layout)
-    names = generate(cfg, a.out_dir, workers=a.workers, show_progress=not a.quiet)
-    print(f"wrote {len(names)} samples in the {a.layout} layout under {a.out_dir}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,28 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
                            parser_class=functools.partial(argparse.ArgumentParser,
                                                           formatter_class=argparse.ArgumentDefaultsHelpFormatter))
 
-    s = sub.add_parser("synth", help="write the synthetic RGB-D action benchmark in the NTU RGB+D layout")
-    s.add_argument("out_dir", type=Path)
-    s.add_argument("--classes", type=int, default=10)
-    s.add_argument("--subjects", type=int, default=8)
-    s.add_argument("--cameras", type=int, default=3)
-    s.add_argument("--replications", type=int, default=2)
-    s.add_argument("--setups", type=int, default=1)
-    s.add_argument("--frames", type=int, default=32, help="mean frames per video (varies ±25%%)")
-    s.add_argument("--rgb-size", type=_size, default=(384, 216), help="colour video WxH (16:9, up to 1920x1080)")
-    s.add_argument("--depth-size", type=_size, default=(256, 212), help="depth PNG WxH (up to 512x424)")
-    s.add_argument("--clutter", type=float, default=0.5,
-                   help="RGB scene difficulty in [0, 1]: room contrast and number of moving distractors")
-    s.add_argument("--layout", choices=["ntu", "nwucla", "uwa3d"], default="ntu",
-                   help="on-disk layout: NTU RGB+D (default), NW-UCLA or UWA3D II style frame folders")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    s.add_argument("--quiet", action="store_true")
-    s.set_defaults(func=cmd_synth)
+    from modistill.cli import data, deploy, train
 
-    from modistill import cli_commands
-
-    cli_commands.register(sub)
+    for module in (data, train, deploy):
+        module.register(sub)
     return p
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from modistill.data.synthetic import body as B
+from modistill.synthetic import body as B
 
 DEPTH_REF = (512, 424)
 COLOR_REF = (1920, 1080)

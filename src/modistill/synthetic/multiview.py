@@ -16,7 +16,7 @@ import numpy as np
 
 from modistill.data import ntu
 from modistill.data.align import COLOR_REF, DEPTH_REF, estimate_alignment
-from modistill.data.multiview import NWUCLA_ACTIONS
+from modistill.data.nwucla_uwa3d import NWUCLA_ACTIONS
 
 
 def sample_dirs(layout: str, root: Path, name: str) -> tuple[Path, Path]:

@@ -6,6 +6,6 @@ Depth is masked to the person and clean(ish); RGB has clutter, lighting changes 
 pipeline (readers, alignment, prepare, training) runs on it unchanged.
 """
 
-from modistill.data.synthetic.writer import SynthConfig, generate
+from modistill.synthetic.writer import SynthConfig, generate
 
 __all__ = ["SynthConfig", "generate"]

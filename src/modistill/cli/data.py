@@ -1,10 +1,28 @@
-"""Sub-commands beyond ``synth`` (prepare, show-alignment, train, evaluate, demo, ...)."""
+"""Data sub-commands: synth, prepare, pairs, show-alignment."""
 
 from __future__ import annotations
 
 import argparse
 import os
 from pathlib import Path
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like WIDTHxHEIGHT, got {text!r}") from None
+    return w, h
+
+
+def cmd_synth(a: argparse.Namespace) -> None:
+    from modistill.synthetic import SynthConfig, generate
+
+    cfg = SynthConfig(classes=a.classes, subjects=a.subjects, cameras=a.cameras, replications=a.replications,
+                      setups=a.setups, seed=a.seed, frames=a.frames, rgb_size=a.rgb_size, depth_size=a.depth_size,
+                      clutter=a.clutter, layout=a.layout)
+    names = generate(cfg, a.out_dir, workers=a.workers, show_progress=not a.quiet)
+    print(f"wrote {len(names)} samples in the {a.layout} layout under {a.out_dir}")
 
 
 def cmd_prepare(a: argparse.Namespace) -> None:
@@ -27,7 +45,7 @@ def cmd_prepare(a: argparse.Namespace) -> None:
 
 
 def cmd_pairs(a: argparse.Namespace) -> None:
-    from modistill.data.multiview import write_multiview_pairs
+    from modistill.data.nwucla_uwa3d import write_multiview_pairs
 
     counts = write_multiview_pairs(a.dataset, a.root, a.out, a.train_views, a.test_views)
     other = f", {counts['unused']} in other views left out" if counts["unused"] else ""
@@ -43,16 +61,39 @@ def cmd_show_alignment(a: argparse.Namespace) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from modistill.data.prepare import PrepareOptions
+    from modistill.synthetic import SynthConfig
+
+    d, po = SynthConfig(), PrepareOptions()
+    s = sub.add_parser("synth", help="write the synthetic RGB-D action benchmark in the NTU RGB+D layout")
+    s.add_argument("out_dir", type=Path)
+    s.add_argument("--classes", type=int, default=d.classes, help="actions")
+    s.add_argument("--subjects", type=int, default=d.subjects, help="performers (the cross-subject protocol)")
+    s.add_argument("--cameras", type=int, default=d.cameras, help="viewpoints (the cross-view protocol)")
+    s.add_argument("--replications", type=int, default=d.replications, help="repetitions per camera")
+    s.add_argument("--setups", type=int, default=d.setups, help="camera set-ups")
+    s.add_argument("--frames", type=int, default=d.frames, help="mean frames per video (varies ±25%%)")
+    s.add_argument("--rgb-size", type=_size, default=d.rgb_size, help="colour video WxH (16:9, up to 1920x1080)")
+    s.add_argument("--depth-size", type=_size, default=d.depth_size, help="depth PNG WxH (up to 512x424)")
+    s.add_argument("--clutter", type=float, default=d.clutter,
+                   help="RGB scene difficulty in [0, 1]: room contrast and number of moving distractors")
+    s.add_argument("--layout", choices=["ntu", "nwucla", "uwa3d"], default="ntu",
+                   help="on-disk layout: NTU RGB+D (default), NW-UCLA or UWA3D II style frame folders")
+    s.add_argument("--seed", type=int, default=d.seed, help="random seed of the generator")
+    s.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_synth)
+
     p = sub.add_parser("prepare", help="align, crop and cache RGB+depth frames of a dataset")
     p.add_argument("dataset", choices=["ntu", "pairs"],
                    help="ntu: NTU RGB+D 60/120 tree; pairs: a CSV manifest of your own RGB + depth/IR/flow data")
     p.add_argument("--root", type=Path, required=True, help="dataset root folder (ntu) or the CSV manifest (pairs)")
     p.add_argument("--out", type=Path, required=True, help="cache folder to create or resume")
-    p.add_argument("--benchmark", choices=["ntu60", "ntu120"], default="ntu60")
+    p.add_argument("--benchmark", choices=["ntu60", "ntu120"], default=po.benchmark)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--size", type=int, default=224, help="network input size (square)")
-    p.add_argument("--frames", type=int, default=5, help="frames stored per video, evenly spaced")
-    p.add_argument("--depth-encoding", choices=["jet", "gray"], default="jet")
+    p.add_argument("--size", type=int, default=po.size, help="network input size (square)")
+    p.add_argument("--frames", type=int, default=po.frames, help="frames stored per video, evenly spaced")
+    p.add_argument("--depth-encoding", choices=["jet", "gray"], default=po.depth_encoding)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_prepare)
 
@@ -71,8 +112,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--size", type=int, default=224)
     s.set_defaults(func=cmd_show_alignment)
 
-    from modistill.cli_deploy import register as register_deploy
-    from modistill.cli_train import register as register_train
-
-    register_train(sub)
-    register_deploy(sub)

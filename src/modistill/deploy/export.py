@@ -1,0 +1,45 @@
+"""``modistill export``: a run's RGB-only model as ONNX, safetensors bundle and Hub-style folder, checked before
+anything is kept: finite weights and outputs, and the ONNX graph computing what the PyTorch model computes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from modistill.deploy.bundle import build_model, bundle_from_run, save_bundle
+from modistill.deploy.hub import write_hub_folder
+from modistill.deploy.onnx_export import OnnxModel, export_onnx
+from modistill.errors import NonFiniteError, UserError
+
+
+def export_checked(run: str | Path, out: str | Path, safetensors: str | Path | None = None,
+                   hub_dir: str | Path | None = None, step: str = "step4") -> dict:
+    """Write the three artefacts (ONNX last checked, so a failure leaves nothing partial) and return their paths,
+    the metadata and the largest ONNX-vs-PyTorch logit difference on a random clip."""
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise UserError(f"{out}: --out must end in .onnx")
+    bundle_path = Path(safetensors) if safetensors else out.with_suffix(".safetensors")
+    hub_dir = Path(hub_dir) if hub_dir else out.with_name(out.stem + "-hub")
+    for p in (out, bundle_path):
+        if p.is_dir():
+            raise UserError(f"{p}: is a directory; give a file path")
+    state, meta = bundle_from_run(run, step)
+    model = build_model(state, meta, run)
+    x = np.random.default_rng(0).uniform(0, 255, (2, meta["frames"], 3, meta["size"], meta["size"]))
+    x = x.astype(np.float32)
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(x)).numpy()
+    if not np.isfinite(ref).all():
+        raise NonFiniteError(f"{run}: {step} gives NaN or infinite logits; nothing exported")
+    onnx_path = export_onnx(model, meta, out)
+    diff = float(np.abs(OnnxModel(onnx_path)(x) - ref).max())
+    if not diff <= 1e-3 * max(1.0, float(np.abs(ref).max())):  # also refuses NaN
+        onnx_path.unlink()
+        raise UserError(f"{out}: the ONNX graph differs from the PyTorch model (max |Δlogit| = {diff:.3g}); "
+                        f"nothing exported")
+    bundle = save_bundle(state, meta, bundle_path)
+    write_hub_folder(bundle, meta, run, hub_dir)
+    return {"onnx": onnx_path, "safetensors": bundle, "hub": hub_dir, "meta": meta, "max_abs_diff": diff}
