@@ -75,7 +75,7 @@ def test_pairs_manifest_errors_name_file_and_line(tmp_path, capsys):
     assert main(["prepare", "pairs", "--root", str(bad), "--out", str(tmp_path / "c"), "--quiet"]) == 2
     assert "missing column" in capsys.readouterr().err
     bad.write_bytes(b"id,label,rgb,depth\n\xff\xfe,0,x,y\n")
-    with pytest.raises(DataError, match="bad.csv: not UTF-8 text"):
+    with pytest.raises(UserError, match="bad.csv: not UTF-8 text"):
         read_pairs_csv(bad)
     with pytest.raises(UserError, match="is a directory"):
         read_pairs_csv(tmp_path)

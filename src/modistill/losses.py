@@ -1,7 +1,7 @@
 """The paper's losses (Garcia et al., ECCV 2018, sec. 3.1), each against its equation.
 
 The released code's choices are reachable through arguments (``reduction="sum"``, ``hall_weight=0.01``,
-``t2_scaling=False``); see ``reference-code-facts.md`` §2 and the README for the defaults and why.
+``t2_scaling=False``); the README ("Model and losses") gives the defaults and why.
 """
 
 from __future__ import annotations
@@ -73,7 +73,12 @@ def modality_distillation_loss(
     reduction: str = "mean",
     hall_weight: float = 1.0,
 ) -> torch.Tensor:
-    """Eq. 7: ``(1−α)·L_GD + α·L_hall``."""
+    """Eq. 7 from the logits and feature maps."""
     gd = generalized_distillation_loss(student_logits, labels, teacher_logits, lam, temperature, t2_scaling)
     hall = hallucination_loss(teacher_features, student_features, layers, reduction, hall_weight)
+    return eq7(gd, hall, alpha)
+
+
+def eq7(gd: torch.Tensor, hall: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Eq. 7: ``(1−α)·L_GD + α·L_hall``, from the two losses already computed (the training step logs both)."""
     return (1.0 - alpha) * gd + alpha * hall

@@ -129,7 +129,7 @@ def test_predict_runtime_mismatch(cli, exported, tiny_ntu):
 
 
 EVALUATE = [
-    ("truncated config.yaml", lambda r: (r / "config.yaml").write_text("name: [x\n"), "config.yaml: unreadable"),
+    ("truncated config.yaml", lambda r: (r / "config.yaml").write_text("name: [x\n"), "config.yaml: invalid YAML"),
     ("truncated metrics.json", lambda r: truncate(r / "step2" / "metrics.json"), "step2/metrics.json: not valid"),
     ("truncated run.json", lambda r: truncate(r / "run.json"), "run.json: not valid JSON"),
     ("truncated step-2 weights", lambda r: truncate(r / "step2" / "weights.pt"), "step2/weights.pt: unreadable"),

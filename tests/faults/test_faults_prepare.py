@@ -120,8 +120,8 @@ def test_disk_full_at_the_manifest_write(cli, tiny_ntu, tmp_path, monkeypatch):
 
 
 PAIRS = [
-    ("missing CSV", lambda d: d / "none.csv", "none.csv: manifest not found"),
-    ("a directory", lambda d: d, "is a directory; --root must be the pairs CSV file"),
+    ("missing CSV", lambda d: d / "none.csv", "none.csv: pairs CSV not found"),
+    ("a directory", lambda d: d, "is a directory, not a pairs CSV"),
     ("no id column", lambda d: _csv(d, "label,rgb,depth\n0,a,b\n"), "missing column(s) ['id']"),
     ("empty file", lambda d: _csv(d, ""), "missing column(s)"),
     ("header only", lambda d: _csv(d, "id,label,rgb,depth\n"), "no rows"),

@@ -43,7 +43,8 @@ CONFIG_VALUES = [
     ("data.benchmark=ntu200", "data.benchmark='ntu200' is not one of"),
     ("data.protocol=cross-time", "data.protocol='cross-time' is not one of"),
     ("data.validation=maybe", "data.validation='maybe' must be paper or null"),
-    ("distill.weighting=released", "set distill.hall_reduction=sum as well"),
+    ("distill.hall_weight=-1", "distill.hall_weight=-1.0 must be >= 0"),
+    ("distill.weighting=released", "unknown config key 'distill.weighting'"),
     ("train.strategy=ring", "train.strategy='ring' is not one of"),
     ("model.temporal=maybe", "'model.temporal' must be true or false"),
     ("train.progress=2", "'train.progress' must be true or false"), ("name=a/b", "name='a/b' must be a non-empty"),
@@ -74,9 +75,9 @@ def test_config_values(cli, small_cache, tmp_path, override, fragment):
 
 
 CONFIG_FILES = [
-    ("random bytes", lambda p: p.write_bytes(bytes(range(256)) * 4), "not a text file"),
+    ("random bytes", lambda p: p.write_bytes(bytes(range(256)) * 4), "not UTF-8 text"),
     ("a directory", lambda p: p.mkdir(), "is a directory, not a config file"),
-    ("a YAML list", lambda p: p.write_text("- a\n- b\n"), "a config must be a YAML mapping"),
+    ("a YAML list", lambda p: p.write_text("- a\n- b\n"), "must be a YAML mapping"),
     ("invalid YAML", lambda p: p.write_text("train: [1, 2\n"), "invalid YAML"),
     ("an unknown section", lambda p: p.write_text("trainer:\n  lr: 1\n"), "unknown config key 'trainer'"),
     ("a section that is a number", lambda p: p.write_text("data: 5\n"), "config key 'data' must be a mapping"),

@@ -129,16 +129,23 @@ class Crop:
     depth: tuple[float, float, float, float]
 
 
+def depth_to_rgb_affine(al: Alignment, rgb_size: tuple[int, int],
+                        depth_size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """``(ax, bx, ay, by)`` with ``colour_px = a * depth_px + b`` per axis, for images of the given (W, H), which
+    may be stored at other sizes than the sensors' reference grids."""
+    (wc, hc), (wd, hd) = rgb_size, depth_size
+    ax = (wc / COLOR_REF[0]) * al.scale * (DEPTH_REF[0] / wd)
+    ay = (hc / COLOR_REF[1]) * al.scale * (DEPTH_REF[1] / hd)
+    return ax, (wc / COLOR_REF[0]) * al.offset_x, ay, (hc / COLOR_REF[1]) * al.offset_y
+
+
 def intersection_crop(al: Alignment, rgb_size: tuple[int, int], depth_size: tuple[int, int]) -> Crop:
     """Crop of the intersection of the aligned RGB and depth fields of view, for images of the given (W, H).
 
     Handles images stored at other sizes than the reference grids (e.g. a 540p transcode, a scaled depth map).
     """
     (wc, hc), (wd, hd) = rgb_size, depth_size
-    # colour_px = a * depth_px + b per axis.
-    ax = (wc / COLOR_REF[0]) * al.scale * (DEPTH_REF[0] / wd)
-    ay = (hc / COLOR_REF[1]) * al.scale * (DEPTH_REF[1] / hd)
-    bx, by = (wc / COLOR_REF[0]) * al.offset_x, (hc / COLOR_REF[1]) * al.offset_y
+    ax, bx, ay, by = depth_to_rgb_affine(al, rgb_size, depth_size)
     x0, y0 = max(0.0, bx), max(0.0, by)
     x1, y1 = min(float(wc), bx + ax * wd), min(float(hc), by + ay * hd)
     if x1 - x0 < 8 or y1 - y0 < 8:

@@ -157,6 +157,14 @@ def _lock_owner(path: Path) -> str:
         return "?"
 
 
+def _flock_or_refuse(fd: int, mode: int, path: Path, message: str) -> None:
+    """Take the lock without waiting, or refuse with ``message`` (its ``{pid}``: the holder's, from the file)."""
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UserError(message.format(pid=_lock_owner(path))) from None
+
+
 @contextmanager
 def prepare_lock(cache: Path) -> Iterator[None]:
     """Exclusive use of the cache for the whole prepare; a second prepare is refused with the owner's pid."""
@@ -166,11 +174,8 @@ def prepare_lock(cache: Path) -> Iterator[None]:
     except OSError as e:
         raise UserError(f"{cache}: cannot write to the cache folder ({os_reason(e)})") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"{cache}: in use by another prepare (pid {_lock_owner(path)}); wait for it to finish "
-                            f"or use another --out") from None
+        _flock_or_refuse(fd, fcntl.LOCK_EX, path, f"{cache}: in use by another prepare (pid {{pid}}); wait for it "
+                                                  f"to finish or use another --out")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         yield
@@ -185,10 +190,8 @@ def check_not_preparing(cache: str | Path) -> None:
         return
     fd = os.open(path, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise UserError(f"{cache}: a prepare is still running on this cache (pid {_lock_owner(path)}); train when "
-                        f"it has finished") from None
+        _flock_or_refuse(fd, fcntl.LOCK_SH, path, f"{cache}: a prepare is still running on this cache (pid {{pid}}); "
+                                                  f"train when it has finished")
     finally:
         os.close(fd)
 

@@ -32,6 +32,7 @@ from modistill.data.cache import (
 )
 from modistill.data.encode import depth_range, encode_depth
 from modistill.errors import DataError, UserError
+from modistill.utils.io import read_text
 
 REQUIRED = ("id", "label", "rgb", "depth")
 SPLITS = ("train", "val", "test")
@@ -46,16 +47,7 @@ def read_pairs_csv(path: str | Path) -> tuple[list[dict], list[str], list[tuple[
     ``(id or "line N", reason)``. A bad header refuses the file; a bad row fails only that row. Messages name the
     file and line. A UTF-8 byte-order mark (Excel's CSV export) is accepted."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise UserError(f"{path}: manifest not found") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory; --root must be the pairs CSV file") from None
-    except UnicodeDecodeError as e:
-        raise DataError(path, f"not UTF-8 text (byte {e.start}); save the CSV as UTF-8") from None
-    except OSError as e:
-        raise UserError(f"{path}: cannot read the manifest ({e.strerror})") from None
+    text = read_text(path, "pairs CSV", encoding="utf-8-sig")
     reader = csv.DictReader(text.splitlines())
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED if c not in header]

@@ -33,7 +33,7 @@ from modistill.data.cache import (
     write_clip,
     write_manifest,
 )
-from modistill.data.encode import DEPTH_ENCODINGS, crop_resize, depth_range, encode_depth
+from modistill.data.encode import DEPTH_ENCODINGS, aligned_pair, depth_range
 from modistill.data.splits import BENCHMARKS
 from modistill.errors import DataError, UserError
 from modistill.utils.io import atomic_write_text, read_json
@@ -121,9 +121,7 @@ def _process(job) -> dict:
         near, far = depth_range(depth)
         out = np.empty((2, opts.frames, opts.size, opts.size, 3), np.uint8)
         for k in range(opts.frames):
-            out[0, k] = crop_resize(rgb[k], crop.rgb, opts.size)
-            d = crop_resize(depth[k], crop.depth, opts.size, nearest=True)
-            out[1, k] = encode_depth(d, near, far, opts.depth_encoding)
+            out[0, k], _, out[1, k] = aligned_pair(rgb[k], depth[k], crop, opts.size, near, far, opts.depth_encoding)
         rec.update(status="ok", reason="; ".join(notes) or None, frames=idx.tolist(),
                    crop_rgb=[round(v, 2) for v in crop.rgb],
                    rgb_size=[rgb[0].shape[1], rgb[0].shape[0]], depth_mm=[near, far])

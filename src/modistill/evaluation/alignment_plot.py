@@ -8,7 +8,7 @@ import numpy as np
 
 from modistill.data import ntu, video
 from modistill.data.align import estimate_alignment, intersection_crop
-from modistill.data.encode import crop_resize, depth_range, encode_depth
+from modistill.data.encode import aligned_pair, depth_range
 from modistill.errors import DataError, UserError
 from modistill.utils.io import atomic_write
 
@@ -38,10 +38,8 @@ def show_alignment(root: str | Path, name: str, out: str | Path | None = None, s
     rgb = video.read_rgb_frames(layout.rgb(name), [t])[0]
     depth = ntu.read_depth(layout.depth_frame(name, t + 1))
     crop = intersection_crop(al, (rgb.shape[1], rgb.shape[0]), (depth.shape[1], depth.shape[0]))
-    r = crop_resize(rgb, crop.rgb, size)
-    d_raw = crop_resize(depth, crop.depth, size, nearest=True)
     near, far = depth_range([depth])
-    d = encode_depth(d_raw, near, far)
+    r, d_raw, d = aligned_pair(rgb, depth, crop, size, near, far)
     blend = r.copy()
     mask = d_raw > 0
     blend[mask] = (0.5 * r[mask] + 0.5 * d[mask]).astype(np.uint8)

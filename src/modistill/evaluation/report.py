@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
+from modistill.config import read_yaml
 from modistill.errors import UserError
 from modistill.evaluation.noisy_depth import noisy_depth_accuracies
 from modistill.evaluation.plots import confusion_matrix_png, hallucination_curves
@@ -16,21 +15,10 @@ from modistill.training.run import RunInfo
 from modistill.utils.io import atomic_write_text
 
 
-def _run_config(run_dir: Path) -> dict:
-    path = run_dir / "config.yaml"
-    try:
-        cfg = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise UserError(f"{path}: unreadable ({type(e).__name__}); retrain into a new --run-dir") from None
-    if not isinstance(cfg, dict):
-        raise UserError(f"{path}: not a run config; retrain into a new --run-dir")
-    return cfg
-
-
 def evaluate_run(run_dir: str | Path) -> Path:
     run = RunInfo(run_dir)
     run_dir = run.dir
-    cfg = _run_config(run_dir)
+    cfg = read_yaml(run_dir / "config.yaml", "run config")
     metrics = run.metrics()
     if not metrics:
         raise UserError(f"{run_dir}: no finished steps to evaluate")
@@ -56,11 +44,9 @@ def evaluate_run(run_dir: str | Path) -> Path:
         test_names = s2["test_names"]
         noisy = noisy_depth_accuracies(cfg, run_dir, test_names, meta["num_classes"],
                                        cfg["evaluate"]["noise_sigma2"], cfg["evaluate"]["void"], cfg["seed"])
-        header = "| σ² | " + " | ".join(r["sigma2"] for r in noisy) + " |"
-        sep = "|---|" + "|".join("---" for _ in noisy) + "|"
-        vals = "| Accuracy (step 2, RGB + noisy depth) | " + " | ".join(f"{100 * r['accuracy']:.2f}%"
-                                                                      for r in noisy) + " |"
-        lines += ["## Table 3: step-2 model with noisy depth", "", header, sep, vals, "",
+        row = {"what": "Accuracy (step 2, RGB + noisy depth)"} | {r["sigma2"]: r["accuracy"] for r in noisy}
+        table3 = markdown_table([row], [("what", "σ²")] + [(r["sigma2"], r["sigma2"]) for r in noisy])
+        lines += ["## Table 3: step-2 model with noisy depth", "", table3, "",
                   f"Step 4 (RGB only, hallucinated depth): {100 * metrics['step4']['accuracy']:.2f}%.", ""]
         atomic_write_text(run_dir / "noisy_depth.json", json.dumps(noisy, indent=2))
     curves = {s: lab for s, lab in (("step3", "w/ connections (row 13)"), ("step3_noconn", "w/o connections (row 14)"),

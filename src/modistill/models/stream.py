@@ -34,8 +34,8 @@ class TemporalConv(nn.Module):
     """A 3x1x1 (time x space) convolution C→C across the T frames of each video, zero-padded at the clip ends.
 
     Initialised as an exact identity (centre tap = identity matrix), so a pretrained stream's output is unchanged
-    at initialisation (paper sec. 3.1). The released TF code's initialiser did not produce an identity
-    (``reference-code-facts.md`` §1.3); we follow the paper.
+    at initialisation (paper sec. 3.1). The authors' released TF code initialised it differently, not as an
+    identity; we follow the paper.
     """
 
     def __init__(self, channels: int):
@@ -49,7 +49,7 @@ class TemporalConv(nn.Module):
             return self.banded(x, frames)
         bt, c, h, w = x.shape
         # [B*T, C, H, W] → a [B, C, T, H, W] view (no copy): oneDNN/cuDNN run the 3x1x1 conv on it directly,
-        # 1.7x faster forward+backward on CPU than a conv1d over [B*H*W, C, T] and its two transposes.
+        # without the two transposes a conv1d over [B*H*W, C, T] needs (benchmarks/model_overhead.py).
         y = x.reshape(bt // frames, frames, c, h, w).transpose(1, 2)
         y = F.conv3d(y, self.weight[:, :, :, None, None], padding=(1, 0, 0))
         # .contiguous(): for few channels oneDNN returns channels-last, which would carry on through the stream,

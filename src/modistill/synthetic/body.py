@@ -186,7 +186,6 @@ def pose(subject: Subject, ang: dict[str, float]) -> np.ndarray:
     torso = _rot_y(g("twist")) @ _rot_x(g("lean"))
     up = torso @ np.array([0, 1.0, 0])
     right = torso @ np.array([1.0, 0, 0])
-    fwd = torso @ np.array([0, 0, 1.0])
     J[SPINE_BASE] = root
     J[SPINE_MID] = root + up * 0.16 * h
     J[SPINE_SH] = root + up * 0.30 * h
@@ -218,7 +217,6 @@ def pose(subject: Subject, ang: dict[str, float]) -> np.ndarray:
         J[kn] = J[hip] + d_thigh * leg_u
         J[an] = J[kn] + d_shin * leg_l
         J[fo] = J[an] + (r_shin @ np.array([0, 0, 1.0])) * foot + np.array([0, -0.03 * h, 0])
-    _ = fwd
     return J
 
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from modistill.data import ntu
-from modistill.data.align import COLOR_REF, DEPTH_REF, estimate_alignment
+from modistill.data.align import depth_to_rgb_affine, estimate_alignment
 from modistill.data.nwucla_uwa3d import NWUCLA_ACTIONS
 
 
@@ -31,10 +31,8 @@ def sample_dirs(layout: str, root: Path, name: str) -> tuple[Path, Path]:
 
 def _register(depth: np.ndarray, al, rgb_size: tuple[int, int]) -> np.ndarray:
     (wc, hc), (hd, wd) = rgb_size, depth.shape
-    ax = (wc / COLOR_REF[0]) * al.scale * (DEPTH_REF[0] / wd)
-    ay = (hc / COLOR_REF[1]) * al.scale * (DEPTH_REF[1] / hd)
-    m = np.array([[ax, 0, (wc / COLOR_REF[0]) * al.offset_x], [0, ay, (hc / COLOR_REF[1]) * al.offset_y]],
-                 np.float32)
+    ax, bx, ay, by = depth_to_rgb_affine(al, rgb_size, (wd, hd))
+    m = np.array([[ax, 0, bx], [0, ay, by]], np.float32)
     return cv2.warpAffine(depth, m, (wc, hc), flags=cv2.INTER_NEAREST, borderValue=0)
 
 

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from modistill.data.align import COLOR_REF, DEPTH_REF
 from modistill.synthetic import body as B
 
-DEPTH_REF = (512, 424)
-COLOR_REF = (1920, 1080)
 DEPTH_F = 365.5  # focal length in depth reference pixels (about 70 x 60 degrees)
 COLOR_F = 1081.4  # focal length in colour reference pixels (about 84 x 53 degrees)
 BASELINE = 0.052  # metres between the depth and the colour camera centres

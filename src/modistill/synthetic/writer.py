@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -40,7 +40,6 @@ class SynthConfig:
     empty_frame_prob: float = 0.05
     clutter: float = 0.5  # 0 = plain grey room, no distractors; 1 = full-contrast room, up to 3 distractors
     layout: str = "ntu"  # ntu | nwucla | uwa3d
-    extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         for key in ("classes", "subjects", "cameras", "replications", "setups", "frames"):

@@ -64,13 +64,13 @@ class StepModule(L.LightningModule):
         kind = self.spec.loss
         if kind == "ce":
             return F.cross_entropy(out.fused, y), {}
-        hall_w = 0.01 if d["hall_reduction"] == "sum" and d["weighting"] == "released" else 1.0
         teacher_f, student_f = out.features["depth"], out.features["hall"]
-        hall = losses.hallucination_loss(teacher_f, student_f, d["hall_layers"], d["hall_reduction"], hall_w)
+        hall = losses.hallucination_loss(teacher_f, student_f, d["hall_layers"], d["hall_reduction"],
+                                         d["hall_weight"])
         gd = losses.generalized_distillation_loss(out.logits["hall"], y, out.logits["depth"], d["lambda"],
                                                   d["temperature"], d["t2_scaling"])
         base = kind.removeprefix("hoffman-")
-        distill = {"eq3": hall, "eq5": gd, "eq7": (1 - d["alpha"]) * gd + d["alpha"] * hall}[base]
+        distill = {"eq3": hall, "eq5": gd, "eq7": losses.eq7(gd, hall, d["alpha"])}[base]
         parts = {"hall": hall.detach(), "gd": gd.detach()}
         if kind.startswith("hoffman"):
             # One-step training of all three streams (Hoffman et al.): both classification heads plus distillation.

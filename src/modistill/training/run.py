@@ -32,7 +32,7 @@ STEP_KEYS = ("seed", "data.benchmark", "data.protocol", "data.validation", "data
              "train.optimizer", "train.lr", "train.weight_decay", "train.batch_size", "train.epochs",
              "train.precision", "train.limit_train_batches")
 DISTILL_KEYS = ("distill.alpha", "distill.lambda", "distill.temperature", "distill.t2_scaling",
-                "distill.hall_layers", "distill.hall_reduction", "distill.weighting")
+                "distill.hall_layers", "distill.hall_reduction", "distill.hall_weight")
 
 
 def _get(cfg: dict, dotted: str) -> Any:

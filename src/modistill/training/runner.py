@@ -188,7 +188,7 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, re
     trainer.test(module, _loader(cfg, splits["test"], False, mods), verbose=False)
     res = module.test_results()
     spec = module.spec
-    res.update(step=step, row=spec.row, title=spec.title, test_modality=spec.test_modality, loss=spec.loss,
+    res.update(step=step, loss=spec.loss,
                train_seconds=time.time() - t0, selected=chosen.name,
                best_val_acc=float(callbacks[0].best_model_score) if callbacks[0].best_model_score is not None
                else None, test_names=[splits["test"][i] for i in res["index"]])

@@ -1,4 +1,5 @@
-"""Named training steps (paper sec. 3.2) and ablation variants (Table 2), as data.
+"""Named training steps (paper sec. 3.2) and ablation variants, as data (which Table 2 row each gives is in
+:mod:`modistill.evaluation.tables`).
 
 Each step says which streams exist, what each is fed, how streams connect, where each stream's weights come
 from, which stream is frozen, the loss, and which logits select the best epoch and give the step's accuracy.
@@ -6,13 +7,12 @@ from, which stream is frozen, the loss, and which logits select the best epoch a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class StepSpec:
     name: str
-    row: str  # Table 2 row(s) this step produces
     title: str
     streams: tuple[str, ...]
     inputs: dict[str, str]
@@ -21,9 +21,7 @@ class StepSpec:
     frozen: tuple[str, ...] = ()
     loss: str = "ce"  # ce | eq3 | eq5 | eq7 | hoffman-eq3 | hoffman-eq5 | hoffman-eq7
     select: tuple[str, ...] = ()  # streams whose fused logits select the model (empty = all)
-    test_modality: str = "RGB"
     direction: str | None = None  # fixed connection direction (inverted study); None = the config's
-    extra: dict = field(default_factory=dict)
 
 
 def connections_for(spec: StepSpec, direction: str) -> list[tuple[str, str]]:
@@ -45,45 +43,44 @@ def connections_for(spec: StepSpec, direction: str) -> list[tuple[str, str]]:
     return []
 
 
-def _step3(name, row, title, loss, connection, teacher="step2", direction=None):
-    return StepSpec(name, row, title, ("depth", "hall"), {"depth": "depth", "hall": "rgb"},
+def _step3(name, title, loss, connection, teacher="step2", direction=None):
+    return StepSpec(name, title, ("depth", "hall"), {"depth": "depth", "hall": "rgb"},
                     {"depth": (teacher, "depth"), "hall": (teacher, "depth")}, connection, ("depth",), loss,
-                    ("hall",), "RGB (hall)", direction)
+                    ("hall",), direction)
 
 
-def _hoffman(loss, row):
-    return StepSpec(f"hoffman_{loss}", row, f"Hoffman et al. w/o connections, {loss}", ("rgb", "depth", "hall"),
+def _hoffman(loss):
+    return StepSpec(f"hoffman_{loss}", f"Hoffman et al. w/o connections, {loss}", ("rgb", "depth", "hall"),
                     {"rgb": "rgb", "depth": "depth", "hall": "rgb"},
                     {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth"),
                      "hall": ("step1_depth", "depth")}, False, (), f"hoffman-{loss}", ("rgb", "hall"))
 
 
 STEPS: dict[str, StepSpec] = {s.name: s for s in (
-    StepSpec("step1_rgb", "2", "step 1, RGB stream", ("rgb",), {"rgb": "rgb"}, {"rgb": None}),
-    StepSpec("step1_depth", "1", "step 1, depth stream", ("depth",), {"depth": "depth"}, {"depth": None},
-             test_modality="Depth"),
-    StepSpec("step2", "6-8", "step 2", ("rgb", "depth"), {"rgb": "rgb", "depth": "depth"},
-             {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")}, True, test_modality="RGB & Depth"),
-    _step3("step3", "13", "step 3 w/ connections", "eq7", True),
-    StepSpec("step4", "15", "step 4", ("rgb", "hall"), {"rgb": "rgb", "hall": "rgb"},
+    StepSpec("step1_rgb", "step 1, RGB stream", ("rgb",), {"rgb": "rgb"}, {"rgb": None}),
+    StepSpec("step1_depth", "step 1, depth stream", ("depth",), {"depth": "depth"}, {"depth": None}),
+    StepSpec("step2", "step 2", ("rgb", "depth"), {"rgb": "rgb", "depth": "depth"},
+             {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")}, True),
+    _step3("step3", "step 3 w/ connections", "eq7", True),
+    StepSpec("step4", "step 4", ("rgb", "hall"), {"rgb": "rgb", "hall": "rgb"},
              {"rgb": ("step2", "rgb"), "hall": ("step3", "hall")}, True),
     # Ablations (Table 2).
-    StepSpec("step2_noconn", "9", "step 2 w/o connections", ("rgb", "depth"), {"rgb": "rgb", "depth": "depth"},
-             {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")}, False, test_modality="RGB & Depth"),
-    _step3("step3_noconn_eq3", "10", "step 3 w/o connections", "eq3", False),
-    _step3("step3_eq3", "11", "step 3 w/ connections", "eq3", True),
-    _step3("step3_eq5", "12", "step 3 w/ connections", "eq5", True),
-    _step3("step3_noconn", "14", "step 3 w/o connections", "eq7", False),
+    StepSpec("step2_noconn", "step 2 w/o connections", ("rgb", "depth"), {"rgb": "rgb", "depth": "depth"},
+             {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")}, False),
+    _step3("step3_noconn_eq3", "step 3 w/o connections", "eq3", False),
+    _step3("step3_eq3", "step 3 w/ connections", "eq3", True),
+    _step3("step3_eq5", "step 3 w/ connections", "eq5", True),
+    _step3("step3_noconn", "step 3 w/o connections", "eq7", False),
     # Supplement Table 1: the same pipeline with RGB→depth connections (rows 6a-8a, 13a, 15a).
-    StepSpec("step2_inv", "6a-8a", "step 2, inverted RGB→depth", ("rgb", "depth"), {"rgb": "rgb", "depth": "depth"},
-             {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")}, True, test_modality="RGB & Depth",
+    StepSpec("step2_inv", "step 2, inverted RGB→depth", ("rgb", "depth"), {"rgb": "rgb", "depth": "depth"},
+             {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")}, True,
              direction="rgb_to_depth"),
-    _step3("step3_inv", "13a", "step 3, inverted RGB→depth teacher", "eq7", True, "step2_inv", "rgb_to_depth"),
-    StepSpec("step4_inv", "15a", "step 4, inverted RGB→hall", ("rgb", "hall"), {"rgb": "rgb", "hall": "rgb"},
+    _step3("step3_inv", "step 3, inverted RGB→depth teacher", "eq7", True, "step2_inv", "rgb_to_depth"),
+    StepSpec("step4_inv", "step 4, inverted RGB→hall", ("rgb", "hall"), {"rgb": "rgb", "hall": "rgb"},
              {"rgb": ("step2_inv", "rgb"), "hall": ("step3_inv", "hall")}, True, direction="rgb_to_depth"),
-    _hoffman("eq3", "3"),
-    _hoffman("eq5", "4"),
-    _hoffman("eq7", "5"),
+    _hoffman("eq3"),
+    _hoffman("eq5"),
+    _hoffman("eq7"),
 )}
 
 MAIN_STEPS = ("step1_rgb", "step1_depth", "step2", "step3", "step4")

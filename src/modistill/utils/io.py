@@ -75,3 +75,20 @@ def load_tensors(path: str | Path, remedy: str) -> dict:
         why = "truncated" if "central directory" in first or "EOF" in first or isinstance(e, EOFError) else \
             "holds more than tensors" if "weights_only" in first or "Unpickl" in type(e).__name__ else "damaged"
         raise UserError(f"{path}: unreadable ({why}); {remedy}") from None
+
+
+def read_text(path: str | Path, what: str, encoding: str = "utf-8") -> str:
+    """A text file's content, or one line naming the file and the problem (missing, a folder, not UTF-8, ...)."""
+    from modistill.errors import UserError
+
+    path = Path(path)
+    try:
+        return path.read_bytes().decode(encoding)
+    except FileNotFoundError:
+        raise UserError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a {what}") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start}); save the {what} as UTF-8") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the {what} ({e.strerror})") from None

@@ -12,9 +12,8 @@ def keep_freed_memory() -> bool:
 
     Why: a CPU training step allocates and frees activation-sized tensors by the hundred. By default glibc maps
     each large one fresh from the kernel and unmaps it when freed, so every step page-faults on all its
-    activations again. Measured on ResNet-50 at 224 px, step 2, batch 5 x 5 frames, 2 cores: kernel time
-    43 → 12 s per 6 steps, and the step went from 1.09-1.26x to 1.05x the bare torchvision step. The cost: the
-    process keeps its peak memory until it exits. Returns False where the C library is not glibc.
+    activations again (the measured effect is in the README's benchmarks). The cost: the process keeps its peak
+    memory until it exits. Returns False where the C library is not glibc.
     """
     try:  # the malloc this process already uses, not a libc found by name
         mallopt = ctypes.CDLL(None).mallopt
