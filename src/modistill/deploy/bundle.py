@@ -26,12 +26,18 @@ from modistill.utils.io import atomic_write, load_tensors
 
 FORMAT = "modistill-rgb/2"
 PREPROCESS = {
-    "frames": "frames = evenly_spaced(video frames, stored_frames)[evenly_spaced(stored_frames, frames)], "
-              "evenly_spaced(n, k) = int(linspace(0, n - 1, k)) over decoded frames in presentation order",
-    "crop": "box (crop[0]·W, crop[1]·H, crop[2]·W, crop[3]·H) in pixels, not rounded (sub-pixel)",
-    "resize": "one OpenCV warpAffine of the box to size x size, pixel centres aligned, INTER_AREA when both scales "
-              "< 1 else INTER_LINEAR, black outside the frame",
-    "input": "float32 RGB 0-255 [B, frames, 3, size, size]; ImageNet normalisation is inside the model",
+    "frames": "decode every frame in presentation order (n of them); keep frames "
+              "evenly_spaced(n, stored_frames)[evenly_spaced(stored_frames, frames)] with "
+              "evenly_spaced(n, k) = floor(linspace(0, n - 1, k))",
+    "color": "RGB, 8 bits per channel (PyAV frame.to_ndarray(format='rgb24'))",
+    "crop": "box in pixels x0, y0, x1, y1 = crop[0]*W, crop[1]*H, crop[2]*W, crop[3]*H for a W x H frame, not "
+            "rounded (sub-pixel)",
+    "resize": "cv2.warpAffine(frame, M, (size, size), flags=INTER_AREA if sx < 1 and sy < 1 else INTER_LINEAR, "
+              "borderMode=BORDER_CONSTANT, borderValue=0) with sx = size / (x1 - x0), sy = size / (y1 - y0), "
+              "M = [[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5]] (float32), then uint8",
+    "input": "float32 RGB 0-255 [B, frames, 3, size, size] (frames x channels x rows x columns); ImageNet "
+             "normalisation is inside the model",
+    "output": "logits [B, num_classes]; probabilities = softmax(logits)",
 }
 
 

@@ -15,7 +15,7 @@ from modistill.errors import NonFiniteError, UserError
 
 
 def export_checked(run: str | Path, out: str | Path, safetensors: str | Path | None = None,
-                   hub_dir: str | Path | None = None, step: str = "step4") -> dict:
+                   hub_dir: str | Path | None = None, step: str = "step4", quantize: str | None = None) -> dict:
     """Write the three artefacts (ONNX last checked, so a failure leaves nothing partial) and return their paths,
     the metadata and the largest ONNX-vs-PyTorch logit difference on a random clip."""
     out = Path(out)
@@ -42,4 +42,12 @@ def export_checked(run: str | Path, out: str | Path, safetensors: str | Path | N
                         f"nothing exported")
     bundle = save_bundle(state, meta, bundle_path)
     write_hub_folder(bundle, meta, run, hub_dir)
-    return {"onnx": onnx_path, "safetensors": bundle, "hub": hub_dir, "meta": meta, "max_abs_diff": diff}
+    result = {"onnx": onnx_path, "safetensors": bundle, "hub": hub_dir, "meta": meta, "max_abs_diff": diff}
+    if quantize == "int8":
+        from modistill.deploy.quantize import quantize_int8
+
+        int8 = out.with_name(out.stem + "-int8.onnx")
+        result.update(int8=int8, int8_report=quantize_int8(onnx_path, run, meta, int8))
+    elif quantize is not None:
+        raise UserError(f"--quantize {quantize}: only int8 is offered")
+    return result
