@@ -73,10 +73,16 @@ def _batch(step: str, b: int, t: int, s: int) -> dict:
     return out
 
 
-def ours_train_step(step: str, arch: str, batch: dict) -> callable:
+def ours_train_step(step: str, arch: str, batch: dict, device: str = "cpu", channels_last: bool = False,
+                    compiled: bool = False) -> callable:
     cfg = load_config(CONFIG_DIR / "demo.yaml", [f"model.arch={arch}", "model.width=64"])
-    module = StepModule(step, cfg, CLASSES).train()
-    opt = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=1e-3)
+    module = StepModule(step, cfg, CLASSES).train().to(device)
+    if channels_last:
+        module.to(memory_format=torch.channels_last)
+    if compiled:
+        module.net.compile()
+    opt = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=1e-3,
+                           fused=True if device == "cuda" else None)
 
     def run():
         out = module(batch)
@@ -87,19 +93,25 @@ def ours_train_step(step: str, arch: str, batch: dict) -> callable:
     return run
 
 
-def bare_train_step(step: str, arch: str, batch: dict) -> callable:
+def bare_train_step(step: str, arch: str, batch: dict, device: str = "cpu", channels_last: bool = False,
+                    compiled: bool = False) -> callable:
     spec = STEPS[step]
-    nets = {n: getattr(torchvision.models, arch)(num_classes=CLASSES) for n in spec.streams}
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    nets = {n: getattr(torchvision.models, arch)(num_classes=CLASSES).to(device, memory_format=fmt)
+            for n in spec.streams}
     for n in spec.frozen:
         nets[n].eval().requires_grad_(False)
+    if compiled:
+        for m in nets.values():
+            m.compile()
     params = [p for n, m in nets.items() if n not in spec.frozen for p in m.parameters()]
-    opt = torch.optim.Adam(params, lr=1e-3)
+    opt = torch.optim.Adam(params, lr=1e-3, fused=True if device == "cuda" else None)
     b, t = batch["label"].shape[0], batch["rgb"].shape[1]
 
     def run():
         logits = []
         for n, m in nets.items():
-            x = normalize(batch[spec.inputs[n]]).flatten(0, 1)
+            x = normalize(batch[spec.inputs[n]]).flatten(0, 1).contiguous(memory_format=fmt)
             with torch.set_grad_enabled(n not in spec.frozen):
                 logits.append(m(x).reshape(b, t, -1).mean(1))
         loss = F.cross_entropy(torch.stack(logits).mean(0), batch["label"])

@@ -34,3 +34,20 @@ def test_prepare_throughput_runs_tiny(tiny_ntu, tmp_path):
     (r,) = rows
     assert r["videos"] == 4 and r["prepare_videos_per_s"] > 0 and r["loader_clips_per_s"] > 0
     assert r["ratio"] == r["prepare_videos_per_s"] / r["decode_only_videos_per_s"]
+
+
+def test_gpu_benchmark_says_so_without_cuda(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        return  # on a GPU machine the script is run by hand (minutes)
+    assert _load("gpu").main([]) is None
+    assert capsys.readouterr().out.strip() == "benchmarks/gpu.py: no CUDA device here; nothing measured"
+
+
+def test_loader_throughput_runs_tiny(tmp_path):
+    rows = _load("loader_throughput").main(["--clips", "8", "--workers", "0", "--size", "32", "--batch", "4",
+                                             "--out", str(tmp_path)])
+    assert json.loads((tmp_path / "loader_throughput.json").read_text()) == rows
+    (r,) = rows
+    assert r["workers"] == 0 and r["clips_per_s"] > 0 and r["MB_per_s"] == r["clips_per_s"] * 2 * 5 * 32 * 32 * 3 / 1e6

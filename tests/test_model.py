@@ -241,3 +241,49 @@ def test_named_weights_not_cached_are_one_line(tmp_path, monkeypatch, spec, frag
     monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hf"))
     with pytest.raises(UserError, match=re.escape(fragment)):
         build_stream("resnet18", 7, pretrained=spec)
+
+
+def test_channels_last_path_gives_the_same_outputs_and_keeps_its_layout(monkeypatch):
+    """The CUDA layout (channels_last through stems, temporal convs and connections), forced here on CPU: same
+    logits as the standard layout within fp32 tolerance, and the temporal conv hands channels_last on."""
+    from modistill.models import preprocess, stream
+
+    torch.manual_seed(0)
+    batch = {"rgb": clips(seed=1), "depth": clips(seed=2)}
+    ref_model = two_stream(True).eval()
+    with torch.no_grad():
+        ref = ref_model(batch)
+    seen = []
+    monkeypatch.setattr(preprocess, "memory_format", lambda device: torch.channels_last)
+    monkeypatch.setattr(stream, "memory_format", lambda device: torch.channels_last)
+    original = stream.TemporalConv.forward
+
+    def spy(self, x, frames):
+        y = original(self, x, frames)
+        seen.append((y.is_contiguous(memory_format=torch.channels_last), y.is_contiguous()))
+        return y
+
+    monkeypatch.setattr(stream.TemporalConv, "forward", spy)
+    cl_model = two_stream(True).eval().to(memory_format=torch.channels_last)
+    with torch.no_grad():  # per-frame channels_last, as normalize() lays clips out on CUDA
+        got = cl_model({k: v.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, v.shape[:2])
+                        for k, v in batch.items()})
+    assert seen and all(cl for cl, _ in seen) and not all(std for _, std in seen)  # 1x1 maps are both
+    for k in ref.logits:
+        torch.testing.assert_close(got.logits[k], ref.logits[k], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.skipif(__import__("shutil").which("gcc") is None and __import__("shutil").which("cc") is None,
+                    reason="torch.compile on CPU needs a C compiler")
+def test_compiled_stream_matches_eager():
+    """train.compile compiles the networks in place (nn.Module.compile): same outputs, same state-dict keys."""
+    torch.manual_seed(0)
+    s = Stream("resnet18", 3, width=4).eval()
+    x = torch.randn(2, 3, 3, 32, 32)
+    with torch.no_grad():
+        ref = s(x)
+        keys = list(s.state_dict())
+        s.compile()
+        got = s(x)
+    assert list(s.state_dict()) == keys
+    torch.testing.assert_close(got, ref, atol=1e-4, rtol=1e-4)

@@ -331,3 +331,11 @@ def test_a_dying_worker_fails_its_video_and_the_run_finishes(tiny_ntu, tmp_path,
     assert recs[crashy.VICTIM]["status"] == "failed" and "worker crashed" in recs[crashy.VICTIM]["reason"]
     assert summary["counts"] == {"ok": 17, "failed": 1}
     assert not clip_path(tmp_path / "cache", crashy.VICTIM).exists()
+
+
+def test_loader_items_are_uint8(small_cache):
+    """Workers move uint8 (4x less than float32); normalisation, in the device's layout, happens on the device."""
+    names = sorted(load_manifest(small_cache))[:4]
+    item = ClipDataset(small_cache, names, 3, train=True)[(0, 123)]
+    assert item["rgb"].dtype == item["depth"].dtype == torch.uint8
+    assert item["rgb"].shape == (3, 3, 32, 32)

@@ -27,7 +27,7 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 @dataclass(frozen=True)
 class Field:
     default: Any
-    kind: str  # int | float | bool | str | path | list | devices | precision | limit
+    kind: str  # int | float | bool | str | path | list | devices | precision | limit | workers
     check: Check | None = None
     nullable: bool = False
 
@@ -91,7 +91,7 @@ SCHEMA: dict[str, Field] = {
     "data.frames": Field(5, "int", _range(1, 256)),
     "data.train_sampling": Field("even", "str", _one_of("even", "mixed")),  # even (paper) | mixed (released code)
     "data.flip": Field(0.5, "float", _range(0, 1)),
-    "data.workers": Field(2, "int", _range(0, 256)),
+    "data.workers": Field("auto", "workers"),  # loader processes; auto: the cores per device, at most 8
     "model.arch": Field("resnet50", "str", _arch),
     "model.width": Field(64, "int", _range(1, 4096)),
     # torchvision:IMAGENET1K_V2, hf-hub:timm/resnet50.a1_in1k, or a local .pth/.safetensors; null: random init
@@ -112,6 +112,7 @@ SCHEMA: dict[str, Field] = {
     "train.log_every_n_steps": Field(10, "int", _range(1)),
     "train.limit_train_batches": Field(1.0, "limit"),  # fraction in (0, 1] or a number of batches >= 1
     "train.progress": Field(True, "bool"),
+    "train.compile": Field(False, "bool"),  # torch.compile the networks (in place, state dict keys unchanged)
     "train.cpu_keep_freed_memory": Field(True, "bool"),  # CPU runs: glibc reuses freed memory (faster steps)
     "distill.alpha": Field(0.5, "float", _range(0, 1)),
     "distill.lambda": Field(0.5, "float", _range(0, 1)),
@@ -199,6 +200,10 @@ def _coerce(key: str, field: Field, v: Any) -> Any:
         raise UserError(f"config key {key!r} {words}, got {v!r}")
     if kind == "float":
         return _as_float(key, v)
+    if kind == "workers":
+        if v == "auto" or (_is_int(v) and 0 <= v <= 256):
+            return v
+        raise UserError(f"config key {key!r} must be auto or a number of loader processes from 0 to 256, got {v!r}")
     if kind == "precision":
         return str(v)
     if kind == "devices":

@@ -24,7 +24,7 @@ CONFIG_VALUES = [
     ("train.limit_train_batches=0", "'train.limit_train_batches' must be a fraction"),
     ("train.limit_train_batches=-1", "'train.limit_train_batches' must be a fraction"),
     ("train.limit_train_batches=1.5", "'train.limit_train_batches' must be a fraction"),
-    ("data.workers=-1", "data.workers=-1 must be >= 0"), ("seed=-1", "seed=-1 must be >= 0"),
+    ("data.workers=-1", "must be auto or a number of loader processes"), ("seed=-1", "seed=-1 must be >= 0"),
     ("seed=99999999999", "seed=99999999999 must be <= 4.29497e+09"), ("seed=1.5", "'seed' expects an integer"),
     ("train.num_nodes=0", "train.num_nodes=0 must be >= 1"),
     ("distill.hall_layers=[layer9]", "has unknown layer(s) ['layer9']"),

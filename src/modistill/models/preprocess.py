@@ -9,12 +9,21 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def normalize(x: torch.Tensor) -> torch.Tensor:
-    """uint8 [..., 3, H, W] → float ImageNet-normalised (applied to jet depth too, as to any 3-channel image).
+def memory_format(device: torch.device) -> torch.memory_format:
+    """channels_last on CUDA (cuDNN's fast layout: 1.6x a training step at batch 32 on an H100), the standard
+    layout on CPU, where oneDNN's channels-last weight gradients are not bitwise reproducible."""
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
-    The result is in the standard (channels-first) memory format whatever the input's strides: loader clips are
-    channels-last views, and on CPU oneDNN's channels-last weight gradients are not bitwise reproducible."""
-    x = x.contiguous()
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    """uint8 [..., 3, H, W] → float ImageNet-normalised (applied to jet depth too, as to any 3-channel image), in
+    the device's memory format (:func:`memory_format`) whatever the input's strides."""
+    if x.dim() == 4:
+        x = x.contiguous(memory_format=memory_format(x.device))
+    elif x.device.type == "cuda":  # [B, T, 3, H, W]: channels-last per frame, as the stream flattens B·T
+        x = x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, x.shape[:2])
+    else:
+        x = x.contiguous()
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1) * 255.0
     std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1) * 255.0
     return (x.float() - mean) / std

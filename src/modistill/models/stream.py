@@ -18,6 +18,7 @@ from torchvision.models import resnet
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from modistill.errors import UserError
+from modistill.models.preprocess import memory_format
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,10 @@ class TemporalConv(nn.Module):
         # without the two transposes a conv1d over [B*H*W, C, T] needs (benchmarks/model_overhead.py).
         y = x.reshape(bt // frames, frames, c, h, w).transpose(1, 2)
         y = F.conv3d(y, self.weight[:, :, :, None, None], padding=(1, 0, 0))
-        # .contiguous(): for few channels oneDNN returns channels-last, which would carry on through the stream,
-        # and its channels-last weight gradients are not bitwise reproducible on CPU.
-        return y.transpose(1, 2).reshape(bt, c, h, w).contiguous()
+        # On CUDA a channels-last input makes this view NDHWC, cuDNN's fast conv3d layout, and the result channels-last
+        # again. On CPU the standard layout is restored: for few channels oneDNN returns channels-last, which would
+        # carry on through the stream, and its channels-last weight gradients are not bitwise reproducible.
+        return y.transpose(1, 2).reshape(bt, c, h, w).contiguous(memory_format=memory_format(x.device))
 
     def banded(self, x: torch.Tensor, frames: int) -> torch.Tensor:
         """The same convolution as one 1x1 conv over the T*C channels of a clip, with a block-banded weight.

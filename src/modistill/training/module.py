@@ -113,7 +113,13 @@ class StepModule(L.LightningModule):
         if t["optimizer"] == "sgd":
             return torch.optim.SGD(params, lr=t["lr"], momentum=0.9, weight_decay=t["weight_decay"])
         cls = torch.optim.AdamW if t["optimizer"] == "adamw" else torch.optim.Adam
-        return cls(params, lr=t["lr"], weight_decay=t["weight_decay"])
+        fused = self.device.type == "cuda"  # one kernel for all parameters on the GPU; foreach (the default) on CPU
+        return cls(params, lr=t["lr"], weight_decay=t["weight_decay"], fused=fused or None)
+
+    def on_fit_start(self) -> None:
+        """On CUDA the weights take the channels-last layout of the activations (see models.preprocess)."""
+        if self.device.type == "cuda":
+            self.to(memory_format=torch.channels_last)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """The global random states travel with the checkpoint (tensors and plain numbers only, so checkpoints

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import time
 from pathlib import Path
@@ -102,12 +103,22 @@ def _quiet_worker(_worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+def loader_workers(setting: int | str) -> int:
+    """``data.workers``: a number, or auto: this process's share of the cores (one process per device under DDP),
+    one core left to the training loop, at most 8."""
+    if setting != "auto":
+        return int(setting)
+    per_device = (os.cpu_count() or 2) // max(1, torch.cuda.device_count())
+    return max(0, min(8, per_device - 1))
+
+
 def _loader(cfg: dict, names: list[str], train: bool, modalities: tuple[str, ...]) -> DataLoader:
     d, t = cfg["data"], cfg["train"]
+    workers = loader_workers(d["workers"])
     ds = ClipDataset(d["cache"], names, d["frames"], train, d["train_sampling"], d["flip"], modalities)
     return DataLoader(ds, batch_size=t["batch_size"], sampler=EpochSampler(len(ds), cfg["seed"], shuffle=train),
-                      num_workers=d["workers"], persistent_workers=d["workers"] > 0,
-                      worker_init_fn=_quiet_worker if d["workers"] > 0 else None,
+                      num_workers=workers, persistent_workers=workers > 0,
+                      worker_init_fn=_quiet_worker if workers > 0 else None,
                       pin_memory=torch.cuda.is_available(), drop_last=False)
 
 
@@ -143,6 +154,8 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, re
     _init_from(module, run_dir, step)
     mods = tuple(module.modalities)
     t = cfg["train"]
+    if t["compile"]:
+        module.net.compile()  # in place: the state dict keeps its keys, so checkpoints and weights.pt are unchanged
     has_val = bool(splits["val"])
     ckpt_dir = step_dir / "checkpoints"
     # Two checkpoints: the best by validation accuracy (model selection) and the latest epoch (resumption).
@@ -237,6 +250,8 @@ def run_training(cfg: dict, run_dir: str | Path, retrain_from: str | None = None
     run_dir = Path(run_dir)
     cfg, order, splits, meta, step_recs = open_run(cfg, run_dir, retrain_from)
     on_cpu = cfg["train"]["accelerator"] == "cpu" or not torch.cuda.is_available()
+    if not on_cpu:
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels once
     if on_cpu and cfg["train"]["cpu_keep_freed_memory"] and keep_freed_memory():
         log.info("CPU run: malloc keeps freed memory for reuse (train.cpu_keep_freed_memory=false to turn off)")
     log.info("run %s: %d train / %d val / %d test videos, %d classes", run_dir, len(splits["train"]),
