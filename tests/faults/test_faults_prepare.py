@@ -34,13 +34,6 @@ def test_out_is_a_file(cli, tiny_ntu, tmp_path):
               "cannot create the cache folder")
 
 
-@pytest.fixture
-def prepared(small_cache, tmp_path):
-    cache = tmp_path / "cache"
-    shutil.copytree(small_cache, cache)
-    return cache
-
-
 CACHE_STATE = [
     ("truncated cache.json", lambda c: truncate(c / "cache.json"), "cache.json: not valid JSON"),
     ("cache.json a directory", lambda c: ((c / "cache.json").unlink(), (c / "cache.json").mkdir()),
@@ -51,12 +44,12 @@ CACHE_STATE = [
 
 
 @pytest.mark.parametrize("what, damage, fragment", CACHE_STATE, ids=[c[0] for c in CACHE_STATE])
-def test_cache_state_files_on_resume(cli, prepared, tiny_ntu, what, damage, fragment):
-    damage(prepared)
-    clips = snapshot(prepared / "clips")
+def test_cache_state_files_on_resume(cli, cache_copy, tiny_ntu, what, damage, fragment):
+    damage(cache_copy)
+    clips = snapshot(cache_copy / "clips")
     size = "48" if what == "other settings" else "32"
-    cli.fails(["prepare", "ntu", "--root", tiny_ntu, "--out", prepared, "--size", size, "--frames", "3"], fragment)
-    assert snapshot(prepared / "clips") == clips  # finished clips intact
+    cli.fails(["prepare", "ntu", "--root", tiny_ntu, "--out", cache_copy, "--size", size, "--frames", "3"], fragment)
+    assert snapshot(cache_copy / "clips") == clips  # finished clips intact
 
 
 @pytest.fixture
@@ -90,14 +83,14 @@ RECOVERS = [
 
 
 @pytest.mark.parametrize("what, damage", RECOVERS, ids=[c[0] for c in RECOVERS])
-def test_state_the_rerun_repairs(cli, prepared, tiny_ntu, what, damage):
+def test_state_the_rerun_repairs(cli, cache_copy, tiny_ntu, what, damage):
     """Damage that loses no finished work: the rerun succeeds and every video is ok again."""
-    damage(prepared)
-    rc, _, err = cli(["prepare", "ntu", "--root", tiny_ntu, "--out", prepared, "--size", "32", "--frames", "3",
+    damage(cache_copy)
+    rc, _, err = cli(["prepare", "ntu", "--root", tiny_ntu, "--out", cache_copy, "--size", "32", "--frames", "3",
                       "--quiet"])
     assert rc == 0 and "Traceback" not in err
-    man = json.loads((prepared / "manifest.json").read_text())
-    assert set(man["counts"]) == {"ok"} and not list((prepared / "clips").glob(".*.tmp"))
+    man = json.loads((cache_copy / "manifest.json").read_text())
+    assert set(man["counts"]) == {"ok"} and not list((cache_copy / "clips").glob(".*.tmp"))
 
 
 def test_disk_full_at_the_manifest_write(cli, tiny_ntu, tmp_path, monkeypatch):

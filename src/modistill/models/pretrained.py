@@ -57,6 +57,12 @@ def _read(path: Path, spec: str) -> dict[str, torch.Tensor]:
 
 def load_pretrained_state(spec: str, arch: str) -> tuple[dict[str, torch.Tensor], str]:
     """The weights ``spec`` names for ``arch``, and the file they came from."""
+    path = pretrained_file(spec, arch)
+    return _read(path, spec), str(path)
+
+
+def pretrained_file(spec: str, arch: str) -> Path:
+    """The local file ``spec`` names for ``arch``; one line saying how to get it when it is not there."""
     if spec.startswith("torchvision:"):
         name = spec.removeprefix("torchvision:")
         path = torchvision_file(arch, name)
@@ -64,7 +70,7 @@ def load_pretrained_state(spec: str, arch: str) -> tuple[dict[str, torch.Tensor]
             raise UserError(f"{spec}: not in the local torch hub cache ({path}); fetch it once where there is "
                             f"network: python -c \"import torchvision; torchvision.models.get_model_weights('{arch}')"
                             f".{name}.get_state_dict()\" (TORCH_HOME sets the folder)")
-        return _read(path, spec), str(path)
+        return path
     if spec.startswith("hf-hub:"):
         repo = spec.removeprefix("hf-hub:")
         try:
@@ -80,8 +86,8 @@ def load_pretrained_state(spec: str, arch: str) -> tuple[dict[str, torch.Tensor]
                             f"hf download {repo} model.safetensors (HF_HOME sets the folder)") from None
         except HFValidationError as e:
             raise UserError(f"{spec}: not a Hub repository id ({str(e).splitlines()[0]})") from None
-        return _read(path, spec), str(path)
+        return path
     path = Path(spec)
     if not path.is_file():
         raise UserError(f"{spec}: pretrained weights file not found")
-    return _read(path, spec), str(path)
+    return path

@@ -28,7 +28,7 @@ from modistill.data.dataset import ClipDataset, sample_label
 from modistill.data.pairs import split_pairs
 from modistill.data.splits import read_name_list, split_ntu
 from modistill.errors import NonFiniteError, UserError
-from modistill.models.pretrained import load_pretrained_state
+from modistill.models.pretrained import pretrained_file
 from modistill.training.checkpoint_io import AtomicCheckpointIO
 from modistill.training.module import StepModule
 from modistill.training.progress import StderrProgressBar, StepClock
@@ -220,8 +220,8 @@ def open_run(cfg: dict, run_dir: str | Path, retrain_from: str | None = None) ->
     run_dir = Path(run_dir)
     cfg = absolute_paths(cfg)
     order = resolve_order(list(cfg["steps"]) + list(cfg["variants"]))
-    if cfg["model"]["pretrained"]:  # resolved now, so that a missing file is reported before anything is written
-        load_pretrained_state(cfg["model"]["pretrained"], cfg["model"]["arch"])
+    if cfg["model"]["pretrained"]:  # located now, so that a missing file is reported before anything is written
+        pretrained_file(cfg["model"]["pretrained"], cfg["model"]["arch"])
     if cfg["data"]["exclude_list"] and not Path(cfg["data"]["exclude_list"]).is_file():
         raise UserError(f"{cfg['data']['exclude_list']}: data.exclude_list is not a file")
     if run_dir.exists() and not run_dir.is_dir():
