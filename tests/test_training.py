@@ -149,8 +149,12 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--workers", "1",
                  "train.progress=false", "data.workers=0"]) == 0
     report = (tmp_path / "demo" / "run" / "report.md").read_text()
-    for row in ("step 1, depth stream", "step 2", "step 4", "Table 3", "void"):
-        assert row in report
+    for row in ("step 1, depth stream", "step 2", "step 4", "Table 3", "void", "1 epoch per step",
+                "chance 25.0 %", "## The paper's claims", "| 7 | step 2, RGB stream | RGB + depth via connections",
+                "Paper (cross-subject)"):
+        assert row in report, row
+    steps = report.split("## Steps run")[1]
+    assert steps.index("step1_rgb") < steps.index("step2") < steps.index("step4") < steps.index("step3_noconn")
     assert (tmp_path / "demo" / "run" / "confusion.png").stat().st_size > 1000
     assert (tmp_path / "demo" / "run" / "hall_loss.png").exists()
     rows = json.loads((tmp_path / "demo" / "run" / "table2.json").read_text())
@@ -312,3 +316,21 @@ def test_a_thin_split_is_warned_about(small_cache, caplog):
         dataset_splits(load_config(None, [f"data.cache={small_cache}", "data.frames=3"]))
     msg = " ".join(r.getMessage() for r in caplog.records)
     assert "leaves fewer than 5 training videos for 3 of 3 classes" in msg and "6 train / 6 validation" in msg
+
+
+def test_claims_verdicts_account_for_the_test_size():
+    from modistill.evaluation.claims import check_claims, wilson
+
+    # One run on 100 videos: 10 points apart holds (SE of the difference ~6.7 points), 3 points is not separated.
+    got = {c["rows"]: c for c in check_claims({"1": [0.60], "2": [0.50], "8": [0.53], "6": [0.50]}, 100)}
+    assert got["#1 > #2"]["verdict"] == "not separated"  # 10 points on 100 videos: 1.96·SE = 13.7 points
+    got = {c["rows"]: c for c in check_claims({"1": [0.60], "2": [0.40]}, 400)}
+    assert got["#1 > #2"]["verdict"] == "holds" and got["#1 > #2"]["ours"] == pytest.approx(20.0)
+    got = {c["rows"]: c for c in check_claims({"1": [0.40], "2": [0.60]}, 400)}
+    assert got["#1 > #2"]["verdict"] == "does not hold"
+    # Three seeds: the per-run differences and a t-interval (t = 4.30 for 2 degrees of freedom).
+    got = {c["rows"]: c for c in check_claims({"1": [0.50, 0.52, 0.54], "2": [0.40, 0.41, 0.42]}, 180)}
+    assert got["#1 > #2"]["verdict"] == "holds"
+    assert got["#1 > #2"]["interval"] == pytest.approx(4.30 * 1.0 / 3 ** 0.5, abs=1e-3)  # sd 1 point, k = 3
+    lo, hi = wilson(0.5, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from modistill.config import read_yaml
 from modistill.errors import UserError
+from modistill.evaluation.claims import check_claims, claims_markdown, wilson
 from modistill.evaluation.noisy_depth import noisy_depth_accuracies
 from modistill.evaluation.plots import confusion_matrix_png, hallucination_curves
-from modistill.evaluation.tables import markdown_table, table2_rows
+from modistill.evaluation.tables import markdown_table, paper_value, table2_rows
 from modistill.training.run import RunInfo
+from modistill.training.steps import STEPS
 from modistill.utils.io import atomic_write_text
 
 
@@ -25,17 +27,30 @@ def evaluate_run(run_dir: str | Path) -> Path:
     data, inp = run.meta["data"], run.meta["input"]
     meta = {"num_classes": data["num_classes"], "class_names": data["class_names"], "size": inp["size"]}
     rows = table2_rows(metrics)
+    n_test = next((m["n"] for m in metrics.values() if m.get("n")), 0)
+    protocol = cfg["data"]["protocol"]
+    for r in rows:
+        lo, hi = wilson(r["accuracy"], n_test)
+        r["interval"] = f"{100 * lo:.1f}-{100 * hi:.1f}"
+        r["paper"] = paper_value(r["row"], protocol) if data["benchmark"] != "pairs" else "-"
+    epochs = cfg["train"]["epochs"]
     lines = [f"# modistill report: {cfg['name']}", "",
              f"Data: `{data['cache']}` ({meta['num_classes']} classes, {meta['size']} px, "
-             f"{cfg['data']['frames']} frames), protocol {cfg['data']['protocol']}, validation "
+             f"{cfg['data']['frames']} frames), protocol {protocol}, validation "
              f"{cfg['data']['validation']}. Model: {cfg['model']['arch']} (width {cfg['model']['width']}), "
              f"connections {cfg['model']['connection']}, "
              f"{'ImageNet init' if cfg['model']['pretrained'] else 'random init'}. "
-             f"Seed {cfg['seed']}, {cfg['train']['epochs']} epochs.", ""]
+             f"Seed {cfg['seed']}, {epochs} epoch{'s' if epochs != 1 else ''} per step.", "",
+             f"Test set: {n_test} videos; chance {100 / meta['num_classes']:.1f} %. Intervals are 95 % Wilson "
+             f"intervals of each accuracy on this test size. The test modality says what each row saw at test "
+             f"time: rows 7 and 11-13 receive real depth through the connections; only rows 2-5, 10, 14 and 15 "
+             f"are RGB only.", ""]
     lines += ["## Table 2: steps and ablations (test accuracy)", "",
               markdown_table(rows, [("row", "#"), ("method", "Method"), ("modality", "Test modality"),
-                                    ("loss", "Loss"), ("accuracy", "Top-1"), ("top5", "Top-5"),
-                                    ("mean_class", "Mean class")]), ""]
+                                    ("loss", "Loss"), ("accuracy", "Top-1"), ("interval", "95 % interval"),
+                                    ("top5", "Top-5"), ("mean_class", "Mean class"),
+                                    ("paper", f"Paper ({protocol})")]), ""]
+    lines += claims_markdown(check_claims({r["row"]: [r["accuracy"]] for r in rows}, n_test), 1, n_test)
     if "step2" in metrics and "step4" in metrics:
         if not (Path(data["cache"]) / "cache.json").exists():
             raise UserError(f"{data['cache']}: the run's cache is gone (Table 3 re-tests step 2 on its test clips); "
@@ -58,8 +73,9 @@ def evaluate_run(run_dir: str | Path) -> Path:
     confusion_matrix_png(m["label"], m["pred"], meta["class_names"], run_dir / "confusion.png",
                          f"{final}: test confusion ({100 * m['accuracy']:.1f}%)")
     lines += [f"## Confusion matrix ({final})", "", "![confusion matrix](confusion.png)", ""]
-    timing = [{"step": s, "seconds": f"{v['train_seconds']:.0f}", "best val": v.get("best_val_acc") or "-"}
-              for s, v in metrics.items()]
+    order = [s for s in STEPS if s in metrics]  # step order, not alphabetical
+    timing = [{"step": s, "seconds": f"{metrics[s]['train_seconds']:.0f}",
+               "best val": metrics[s].get("best_val_acc") or "-"} for s in order]
     lines += ["## Steps run", "", markdown_table(timing, [("step", "Step"), ("seconds", "Train+test s"),
                                                           ("best val", "Best val acc")]), ""]
     out = run_dir / "report.md"

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from modistill.errors import UserError
+from modistill.evaluation.claims import check_claims, claims_markdown
 from modistill.evaluation.tables import markdown_table, table2_rows
 from modistill.training.run import RunInfo
 from modistill.utils.io import atomic_write_text
@@ -91,6 +92,8 @@ def write_seed_summary(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
                                                        ("modality", "Test modality"), ("loss", "Loss"),
                                                        ("acc", "Accuracy"), ("each", "Per run")]),
              "", "![accuracy per row](seeds.png)", ""]
+    n_test = next((m["n"] for m in RunInfo(run_dirs[0]).metrics().values() if m.get("n")), 0)
+    lines += claims_markdown(check_claims({r["row"]: r["runs"] for r in rows}, n_test), len(run_dirs), n_test)
     if noisy:
         lines += ["## Table 3: step 2 with noisy depth", "",
                   markdown_table([shown(r) for r in noisy], [("sigma2", "σ²"), ("acc", "Accuracy"),

@@ -1,0 +1,79 @@
+"""The paper's claims, checked on a run (or several seeds) with a verdict that accounts for the test size.
+
+A single run: the difference of two accuracies against 1.96 standard errors of two independent proportions on
+``n`` test videos (conservative: the rows share their test videos). Several runs: the mean of the per-run
+differences against a t-interval (95 %, k - 1 degrees of freedom). "holds", "does not hold" or "not separated".
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# (claim, row a, row b, paper's difference on cross-subject): the claim is "a > b".
+CLAIMS = (
+    ("depth beats RGB at step 1", "1", "2", 70.44 - 66.52),
+    ("step 2 beats its depth stream", "8", "6", 79.73 - 71.09),
+    ("step 2 beats its RGB stream", "8", "7", 79.73 - 66.68),
+    ("connections help step 2", "8", "9", 79.73 - 78.27),
+    ("connections help the hallucination stream", "13", "14", 71.93 - 71.10),
+    ("eq. 7 beats eq. 5 (step 3)", "13", "12", 71.93 - 71.52),
+    ("eq. 5 beats eq. 3 (step 3)", "12", "11", 71.52 - 70.47),
+    ("eq. 7 beats eq. 3 (step 3)", "13", "11", 71.93 - 70.47),
+    ("step 4 improves on step 3", "15", "13", 73.42 - 71.93),
+    ("step 4 beats Hoffman et al. (eq. 7)", "15", "5", 73.42 - 70.70),
+    ("step 4 (RGB only) beats the RGB stream of step 1", "15", "2", 73.42 - 66.52),
+)
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23}
+
+
+def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson interval of an accuracy ``p`` measured on ``n`` videos."""
+    if n <= 0:
+        return (float("nan"), float("nan"))
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def verdict(diffs: list[float], accs: tuple[list[float], list[float]], n: int) -> tuple[str, float]:
+    """("holds" | "does not hold" | "not separated", half-width of the 95 % interval of the mean difference)."""
+    d = float(np.mean(diffs))
+    if len(diffs) == 1:
+        a, b = accs[0][0], accs[1][0]
+        half = 1.96 * math.sqrt(a * (1 - a) / n + b * (1 - b) / n) if n > 0 else float("inf")
+    else:
+        half = T95.get(len(diffs) - 1, 1.96) * float(np.std(diffs, ddof=1)) / math.sqrt(len(diffs))
+    if d > half:
+        return "holds", half
+    if d < -half:
+        return "does not hold", half
+    return "not separated", half
+
+
+def check_claims(per_row: dict[str, list[float]], n: int) -> list[dict]:
+    """``per_row``: Table 2 row → accuracy (fraction) of each run, in the same run order; ``n``: test videos."""
+    out = []
+    for claim, a, b, paper in CLAIMS:
+        if a not in per_row or b not in per_row:
+            continue
+        diffs = [x - y for x, y in zip(per_row[a], per_row[b], strict=True)]
+        word, half = verdict(diffs, (per_row[a], per_row[b]), n)
+        out.append({"claim": claim, "rows": f"#{a} > #{b}", "ours": 100 * float(np.mean(diffs)),
+                    "interval": 100 * half, "paper": paper, "verdict": word})
+    return out
+
+
+def claims_markdown(claims: list[dict], runs: int, n: int) -> list[str]:
+    if not claims:
+        return []
+    how = (f"one run, {n} test videos: 95 % interval of the difference of two proportions" if runs == 1 else
+           f"{runs} runs: mean of the per-run differences, 95 % t-interval")
+    lines = ["## The paper's claims", "", f"Verdicts account for the test size ({how}). Differences in points; the "
+             "paper's are its cross-subject Table 2.", "", "| Claim | Rows | Ours | ± | Paper | Verdict |",
+             "|---|---|---|---|---|---|"]
+    for c in claims:
+        lines.append(f"| {c['claim']} | {c['rows']} | {c['ours']:+.2f} | {c['interval']:.2f} | {c['paper']:+.2f} | "
+                     f"{c['verdict']} |")
+    return lines + [""]
