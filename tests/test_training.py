@@ -151,7 +151,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     report = (tmp_path / "demo" / "run" / "report.md").read_text()
     for row in ("step 1, depth stream", "step 2", "step 4", "Table 3", "void", "1 epoch per step",
                 "chance 25.0 %", "## The paper's claims", "| 7 | step 2, RGB stream | RGB + depth via connections",
-                "Paper (cross-subject)"):
+                "Paper (cross-subject)", "Gap from the two-stream upper bound (row 8) to step 4"):
         assert row in report, row
     steps = report.split("## Steps run")[1]
     assert steps.index("step1_rgb") < steps.index("step2") < steps.index("step4") < steps.index("step3_noconn")
