@@ -34,7 +34,8 @@ def hallucination_loss(
 
 
 def soft_cross_entropy(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``−Σ softmax(teacher/T) · log softmax(student/T)``, batch mean (eq. 5's second term with eq. 6's s_i)."""
+    """``−Σ softmax(teacher/T) · log softmax(student/T)``, batch mean: the released code's soft term, with T on
+    the student too (the paper's eq. 5 writes ``CE(s, σ(f(x)))``, the student not softened)."""
     target = F.softmax(teacher_logits.detach() / temperature, dim=-1)
     return -(target * F.log_softmax(student_logits / temperature, dim=-1)).sum(-1).mean()
 
@@ -47,7 +48,10 @@ def generalized_distillation_loss(
     temperature: float = 10.0,
     t2_scaling: bool = False,
 ) -> torch.Tensor:
-    """Eq. 5-6: ``(1−λ)·CE(y, σ(f(x))) + λ·CE(s, σ(f(x)/T))`` with ``s = σ(f_t(x)/T)``.
+    """Generalized distillation, eq. 5-6 as the released code computes it:
+    ``(1−λ)·CE(y, σ(f(x))) + λ·CE(s, σ(f(x)/T))`` with ``s = σ(f_t(x)/T)`` (eq. 6). The paper's eq. 5 has no T
+    on the student, ``CE(s, σ(f(x)))``; softening both sides is Hinton et al.'s form, which the released code
+    follows and which we keep as the default because the paper's numbers come from that code.
 
     ``t2_scaling`` multiplies the soft term by T² (Hinton et al.; the authors' NYUD port), off as in the released
     action-recognition code.

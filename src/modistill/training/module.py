@@ -73,7 +73,10 @@ class StepModule(L.LightningModule):
         distill = {"eq3": hall, "eq5": gd, "eq7": losses.eq7(gd, hall, d["alpha"])}[base]
         parts = {"hall": hall.detach(), "gd": gd.detach()}
         if kind.startswith("hoffman"):
-            # One-step training of all three streams (Hoffman et al.): both classification heads plus distillation.
+            # Hoffman et al.'s one-step training, as we read the paper's rows 3-5 (the paper does not spell out the
+            # terms): all three streams train together from step 1, with a cross-entropy on the RGB+depth fused
+            # logits, one on the RGB+hall fused logits, and the row's distillation loss (eq. 3, 5 or 7) added
+            # unweighted.
             rd = (out.logits["rgb"] + out.logits["depth"]) / 2
             rh = (out.logits["rgb"] + out.logits["hall"]) / 2
             return F.cross_entropy(rd, y) + F.cross_entropy(rh, y) + distill, parts
