@@ -334,3 +334,17 @@ def test_claims_verdicts_account_for_the_test_size():
     assert got["#1 > #2"]["interval"] == pytest.approx(4.30 * 1.0 / 3 ** 0.5, abs=1e-3)  # sd 1 point, k = 3
     lo, hi = wilson(0.5, 100)
     assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
+
+
+def test_learning_rate_drops_once_at_the_configured_epoch(small_cache, tmp_path):
+    run = tmp_path / "run"
+    run_training(tiny_cfg(small_cache, "steps=[step1_depth]", "train.epochs=4", "train.lr_drop_epoch=2"), run)
+    ckpt = torch.load(run / "step1_depth" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(1e-4)  # 1e-3 → 1e-4, not 1e-5
+    assert json.loads((run / "step1_depth" / "step.json").read_text())["keys"]["train.lr_drop_epoch"] == 2
+
+
+def test_mixed_sampling_without_spare_frames_is_refused(small_cache, tmp_path):
+    with pytest.raises(UserError, match="data.train_sampling=mixed draws 3 of the stored frames, but the cache stores "
+                                        "only 3"):
+        run_training(tiny_cfg(small_cache, "data.train_sampling=mixed"), tmp_path / "run")

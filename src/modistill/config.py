@@ -101,6 +101,9 @@ SCHEMA: dict[str, Field] = {
     "train.optimizer": Field("adam", "str", _one_of("adam", "sgd", "adamw")),
     "train.lr": Field(1.0e-3, "float", _range(0, lo_open=True)),
     "train.weight_decay": Field(0.0, "float", _range(0)),
+    # Fig. 4: 1e-3, then 1e-4. 0 keeps the rate constant (default); N > 0 multiplies it by lr_drop_factor at epoch N
+    "train.lr_drop_epoch": Field(0, "int", _range(0)),
+    "train.lr_drop_factor": Field(0.1, "float", _range(0, 1, lo_open=True)),
     "train.batch_size": Field(5, "int", _range(1, 65536)),
     "train.epochs": Field(40, "int", _range(1, 100000)),
     "train.precision": Field("auto", "precision", _one_of(*PRECISIONS)),  # auto: bf16-mixed on GPU, 32 on CPU

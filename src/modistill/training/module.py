@@ -114,10 +114,16 @@ class StepModule(L.LightningModule):
         t = self.cfg["train"]
         params = [p for p in self.parameters() if p.requires_grad]
         if t["optimizer"] == "sgd":
-            return torch.optim.SGD(params, lr=t["lr"], momentum=0.9, weight_decay=t["weight_decay"])
-        cls = torch.optim.AdamW if t["optimizer"] == "adamw" else torch.optim.Adam
-        fused = self.device.type == "cuda"  # one kernel for all parameters on the GPU; foreach (the default) on CPU
-        return cls(params, lr=t["lr"], weight_decay=t["weight_decay"], fused=fused or None)
+            opt = torch.optim.SGD(params, lr=t["lr"], momentum=0.9, weight_decay=t["weight_decay"])
+        else:
+            cls = torch.optim.AdamW if t["optimizer"] == "adamw" else torch.optim.Adam
+            fused = self.device.type == "cuda"  # one kernel for all parameters on the GPU; foreach on CPU
+            opt = cls(params, lr=t["lr"], weight_decay=t["weight_decay"], fused=fused or None)
+        if not t["lr_drop_epoch"]:
+            return opt
+        # One drop, as in Fig. 4; its state is in the checkpoints, so a resumed step drops at the same epoch.
+        drop = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[t["lr_drop_epoch"]], gamma=t["lr_drop_factor"])
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": drop, "interval": "epoch"}}
 
     def on_fit_start(self) -> None:
         """On CUDA the weights take the channels-last layout of the activations (see models.preprocess)."""

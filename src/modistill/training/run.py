@@ -29,7 +29,8 @@ FULL_FRAME = [0.0, 0.0, 1.0, 1.0]
 # not change the result on one device type (the precision, which does, is resolved and included).
 STEP_KEYS = ("seed", "data.benchmark", "data.protocol", "data.validation", "data.val_per_class", "data.exclude_list",
              "data.frames", "data.train_sampling", "data.flip", "model.arch", "model.width", "model.temporal",
-             "train.optimizer", "train.lr", "train.weight_decay", "train.batch_size", "train.epochs",
+             "train.optimizer", "train.lr", "train.weight_decay", "train.lr_drop_epoch", "train.lr_drop_factor",
+             "train.batch_size", "train.epochs",
              "train.precision", "train.limit_train_batches")
 DISTILL_KEYS = ("distill.alpha", "distill.lambda", "distill.temperature", "distill.t2_scaling",
                 "distill.hall_layers", "distill.hall_reduction", "distill.hall_weight")

@@ -61,6 +61,10 @@ def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict, dict[str, int
     if meta["benchmark"] != "pairs" and meta["benchmark"] != d["benchmark"]:
         raise UserError(f"{d['cache']}: prepared as {meta['benchmark']}, the config says data.benchmark="
                         f"{d['benchmark']}; set data.benchmark={meta['benchmark']}")
+    if d["train_sampling"] == "mixed" and meta["frames"] <= d["frames"]:
+        raise UserError(f"{d['cache']}: data.train_sampling=mixed draws {d['frames']} of the stored frames, but the "
+                        f"cache stores only {meta['frames']}: it would always take the same ones; prepare with more "
+                        f"--frames (e.g. {2 * d['frames']}) or use data.train_sampling=even")
     if d["frames"] > meta["frames"]:
         raise UserError(f"{d['cache']}: stores {meta['frames']} frames per video, config data.frames={d['frames']}"
                         f" asks for more; prepare with --frames {d['frames']} or lower data.frames")
