@@ -200,10 +200,7 @@ def open_cache(cache: Path, settings: dict, class_names: list[str], source: Path
     """Create the cache folder and its ``cache.json``; refuse to resume a cache made with other settings. Call
     inside :func:`prepare_lock`."""
     meta = {"version": CACHE_VERSION, **settings}
-    try:
-        (cache / "clips").mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"{cache}: cannot create the cache folder ({os_reason(e)})") from None
+    make_cache_dir(cache / "clips")
     meta_path = cache / "cache.json"
     if meta_path.exists():
         old = read_json(meta_path, "prepare into a new --out")

@@ -56,7 +56,9 @@ class ClipDataset(Dataset):
         """``key``: an index, or ``(index, seed)`` from :class:`~modistill.training.sampler.EpochSampler`, whose
         seed alone decides the item's augmentation (exact resume); a bare index in training draws a fresh seed."""
         i, seed = key if isinstance(key, tuple) else (key, None)
-        rng = np.random.default_rng(seed if seed is not None else int(torch.randint(0, 2**62, ())))
+        rng = None  # evaluation draws nothing: evenly spaced frames, no flip
+        if self.train:
+            rng = np.random.default_rng(seed if seed is not None else int(torch.randint(0, 2**62, ())))
         arr = load_clip(self.cache, self.names[i], self.shape)
         idx = sample_frames(arr.shape[1], self.frames, self.train, self.sampling, rng)
         flip = self.train and self.flip > 0 and bool(rng.random() < self.flip)
