@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 
-.PHONY: demo demo-quick test lint clean
+.PHONY: demo demo-quick demo-seeds test lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[onnx,tensorboard,hub,dev]'
+	$(BIN)/pip install -q -e '.[onnx,tensorboard,hub,tune,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -18,6 +18,10 @@ demo: $(STAMP)
 
 demo-quick: $(STAMP)
 	$(BIN)/modistill demo --out $(DEMO_DIR)-quick --quick
+
+# Three seeds (each about as long as `make demo`), the mean ± sd summary, and the README's results section.
+demo-seeds: $(STAMP)
+	$(BIN)/modistill demo --seeds 0 1 2 --out demo_seeds --readme README.md
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

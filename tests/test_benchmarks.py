@@ -51,3 +51,12 @@ def test_loader_throughput_runs_tiny(tmp_path):
     assert json.loads((tmp_path / "loader_throughput.json").read_text()) == rows
     (r,) = rows
     assert r["workers"] == 0 and r["clips_per_s"] > 0 and r["MB_per_s"] == r["clips_per_s"] * 2 * 5 * 32 * 32 * 3 / 1e6
+
+
+def test_demo_calibration_runs_tiny(tmp_path):
+    rows = _load("demo_calibration").main(["--quick", "--seeds", "0", "--workers", "1", "--work", str(tmp_path / "w"),
+                                           "--out", str(tmp_path), "--train", "data.workers=0"])
+    saved = json.loads((tmp_path / "demo_calibration.json").read_text())
+    assert len(saved) == 1 and saved[0]["seed"] == 0 and saved[0]["train"] == ["data.workers=0"]
+    assert 0 <= saved[0]["rgb"] <= 100 and 0 <= saved[0]["depth"] <= 100
+    assert saved[0]["ratio"] == rows[0]["ratio"]

@@ -22,6 +22,11 @@ def test_hallucination_loss_by_hand():
     assert hallucination_loss(t, s, reduction="sum").item() == pytest.approx(sum(d), rel=1e-6)
     assert hallucination_loss(t, s, reduction="mean").item() == pytest.approx(sum(d) / 4, rel=1e-6)
     assert hallucination_loss(t, s, reduction="sum", weight=0.01).item() == pytest.approx(0.01 * sum(d), rel=1e-6)
+    # Eq. 3 as printed: the squared L2 norm per video; here the two rows are the two frames of one video.
+    assert hallucination_loss(t, s, reduction="per_video", videos=1).item() == pytest.approx(sum(d), rel=1e-6)
+    assert hallucination_loss(t, s, reduction="per_video", videos=2).item() == pytest.approx(sum(d) / 2, rel=1e-6)
+    with pytest.raises(ValueError, match="number of videos"):
+        hallucination_loss(t, s, reduction="per_video")
     two = hallucination_loss({**t, "layer3": t["layer4"]}, {**s, "layer3": s["layer4"]}, ["layer3", "layer4"],
                              reduction="sum")
     assert two.item() == pytest.approx(2 * sum(d), rel=1e-6)

@@ -23,7 +23,7 @@ def test_layout_and_formats(tiny_ntu):
     assert video.count_rgb_frames(layout.rgb(name)) == n
     d = ntu.read_depth(layout.depth_frame(name, 1))
     assert d.dtype == np.uint16 and d.shape == (106, 128)
-    assert 0 < (d > 0).mean() < 0.5  # masked to the person
+    assert 0 < (d > 0).mean() < 0.5  # masked to a region around the person
     assert 1500 < np.median(d[d > 0]) < 4500  # millimetres
     rgb = video.read_rgb_frames(layout.rgb(name), [0, n - 1])
     assert rgb[0].shape == (108, 192, 3)
@@ -52,12 +52,53 @@ def test_joint_projections_land_on_person_in_both_cameras(tiny_ntu):
             hits_d += bool((depth[max(v - 1, 0): v + 2, max(u - 1, 0): u + 2] > 0).any())
             u, v = int(j[5] * cx), int(j[6] * cy)
             hits_c += bool(mask[max(v - 1, 0): v + 2, max(u - 1, 0): u + 2].any())
-        # The written depth PNG and the colour silhouette are the same body: same pixel count up to the
-        # cameras' different resolutions and the depth holes.
+        # NTU's masked depth: the body has depth, so has the room inside a box around the skeleton, nothing
+        # outside it; the body is in front of the room around it.
         dmask = R.person_mask(b.joints[:, :3], (depth.shape[1], depth.shape[0]), "depth")
-        assert (depth > 0)[dmask].mean() > 0.7 and (depth > 0)[~dmask].mean() < 0.01
+        assert (depth > 0)[dmask].mean() > 0.7
+        ys, xs = np.nonzero(depth)
+        pix = b.joints[:, 3:5] * np.array([sx, sy])
+        height = pix[:, 1].max() - pix[:, 1].min()
+        assert xs.min() >= pix[:, 0].min() - 0.15 * height - 2 and xs.max() <= pix[:, 0].max() + 0.15 * height + 2
+        assert ys.min() >= pix[:, 1].min() - 0.15 * height - 2 and ys.max() <= pix[:, 1].max() + 0.15 * height + 2
+        room = (depth > 0) & ~dmask
+        assert room.mean() > 0.02
+        assert np.median(depth[dmask & (depth > 0)]) < np.median(depth[room]) - 300
     assert hits_d / total > 0.97
-    assert hits_c / total > 0.97
+    assert hits_c / total > 0.95  # misses: feet below the frame, a thumb beside a held board
+
+
+def test_object_classes_differ_only_in_appearance(tmp_path):
+    """Book and phone: one motion, one board outline; identical depth, different colour images."""
+    from modistill.synthetic import body as B
+    from modistill.synthetic import writer as W
+
+    cfg = SynthConfig(classes=6, subjects=1, cameras=1, replications=1, frames=8, rgb_size=(192, 108),
+                      depth_size=(128, 106), clutter=0.0, empty_frame_prob=0.0)
+    book, phone = (B.NAMED_ACTIONS.index(k) + 1 for k in ("read book", "play with phone"))
+    assert B.held_object(book - 1) == "book" and B.held_object(phone - 1) == "phone" and B.held_object(0) is None
+    _, wb, _ = W._performance(cfg, 1, 1, 1, book)
+    _, wp, _ = W._performance(cfg, 1, 1, 1, phone)
+    assert wb.shape[1] == 29 and wp.shape[1] == 29
+    rig = R.make_rig(np.random.default_rng(0), 1)
+    cam = rig.to_camera(wb[4])
+    quad = cam[25:]
+    rng = np.random.default_rng(1)
+    import cv2
+
+    cv2.setRNGSeed(0)
+    d_book = R.render_depth(cam[:25], cfg.depth_size, rng, quad=quad)
+    cv2.setRNGSeed(0)
+    d_none = R.render_depth(cam[:25], cfg.depth_size, np.random.default_rng(1))
+    nearer = (d_book > 0) & ((d_none == 0) | (d_book.astype(int) < d_none.astype(int) - 40))
+    assert nearer.sum() >= 10  # the board is in the depth map, in front of the chest
+    bg = np.full((108, 192, 3), 128.0, np.float32)
+    subject = B.make_subject(np.random.default_rng(2))
+    noise, light = [np.zeros((108, 192, 3), np.float32)], (1.0, np.ones(3, np.float32))
+    imgs = {k: R.render_rgb(cam[:25], cfg.rgb_size, bg, subject, [], 0, light, noise, (k, quad))
+            for k in ("book", "phone")}
+    diff = np.abs(imgs["book"].astype(int) - imgs["phone"].astype(int)).sum(-1) > 60
+    assert 15 < diff.sum() < 0.05 * diff.size  # the board differs, nothing else
 
 
 def test_rgb_and_depth_are_not_pixel_aligned(tiny_ntu):

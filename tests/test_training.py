@@ -14,7 +14,8 @@ from modistill.training.steps import STEPS, connections_for, resolve_order
 
 
 def tiny_cfg(cache, *extra):
-    return load_config(CONFIGS / "demo.yaml", [f"data.cache={cache}", "train.epochs=1", "model.width=4",
+    return load_config(CONFIGS / "demo.yaml", [f"data.cache={cache}", "train.epochs=1", "train.step_epochs={}",
+                                             "model.width=4",
                                              "train.batch_size=4", "data.frames=3", "data.workers=0",
                                              "train.progress=false", "variants=[]", *extra])
 
@@ -90,9 +91,9 @@ def test_frames_above_the_cache_and_benchmark_mismatch_are_refused(small_cache, 
 
 def test_non_finite_loss_stops_the_step(small_cache, tmp_path, capsys):
     run = tmp_path / "run"
-    rc = main(["train", "demo", f"data.cache={small_cache}", "train.epochs=1", "model.width=4",
+    rc = main(["train", "demo", f"data.cache={small_cache}", "train.epochs=1", "train.step_epochs={}", "model.width=4",
                "train.batch_size=4", "data.frames=3", "data.workers=0", "train.progress=false", "variants=[]",
-               "steps=[step1_depth]", "train.lr=1e9", "--run-dir", str(run)])
+               "steps=[step1_depth]", "train.lr=1e30", "--run-dir", str(run)])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and "step1_depth: training loss is nan at epoch" in err[-1] and "Traceback" not in "".join(err)
     assert not (run / "step1_depth" / "metrics.json").exists()
@@ -125,6 +126,82 @@ def test_speckle_noise():
     assert 95 < y.mean() < 105 and 7 < y.std() < 13  # sigma = sqrt(0.01) = 0.1 → std ≈ 10
 
 
+def test_depth_noise_before_encoding():
+    """Paper form of Table 3: the depth map in mm is multiplied by n ~ N(1, σ²), then encoded again."""
+    import numpy as np
+
+    from modistill.data.encode import encode_depth
+    from modistill.evaluation.noisy_depth import DepthCodec
+
+    rng = np.random.default_rng(0)
+    near, far = 1500.0, 4500.0
+    mm = rng.uniform(2500, 3500, (2, 16, 16)).astype(np.float32)
+    mm[:, :2] = 0  # missing depth stays missing
+    img = np.stack([encode_depth(m.astype(np.uint16), near, far) for m in mm])
+    codec = DepthCodec("jet")
+    level = codec.levels_of(img)
+    assert (level[:, :2] == -1).all()
+    decoded = near + (1 - level[:, 2:] / 255) * (far - near)
+    assert np.abs(decoded - mm[:, 2:]).max() <= (far - near) / 255 / 2 + 1  # exact up to the 8-bit step
+    x = torch.from_numpy(img).permute(0, 3, 1, 2)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(codec.noisy(x, near, far, 1e-12, g), x)
+    y = codec.noisy(x, near, far, 0.01, g).permute(0, 2, 3, 1).numpy()
+    back = near + (1 - codec.levels_of(y)[:, 2:] / 255) * (far - near)
+    ratio = back / decoded
+    assert (codec.levels_of(y)[:, :2] == -1).all()
+    assert 0.08 < ratio.std() < 0.12 and abs(ratio.mean() - 1) < 0.02  # σ = 0.1 on the depth, not on the colours
+
+
+def test_inverted_chain_trains_with_the_teacher_frozen_as_trained(small_cache, tmp_path):
+    run = tmp_path / "run"
+    res = run_training(tiny_cfg(small_cache, "steps=[step4_inv]"), run)
+    assert set(res) == {"step1_rgb", "step1_depth", "step2_inv", "step3_inv", "step4_inv"}
+    s2 = torch.load(run / "step2_inv" / "weights.pt", weights_only=True)
+    s3 = torch.load(run / "step3_inv" / "weights.pt", weights_only=True)
+    for stream in ("rgb", "depth"):  # both frozen in step 3, BN statistics included
+        keys = [k for k in s2 if k.startswith(f"net.streams.{stream}.")]
+        assert keys and all(torch.equal(s2[k], s3[k]) for k in keys)
+    assert any(not torch.equal(s3[k], s2[k.replace(".hall.", ".depth.")]) for k in s3 if ".hall." in k)
+
+
+def test_step_epochs_override_the_epochs_of_one_step(small_cache, tmp_path):
+    run = tmp_path / "run"
+    run_training(tiny_cfg(small_cache, "steps=[step1_depth,step1_rgb]", "train.step_epochs={step1_depth: 3}"), run)
+    assert torch.load(run / "step1_depth" / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 2  # 0-based
+    assert torch.load(run / "step1_rgb" / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 0
+    assert json.loads((run / "step1_depth" / "step.json").read_text())["keys"]["train.epochs"] == 3
+    with pytest.raises(UserError, match="step1_depth was trained with another config"):
+        run_training(tiny_cfg(small_cache, "steps=[step1_depth]", "train.step_epochs={step1_depth: 2}"), run)
+
+
+@pytest.fixture(scope="module")
+def trained_small_run(small_cache, tmp_path_factory):
+    run = tmp_path_factory.mktemp("step2run") / "run"
+    run_training(tiny_cfg(small_cache, "steps=[step2]"), run)
+    return run, load_config(run / "config.yaml")
+
+
+def test_table3_noise_on_the_depth_map_is_the_default(trained_small_run, monkeypatch):
+    """The paper's form never touches the encoded image with the released code's speckle; `encoded` does."""
+    from modistill.evaluation import noisy_depth as nd
+
+    calls = []
+    real = nd.speckle
+    monkeypatch.setattr(nd, "speckle", lambda x, s2, g: calls.append(s2) or real(x, s2, g))
+    decoded = []
+    real_noisy = nd.DepthCodec.noisy
+    monkeypatch.setattr(nd.DepthCodec, "noisy", lambda self, *a: decoded.append(a[3]) or real_noisy(self, *a))
+    run, cfg = trained_small_run
+    names = json.loads((run / "step2" / "metrics.json").read_text())["test_names"]
+    nd.noisy_depth_accuracies(cfg, run, names, 3, [0.0, 0.1], void=False)
+    assert decoded and set(decoded) == {0.1} and all(s2 == 0 for s2 in calls)
+    calls.clear(), decoded.clear()
+    cfg["evaluate"]["noise_on"] = "encoded"
+    nd.noisy_depth_accuracies(cfg, run, names, 3, [0.0, 0.1], void=False)
+    assert not decoded and 0.1 in calls
+
+
 def test_config_errors():
     with pytest.raises(UserError, match="unknown config key 'train.epochz'"):
         load_config(CONFIGS / "demo.yaml", ["train.epochz=3"])
@@ -151,8 +228,11 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     report = (tmp_path / "demo" / "run" / "report.md").read_text()
     for row in ("step 1, depth stream", "step 2", "step 4", "Table 3", "void", "1 epoch per step",
                 "chance 25.0 %", "## The paper's claims", "| 7 | step 2, RGB stream | RGB + depth via connections",
-                "Paper (cross-subject)", "Gap from the two-stream upper bound (row 8) to step 4"):
-        assert row in report, row
+                "Paper (cross-subject)", "| the gap from step 2 to step 4 | #8 > #15 |",
+                "| step 4 (RGB only) beats step 2 fed noisy depth (Table 3) | #15 > Table 3 |",
+                "multiplies the depth map in millimetres, before encoding (paper)"):
+        assert row.replace("| the gap", "| depth at test time still helps: the gap") in report, row
+    assert (tmp_path / "demo" / "run" / "noisy_depth.png").read_bytes()[:4] == b"\x89PNG"
     steps = report.split("## Steps run")[1]
     assert steps.index("step1_rgb") < steps.index("step2") < steps.index("step4") < steps.index("step3_noconn")
     assert (tmp_path / "demo" / "run" / "confusion.png").stat().st_size > 1000
@@ -170,7 +250,8 @@ def test_ddp_two_cpu_processes_gloo(small_cache, tmp_path):
 
     run = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "modistill", "train", "demo", f"data.cache={small_cache}",
-           "train.accelerator=cpu", "train.devices=2", "train.strategy=ddp", "train.epochs=1", "model.width=4",
+           "train.accelerator=cpu", "train.devices=2", "train.strategy=ddp", "train.epochs=1",
+           "train.step_epochs={}", "model.width=4",
            "train.batch_size=2", "data.workers=0", "data.frames=3", "train.progress=false",
            "steps=[step1_depth,step1_rgb,step2]", "variants=[]", "--run-dir", str(run)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -203,9 +284,29 @@ def test_checkpoint_write_is_atomic(tmp_path):
 
 def test_inverted_connection_variants():
     inv = {n: connections_for(STEPS[n], "depth_to_rgb") for n in ("step2_inv", "step3_inv", "step4_inv")}
-    assert inv == {"step2_inv": [("rgb", "depth")], "step3_inv": [("depth", "hall")],
+    assert inv == {"step2_inv": [("rgb", "depth")], "step3_inv": [("rgb", "depth"), ("depth", "hall")],
                    "step4_inv": [("rgb", "hall")]}
     assert resolve_order(["step4_inv"]) == ["step1_rgb", "step1_depth", "step2_inv", "step3_inv", "step4_inv"]
+
+
+def test_inverted_step3_teacher_runs_as_trained():
+    """The frozen depth teacher of the inverted step 3 gives the logits it gave in step 2, RGB injection included."""
+    from modistill.models.multistream import MultiStream
+    from modistill.models.stream import build_stream
+
+    torch.manual_seed(0)
+    rgb, depth = build_stream("resnet18", 3, 4, True, None), build_stream("resnet18", 3, 4, True, None)
+    step2 = MultiStream({"rgb": rgb, "depth": depth}, STEPS["step2_inv"].inputs,
+                        connections_for(STEPS["step2_inv"], "depth_to_rgb")).eval()
+    spec = STEPS["step3_inv"]
+    hall = build_stream("resnet18", 3, 4, True, None)
+    step3 = MultiStream({"rgb": rgb, "depth": depth, "hall": hall}, spec.inputs,
+                        connections_for(spec, "depth_to_rgb")).eval()
+    batch = {"rgb": torch.randn(2, 3, 3, 32, 32), "depth": torch.randn(2, 3, 3, 32, 32)}
+    with torch.no_grad():
+        want, got = step2(batch).logits["depth"], step3(batch).logits["depth"]
+    assert torch.equal(want, got)
+    assert set(spec.frozen) == {"rgb", "depth"} and spec.init["rgb"] == ("step2_inv", "rgb")
 
 
 def _fake_run(run, classes=("a", "b"), protocol="cross-subject"):
@@ -248,6 +349,23 @@ def test_seed_summary_mean_and_std(tmp_path):
     assert "| no noise | 70.00 ± 14.14 | 60.0, 80.0 |" in out.read_text()
     assert (tmp_path / "seeds.png").read_bytes()[:4] == b"\x89PNG"
 
+    # The README's results section is this summary, written by the tool; the rest of the README is kept.
+    from modistill.evaluation.readme import END, START, write_results_section
+
+    readme = tmp_path / "repo" / "README.md"
+    readme.parent.mkdir()
+    readme.write_text(f"# T\n\n## Results\n{START}\nhand-written 99.9 %\n{END}\n\n## Next\nkept\n")
+    write_results_section(readme, out, runs)
+    text = readme.read_text()
+    section = text[text.index(START): text.index(END)]
+    assert "hand-written" not in text and text.endswith(f"{END}\n\n## Next\nkept\n")
+    assert "| 1 | step 1, depth stream | Depth | x-entr | 60.00 ± 14.14 | 50.0, 70.0 |" in section
+    assert "](docs/results/seeds.png)" in section and (readme.parent / "docs/results/seeds.png").exists()
+    readme.write_text("# no markers\n")
+    with pytest.raises(UserError, match="results section"):
+        write_results_section(readme, out, runs)
+    assert readme.read_text() == "# no markers\n"
+
 
 @pytest.mark.parametrize("other, fragment", [({"classes": ("a", "b", "c", "d")}, "data.class_names (2 classes vs 4"),
                                              ({"classes": ("b", "a")}, "data.class_names (other class names"),
@@ -271,7 +389,7 @@ def test_console_says_each_thing_once(small_cache, tmp_path):
     import sys
 
     cmd = [sys.executable, "-m", "modistill", "train", "demo", f"data.cache={small_cache}", "train.epochs=1",
-           "model.width=4", "data.frames=3", "data.workers=0", "steps=[step2]", "variants=[]",
+           "train.step_epochs={}", "model.width=4", "data.frames=3", "data.workers=0", "steps=[step2]", "variants=[]",
            "--run-dir", str(tmp_path / "run")]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
@@ -338,7 +456,8 @@ def test_claims_verdicts_account_for_the_test_size():
 
 def test_learning_rate_drops_once_at_the_configured_epoch(small_cache, tmp_path):
     run = tmp_path / "run"
-    run_training(tiny_cfg(small_cache, "steps=[step1_depth]", "train.epochs=4", "train.lr_drop_epoch=2"), run)
+    run_training(tiny_cfg(small_cache, "steps=[step1_depth]", "train.epochs=4",
+                          "train.lr_drop_epoch=2"), run)
     ckpt = torch.load(run / "step1_depth" / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(1e-4)  # 1e-3 → 1e-4, not 1e-5
     assert json.loads((run / "step1_depth" / "step.json").read_text())["keys"]["train.lr_drop_epoch"] == 2

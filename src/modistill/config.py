@@ -27,7 +27,7 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 @dataclass(frozen=True)
 class Field:
     default: Any
-    kind: str  # int | float | bool | str | path | list | devices | precision | limit | workers
+    kind: str  # int | float | bool | str | path | list | mapping | devices | precision | limit | workers
     check: Check | None = None
     nullable: bool = False
 
@@ -61,6 +61,29 @@ def _steps(allow_empty: bool) -> Check:
         bad = [s for s in v if s not in STEPS]
         return f"has unknown step(s) {bad}; known: {sorted(STEPS)}" if bad else None
     return check
+
+
+def _step_epochs(v: dict) -> str | None:
+    from modistill.training.steps import STEPS
+
+    bad = [k for k in v if k not in STEPS]
+    if bad:
+        return f"has unknown step(s) {bad}; known: {sorted(STEPS)}"
+    wrong = [k for k, n in v.items() if not (isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 100000)]
+    return f"must give each step a number of epochs >= 1 ({wrong[0]}: {v[wrong[0]]!r})" if wrong else None
+
+
+def epochs_for(cfg: dict, step: str) -> int:
+    """The epochs ``step`` trains for: its ``train.step_epochs`` entry, else ``train.epochs``."""
+    return int(cfg["train"]["step_epochs"].get(step, cfg["train"]["epochs"]))
+
+
+def describe_epochs(train: dict) -> str:
+    """``6 epochs per step`` or ``6 epochs per step (step1_rgb 15, step1_depth 15)``, for reports."""
+    n = train["epochs"]
+    text = f"{n} epoch{'s' if n != 1 else ''} per step"
+    extra = ", ".join(f"{k} {v}" for k, v in train.get("step_epochs", {}).items())
+    return f"{text} ({extra})" if extra else text
 
 
 def _layers(v: list) -> str | None:
@@ -106,6 +129,9 @@ SCHEMA: dict[str, Field] = {
     "train.lr_drop_factor": Field(0.1, "float", _range(0, 1, lo_open=True)),
     "train.batch_size": Field(5, "int", _range(1, 65536)),
     "train.epochs": Field(40, "int", _range(1, 100000)),
+    # Per-step epochs, like torchdistill's stages: {step1_rgb: 15, step1_depth: 15}; other steps use train.epochs.
+    # A new value replaces the whole mapping ({} clears it)
+    "train.step_epochs": Field({}, "mapping", _step_epochs),
     "train.precision": Field("auto", "precision", _one_of(*PRECISIONS)),  # auto: bf16-mixed on GPU, 32 on CPU
     "train.devices": Field("auto", "devices"),
     "train.accelerator": Field("auto", "str", _one_of("auto", "cpu", "gpu", "cuda", "mps")),
@@ -122,7 +148,8 @@ SCHEMA: dict[str, Field] = {
     "distill.temperature": Field(10.0, "float", _range(0, lo_open=True)),
     "distill.t2_scaling": Field(False, "bool"),
     "distill.hall_layers": Field(["layer4"], "list", _layers),
-    "distill.hall_reduction": Field("mean", "str", _one_of("mean", "sum")),  # mean (ours) | sum (released code)
+    # mean (ours: per element) | per_video (eq. 3 as printed: squared L2 per video) | sum (released: whole batch)
+    "distill.hall_reduction": Field("mean", "str", _one_of("mean", "per_video", "sum")),
     # λ_l of eq. 3 on every hallucination layer; the released code's recipe is sum reduction with 0.01
     # (configs/ntu60_xsub_released.yaml: 0.25 CE + 0.25 soft + 0.005 · summed squared differences)
     "distill.hall_weight": Field(1.0, "float", _range(0)),
@@ -130,6 +157,8 @@ SCHEMA: dict[str, Field] = {
     "variants": Field([], "list", _steps(allow_empty=True)),
     "evaluate.noise_sigma2": Field([0.0, 1.0e-3, 1.0e-2, 1.0e-1, 1.0, 10.0], "list", _sigmas),
     "evaluate.void": Field(True, "bool"),
+    # Table 3's noise: on the depth map before encoding (paper) or on the encoded 8-bit image (released code)
+    "evaluate.noise_on": Field("depth", "str", _one_of("depth", "encoded")),
 }
 
 
@@ -153,7 +182,9 @@ def _merge(base: dict, new: dict, prefix: str = "") -> dict:
         key = f"{prefix}{k}"
         if not isinstance(k, str) or k not in out:
             raise UserError(f"unknown config key {key!r}")
-        if isinstance(out[k], dict):
+        if key in SCHEMA and SCHEMA[key].kind == "mapping":  # a value that is a mapping replaces the previous one
+            out[k] = _coerce(key, SCHEMA[key], v)
+        elif isinstance(out[k], dict):
             if not isinstance(v, dict):
                 raise UserError(f"config key {key!r} must be a mapping")
             out[k] = _merge(out[k], v, key + ".")
@@ -186,6 +217,7 @@ SIMPLE_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "str": (lambda v: isinstance(v, str), "expects text"),
     "path": (lambda v: isinstance(v, str), "expects a path"),
     "list": (lambda v: isinstance(v, list), "expects a list like [a, b]"),
+    "mapping": (lambda v: isinstance(v, dict), "expects a mapping like {a: 1}"),
 }
 
 

@@ -12,9 +12,10 @@ log = logging.getLogger("modistill")
 
 QUICK = {"synth": dict(classes=4, subjects=4, cameras=2, replications=1, frames=12, rgb_size=(192, 108),
                        depth_size=(128, 106)),
-         "size": 48, "overrides": ["train.epochs=1", "model.width=8", "train.batch_size=4", "train.log_every_n_steps=1",
-                       "variants=[step3_noconn]"]}
-FULL = {"synth": dict(classes=10, subjects=8, cameras=3, replications=2), "size": 112, "overrides": []}
+         "size": 48, "overrides": ["train.epochs=1", "train.step_epochs={}",
+                                   "model.width=8", "train.batch_size=4", "train.log_every_n_steps=1",
+                                   "variants=[step3_noconn]"]}
+FULL = {"synth": dict(classes=10, subjects=16, cameras=3, replications=1), "size": 112, "overrides": []}
 
 
 def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int = 2,
@@ -43,3 +44,25 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int =
     report = evaluate_run(run)
     (out / "demo.json").write_text(json.dumps({"seconds": time.time() - t0, "report": str(report)}))
     return report
+
+
+def run_demo_seeds(out: str | Path, seeds: list[int], quick: bool = False, workers: int = 2,
+                   overrides: list[str] | tuple[str, ...] = (), readme: str | Path | None = None) -> Path:
+    """The demo once per seed (each with its own synthetic data) into ``out/seed_S``, then the mean ± sd summary
+    with the claims table (``out/seeds.md``); ``readme``: also write that summary into the README's results
+    section. Finished seeds are skipped, so an interrupted run resumes."""
+    from modistill.evaluation.seeds import write_seed_summary
+
+    out = Path(out)
+    runs = []
+    for k, seed in enumerate(seeds, 1):
+        log.info("demo seeds %d/%d: seed %d", k, len(seeds), seed)
+        if not (out / f"seed_{seed}" / "demo.json").exists():
+            run_demo(out / f"seed_{seed}", quick, seed, workers, overrides)
+        runs.append(out / f"seed_{seed}" / "run")
+    summary = write_seed_summary(runs, out)
+    if readme is not None:
+        from modistill.evaluation.readme import write_results_section
+
+        write_results_section(readme, summary, runs)
+    return summary

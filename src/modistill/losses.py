@@ -11,6 +11,8 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
+HALL_REDUCTIONS = ("mean", "per_video", "sum")
+
 
 def hallucination_loss(
     teacher: Mapping[str, torch.Tensor],
@@ -18,18 +20,24 @@ def hallucination_loss(
     layers: list[str] | tuple[str, ...] = ("layer4",),
     reduction: str = "mean",
     weight: float = 1.0,
+    videos: int | None = None,
 ) -> torch.Tensor:
     """Eq. 3: ``λ_l ||σ(A_l^d) − σ(A_l^h)||²`` summed over the chosen layers; the teacher is not trained.
 
-    ``reduction="sum"`` sums over every element of the batch (released code); ``"mean"`` averages over elements,
-    which keeps the term's scale independent of batch size, resolution and width.
+    ``reduction``: ``"per_video"`` is eq. 3 as printed, the squared L2 norm of one video's activations (all its
+    frames), averaged over the ``videos`` of the batch like the cross-entropy terms; ``"sum"`` sums over the
+    whole batch (released code); ``"mean"`` (our default) averages over elements, which keeps the term's scale
+    independent of batch size, resolution and width, so one α works for every model size.
     """
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    if reduction not in HALL_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {HALL_REDUCTIONS}, got {reduction!r}")
+    if reduction == "per_video" and not videos:
+        raise ValueError("reduction='per_video' needs the number of videos in the batch")
     total = 0.0
     for layer in layers:
         diff = (torch.sigmoid(teacher[layer].detach()) - torch.sigmoid(student[layer])).pow(2)
-        total = total + (diff.sum() if reduction == "sum" else diff.mean())
+        total = total + (diff.mean() if reduction == "mean" else diff.sum() / (videos if reduction == "per_video"
+                                                                                else 1))
     return weight * total
 
 
@@ -79,7 +87,8 @@ def modality_distillation_loss(
 ) -> torch.Tensor:
     """Eq. 7 from the logits and feature maps."""
     gd = generalized_distillation_loss(student_logits, labels, teacher_logits, lam, temperature, t2_scaling)
-    hall = hallucination_loss(teacher_features, student_features, layers, reduction, hall_weight)
+    hall = hallucination_loss(teacher_features, student_features, layers, reduction, hall_weight,
+                              videos=labels.shape[0])
     return eq7(gd, hall, alpha)
 
 

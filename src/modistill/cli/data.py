@@ -20,7 +20,7 @@ def cmd_synth(a: argparse.Namespace) -> None:
 
     cfg = SynthConfig(classes=a.classes, subjects=a.subjects, cameras=a.cameras, replications=a.replications,
                       setups=a.setups, seed=a.seed, frames=a.frames, rgb_size=a.rgb_size, depth_size=a.depth_size,
-                      clutter=a.clutter, layout=a.layout)
+                      clutter=a.clutter, depth_mask=a.depth_mask, roi_margin=a.roi_margin, layout=a.layout)
     names = generate(cfg, a.out_dir, workers=a.workers, show_progress=not a.quiet)
     print(f"wrote {len(names)} samples in the {a.layout} layout under {a.out_dir}")
 
@@ -77,6 +77,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--depth-size", type=_size, default=d.depth_size, help="depth PNG WxH (up to 512x424)")
     s.add_argument("--clutter", type=float, default=d.clutter,
                    help="RGB scene difficulty in [0, 1]: room contrast and number of moving distractors")
+    s.add_argument("--depth-mask", choices=["roi", "body"], default=d.depth_mask,
+                   help="roi: NTU's masked depth, a box around the skeleton keeps floor and wall (default); "
+                        "body: the person's silhouette only")
+    s.add_argument("--roi-margin", type=float, default=d.roi_margin,
+                   help="growth of the depth ROI box on each side, as a fraction of the skeleton's height")
     s.add_argument("--layout", choices=["ntu", "nwucla", "uwa3d"], default="ntu",
                    help="on-disk layout: NTU RGB+D (default), NW-UCLA or UWA3D II style frame folders")
     s.add_argument("--seed", type=int, default=d.seed, help="random seed of the generator")

@@ -1,10 +1,12 @@
-"""Training sub-commands: train, evaluate, demo."""
+"""Training sub-commands: train, tune, evaluate, demo."""
 
 from __future__ import annotations
 
 import argparse
 import time
 from pathlib import Path
+
+from modistill.errors import UserError
 
 
 def cmd_train(a: argparse.Namespace) -> None:
@@ -21,6 +23,19 @@ def cmd_train(a: argparse.Namespace) -> None:
     for step, r in results.items():
         print(f"{step:18s} test accuracy {100 * r['accuracy']:6.2f}%")
     print(f"run folder: {run_dir}")
+
+
+def cmd_tune(a: argparse.Namespace) -> None:
+    import json
+
+    from modistill.training.tune import tune
+
+    out = tune(a.run, a.step, a.params, a.trials, a.seed)
+    rec = json.loads(out.read_text())
+    best = rec["best"]
+    print(f"{len(rec['trials'])} trials; best: trial {best['number']}, validation accuracy "
+          f"{100 * best['val_acc']:.2f}%, " + ", ".join(f"{k}={v:.4g}" for k, v in best["overrides"].items()))
+    print(f"record: {out}\napply: {rec['apply']}")
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
@@ -41,9 +56,16 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
 def cmd_demo(a: argparse.Namespace) -> None:
 
-    from modistill.demo import run_demo
+    from modistill.demo import run_demo, run_demo_seeds
 
     t0 = time.time()
+    if a.seeds:
+        summary = run_demo_seeds(a.out, a.seeds, a.quick, a.workers, a.overrides, a.readme)
+        print(summary.read_text())
+        print(f"demo over seeds {a.seeds} finished in {time.time() - t0:.0f}s; summary: {summary}")
+        return
+    if a.readme:
+        raise UserError("demo: --readme writes the results of several seeds; add --seeds, e.g. --seeds 0 1 2")
     report = run_demo(a.out, a.quick, a.seed, a.workers, a.overrides)
     print(report.read_text())
     print(f"demo finished in {time.time() - t0:.0f}s; report: {report}")
@@ -66,6 +88,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(needed when a finished step's config changed)")
     t.set_defaults(func=cmd_train)
 
+    from modistill.training.tune import DISTILL_PARAMS, SPACE
+
+    u = sub.add_parser("tune", help="select α, λ, T (or a step-1 learning rate) on the validation split with "
+                                    "Optuna; resumable, recorded in RUN/tune/")
+    u.add_argument("run", type=Path, help="a run folder whose steps before --step are finished")
+    u.add_argument("--step", default="step3", help="the step trained in each trial (default step3)")
+    u.add_argument("--params", nargs="+", default=list(DISTILL_PARAMS), choices=list(SPACE),
+                   help="what to tune (default: alpha lambda temperature)")
+    u.add_argument("--trials", type=int, default=20, help="complete trials wanted in the study (default 20)")
+    u.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
+    u.set_defaults(func=cmd_tune)
+
     e = sub.add_parser("evaluate", help="write report.md (tables, noisy depth, curves, confusion) for each run; "
                                         "with several runs (seeds) also a mean ± std summary")
     e.add_argument("runs", type=Path, nargs="+")
@@ -77,6 +111,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--out", type=Path, default=Path("demo_out"))
     d.add_argument("--quick", action="store_true", help="tiny sizes (what CI runs)")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="run the demo once per seed into OUT/seed_S and write the mean ± sd summary OUT/seeds.md")
+    d.add_argument("--readme", type=Path, default=None,
+                   help="with --seeds: also write the summary into this README's results section")
     d.add_argument("--workers", type=int, default=2)
     d.add_argument("overrides", nargs="*", help="config overrides for the training")
     d.set_defaults(func=cmd_demo)

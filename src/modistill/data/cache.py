@@ -30,6 +30,7 @@ import numpy as np
 
 from modistill.errors import DataError, UserError
 from modistill.utils.io import atomic_write, atomic_write_text, read_json
+from modistill.utils.lock import exclusive_lock, flock_or_refuse
 
 CACHE_VERSION = 1
 LOCK = ".prepare.lock"
@@ -150,37 +151,12 @@ def clean_stale(cache: Path) -> int:
     return n
 
 
-def _lock_owner(path: Path) -> str:
-    try:
-        return path.read_text().strip() or "?"
-    except OSError:
-        return "?"
-
-
-def _flock_or_refuse(fd: int, mode: int, path: Path, message: str) -> None:
-    """Take the lock without waiting, or refuse with ``message`` (its ``{pid}``: the holder's, from the file)."""
-    try:
-        fcntl.flock(fd, mode | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise UserError(message.format(pid=_lock_owner(path))) from None
-
-
 @contextmanager
 def prepare_lock(cache: Path) -> Iterator[None]:
     """Exclusive use of the cache for the whole prepare; a second prepare is refused with the owner's pid."""
-    path = cache / LOCK
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as e:
-        raise UserError(f"{cache}: cannot write to the cache folder ({os_reason(e)})") from None
-    try:
-        _flock_or_refuse(fd, fcntl.LOCK_EX, path, f"{cache}: in use by another prepare (pid {{pid}}); wait for it "
-                                                  f"to finish or use another --out")
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+    with exclusive_lock(cache / LOCK, f"{cache}: in use by another prepare (pid {{pid}}); wait for it to finish or "
+                                      f"use another --out", f"{cache}: cannot write to the cache folder"):
         yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def check_not_preparing(cache: str | Path) -> None:
@@ -190,7 +166,7 @@ def check_not_preparing(cache: str | Path) -> None:
         return
     fd = os.open(path, os.O_RDONLY)
     try:
-        _flock_or_refuse(fd, fcntl.LOCK_SH, path, f"{cache}: a prepare is still running on this cache (pid {{pid}}); "
+        flock_or_refuse(fd, fcntl.LOCK_SH, path, f"{cache}: a prepare is still running on this cache (pid {{pid}}); "
                                                   f"train when it has finished")
     finally:
         os.close(fd)

@@ -55,6 +55,31 @@ def hallucination_curves(run_dir: str | Path, out: str | Path, steps: dict[str, 
     return save_png(fig, out)
 
 
+def noise_curve_png(rows: list[dict], step4: tuple[float, float], out: str | Path, title: str) -> Path:
+    """Table 3 as a figure: step-2 accuracy against the noise variance (mean ± std over runs when several), with
+    the step-4 RGB-only accuracy drawn across. ``rows``: ``{"sigma2", "mean", "std"}``, fractions; void last."""
+    levels = [r for r in rows if r["sigma2"] not in ("no noise", "void")]
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
+    xs = [float(r["sigma2"]) for r in levels]
+    ax.errorbar(xs, [100 * r["mean"] for r in levels], [100 * r["std"] for r in levels], marker="o", capsize=3,
+                label="step 2, RGB + noisy depth")
+    ax.set_xscale("log")
+    for r, style in ((next((r for r in rows if r["sigma2"] == "no noise"), None), ":"),
+                     (next((r for r in rows if r["sigma2"] == "void"), None), "--")):
+        if r is not None:
+            ax.axhline(100 * r["mean"], color="tab:blue", ls=style, lw=1, label=f"step 2, {r['sigma2']}")
+    ax.axhline(100 * step4[0], color="tab:red", lw=1.5, label="step 4, RGB only")
+    if step4[1] > 0:
+        ax.axhspan(100 * (step4[0] - step4[1]), 100 * (step4[0] + step4[1]), color="tab:red", alpha=0.12)
+    ax.set_xlabel("noise variance σ²")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_png(fig, out)
+
+
 def confusion_matrix_png(labels: list[int], preds: list[int], class_names: list[str], out: str | Path,
                          title: str) -> Path:
     n = len(class_names)

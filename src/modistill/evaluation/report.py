@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from modistill.config import read_yaml
+from modistill.config import describe_epochs, read_yaml
 from modistill.errors import UserError
-from modistill.evaluation.claims import check_claims, claims_markdown, wilson
-from modistill.evaluation.noisy_depth import noisy_depth_accuracies
-from modistill.evaluation.plots import confusion_matrix_png, hallucination_curves
+from modistill.evaluation.claims import check_claims, claims_markdown, noise_claim, wilson
+from modistill.evaluation.noisy_depth import NOISE_WHERE, noisy_depth_accuracies
+from modistill.evaluation.plots import confusion_matrix_png, hallucination_curves, noise_curve_png
 from modistill.evaluation.tables import markdown_table, paper_value, table2_rows
 from modistill.training.run import RunInfo
 from modistill.training.steps import STEPS
@@ -33,14 +33,13 @@ def evaluate_run(run_dir: str | Path) -> Path:
         lo, hi = wilson(r["accuracy"], n_test)
         r["interval"] = f"{100 * lo:.1f}-{100 * hi:.1f}"
         r["paper"] = paper_value(r["row"], protocol) if data["benchmark"] != "pairs" else "-"
-    epochs = cfg["train"]["epochs"]
     lines = [f"# modistill report: {cfg['name']}", "",
              f"Data: `{data['cache']}` ({meta['num_classes']} classes, {meta['size']} px, "
              f"{cfg['data']['frames']} frames), protocol {protocol}, validation "
              f"{cfg['data']['validation']}. Model: {cfg['model']['arch']} (width {cfg['model']['width']}), "
              f"connections {cfg['model']['connection']}, "
              f"{'ImageNet init' if cfg['model']['pretrained'] else 'random init'}. "
-             f"Seed {cfg['seed']}, {epochs} epoch{'s' if epochs != 1 else ''} per step.", "",
+             f"Seed {cfg['seed']}, {describe_epochs(cfg['train'])}.", "",
              f"Test set: {n_test} videos; chance {100 / meta['num_classes']:.1f} %. Intervals are 95 % Wilson "
              f"intervals of each accuracy on this test size. The test modality says what each row saw at test "
              f"time: rows 7 and 11-13 receive real depth through the connections; only rows 2-5, 10, 14 and 15 "
@@ -50,24 +49,32 @@ def evaluate_run(run_dir: str | Path) -> Path:
                                     ("loss", "Loss"), ("accuracy", "Top-1"), ("interval", "95 % interval"),
                                     ("top5", "Top-5"), ("mean_class", "Mean class"),
                                     ("paper", f"Paper ({protocol})")]), ""]
-    lines += claims_markdown(check_claims({r["row"]: [r["accuracy"]] for r in rows}, n_test), 1, n_test)
+    noisy = []
     if "step2" in metrics and "step4" in metrics:
         if not (Path(data["cache"]) / "cache.json").exists():
             raise UserError(f"{data['cache']}: the run's cache is gone (Table 3 re-tests step 2 on its test clips); "
                             f"restore it there")
-        s2 = metrics["step2"]
-        test_names = s2["test_names"]
-        noisy = noisy_depth_accuracies(cfg, run_dir, test_names, meta["num_classes"],
+        noisy = noisy_depth_accuracies(cfg, run_dir, metrics["step2"]["test_names"], meta["num_classes"],
                                        cfg["evaluate"]["noise_sigma2"], cfg["evaluate"]["void"], cfg["seed"])
+    claims = check_claims({r["row"]: [r["accuracy"]] for r in rows}, n_test)
+    if noisy:
+        claims.append(noise_claim({r["sigma2"]: [r["accuracy"]] for r in noisy}, [metrics["step4"]["accuracy"]],
+                                  n_test))
+    lines += claims_markdown(claims, 1, n_test)
+    if noisy:
         row = {"what": "Accuracy (step 2, RGB + noisy depth)"} | {r["sigma2"]: r["accuracy"] for r in noisy}
         table3 = markdown_table([row], [("what", "σ²")] + [(r["sigma2"], r["sigma2"]) for r in noisy])
         s4 = metrics["step4"]["accuracy"]
         beaten = [r["sigma2"] for r in noisy if r["accuracy"] < s4]
-        lines += ["## Table 3: step-2 model with noisy depth", "", table3, "",
-                  f"Step 4 (RGB only, hallucinated depth): {100 * s4:.2f}%; it beats step 2 fed with noisy depth at "
-                  f"{', '.join(beaten) if beaten else 'no noise level measured'}. Gap from the two-stream upper "
-                  f"bound (row 8) to step 4: {100 * (s2['accuracy'] - s4):.2f} points (paper, cross-subject: "
-                  f"{79.73 - 73.42:.2f}).", ""]
+        form = NOISE_WHERE[cfg["evaluate"]["noise_on"]]
+        noise_curve_png([{"sigma2": r["sigma2"], "mean": r["accuracy"], "std": 0.0} for r in noisy], (s4, 0.0),
+                        run_dir / "noisy_depth.png", f"Table 3: noise {form}")
+        lines += ["## Table 3: step-2 model with noisy depth", "",
+                  f"Noise n ~ N(1, σ²) multiplies {form} (`evaluate.noise_on`).", "", table3, "",
+                  "![Table 3](noisy_depth.png)", "",
+                  f"Step 4 (RGB only, hallucinated depth): {100 * s4:.2f}%, the red line; numerically above step 2 "
+                  f"fed noisy depth at {', '.join(beaten) if beaten else 'no level'} (the claims table says where "
+                  f"the difference exceeds the test-size interval).", ""]
         atomic_write_text(run_dir / "noisy_depth.json", json.dumps(noisy, indent=2))
     curves = {s: lab for s, lab in (("step3", "w/ connections (row 13)"), ("step3_noconn", "w/o connections (row 14)"),
                                     ("step3_eq3", "w/ connections, eq. 3 (row 11)")) if s in metrics}

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from modistill.errors import UserError
-from modistill.evaluation.claims import check_claims, claims_markdown
+from modistill.evaluation.claims import check_claims, claims_markdown, noise_claim
 from modistill.evaluation.tables import markdown_table, table2_rows
 from modistill.training.run import RunInfo
 from modistill.utils.io import atomic_write_text
@@ -93,11 +93,21 @@ def write_seed_summary(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
                                                        ("acc", "Accuracy"), ("each", "Per run")]),
              "", "![accuracy per row](seeds.png)", ""]
     n_test = next((m["n"] for m in RunInfo(run_dirs[0]).metrics().values() if m.get("n")), 0)
-    lines += claims_markdown(check_claims({r["row"]: r["runs"] for r in rows}, n_test), len(run_dirs), n_test)
+    claims = check_claims({r["row"]: r["runs"] for r in rows}, n_test)
+    s4 = next((r for r in rows if r["row"] == "15"), None)
+    if noisy and s4 is not None:
+        claims.append(noise_claim({r["sigma2"]: r["runs"] for r in noisy}, s4["runs"], n_test))
+    lines += claims_markdown(claims, len(run_dirs), n_test)
     if noisy:
         lines += ["## Table 3: step 2 with noisy depth", "",
                   markdown_table([shown(r) for r in noisy], [("sigma2", "σ²"), ("acc", "Accuracy"),
                                                              ("each", "Per run")]), ""]
+        if s4 is not None:
+            from modistill.evaluation.plots import noise_curve_png
+
+            noise_curve_png(noisy, (s4["mean"], s4["std"]), out_dir / "noisy_depth.png",
+                            f"Table 3 over {len(run_dirs)} runs (mean ± std)")
+            lines += ["![Table 3](noisy_depth.png)", ""]
     out = out_dir / "seeds.md"
     atomic_write_text(out, "\n".join(lines))
     atomic_write_text(out_dir / "seeds.json", json.dumps({"table2": rows, "table3": noisy}, indent=2))

@@ -24,7 +24,10 @@ TABLE2 = (
      "depth"),
     ("7a", "inverted RGB→depth: step 2, RGB stream", "RGB", "x-entr", "step2_inv", "rgb"),
     ("8a", "inverted RGB→depth: step 2", "RGB & Depth", "x-entr", "step2_inv", "fused"),
-    ("13a", "inverted RGB→depth: step 3", "RGB (hall) + depth via connections", "eq. 7", "step3_inv", "hall"),
+    ("13a", "inverted RGB→depth: step 3", "RGB (hall) + depth (itself fed RGB) via connections", "eq. 7",
+     "step3_inv", "hall"),
+    ("13b", "inverted: step 3, teacher without its RGB injection", "RGB (hall) + depth via connections", "eq. 7",
+     "step3_inv_bare", "hall"),
     ("15a", "inverted RGB→depth: step 4", "RGB", "x-entr", "step4_inv", "fused"),
 )
 

@@ -128,19 +128,51 @@ def _program(name, t):
     elif name == "point right":
         a["sh_abd_r"] = 90 * b
         a["twist"] = -25 * b
+    elif name in HELD_OBJECT:
+        # One motion for every object class: only the object's appearance tells them apart.
+        a["sh_flex_l"] = a["sh_flex_r"] = 40 * b
+        a["sh_abd_l"] = a["sh_abd_r"] = -12 * b
+        a["el_l"] = a["el_r"] = 100 * b + 10 * b * _osc(t, 2)
+        a["lean"] = 8 * b
     else:
         raise KeyError(name)
     return a
 
 
-NAMED_ACTIONS = ("wave right hand", "hands up", "punch forward", "kick forward", "squat down", "clapping", "bow",
-                 "jump up", "walk toward camera", "touch head", "wave left hand", "side step", "reach forward",
-                 "turn around", "arm circles", "point right")
+# Object classes share one motion and one object shape: depth sees the same flat board in the hands, only RGB
+# sees what it is (a white book with lines of text, a black phone with a lit screen).
+HELD_OBJECT = {"read book": "book", "play with phone": "phone"}
+
+# The first ten are the demo's classes: most separable by both modalities, two mainly by depth (motion along the
+# camera's line of sight: walking toward it, punching toward the body's front), two only by appearance (the
+# object classes).
+NAMED_ACTIONS = ("wave right hand", "hands up", "read book", "walk toward camera", "kick forward", "play with phone",
+                 "squat down", "punch forward", "clapping", "bow", "jump up", "touch head", "wave left hand",
+                 "side step", "reach forward", "turn around", "arm circles", "point right")
 
 
 def class_names(n_classes: int) -> list[str]:
     """Names of the first ``n_classes`` actions; beyond the named ones, procedural motions ``procedural-K``."""
     return [NAMED_ACTIONS[i] if i < len(NAMED_ACTIONS) else f"procedural-{i + 1}" for i in range(n_classes)]
+
+
+def held_object(label: int) -> str | None:
+    """The object class ``label`` (0-based) holds in both hands (``book`` / ``phone``), or None."""
+    return HELD_OBJECT.get(NAMED_ACTIONS[label]) if label < len(NAMED_ACTIONS) else None
+
+
+def object_quad(joints: np.ndarray) -> np.ndarray:
+    """(4, 3) corners of the board held between the hands (0.22 x 0.15 m), tilted 35 degrees toward the face."""
+    right = joints[SH_R] - joints[SH_L]
+    right /= np.linalg.norm(right)
+    up = joints[SPINE_SH] - joints[SPINE_BASE]
+    up /= np.linalg.norm(up)
+    forward = np.cross(right, up)
+    centre = 0.5 * (joints[HA_L] + joints[HA_R]) + 0.02 * forward
+    v = np.cos(np.radians(35)) * up + np.sin(np.radians(35)) * forward
+    w, h = 0.11, 0.075
+    return np.stack([centre - w * right - h * v, centre + w * right - h * v,
+                     centre + w * right + h * v, centre - w * right + h * v])
 
 
 def action_angles(label: int, t: np.ndarray) -> dict[str, np.ndarray]:

@@ -99,18 +99,67 @@ def _draw_body(img: np.ndarray, pix: np.ndarray, cam: np.ndarray, focal: float, 
             cv2.line(img, _fixed(pix[a]), _fixed(pix[b]), colour, th, line_type, SHIFT)
 
 
-def render_depth(cam: np.ndarray, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """Masked uint16 depth (mm) of the person at ``size`` (W, H), with Kinect-like noise, edge loss and holes.
+def room_depth(rig: Rig, size: tuple[int, int], scene_rng: np.random.Generator) -> np.ndarray:
+    """Float32 depth (mm) of the empty room seen by the depth camera at ``size`` (W, H): the floor (world y = 0),
+    a back wall 1.5-2.5 m behind the performer, and a few pieces of furniture in front of it."""
+    w, h = size
+    s = w / DEPTH_REF[0]
+    u, v = np.meshgrid((np.arange(w) + 0.5) / s, (np.arange(h) + 0.5) / s)
+    rays = np.stack([(u - DEPTH_REF[0] / 2) / DEPTH_F, -(v - DEPTH_REF[1] / 2) / DEPTH_F, np.ones_like(u)], -1)
+    world = rays @ rig.rotation  # direction in world coordinates of a ray with camera z = 1
+    depth = np.full((h, w), np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        floor = -rig.centre[1] / world[..., 1]
+        depth = np.where((world[..., 1] < 0) & (floor > 0), floor, depth)
+        n = -rig.centre * np.array([1.0, 0.0, 1.0])
+        n /= np.linalg.norm(n)  # horizontal direction from the camera toward the performer
+        wall = (float(n @ -rig.centre) + scene_rng.uniform(1.5, 2.5)) / (world @ n)
+        depth = np.where((wall > 0) & (wall < depth), wall, depth)
+    img = np.clip(depth, 0, 8.0).astype(np.float32)
+    for _ in range(int(scene_rng.integers(2, 5))):
+        x0, y0 = int(scene_rng.integers(0, w)), int(scene_rng.integers(h // 3, h))
+        x1, y1 = x0 + int(scene_rng.integers(w // 10, w // 3)), y0 + int(scene_rng.integers(h // 10, h // 3))
+        patch = img[y0:y1, x0:x1]
+        patch[...] = np.minimum(patch, float(np.max(patch, initial=0.0)) - scene_rng.uniform(0.3, 1.2))
+    return np.maximum(img, 0.5) * 1000.0
 
-    Per-pixel noise comes from OpenCV's RNG (fast); callers seed it with ``cv2.setRNGSeed`` for determinism.
+
+def _roi(pix: np.ndarray, size: tuple[int, int], margin: float) -> tuple[int, int, int, int]:
+    """The skeleton-derived region of interest of NTU's masked depth: the joints' box grown by ``margin`` of its
+    height on every side."""
+    w, h = size
+    x0, y0 = pix.min(0)
+    x1, y1 = pix.max(0)
+    m = margin * (y1 - y0)
+    return (int(max(0, np.floor(x0 - m))), int(max(0, np.floor(y0 - m))),
+            int(min(w, np.ceil(x1 + m))), int(min(h, np.ceil(y1 + m))))
+
+
+def render_depth(cam: np.ndarray, size: tuple[int, int], rng: np.random.Generator, room: np.ndarray | None = None,
+                 roi_margin: float = 0.15, quad: np.ndarray | None = None) -> np.ndarray:
+    """Masked uint16 depth (mm) at ``size`` (W, H), with Kinect-like noise, edge loss and holes.
+
+    With ``room`` (from :func:`room_depth`) the mask is NTU's: everything inside a region of interest around the
+    skeleton keeps its depth, floor and wall included; without it only the person's silhouette does. ``quad``
+    is a held object's (4, 3) corners, drawn with the person. Per-pixel noise comes from OpenCV's RNG (fast);
+    callers seed it with ``cv2.setRNGSeed`` for determinism.
     """
     w, h = size
     s = w / DEPTH_REF[0]
     img = np.zeros((h, w), np.uint16)
     pix = project_depth(cam) * s
     _draw_body(img, pix, cam, DEPTH_F * s, lambda part, z: int(np.clip(z * 1000.0, 1, 65535)), aa=False)
+    if quad is not None:
+        q = project_depth(quad) * s
+        cv2.fillPoly(img, [np.round(q * (1 << SHIFT)).astype(np.int32)], int(quad[:, 2].mean() * 1000.0),
+                     cv2.LINE_8, SHIFT)
     mask = img > 0
     depth = img.astype(np.float32)
+    if room is not None:
+        x0, y0, x1, y1 = _roi(pix, size, roi_margin)
+        inside = np.zeros_like(mask)
+        inside[y0:y1, x0:x1] = True
+        depth = np.where(mask, depth, room * inside).astype(np.float32)
     noise = np.empty(depth.shape, np.float32)
     cv2.randn(noise, 1.0, 0.004)
     depth *= noise
@@ -122,7 +171,9 @@ def render_depth(cam: np.ndarray, size: tuple[int, int], rng: np.random.Generato
         if len(xs):
             k = rng.integers(len(xs))
             cv2.circle(drop.view(np.uint8), (int(xs[k]), int(ys[k])), int(rng.integers(1, 4)), 1, -1)
-    depth[drop | ~mask] = 0
+    depth[drop] = 0
+    if room is None:
+        depth[~mask] = 0
     return np.clip(depth, 0, 65535).astype(np.uint16)
 
 
@@ -192,8 +243,10 @@ def render_rgb(
     frame: int,
     light: tuple[float, np.ndarray],
     noise_bank: list[np.ndarray],
+    held: tuple[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """RGB uint8 frame (H, W, 3): background, distractors behind, the person, distractors in front, light, noise."""
+    """RGB uint8 frame (H, W, 3): background, distractors behind, the person and what they hold (``held``: kind
+    and (4, 3) corners), distractors in front, light, noise."""
     w, _ = size
     s = w / COLOR_REF[0]
     img = background.copy()
@@ -207,12 +260,34 @@ def render_rgb(
         return tuple(float(c) * k for c in colours[part])
 
     _draw_body(img, pix, cam, COLOR_F * s, shade, aa=True, outline=0.45)
+    if held is not None:
+        _draw_object(img, project_color(held[1]) * s, held[0])
     _draw_distractors(img, [d for d in distractors if d.front], frame)
     gain, cast = light
     img *= gain * cast
     img += noise_bank[frame % len(noise_bank)]
     np.clip(img, 0, 255, out=img)
     return img.astype(np.uint8)
+
+
+def _draw_object(img: np.ndarray, q: np.ndarray, kind: str) -> None:
+    """A held board in the colour image: ``book`` (white pages, dark lines of text) or ``phone`` (black, lit
+    screen). Same outline for both, so only appearance separates them."""
+    def poly(pts):
+        return [np.round(pts * (1 << SHIFT)).astype(np.int32)]
+
+    if kind == "book":
+        cv2.fillPoly(img, poly(q), (235.0, 228.0, 205.0), cv2.LINE_AA, SHIFT)
+        for f in np.linspace(0.2, 0.8, 5):
+            a, b = q[0] + f * (q[3] - q[0]), q[1] + f * (q[2] - q[1])
+            a, b = a + 0.1 * (b - a), b - 0.1 * (b - a)
+            cv2.line(img, _fixed(a), _fixed(b), (40.0, 40.0, 60.0), 1, cv2.LINE_AA, SHIFT)
+    elif kind == "phone":
+        cv2.fillPoly(img, poly(q), (22.0, 22.0, 28.0), cv2.LINE_AA, SHIFT)
+        c = q.mean(0)
+        cv2.fillPoly(img, poly(c + 0.75 * (q - c)), (70.0, 170.0, 255.0), cv2.LINE_AA, SHIFT)
+    else:
+        raise KeyError(kind)
 
 
 def sensor_noise(size: tuple[int, int], n: int = 3, sigma: float = 5.0) -> list[np.ndarray]:

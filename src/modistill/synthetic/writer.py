@@ -29,9 +29,9 @@ class SynthConfig:
     """Size and appearance of a synthetic dataset. Sizes are (width, height)."""
 
     classes: int = 10
-    subjects: int = 8
+    subjects: int = 16  # the demo's calibration: 9 training performers in the cross-subject split (see README)
     cameras: int = 3
-    replications: int = 2
+    replications: int = 1
     setups: int = 1
     seed: int = 0
     frames: int = 32
@@ -39,6 +39,8 @@ class SynthConfig:
     depth_size: tuple[int, int] = (256, 212)
     empty_frame_prob: float = 0.05
     clutter: float = 0.5  # 0 = plain grey room, no distractors; 1 = full-contrast room, up to 3 distractors
+    depth_mask: str = "roi"  # roi = NTU's masked depth (a box around the skeleton keeps floor and wall); body
+    roi_margin: float = 0.15  # the ROI box grows by this fraction of the skeleton's height on each side
     layout: str = "ntu"  # ntu | nwucla | uwa3d
 
     def validate(self) -> None:
@@ -53,6 +55,10 @@ class SynthConfig:
             raise UserError(f"synth: the {self.layout} layout has at most {LAYOUT_CLASSES[self.layout]} classes")
         if not 0.0 <= self.clutter <= 1.0:
             raise UserError(f"synth: --clutter must be in [0, 1], got {self.clutter}")
+        if self.depth_mask not in ("roi", "body"):
+            raise UserError(f"synth: --depth-mask must be roi or body, got {self.depth_mask!r}")
+        if not 0.0 <= self.roi_margin <= 1.0:
+            raise UserError(f"synth: --roi-margin must be in [0, 1], got {self.roi_margin}")
         if self.frames < 8:
             raise UserError(f"synth: --frames must be at least 8, got {self.frames}")
         w, h = self.rgb_size
@@ -70,11 +76,14 @@ class SynthConfig:
 
 
 def _performance(cfg: SynthConfig, s: int, p: int, r: int, a: int) -> tuple[B.Subject, np.ndarray, int]:
-    """World joint positions (T, 25, 3) of one performance, shared by the cameras that film it (as in NTU)."""
+    """World joint positions (T, 25, 3) of one performance, shared by the cameras that film it (as in NTU), and
+    the held object's corners as joints 25-28 when the class holds one."""
     subject = B.make_subject(np.random.default_rng([cfg.seed, 1, p]))
     rng = np.random.default_rng([cfg.seed, 2, s, p, r, a])
     n = int(cfg.frames * rng.uniform(0.8, 1.25))
     body = B.pose_sequence(subject, a - 1, n, rng)
+    if B.held_object(a - 1):
+        body = np.concatenate([body, np.stack([B.object_quad(j) for j in body])], 1)
     facing = np.radians(rng.uniform(-20, 20))
     rot = np.array([[np.cos(facing), 0, np.sin(facing)], [0, 1, 0], [-np.sin(facing), 0, np.cos(facing)]])
     offset = np.array([rng.uniform(-0.3, 0.3), 0.0, rng.uniform(-0.3, 0.3)])
@@ -129,17 +138,23 @@ def _render(cfg: SynthConfig, name: str):
     subject, world, n = _performance(cfg, sn.setup, sn.performer, sn.replication, sn.action)
     rig = R.make_rig(np.random.default_rng([cfg.seed, 3, sn.setup, sn.camera]), sn.camera)
     cam = np.stack([rig.to_camera(p) for p in world])
+    kind = B.held_object(sn.action - 1)
+    cam, quad = cam[:, :25], (cam[:, 25:] if kind else None)
     rng = np.random.default_rng([cfg.seed, 4, sn.setup, sn.camera, sn.performer, sn.replication, sn.action])
     cv2.setRNGSeed(int(rng.integers(0, 2**31 - 1)))
     background = R.scene_background(np.random.default_rng([cfg.seed, 5, sn.setup, sn.camera]), cfg.rgb_size,
                                     cfg.clutter)
+    room = (R.room_depth(rig, cfg.depth_size, np.random.default_rng([cfg.seed, 6, sn.setup, sn.camera]))
+            if cfg.depth_mask == "roi" else None)
     distractors = R.make_distractors(rng, cfg.rgb_size, n, subject, cfg.clutter)
     light = R.lighting(rng, n)
     noise = R.sensor_noise(cfg.rgb_size)
     depth, rgb = [], []
     for t in range(n):
-        depth.append(R.render_depth(cam[t], cfg.depth_size, rng))
-        rgb.append(R.render_rgb(cam[t], cfg.rgb_size, background, subject, distractors, t, light[t], noise))
+        q = None if quad is None else quad[t]
+        depth.append(R.render_depth(cam[t], cfg.depth_size, rng, room, cfg.roi_margin, q))
+        rgb.append(R.render_rgb(cam[t], cfg.rgb_size, background, subject, distractors, t, light[t], noise,
+                                None if q is None else (kind, q)))
     n_empty = int(rng.integers(1, 4)) if rng.random() < cfg.empty_frame_prob else 0
     body_id = BODY_ID_BASE + int(rng.integers(1, 10_000))
     return rgb, depth, _skeleton_frames(cam, rng, body_id, n_empty)

@@ -66,7 +66,7 @@ class StepModule(L.LightningModule):
             return F.cross_entropy(out.fused, y), {}
         teacher_f, student_f = out.features["depth"], out.features["hall"]
         hall = losses.hallucination_loss(teacher_f, student_f, d["hall_layers"], d["hall_reduction"],
-                                         d["hall_weight"])
+                                         d["hall_weight"], videos=y.shape[0])
         gd = losses.generalized_distillation_loss(out.logits["hall"], y, out.logits["depth"], d["lambda"],
                                                   d["temperature"], d["t2_scaling"])
         base = kind.removeprefix("hoffman-")

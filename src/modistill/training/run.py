@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from modistill.config import epochs_for
 from modistill.errors import UserError
 from modistill.training.steps import STEPS, StepSpec, connections_for
 from modistill.utils.io import atomic_write_text, read_json
@@ -115,6 +116,7 @@ def run_metadata(cfg: dict, cache_meta: dict, crop: dict, fingerprint: str) -> d
 def step_keys(cfg: dict, spec: StepSpec, precision: str, data_fp: str) -> dict[str, Any]:
     """The resolved config values that decide what this step learns."""
     keys = {k: _get(cfg, k) for k in STEP_KEYS}
+    keys["train.epochs"] = epochs_for(cfg, spec.name)
     keys["train.precision"] = precision
     keys["data.fingerprint"] = data_fp
     if any(src is None for src in spec.init.values()):

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from modistill.config import dump_config
+from modistill.config import dump_config, epochs_for
 from modistill.data.cache import check_not_preparing, load_cache_meta, load_manifest
 from modistill.data.dataset import ClipDataset, sample_label
 from modistill.data.pairs import split_pairs
@@ -179,7 +179,7 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, re
     except ModuleNotFoundError:
         pass
     trainer = L.Trainer(
-        max_epochs=t["epochs"], accelerator=t["accelerator"], devices=t["devices"], strategy=t["strategy"],
+        max_epochs=epochs_for(cfg, step), accelerator=t["accelerator"], devices=t["devices"], strategy=t["strategy"],
         num_nodes=t["num_nodes"], precision=_precision(cfg), callbacks=callbacks, logger=loggers,
         log_every_n_steps=t["log_every_n_steps"], enable_progress_bar=t["progress"],
         limit_train_batches=t["limit_train_batches"], enable_model_summary=False, deterministic=False,

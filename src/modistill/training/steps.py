@@ -27,13 +27,16 @@ class StepSpec:
 def connections_for(spec: StepSpec, direction: str) -> list[tuple[str, str]]:
     """Concrete (source, target) pairs of a step for the configured connection direction.
 
-    ``rgb_to_depth`` (supplement Sec. 1, inverted): step 2 sends RGB into depth; step 3 still distils the (now
-    RGB-informed) depth teacher into the hallucination stream through depth→hall; step 4 sends RGB into the
-    hallucination stream, which stands where depth stood in step 2."""
+    ``rgb_to_depth`` (supplement Sec. 1, inverted): step 2 sends RGB into depth; step 3 runs that depth teacher
+    as it was trained, with the frozen step-2 RGB stream still sending RGB into it, and distils it into the
+    hallucination stream through depth→hall; step 4 sends RGB into the hallucination stream, which stands where
+    depth stood in step 2."""
     direction = spec.direction or direction
     if not spec.connection or direction == "none":
         return []
     s = set(spec.streams)
+    if s == {"rgb", "depth", "hall"} and direction == "rgb_to_depth":
+        return [("rgb", "depth"), ("depth", "hall")]
     if s == {"rgb", "depth"}:
         return [("depth", "rgb")] if direction == "depth_to_rgb" else [("rgb", "depth")]
     if s == {"depth", "hall"}:
@@ -75,7 +78,14 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
     StepSpec("step2_inv", "step 2, inverted RGB→depth", ("rgb", "depth"), {"rgb": "rgb", "depth": "depth"},
              {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")}, True,
              direction="rgb_to_depth"),
-    _step3("step3_inv", "step 3, inverted RGB→depth teacher", "eq7", True, "step2_inv", "rgb_to_depth"),
+    # The teacher as it was trained: its RGB injection comes from the frozen step-2 RGB stream.
+    StepSpec("step3_inv", "step 3, inverted RGB→depth teacher", ("rgb", "depth", "hall"),
+             {"rgb": "rgb", "depth": "depth", "hall": "rgb"},
+             {"rgb": ("step2_inv", "rgb"), "depth": ("step2_inv", "depth"), "hall": ("step2_inv", "depth")}, True,
+             ("rgb", "depth"), "eq7", ("hall",), "rgb_to_depth"),
+    # The earlier form, kept to compare: the same teacher run without the injection it was trained with.
+    _step3("step3_inv_bare", "step 3, inverted teacher without its RGB injection", "eq7", True, "step2_inv",
+           "rgb_to_depth"),
     StepSpec("step4_inv", "step 4, inverted RGB→hall", ("rgb", "hall"), {"rgb": "rgb", "hall": "rgb"},
              {"rgb": ("step2_inv", "rgb"), "hall": ("step3_inv", "hall")}, True, direction="rgb_to_depth"),
     _hoffman("eq3"),

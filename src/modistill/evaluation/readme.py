@@ -1,0 +1,78 @@
+"""Writes a seeds summary into a README's results section, so the numbers a reader sees are the tool's output.
+
+The section lies between two marker lines (``START`` and ``END``); everything else in the README is kept. The
+summary's figures are copied next to the README (``docs/results/``) so that the links work where the README is
+read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from modistill.config import describe_epochs, read_yaml
+from modistill.errors import UserError
+from modistill.utils.io import atomic_write_text, read_json, read_text
+
+START = "<!-- modistill:results:start -->"
+END = "<!-- modistill:results:end -->"
+
+
+def _n(k: int, word: str, plural: str = "") -> str:
+    return f"{k} {word if k == 1 else plural or word + 's'}"
+
+
+def _setup(runs: list[Path]) -> str:
+    """One paragraph describing what was run, from the runs' own records."""
+    meta = read_json(runs[0] / "run.json", "rerun the demo")
+    cfg_path = runs[0] / "config.yaml"
+    epochs = f", {describe_epochs(read_yaml(cfg_path, 'run config')['train'])}" if cfg_path.exists() else ""
+    # The demo's layout: OUT/seed_S/{data,cache,run}; the generator's settings are in data/synth.json.
+    synth = [json.loads((r.parent / "data" / "synth.json").read_text()) for r in runs
+             if (r.parent / "data" / "synth.json").exists()]
+    d, inp, model = meta["data"], meta["input"], meta["model"]
+    classes = _n(len(d["class_names"]), "class", "classes")
+    text = (f"{_n(len(runs), 'run')}, {d['benchmark']} {d['protocol']}, {classes}; "
+            f"{model['arch']} width {model['width']}, {inp['size']} px, {inp['frames']} frames, "
+            f"{'ImageNet' if model['pretrained'] else 'random'} init"
+            + f"{epochs}.")
+    if synth:
+        s = synth[0]
+        text += (f" Synthetic benchmark (seed = run seed): {_n(s['classes'], 'class', 'classes')} x "
+                 f"{_n(s['subjects'], 'subject')} x {_n(s['cameras'], 'camera')} x "
+                 f"{_n(s['replications'], 'replication')}, clutter {s['clutter']}, depth mask "
+                 f"{s.get('depth_mask', 'body')}" + (f" (ROI margin {s['roi_margin']})" if s.get("roi_margin")
+                                                     is not None else "") + ".")
+    return text
+
+
+def write_results_section(readme: str | Path, summary: str | Path, runs: list[Path]) -> Path:
+    """Replace the README's results section with ``summary`` (a seeds.md); returns the README's path."""
+    readme, summary = Path(readme), Path(summary)
+    text = read_text(readme, "give the project's README.md")
+    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
+        raise UserError(f"{readme}: needs one line {START} and, after it, one line {END} around the results "
+                        f"section")
+    body = read_text(summary, "rerun the seeds summary")
+    figures = readme.parent / "docs" / "results"
+    figures.mkdir(parents=True, exist_ok=True)
+
+    def relink(m: re.Match) -> str:
+        src = summary.parent / m.group(2)
+        if not src.exists():
+            return m.group(0)
+        shutil.copyfile(src, figures / src.name)
+        return f"![{m.group(1)}]({os.path.relpath(figures / src.name, readme.parent)})"
+
+    body = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", relink, body)
+    body = body.replace("# Test accuracy over", "#### Test accuracy over", 1)
+    body = re.sub(r"^## ", "#### ", body, flags=re.M)
+    body = re.sub(r"^Runs: .*\n\n", "", body, flags=re.M)
+    section = (f"{START}\n_Written by `modistill demo --seeds ... --readme README.md`; do not edit by hand._ "
+               f"{_setup([Path(r) for r in runs])}\n\n{body.strip()}\n{END}")
+    new = text[: text.index(START)] + section + text[text.index(END) + len(END):]
+    atomic_write_text(readme, new)
+    return readme

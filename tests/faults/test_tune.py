@@ -1,0 +1,63 @@
+"""`modistill tune`: α, λ, T selected on the validation split, resumable, recorded in the run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import yaml
+
+optuna = pytest.importorskip("optuna")
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_tune_selects_on_validation_and_resumes(run_copy, cli):
+    teacher = _digest(run_copy / "step2" / "weights.pt")
+    rc, out, err = cli(["tune", run_copy, "--trials", "2"])
+    assert rc == 0, err[-2000:]
+    rec = json.loads((run_copy / "tune" / "tune.json").read_text())
+    assert len(rec["trials"]) == 2
+    # The objective is each trial's own best validation accuracy, never its test accuracy.
+    for t in rec["trials"]:
+        m = json.loads((run_copy / "tune" / f"trial_{t['number']:03d}" / "step3" / "metrics.json").read_text())
+        assert t["val_acc"] == m["best_val_acc"]
+        cfg = yaml.safe_load((run_copy / "tune" / f"trial_{t['number']:03d}" / "config.yaml").read_text())
+        assert cfg["distill"]["alpha"] == pytest.approx(t["params"]["alpha"])
+        assert cfg["distill"]["temperature"] == pytest.approx(t["params"]["temperature"])
+    best = max(rec["trials"], key=lambda t: t["val_acc"])
+    assert rec["best"]["val_acc"] == best["val_acc"]
+    applied = yaml.safe_load((run_copy / "tune" / "best.yaml").read_text())
+    assert applied["distill"]["lambda"] == pytest.approx(rec["best"]["overrides"]["distill.lambda"])
+    assert _digest(run_copy / "step2" / "weights.pt") == teacher  # the teacher is linked, never retrained
+
+    # A trial left running by a killed tune is marked failed and its folder removed; the study goes on.
+    study = optuna.load_study(study_name="step3", storage=f"sqlite:///{run_copy / 'tune' / 'study.db'}")
+    cut = study.ask()
+    (run_copy / "tune" / f"trial_{cut.number:03d}" / "step3").mkdir(parents=True)
+    rc, out, err = cli(["tune", run_copy, "--trials", "3"])
+    assert rc == 0, err[-2000:]
+    states = {t.number: t.state for t in optuna.load_study(
+        study_name="step3", storage=f"sqlite:///{run_copy / 'tune' / 'study.db'}").trials}
+    assert states[cut.number] == optuna.trial.TrialState.FAIL
+    assert not (run_copy / "tune" / f"trial_{cut.number:03d}").exists()
+    assert sum(s == optuna.trial.TrialState.COMPLETE for s in states.values()) == 3
+    assert len(json.loads((run_copy / "tune" / "tune.json").read_text())["trials"]) == 3
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--step", "step2"], "step2 trains with cross-entropy only"),
+    (["--params", "lr"], "the learning rate is part of every step's fingerprint"),
+    (["--trials", "0"], "--trials must be at least 1"),
+])
+def test_tune_refusals(run_copy, cli, args, fragment):
+    cli.fails(["tune", run_copy, *args], fragment)
+    assert not (run_copy / "tune").exists()
+
+
+def test_tune_needs_finished_parents(run_copy, cli):
+    (run_copy / "step2" / "metrics.json").unlink()
+    cli.fails(["tune", run_copy], "step2 not finished")
