@@ -61,3 +61,10 @@ def test_tune_refusals(run_copy, cli, args, fragment):
 def test_tune_needs_finished_parents(run_copy, cli):
     (run_copy / "step2" / "metrics.json").unlink()
     cli.fails(["tune", run_copy], "step2 not finished")
+
+
+def test_tune_refuses_a_run_without_validation(run_copy, cli):
+    cfg = run_copy / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("validation: paper", "validation: null"))
+    cli.fails(["tune", run_copy], "the run has no validation split")
+    assert not (run_copy / "tune").exists()

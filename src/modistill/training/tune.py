@@ -47,8 +47,9 @@ def _check(run_dir: Path, step: str, params: list[str], cfg: dict) -> list[str]:
     if STEPS[step].loss == "ce" and any(p in DISTILL_PARAMS for p in params):
         raise UserError(f"tune: {step} trains with cross-entropy only; α, λ and T act on the distillation steps "
                         f"(step3, its variants, hoffman_*)")
-    if cfg["data"]["validation"] == "none":
-        raise UserError(f"{run_dir}: the run has no validation split (data.validation=none); the tune selects on it")
+    if cfg["data"]["validation"] is None:
+        raise UserError(f"{run_dir}: the run has no validation split (data.validation is null); the tune selects "
+                        f"on it")
     missing = [p for p in parents if not (run_dir / p / "metrics.json").exists()]
     if missing:
         raise UserError(f"{run_dir}: {', '.join(missing)} not finished; train the run up to {step}'s parents first")
