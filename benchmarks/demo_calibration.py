@@ -31,7 +31,7 @@ def step1(work: Path, seed: int, knobs: dict, workers: int, train: list[str], mo
     generated with the same settings is reused (so training settings can be compared on the same videos)."""
     synth = SynthConfig(seed=seed, **(mode["synth"] | knobs))
     marker = work / "synth.json"
-    wanted = json.dumps(synth.__dict__, default=list, sort_keys=True)
+    wanted = json.dumps(synth.__dict__, sort_keys=True)
     if not marker.exists() or marker.read_text() != wanted:
         shutil.rmtree(work, ignore_errors=True)
         generate(synth, work / "data", workers=workers, show_progress=False)
@@ -45,7 +45,7 @@ def step1(work: Path, seed: int, knobs: dict, workers: int, train: list[str], mo
     run_training(cfg, work / "run")
     acc = {s: json.loads((work / "run" / s / "metrics.json").read_text())["accuracy"] * 100
            for s in ("step1_rgb", "step1_depth")}
-    return {"seed": seed, "synth": synth.__dict__ | {}, "train": train, "rgb": acc["step1_rgb"],
+    return {"seed": seed, "synth": json.loads(wanted), "train": train, "rgb": acc["step1_rgb"],
             "depth": acc["step1_depth"],
             "ratio": acc["step1_rgb"] / max(acc["step1_depth"], 1e-9)}
 
@@ -71,7 +71,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
         t = time.perf_counter()
         r = step1(a.work / f"seed_{seed}", seed, knobs, a.workers, a.train, QUICK if a.quick else FULL)
         r["seconds"] = time.perf_counter() - t
-        r["synth"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in r["synth"].items()}
         rows.append(r)
         print(f"seed {seed} {knobs} {a.train}: step-1 RGB {r['rgb']:.2f} %, depth {r['depth']:.2f} %, "
               f"RGB/depth {r['ratio']:.2f} ({r['seconds']:.0f} s)", flush=True)

@@ -454,6 +454,21 @@ def test_claims_verdicts_account_for_the_test_size():
     assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
 
 
+def test_noise_claim_names_the_lowest_separated_level():
+    from modistill.evaluation.claims import noise_claim
+
+    step4 = [0.50, 0.51, 0.52]
+    noisy = {"no noise": [0.70, 0.71, 0.72], "0.01": [0.49, 0.51, 0.53], "0.1": [0.45, 0.47, 0.49],
+             "1": [0.30, 0.31, 0.32], "void": [0.10, 0.10, 0.10]}
+    c = noise_claim(noisy, step4, 180)
+    # 0.01: not separated (mean difference 0); 0.1: +4 points, sd 1, t-interval 2.5: holds from 0.1.
+    assert c["verdict"] == "holds" and c["ours"] == "from σ² = 0.1 (+4.00)"
+    c = noise_claim({"0.1": [0.60, 0.61, 0.62], "1": [0.55, 0.56, 0.57]}, step4, 180)
+    assert c["verdict"] == "does not hold" and c["ours"] == "at no level"
+    c = noise_claim({"0.1": [0.60, 0.61, 0.62], "1": [0.45, 0.51, 0.58]}, step4, 180)
+    assert c["verdict"] == "not separated"
+
+
 def test_learning_rate_drops_once_at_the_configured_epoch(small_cache, tmp_path):
     run = tmp_path / "run"
     run_training(tiny_cfg(small_cache, "steps=[step1_depth]", "train.epochs=4",

@@ -47,6 +47,11 @@ def _palette(encoding: str) -> np.ndarray:
 _PALETTES = {e: _palette(e) for e in DEPTH_ENCODINGS}
 
 
+def depth_palette(encoding: str) -> np.ndarray:
+    """(257, 3) uint8: the colour :func:`encode_depth` gives each level 0-255, and black (256) for missing depth."""
+    return _PALETTES[encoding].copy()
+
+
 def encode_depth(depth: np.ndarray, near: float, far: float, encoding: str = "jet") -> np.ndarray:
     """uint16 mm (H, W) → uint8 RGB (H, W, 3). Near is red, far is blue; missing depth (0) stays black."""
     if encoding not in _PALETTES:

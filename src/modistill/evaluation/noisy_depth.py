@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from modistill.data.cache import load_cache_meta, load_manifest
 from modistill.data.dataset import ClipDataset
-from modistill.data.encode import _PALETTES
+from modistill.data.encode import depth_palette
 from modistill.errors import UserError
 from modistill.training.module import StepModule
 from modistill.utils.io import load_tensors
@@ -42,12 +42,12 @@ class DepthCodec:
     """Decodes a cached depth image to millimetres and encodes it back, with one video's near/far."""
 
     def __init__(self, encoding: str):
-        pal = _PALETTES[encoding][:256].astype(np.int64)
+        palette = depth_palette(encoding)
+        pal = palette[:256].astype(np.int64)
         keys = (pal[:, 0] << 16) | (pal[:, 1] << 8) | pal[:, 2]
         order = np.argsort(keys, kind="stable")
         self.keys, self.levels = keys[order], order
-        self.palette = torch.from_numpy(_PALETTES[encoding].copy())
-        self.encoding = encoding
+        self.palette = torch.from_numpy(palette)
 
     def levels_of(self, img: np.ndarray) -> np.ndarray:
         """(..., 3) uint8 → (...) level 0-255, or -1 for missing depth (black)."""

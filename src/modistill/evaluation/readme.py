@@ -30,22 +30,22 @@ def _setup(runs: list[Path]) -> str:
     meta = read_json(runs[0] / "run.json", "rerun the demo")
     cfg_path = runs[0] / "config.yaml"
     epochs = f", {describe_epochs(read_yaml(cfg_path, 'run config')['train'])}" if cfg_path.exists() else ""
-    # The demo's layout: OUT/seed_S/{data,cache,run}; the generator's settings are in data/synth.json.
-    synth = [json.loads((r.parent / "data" / "synth.json").read_text()) for r in runs
-             if (r.parent / "data" / "synth.json").exists()]
     d, inp, model = meta["data"], meta["input"], meta["model"]
     classes = _n(len(d["class_names"]), "class", "classes")
     text = (f"{_n(len(runs), 'run')}, {d['benchmark']} {d['protocol']}, {classes}; "
             f"{model['arch']} width {model['width']}, {inp['size']} px, {inp['frames']} frames, "
-            f"{'ImageNet' if model['pretrained'] else 'random'} init"
-            + f"{epochs}.")
-    if synth:
-        s = synth[0]
+            f"{'ImageNet' if model['pretrained'] else 'random'} init{epochs}.")
+    # The demo's layout: OUT/seed_S/{data,cache,run}; the generator's settings are in data/synth.json.
+    synth_path = runs[0].parent / "data" / "synth.json"
+    if synth_path.exists():
+        s = json.loads(synth_path.read_text())
         text += (f" Synthetic benchmark (seed = run seed): {_n(s['classes'], 'class', 'classes')} x "
                  f"{_n(s['subjects'], 'subject')} x {_n(s['cameras'], 'camera')} x "
-                 f"{_n(s['replications'], 'replication')}, clutter {s['clutter']}, depth mask "
-                 f"{s.get('depth_mask', 'body')}" + (f" (ROI margin {s['roi_margin']})" if s.get("roi_margin")
-                                                     is not None else "") + ".")
+                 f"{_n(s['replications'], 'replication')}, clutter {s['clutter']}")
+        if "depth_mask" in s:  # generators before the ROI depth did not record it
+            text += f", depth mask {s['depth_mask']}"
+            text += f" (ROI margin {s['roi_margin']})" if s["depth_mask"] == "roi" else ""
+        text += "."
     return text
 
 
