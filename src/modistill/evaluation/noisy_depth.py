@@ -50,7 +50,8 @@ class DepthCodec:
         self.palette = torch.from_numpy(palette)
 
     def levels_of(self, img: np.ndarray) -> np.ndarray:
-        """(..., 3) uint8 → (...) level 0-255, or -1 for missing depth (black)."""
+        """(..., 3) uint8 → (...) level 0-255, or -1 for missing depth (black). In the gray encoding the farthest
+        level is black too, so those pixels read as missing and stay unnoised (jet has no such ambiguity)."""
         k = (img[..., 0].astype(np.int64) << 16) | (img[..., 1].astype(np.int64) << 8) | img[..., 2]
         i = np.clip(np.searchsorted(self.keys, k), 0, len(self.keys) - 1)
         if not np.array_equal(self.keys[i][k != 0], k[k != 0]):
