@@ -88,7 +88,7 @@ def train_steps(arch: str, size: int, iters: int) -> list[dict]:
 
 
 def inference(arch: str, size: int, iters: int) -> list[dict]:
-    from model_overhead import BarePair
+    from inference import BarePair
 
     from modistill.deploy.bundle import DeployModel
     from modistill.models.multistream import RGBOnly

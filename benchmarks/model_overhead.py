@@ -1,16 +1,14 @@
-"""Training-step time of each step's model and RGB-only inference latency, side by side with bare torchvision
-ResNets doing the same work on the same frames (the physical limit of the backbone).
+"""Training-step time of each step's model side by side with bare torchvision ResNets doing the same work on the
+same frames (the physical limit of the backbone). Inference latency is benchmarks/inference.py.
 
 Bare training step: one torchvision ResNet per stream (frozen streams forward-only in eval mode), logits averaged
 over frames and streams, cross-entropy, backward, Adam. Ours adds the temporal convs, the multiplicative
 connections and the step's own loss (eq. 7 with features for step 3), so ratio - 1 is the method's overhead.
 ``flop_ratio`` is the same ratio in multiply-adds (torch's FLOP counter, forward + backward): the part of the
 overhead that is the method's own arithmetic. ``ratio / flop_ratio`` near 1 means no time is lost beyond it.
-Bare inference: two torchvision ResNets on the clip, logits averaged (the RGB + hallucination pair without
-temporal convs and connections), in PyTorch eager and onnxruntime.
 
 Usage: python benchmarks/model_overhead.py [--arch resnet18 --size 112] [--steps step1_rgb step2 ...]
-       [--batch 5 --frames 5 --iters 3] [--no-onnx]
+       [--batch 5 --frames 5 --iters 3]
 Prints a table and writes benchmarks/results/model_overhead_<arch>_<size>.json.
 """
 
@@ -18,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,14 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
-from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from modistill.config import CONFIG_DIR, load_config
-from modistill.deploy.bundle import DeployModel
-from modistill.models.multistream import RGBOnly
 from modistill.models.preprocess import normalize
-from modistill.models.stream import Stream
 from modistill.training.module import StepModule
 from modistill.training.steps import STEPS
 from modistill.utils.memory import keep_freed_memory
@@ -41,21 +34,17 @@ from modistill.utils.memory import keep_freed_memory
 CLASSES = 60
 
 
-def _timed_pair(a, b, iters: int, warmup: int = 1, alternate: bool = True) -> tuple[float, float]:
-    """Median seconds per call of ``a`` and ``b``. Called alternately by default, so that machine drift hits both
-    alike; ``alternate=False`` times all of ``a`` first (onnxruntime sessions: the idle one's spinning thread pool
-    would slow the other)."""
+def _timed_pair(a, b, iters: int, warmup: int = 1) -> tuple[float, float]:
+    """Median seconds per call of ``a`` and ``b``, called alternately, so that machine drift hits both alike."""
     times: tuple[list[float], list[float]] = ([], [])
-    plan = [[(a, times[0]), (b, times[1])]] if alternate else [[(a, times[0])], [(b, times[1])]]
-    for group in plan:
-        for f, _ in group:
-            for _ in range(warmup):
-                f()
-        for _ in range(iters):
-            for f, ts in group:
-                t = time.perf_counter()
-                f()
-                ts.append(time.perf_counter() - t)
+    for f in (a, b):
+        for _ in range(warmup):
+            f()
+    for _ in range(iters):
+        for f, ts in zip((a, b), times, strict=True):
+            t = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t)
     return float(np.median(times[0])), float(np.median(times[1]))
 
 
@@ -121,49 +110,6 @@ def bare_train_step(step: str, arch: str, batch: dict, device: str = "cpu", chan
     return run
 
 
-class BarePair(nn.Module):
-    """Two torchvision ResNets on the same clip, logits averaged: the inference floor of the RGB-only model."""
-
-    def __init__(self, arch: str):
-        super().__init__()
-        self.a = getattr(torchvision.models, arch)(num_classes=CLASSES)
-        self.b = getattr(torchvision.models, arch)(num_classes=CLASSES)
-
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        b, t = clips.shape[:2]
-        x = normalize(clips).flatten(0, 1)
-        return ((self.a(x) + self.b(x)) / 2).reshape(b, t, -1).mean(1)
-
-
-def _ort_session(model: nn.Module, clip: torch.Tensor):
-    """Export to ONNX and return a callable running one clip in onnxruntime (CPU)."""
-    import warnings
-
-    import onnxruntime as ort
-
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        path = Path(tmp) / "m.onnx"
-        torch.onnx.export(model, (clip,), str(path), input_names=["clips"], dynamo=True, verbose=False)
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        x = clip.numpy()
-        return lambda: sess.run(None, {"clips": x})
-
-
-def inference(arch: str, frames: int, size: int, iters: int, onnx: bool) -> dict:
-    ours = DeployModel(RGBOnly(Stream(arch, CLASSES), Stream(arch, CLASSES))).eval()
-    bare = BarePair(arch).eval()
-    clip = torch.rand(1, frames, 3, size, size) * 255
-    res = {}
-    with torch.inference_mode():
-        res["torch_ours_s"], res["torch_bare_s"] = _timed_pair(lambda: ours(clip), lambda: bare(clip), iters, 2)
-        res["flop_ratio"] = _flops(lambda: ours(clip)) / _flops(lambda: bare(clip))
-    if onnx:
-        res["ort_ours_s"], res["ort_bare_s"] = _timed_pair(_ort_session(ours, clip), _ort_session(bare, clip),
-                                                           iters, 2, alternate=False)
-    return res
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser()
     ap.add_argument("--arch", default="resnet18")
@@ -173,7 +119,6 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave default)")
     ap.add_argument("--steps", nargs="+", default=["step1_rgb", "step2", "step3", "step4", "hoffman_eq7"])
-    ap.add_argument("--no-onnx", action="store_true")
     ap.add_argument("--default-malloc", action="store_true",
                     help="leave glibc unmapping freed memory (training keeps it: train.cpu_keep_freed_memory)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -190,19 +135,13 @@ def main(argv: list[str] | None = None) -> dict:
         flop_ratio = _flops(fo) / _flops(fb)
         ours, bare = _timed_pair(fo, fb, a.iters)
         rows.append({"step": step, "ours_s": ours, "bare_s": bare, "ratio": ours / bare, "flop_ratio": flop_ratio})
-    inf = inference(a.arch, a.frames, a.size, a.iters * 3, not a.no_onnx)
     result = {"device": device, "threads": torch.get_num_threads(), "malloc_keeps_freed_memory": keep_freed,
               "arch": a.arch, "size": a.size,
-              "batch": a.batch, "frames": a.frames, "train_steps": rows, "inference": inf}
+              "batch": a.batch, "frames": a.frames, "train_steps": rows}
     print(f"{a.arch} @ {a.size}px, batch {a.batch} x {a.frames} frames, {device}, {torch.get_num_threads()} threads")
     print(f"{'step':<14} {'ours s/it':>10} {'bare s/it':>10} {'ratio':>6} {'FLOP ratio':>11}")
     for r in rows:
         print(f"{r['step']:<14} {r['ours_s']:>10.3f} {r['bare_s']:>10.3f} {r['ratio']:>6.2f} {r['flop_ratio']:>11.3f}")
-    print(f"RGB-only inference per clip (ms), FLOP ratio {inf['flop_ratio']:.3f}: "
-          + ", ".join(f"{k[:-2]} {1000 * v:.1f}" for k, v in inf.items() if k.endswith("_s")))
-    for rt in ("torch", "ort"):
-        if f"{rt}_ours_s" in inf:
-            print(f"  {rt}: ours / two bare forwards = {inf[f'{rt}_ours_s'] / inf[f'{rt}_bare_s']:.2f}")
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"model_overhead_{a.arch}_{a.size}.json").write_text(json.dumps(result, indent=2))
     return result

@@ -16,15 +16,56 @@ def _load(name):
 
 def test_model_overhead_runs_tiny(tmp_path):
     res = _load("model_overhead").main(["--size", "32", "--batch", "1", "--frames", "2", "--iters", "1",
-                                        "--steps", "step1_rgb", "step3", "--no-onnx", "--out", str(tmp_path)])
+                                        "--steps", "step1_rgb", "step3", "--out", str(tmp_path)])
     saved = json.loads((tmp_path / "model_overhead_resnet18_32.json").read_text())
     assert saved == json.loads(json.dumps(res))
     assert [r["step"] for r in saved["train_steps"]] == ["step1_rgb", "step3"]
     for r in saved["train_steps"]:
         assert r["ours_s"] > 0 and r["bare_s"] > 0 and r["ratio"] == r["ours_s"] / r["bare_s"]
         assert 1.0 < r["flop_ratio"] < 1.5  # the temporal convs add arithmetic, a few percent of a ResNet's
-    assert set(saved["inference"]) == {"torch_ours_s", "torch_bare_s", "flop_ratio"}
-    assert 1.0 < saved["inference"]["flop_ratio"] < 1.5
+
+
+def test_inference_benchmark_runs_tiny_and_writes_the_readme_table(tmp_path):
+    """Every CPU row is measured side by side (ratio = ours / bare per repetition), the decomposition's variants
+    have their own arithmetic, and the README's table is regenerated from the saved results alone."""
+    import pytest
+
+    from modistill.errors import UserError
+
+    pytest.importorskip("onnxruntime")
+    bench = _load("inference")
+    res = bench.main(["--size", "32", "--frames", "2", "--reps", "2", "--clips", "1", "--calibration", "2",
+                      "--decompose", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "inference_resnet18_32.json").read_text())
+    assert saved == json.loads(json.dumps(res))
+    rows = {r["runtime"]: r for r in saved["rows"]}
+    assert list(rows)[:5] == ["PyTorch eager CPU fp32", "ONNX Runtime CPU fp32",
+                              "ONNX Runtime CPU fp32, ours with no connection",
+                              "ONNX Runtime CPU fp32, ours with no temporal convs",
+                              "ONNX Runtime CPU int8 (static QDQ)"]
+    for r in rows.values():
+        assert r["ours_ms"] > 0 and r["bare_ms"] > 0 and r["ratio_min"] <= r["ratio"] <= r["ratio_max"]
+        assert r["reps"] == 2 and r["clips"] == 1
+    # The temporal convs are the extra arithmetic: without them the model does the bare pair's multiply-adds.
+    assert 1.0 < saved["flop_ratio"] < 1.5
+    assert rows["ONNX Runtime CPU fp32, ours with no connection"]["flop_ratio"] == saved["flop_ratio"]
+    assert rows["ONNX Runtime CPU fp32, ours with no temporal convs"]["flop_ratio"] == 1.0
+    int8 = rows["ONNX Runtime CPU int8 (static QDQ)"]
+    assert int8["speedup_vs_fp32"] == rows["ONNX Runtime CPU fp32"]["ours_ms"] / int8["ours_ms"]
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# T\n{bench.START}\nold table\n{bench.END}\nkept\n")
+    bench.main(["--readme", str(readme), "--out", str(tmp_path)])
+    text = readme.read_text()
+    assert "old table" not in text and text.endswith(f"{bench.END}\nkept\n")
+    fp32 = rows["ONNX Runtime CPU fp32"]
+    assert ("| resnet18 @ 32 px, 2 frames | PyTorch eager CPU fp32 |" in text
+            and f"| ONNX Runtime CPU fp32 | {fp32['ours_ms']:.1f} | {fp32['bare_ms']:.1f} | {fp32['ratio']:.3f} "
+                f"({fp32['ratio_min']:.3f}-{fp32['ratio_max']:.3f}) |" in text)
+    readme.write_text("# no markers\n")
+    with pytest.raises(UserError, match="inference benchmark table"):
+        bench.main(["--readme", str(readme), "--out", str(tmp_path)])
+    assert readme.read_text() == "# no markers\n"
 
 
 def test_prepare_throughput_runs_tiny(tiny_ntu, tmp_path):
@@ -60,3 +101,13 @@ def test_demo_calibration_runs_tiny(tmp_path):
     assert len(saved) == 1 and saved[0]["seed"] == 0 and saved[0]["train"] == ["data.workers=0"]
     assert 0 <= saved[0]["rgb"] <= 100 and 0 <= saved[0]["depth"] <= 100
     assert saved[0]["ratio"] == rows[0]["ratio"]
+
+
+def test_paired_timing_is_ours_over_bare_per_repetition():
+    import time
+
+    calls = []
+    res = _load("inference").paired(lambda: (calls.append("a"), time.sleep(0.006)),
+                                    lambda: (calls.append("b"), time.sleep(0.002)), reps=3, clips=2, warmup=1)
+    assert calls == ["a", "b"] + ["a", "b"] * 6  # warm-up, then alternating clip by clip
+    assert 2.0 < res["ratio_min"] <= res["ratio"] <= res["ratio_max"] < 3.5 and res["ours_ms"] > res["bare_ms"] >= 2

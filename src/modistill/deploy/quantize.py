@@ -9,6 +9,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from modistill.data.video import evenly_spaced
 from modistill.errors import UserError
 from modistill.training.run import RunInfo
 from modistill.utils.io import atomic_write, read_json
+
+if TYPE_CHECKING:
+    import onnx
 
 CALIBRATION_CLIPS = 32
 
@@ -29,21 +33,15 @@ def _clips(cache: Path, names: list[str], meta: dict) -> np.ndarray:
     return np.stack([load_clip(cache, n, shape)[0, idx].transpose(0, 3, 1, 2) for n in names]).astype(np.float32)
 
 
-def quantize_int8(onnx_path: str | Path, run_dir: str | Path, meta: dict, out: str | Path) -> dict:
-    """Write the int8 graph (with the same metadata) and return accuracy and latency of both graphs."""
+def int8_graph(onnx_path: str | Path, calib: np.ndarray) -> onnx.ModelProto:
+    """ONNX Runtime's static int8 quantisation of a graph with input ``clips`` (QDQ, per-channel int8 weights,
+    uint8 activations), calibrated on the clips ``calib`` [N, T, 3, S, S] one at a time."""
     try:
         import onnx
-        import onnxruntime as ort
         from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError:
         raise UserError("int8 export needs ONNX Runtime: pip install 'modistill[onnx]'") from None
-    run = RunInfo(run_dir)
-    cache = Path(run.meta["data"]["cache"])
-    if not (cache / "cache.json").exists():
-        raise UserError(f"{cache}: the run's cache is gone; int8 calibration reads its training clips")
-    splits = read_json(run.dir / "splits.json", "retrain into a new --run-dir")
-    calib = _clips(cache, spread(splits["train"], CALIBRATION_CLIPS), meta)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -53,26 +51,41 @@ def quantize_int8(onnx_path: str | Path, run_dir: str | Path, meta: dict, out: s
             x = next(self.items, None)
             return None if x is None else {"clips": x}
 
-    out = Path(out)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
         quantized = Path(tmp) / "int8.onnx"
         quantize_static(str(prepared), str(quantized), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        proto = onnx.load(str(quantized))
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = "modistill", json.dumps(meta | {"quantization": "int8 static QDQ, per-channel "
-                                                                 "weights, calibrated on training clips"},
-                                                         sort_keys=True)
-        atomic_write(out, lambda p: onnx.save(proto, str(p)))
+        return onnx.load(str(quantized))
+
+
+def quantize_int8(onnx_path: str | Path, run_dir: str | Path, meta: dict, out: str | Path) -> dict:
+    """Write the int8 graph (with the same metadata) and return accuracy and latency of both graphs."""
+    try:
+        import onnx
+        import onnxruntime as ort
+    except ImportError:
+        raise UserError("int8 export needs ONNX Runtime: pip install 'modistill[onnx]'") from None
+    run = RunInfo(run_dir)
+    cache = Path(run.meta["data"]["cache"])
+    if not (cache / "cache.json").exists():
+        raise UserError(f"{cache}: the run's cache is gone; int8 calibration reads its training clips")
+    splits = read_json(run.dir / "splits.json", "retrain into a new --run-dir")
+    proto = int8_graph(onnx_path, _clips(cache, spread(splits["train"], CALIBRATION_CLIPS), meta))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "modistill", json.dumps(meta | {"quantization": "int8 static QDQ, per-channel "
+                                                             "weights, calibrated on training clips"},
+                                                     sort_keys=True)
+    out = Path(out)
+    atomic_write(out, lambda p: onnx.save(proto, str(p)))
 
     sessions = {k: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
                 for k, p in (("float", onnx_path), ("int8", out))}
     records = load_manifest(cache)
     labels = np.array([sample_label(n, records.get(n, {})) for n in splits["test"]])
     test = _clips(cache, splits["test"], meta)
-    report = {"test_videos": len(labels), "calibration_clips": len(calib)}
+    report = {"test_videos": len(labels), "calibration_clips": min(CALIBRATION_CLIPS, len(splits["train"]))}
     for k, s in sessions.items():
         pred = np.concatenate([s.run(None, {"clips": test[i:i + 8]})[0].argmax(-1) for i in range(0, len(test), 8)])
         report[f"{k}_top1"] = float((pred == labels).mean())

@@ -14,8 +14,7 @@ import shutil
 from pathlib import Path
 
 from modistill.config import describe_epochs, read_yaml
-from modistill.errors import UserError
-from modistill.utils.io import atomic_write_text, read_json, read_text
+from modistill.utils.io import read_json, read_text, replace_marked_section
 
 START = "<!-- modistill:results:start -->"
 END = "<!-- modistill:results:end -->"
@@ -52,27 +51,25 @@ def _setup(runs: list[Path]) -> str:
 def write_results_section(readme: str | Path, summary: str | Path, runs: list[Path]) -> Path:
     """Replace the README's results section with ``summary`` (a seeds.md); returns the README's path."""
     readme, summary = Path(readme), Path(summary)
-    text = read_text(readme, "give the project's README.md")
-    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
-        raise UserError(f"{readme}: needs one line {START} and, after it, one line {END} around the results "
-                        f"section")
     body = read_text(summary, "rerun the seeds summary")
     figures = readme.parent / "docs" / "results"
-    figures.mkdir(parents=True, exist_ok=True)
+    copies: list[tuple[Path, Path]] = []
 
     def relink(m: re.Match) -> str:
         src = summary.parent / m.group(2)
         if not src.exists():
             return m.group(0)
-        shutil.copyfile(src, figures / src.name)
+        copies.append((src, figures / src.name))
         return f"![{m.group(1)}]({os.path.relpath(figures / src.name, readme.parent)})"
 
     body = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", relink, body)
     body = body.replace("# Test accuracy over", "#### Test accuracy over", 1)
     body = re.sub(r"^## ", "#### ", body, flags=re.M)
     body = re.sub(r"^Runs: .*\n\n", "", body, flags=re.M)
-    section = (f"{START}\n_Written by `modistill demo --seeds ... --readme README.md`; do not edit by hand._ "
-               f"{_setup([Path(r) for r in runs])}\n\n{body.strip()}\n{END}")
-    new = text[: text.index(START)] + section + text[text.index(END) + len(END):]
-    atomic_write_text(readme, new)
+    section = (f"_Written by `modistill demo --seeds ... --readme README.md`; do not edit by hand._ "
+               f"{_setup([Path(r) for r in runs])}\n\n{body}")
+    replace_marked_section(readme, START, END, section, "results section")
+    figures.mkdir(parents=True, exist_ok=True)
+    for src, dst in copies:
+        shutil.copyfile(src, dst)
     return readme

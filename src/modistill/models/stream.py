@@ -61,8 +61,8 @@ class TemporalConv(nn.Module):
     def banded(self, x: torch.Tensor, frames: int) -> torch.Tensor:
         """The same convolution as one 1x1 conv over the T*C channels of a clip, with a block-banded weight.
 
-        Used for export: it needs no transposes, which onnxruntime runs slowly (RGB-only resnet18 at 112 px:
-        83 → 64 ms per clip, against 55 ms for two bare ResNets; see benchmarks/model_overhead.py). Eager
+        Used for export: it needs no transposes, which onnxruntime runs slowly, and it was the fastest of the
+        exact forms measured in onnxruntime (benchmarks/inference.py and the README's Benchmarks section). Eager
         training keeps the conv3d form, which does T/3 times fewer multiplications."""
         bt, c, h, w = x.shape
         eye = torch.eye(frames, dtype=x.dtype, device=x.device)

@@ -92,3 +92,16 @@ def read_text(path: str | Path, what: str, encoding: str = "utf-8") -> str:
         raise UserError(f"{path}: not UTF-8 text (byte {e.start}); save the {what} as UTF-8") from None
     except OSError as e:
         raise UserError(f"{path}: cannot read the {what} ({e.strerror})") from None
+
+
+def replace_marked_section(path: str | Path, start: str, end: str, section: str, what: str) -> None:
+    """Replace the text between the marker lines ``start`` and ``end`` (kept) of a file, atomically; everything
+    else is kept. A file without exactly one of each, in that order, is refused and left as it was."""
+    from modistill.errors import UserError
+
+    path = Path(path)
+    text = read_text(path, "README")
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise UserError(f"{path}: needs one line {start} and, after it, one line {end} around the {what}")
+    atomic_write_text(path, text[: text.index(start)] + f"{start}\n{section.strip()}\n{end}"
+                      + text[text.index(end) + len(end):])
