@@ -106,7 +106,7 @@ def _export(model: nn.Module, path: Path, frames: int, size: int) -> Path:
         return export_onnx(model, {"frames": frames, "size": size}, path)
 
 
-def _session(path: Path, provider: str, threads: int, profile: Path | None = None):
+def _session(path: Path, device: str, threads: int, profile: Path | None = None):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -116,10 +116,9 @@ def _session(path: Path, provider: str, threads: int, profile: Path | None = Non
         opts.intra_op_num_threads = threads
     if profile is not None:
         opts.enable_profiling, opts.profile_file_prefix = True, str(profile)
-    providers = {"cpu": ["CPUExecutionProvider"],
-                 "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-                 "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]}[provider]
-    return ort.InferenceSession(str(path), opts, providers=providers)
+    from modistill.deploy.onnx_export import providers_for
+
+    return ort.InferenceSession(str(path), opts, providers=providers_for(device, ort.get_available_providers()))
 
 
 def _ort_call(session, clip: np.ndarray) -> Call:

@@ -343,7 +343,27 @@ def test_device_that_is_not_there_is_one_line(exported, tiny_ntu, capsys):
         assert main(["predict", str(video), "--model", str(exported[1]), "--device", "cuda"]) == 2
         assert "--device cuda: not usable here" in capsys.readouterr().err
     assert main(["predict", str(video), "--model", str(exported[0]), "--device", "mps"]) == 2
-    assert "ONNX Runtime runs on cpu or cuda" in capsys.readouterr().err
+    assert "ONNX Runtime runs on cpu, cuda[:N] or tensorrt[:N]" in capsys.readouterr().err
+    import onnxruntime as ort
+
+    if "TensorrtExecutionProvider" not in ort.get_available_providers():
+        assert main(["predict", str(video), "--model", str(exported[0]), "--device", "tensorrt"]) == 2
+        assert "this ONNX Runtime has no TensorrtExecutionProvider" in capsys.readouterr().err
+
+
+def test_a_gpu_provider_that_does_not_start_is_refused_not_replaced_by_the_cpu(exported, monkeypatch):
+    """onnxruntime runs on the CPU, with only a warning, when a listed provider fails to start; predict must not
+    report CPU results as a GPU run."""
+    import onnxruntime as ort
+
+    from modistill.deploy.onnx_export import OnnxModel
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("a CUDA provider is installed here")
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    with pytest.raises(UserError, match="could not start its CUDAExecutionProvider"):
+        OnnxModel(exported[0], device="cuda:0")
+    assert OnnxModel(exported[0]).session.get_providers() == ["CPUExecutionProvider"]
 
 
 def _independent_client(onnx_path, video_path):

@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
                    help="auto: onnxruntime for .onnx, PyTorch otherwise")
     p.add_argument("--device", default="cpu",
-                   help="cpu, cuda or cuda:N (PyTorch); for ONNX Runtime, cuda selects its CUDA provider")
+                   help="cpu, cuda or cuda:N (PyTorch); for ONNX Runtime also tensorrt[:N] (its TensorRT provider)")
     p.add_argument("--topk", type=int, default=5)
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=cmd_predict)

@@ -42,6 +42,25 @@ def export_onnx(model: DeployModel, meta: dict, path: str | Path, opset: int = 1
     return path
 
 
+def providers_for(device: str, available: list[str]) -> list:
+    """ONNX Runtime providers for ``cpu``, ``cuda[:N]`` or ``tensorrt[:N]`` (TensorRT, then CUDA for the
+    nodes TensorRT does not take, then the CPU)."""
+    kind, _, index = device.partition(":")
+    if kind == "cpu" and not index:
+        return ["CPUExecutionProvider"]
+    if kind not in ("cuda", "tensorrt") or not (index or "0").isdigit():
+        raise UserError(f"--device {device}: ONNX Runtime runs on cpu, cuda[:N] or tensorrt[:N]")
+    gpu = {"device_id": int(index or "0")}
+    chain = [("CUDAExecutionProvider", gpu), "CPUExecutionProvider"]
+    if kind == "tensorrt":
+        chain.insert(0, ("TensorrtExecutionProvider", gpu))
+    wanted = chain[0][0]
+    if wanted not in available:
+        raise UserError(f"--device {device}: this ONNX Runtime has no {wanted} (available: {available}); "
+                        f"install modistill[onnx-gpu]" + (" and TensorRT" if kind == "tensorrt" else ""))
+    return chain
+
+
 class OnnxModel:
     """Callable like the PyTorch deploy model: float RGB 0-255 ``[B, T, 3, H, W]`` → logits (numpy in, numpy out)."""
 
@@ -58,19 +77,16 @@ class OnnxModel:
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
-        providers = ["CPUExecutionProvider"]
-        if device.startswith("cuda"):
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise UserError(f"--device {device}: this ONNX Runtime has no CUDA provider (available: "
-                                f"{ort.get_available_providers()}); install modistill[onnx-gpu]")
-            index = device.partition(":")[2] or "0"
-            providers = [("CUDAExecutionProvider", {"device_id": int(index)}), "CPUExecutionProvider"]
-        elif device != "cpu":
-            raise UserError(f"--device {device}: ONNX Runtime runs on cpu or cuda[:N]")
+        providers = providers_for(device, ort.get_available_providers())
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
             raise UserError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:200]})") from None
+        wanted = providers[0][0] if isinstance(providers[0], tuple) else providers[0]
+        if wanted not in self.session.get_providers():
+            # onnxruntime falls back to the CPU when a provider fails to start (missing CUDA/TensorRT libraries)
+            raise UserError(f"--device {device}: ONNX Runtime could not start its {wanted} (running: "
+                            f"{self.session.get_providers()}); check the CUDA/TensorRT installation")
         props = self.session.get_modelmeta().custom_metadata_map
         if META_KEY not in props:
             raise UserError(f"{path}: no modistill metadata; export it with `modistill export RUN`")
