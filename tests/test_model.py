@@ -183,7 +183,7 @@ def test_temporal_conv_export_form_matches():
                     ref[:, t] += torch.einsum("oi,bihw->bohw", tc.weight[:, :, j], xv[:, t + j - 1])
         ref = ref.reshape_as(x)
         torch.testing.assert_close(tc(x, frames), ref, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(tc.banded(x, frames), ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(tc.exported(x, frames), ref, atol=1e-5, rtol=1e-5)
         # Channels-last in, standard layout out (so oneDNN's layout choice cannot spread through the stream).
         out = tc(x.contiguous(memory_format=torch.channels_last), frames)
         assert out.is_contiguous()

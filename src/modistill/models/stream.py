@@ -47,7 +47,7 @@ class TemporalConv(nn.Module):
 
     def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
         if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
-            return self.banded(x, frames)
+            return self.exported(x, frames)
         bt, c, h, w = x.shape
         # [B*T, C, H, W] → a [B, C, T, H, W] view (no copy): oneDNN/cuDNN run the 3x1x1 conv on it directly,
         # without the two transposes a conv1d over [B*H*W, C, T] needs (benchmarks/model_overhead.py).
@@ -58,25 +58,16 @@ class TemporalConv(nn.Module):
         # carry on through the stream, and its channels-last weight gradients are not bitwise reproducible.
         return y.transpose(1, 2).reshape(bt, c, h, w).contiguous(memory_format=memory_format(x.device))
 
-    def banded(self, x: torch.Tensor, frames: int) -> torch.Tensor:
-        """The same convolution as one 1x1 conv over the T*C channels of a clip, with a block-banded weight.
-
-        Used for export: it needs no transposes, which onnxruntime runs slowly, and it was the fastest of the
-        exact forms measured in onnxruntime (benchmarks/inference.py and the README's Benchmarks section). Eager
-        training keeps the conv3d form, which does T/3 times fewer multiplications."""
+    def exported(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+        """The same convolution in the form written to ONNX: a (3, 1) conv over a ``[B, C, T, H*W]`` view, with
+        exactly the needed multiplications. The moves between that view and the frames are written as NCHW↔NHWC
+        transposes around a reshape: onnxruntime folds those into the layout reorders its blocked (NCHWc) fp32
+        convolutions need anyway, and its int8 path, which runs in NHWC, cancels them (the measurements of this and
+        the other forms tried are in the README's Benchmarks section)."""
         bt, c, h, w = x.shape
-        eye = torch.eye(frames, dtype=x.dtype, device=x.device)
-        # Output frame t reads input frame t + j - 1 through tap j.
-        big = sum(torch.kron(torch.roll(eye, j - 1, 1) * _band_mask(frames, j - 1, x), self.weight[:, :, j])
-                  for j in range(3))
-        y = F.conv2d(x.reshape(bt // frames, frames * c, h, w), big.reshape(frames * c, frames * c, 1, 1))
-        return y.reshape(bt, c, h, w)
-
-
-def _band_mask(frames: int, offset: int, like: torch.Tensor) -> torch.Tensor:
-    """Rows whose frame t + offset exists (zero padding at the clip ends instead of wrapping around)."""
-    t = torch.arange(frames, device=like.device)
-    return ((t + offset >= 0) & (t + offset < frames)).to(like.dtype)[:, None]
+        y = x.permute(0, 2, 3, 1).reshape(bt // frames, frames, h * w, c).permute(0, 3, 1, 2)
+        y = F.conv2d(y, self.weight[:, :, :, None], padding=(1, 0))
+        return y.permute(0, 2, 3, 1).reshape(bt, h, w, c).permute(0, 3, 1, 2)
 
 
 def block_forward(
