@@ -91,6 +91,7 @@ def inference(arch: str, size: int, iters: int) -> list[dict]:
     from inference import BarePair
 
     from modistill.deploy.bundle import DeployModel
+    from modistill.deploy.onnx_export import open_session
     from modistill.models.multistream import RGBOnly
     from modistill.models.stream import Stream
 
@@ -124,7 +125,7 @@ def inference(arch: str, size: int, iters: int) -> list[dict]:
             x = torch.rand(2, FRAMES, 3, size, size) * 255
             torch.onnx.export(model, (x,), str(path), input_names=["clips"], dynamo=True,
                               dynamic_shapes={"clips": {0: torch.export.Dim("batch", min=1, max=64)}})
-            sessions[name] = ort.InferenceSession(str(path), providers=["CUDAExecutionProvider"])
+            sessions[name] = open_session(path, "cuda")
         for b in (1, 32):
             x = (torch.rand(b, FRAMES, 3, size, size) * 255).numpy()
             times = {}

@@ -116,9 +116,9 @@ def _session(path: Path, device: str, threads: int, profile: Path | None = None)
         opts.intra_op_num_threads = threads
     if profile is not None:
         opts.enable_profiling, opts.profile_file_prefix = True, str(profile)
-    from modistill.deploy.onnx_export import providers_for
+    from modistill.deploy.onnx_export import open_session
 
-    return ort.InferenceSession(str(path), opts, providers=providers_for(device, ort.get_available_providers()))
+    return open_session(path, device, opts)
 
 
 def _ort_call(session, clip: np.ndarray) -> Call:
@@ -174,8 +174,9 @@ def measure(a: argparse.Namespace) -> dict:
         graphs = {"ours": _export(model, tmp / "ours.onnx", a.frames, a.size),
                   "bare": _export(bare, tmp / "bare.onnx", a.frames, a.size)}
         cpu = {k: _session(p, "cpu", a.threads) for k, p in graphs.items()}
-        rows.append({"runtime": "ONNX Runtime CPU fp32",
-                     **paired(_ort_call(cpu["ours"], x), _ort_call(cpu["bare"], x), a.reps, a.clips)})
+        fp32 = {"runtime": "ONNX Runtime CPU fp32",
+                **paired(_ort_call(cpu["ours"], x), _ort_call(cpu["bare"], x), a.reps, a.clips)}
+        rows.append(fp32)
         if a.decompose:
             for label, kw in (("no connection", {"connection": False}), ("no temporal convs", {"temporal": False})):
                 variant = ours(a.arch, **kw)
@@ -195,10 +196,9 @@ def measure(a: argparse.Namespace) -> dict:
                 path = tmp / f"{k}-int8.onnx"
                 path.write_bytes(int8_graph(p, calib).SerializeToString())
                 q[k] = _session(path, "cpu", a.threads)
-            rows.append({"runtime": "ONNX Runtime CPU int8 (static QDQ)",
-                         **paired(_ort_call(q["ours"], x), _ort_call(q["bare"], x), a.reps, a.clips)})
-            fp32 = next(r for r in rows if r["runtime"] == "ONNX Runtime CPU fp32")
-            rows[-1]["speedup_vs_fp32"] = fp32["ours_ms"] / rows[-1]["ours_ms"]
+            int8 = paired(_ort_call(q["ours"], x), _ort_call(q["bare"], x), a.reps, a.clips)
+            rows.append({"runtime": "ONNX Runtime CPU int8 (static QDQ)", **int8,
+                         "speedup_vs_fp32": fp32["ours_ms"] / int8["ours_ms"]})
         rows.extend(_gpu_rows(a, graphs, model, bare, clip, available, skipped))
     return result
 

@@ -61,6 +61,24 @@ def providers_for(device: str, available: list[str]) -> list:
     return chain
 
 
+def open_session(path: str | Path, device: str = "cpu", opts: object | None = None):
+    """An onnxruntime session on ``device`` (see :func:`providers_for`). A file onnxruntime cannot load is one
+    line, and so is a GPU provider it lists but could not start: onnxruntime would then run on the CPU with only a
+    warning (missing CUDA/TensorRT libraries), and every number measured on it would be mislabelled."""
+    import onnxruntime as ort
+
+    providers = providers_for(device, ort.get_available_providers())
+    try:
+        session = ort.InferenceSession(str(path), opts, providers=providers)
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
+        raise UserError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:200]})") from None
+    wanted = providers[0] if isinstance(providers[0], str) else providers[0][0]
+    if wanted not in session.get_providers():
+        raise UserError(f"--device {device}: ONNX Runtime could not start its {wanted} (running: "
+                        f"{session.get_providers()}); check the CUDA/TensorRT installation")
+    return session
+
+
 class OnnxModel:
     """Callable like the PyTorch deploy model: float RGB 0-255 ``[B, T, 3, H, W]`` → logits (numpy in, numpy out)."""
 
@@ -77,16 +95,7 @@ class OnnxModel:
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
-        providers = providers_for(device, ort.get_available_providers())
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=providers)
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
-            raise UserError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:200]})") from None
-        wanted = providers[0][0] if isinstance(providers[0], tuple) else providers[0]
-        if wanted not in self.session.get_providers():
-            # onnxruntime falls back to the CPU when a provider fails to start (missing CUDA/TensorRT libraries)
-            raise UserError(f"--device {device}: ONNX Runtime could not start its {wanted} (running: "
-                            f"{self.session.get_providers()}); check the CUDA/TensorRT installation")
+        self.session = open_session(path, device, opts)
         props = self.session.get_modelmeta().custom_metadata_map
         if META_KEY not in props:
             raise UserError(f"{path}: no modistill metadata; export it with `modistill export RUN`")
