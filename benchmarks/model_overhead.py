@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
@@ -31,21 +30,10 @@ from modistill.training.module import StepModule
 from modistill.training.steps import STEPS
 from modistill.utils.memory import keep_freed_memory
 
+sys.path.insert(0, str(Path(__file__).parent))
+from inference import paired  # noqa: E402 - the sibling benchmark, importable however this file is loaded
+
 CLASSES = 60
-
-
-def _timed_pair(a, b, iters: int, warmup: int = 1) -> tuple[float, float]:
-    """Median seconds per call of ``a`` and ``b``, called alternately, so that machine drift hits both alike."""
-    times: tuple[list[float], list[float]] = ([], [])
-    for f in (a, b):
-        for _ in range(warmup):
-            f()
-    for _ in range(iters):
-        for f, ts in zip((a, b), times, strict=True):
-            t = time.perf_counter()
-            f()
-            ts.append(time.perf_counter() - t)
-    return float(np.median(times[0])), float(np.median(times[1]))
 
 
 def _flops(fn) -> int:
@@ -133,7 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
         batch = _batch(step, a.batch, a.frames, a.size)
         fo, fb = ours_train_step(step, a.arch, batch), bare_train_step(step, a.arch, batch)
         flop_ratio = _flops(fo) / _flops(fb)
-        ours, bare = _timed_pair(fo, fb, a.iters)
+        timed = paired(fo, fb, reps=1, clips=a.iters, warmup=1)
+        ours, bare = timed["ours_ms"] / 1000, timed["bare_ms"] / 1000
         rows.append({"step": step, "ours_s": ours, "bare_s": bare, "ratio": ours / bare, "flop_ratio": flop_ratio})
     result = {"device": device, "threads": torch.get_num_threads(), "malloc_keeps_freed_memory": keep_freed,
               "arch": a.arch, "size": a.size,

@@ -72,7 +72,8 @@ def quantize_int8(onnx_path: str | Path, run_dir: str | Path, meta: dict, out: s
     if not (cache / "cache.json").exists():
         raise UserError(f"{cache}: the run's cache is gone; int8 calibration reads its training clips")
     splits = read_json(run.dir / "splits.json", "retrain into a new --run-dir")
-    proto = int8_graph(onnx_path, _clips(cache, spread(splits["train"], CALIBRATION_CLIPS), meta))
+    calibration = spread(splits["train"], CALIBRATION_CLIPS)
+    proto = int8_graph(onnx_path, _clips(cache, calibration, meta))
     entry = proto.metadata_props.add()
     entry.key, entry.value = "modistill", json.dumps(meta | {"quantization": "int8 static QDQ, per-channel "
                                                              "weights, calibrated on training clips"},
@@ -85,7 +86,7 @@ def quantize_int8(onnx_path: str | Path, run_dir: str | Path, meta: dict, out: s
     records = load_manifest(cache)
     labels = np.array([sample_label(n, records.get(n, {})) for n in splits["test"]])
     test = _clips(cache, splits["test"], meta)
-    report = {"test_videos": len(labels), "calibration_clips": min(CALIBRATION_CLIPS, len(splits["train"]))}
+    report = {"test_videos": len(labels), "calibration_clips": len(calibration)}
     for k, s in sessions.items():
         pred = np.concatenate([s.run(None, {"clips": test[i:i + 8]})[0].argmax(-1) for i in range(0, len(test), 8)])
         report[f"{k}_top1"] = float((pred == labels).mean())
