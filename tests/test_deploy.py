@@ -29,10 +29,11 @@ METRICS = json.dumps({"accuracy": 0.5, "streams": {"rgb": 0.5, "hall": 0.25}, "n
 def run_dir(small_cache, tmp_path_factory):
     """A run folder holding a step-4 model whose BatchNorm statistics come from real cached clips."""
     run = tmp_path_factory.mktemp("run")
-    cfg = load_config(CONFIG_DIR / "demo.yaml", [f"data.cache={small_cache}", "model.width=8", "data.frames=3"])
+    cfg = load_config(CONFIG_DIR / "demo.yaml", [f"data.cache={small_cache}", "model.width=8", "data.frames=3",
+                                                    "data.val_performers=1"])
     cfg, _, _, _, records = open_run(cfg, run)
     torch.manual_seed(0)
-    module = StepModule("step4", cfg, 3)
+    module = StepModule("step4", cfg, 3, ema=False)
     names = sorted(load_manifest(small_cache))
     batch = torch.stack([ClipDataset(small_cache, names, 3, modalities=("rgb",))[i]["rgb"] for i in range(8)])
     module.train()
@@ -171,7 +172,8 @@ def test_export_from_another_folder_after_the_cache_moved_and_its_manifest_was_r
     cache = tmp_path / "work" / "cache"
     shutil.copytree(small_cache, cache)
     monkeypatch.chdir(tmp_path / "work")
-    cfg = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=cache", "model.width=8", "data.frames=3"])
+    cfg = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=cache", "model.width=8", "data.frames=3",
+                                                    "data.val_performers=1"])
     run = tmp_path / "work" / "run"
     _, _, splits, _, records = open_run(cfg, "run")
     (run / "step4").mkdir()

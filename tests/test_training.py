@@ -15,7 +15,7 @@ from modistill.training.steps import STEPS, connections_for, resolve_order
 
 def tiny_cfg(cache, *extra):
     return load_config(CONFIGS / "demo.yaml", [f"data.cache={cache}", "train.epochs=1", "train.step_epochs={}",
-                                             "model.width=4",
+                                             "data.val_performers=1", "model.width=4",
                                              "train.batch_size=4", "data.frames=3", "data.workers=0",
                                              "train.progress=false", "variants=[]", *extra])
 
@@ -91,7 +91,8 @@ def test_frames_above_the_cache_and_benchmark_mismatch_are_refused(small_cache, 
 
 def test_non_finite_loss_stops_the_step(small_cache, tmp_path, capsys):
     run = tmp_path / "run"
-    rc = main(["train", "demo", f"data.cache={small_cache}", "train.epochs=1", "train.step_epochs={}", "model.width=4",
+    rc = main(["train", "demo", f"data.cache={small_cache}", "train.epochs=1", "train.step_epochs={}",
+               "data.val_performers=1", "model.width=4",
                "train.batch_size=4", "data.frames=3", "data.workers=0", "train.progress=false", "variants=[]",
                "steps=[step1_depth]", "train.lr=1e30", "--run-dir", str(run)])
     err = capsys.readouterr().err.strip().splitlines()
@@ -251,7 +252,7 @@ def test_ddp_two_cpu_processes_gloo(small_cache, tmp_path):
     run = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "modistill", "train", "demo", f"data.cache={small_cache}",
            "train.accelerator=cpu", "train.devices=2", "train.strategy=ddp", "train.epochs=1",
-           "train.step_epochs={}", "model.width=4",
+           "train.step_epochs={}", "data.val_performers=1", "model.width=4",
            "train.batch_size=2", "data.workers=0", "data.frames=3", "train.progress=false",
            "steps=[step1_depth,step1_rgb,step2]", "variants=[]", "--run-dir", str(run)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -389,7 +390,8 @@ def test_console_says_each_thing_once(small_cache, tmp_path):
     import sys
 
     cmd = [sys.executable, "-m", "modistill", "train", "demo", f"data.cache={small_cache}", "train.epochs=1",
-           "train.step_epochs={}", "model.width=4", "data.frames=3", "data.workers=0", "steps=[step2]", "variants=[]",
+           "train.step_epochs={}",
+           "data.val_performers=1", "model.width=4", "data.frames=3", "data.workers=0", "steps=[step2]", "variants=[]",
            "--run-dir", str(tmp_path / "run")]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
@@ -446,10 +448,10 @@ def test_claims_verdicts_account_for_the_test_size():
     assert got["#1 > #2"]["verdict"] == "holds" and got["#1 > #2"]["ours"] == pytest.approx(20.0)
     got = {c["rows"]: c for c in check_claims({"1": [0.40], "2": [0.60]}, 400)}
     assert got["#1 > #2"]["verdict"] == "does not hold"
-    # Three seeds: the per-run differences and a t-interval (t = 4.30 for 2 degrees of freedom).
+    # Three seeds: the per-run differences and a t-interval (t = 4.3027 for 2 degrees of freedom).
     got = {c["rows"]: c for c in check_claims({"1": [0.50, 0.52, 0.54], "2": [0.40, 0.41, 0.42]}, 180)}
     assert got["#1 > #2"]["verdict"] == "holds"
-    assert got["#1 > #2"]["interval"] == pytest.approx(4.30 * 1.0 / 3 ** 0.5, abs=1e-3)  # sd 1 point, k = 3
+    assert got["#1 > #2"]["interval"] == pytest.approx(4.3027 * 1.0 / 3 ** 0.5, abs=1e-3)  # sd 1 point, k = 3
     lo, hi = wilson(0.5, 100)
     assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
 
@@ -471,7 +473,7 @@ def test_noise_claim_names_the_lowest_separated_level():
 
 def test_learning_rate_drops_once_at_the_configured_epoch(small_cache, tmp_path):
     run = tmp_path / "run"
-    run_training(tiny_cfg(small_cache, "steps=[step1_depth]", "train.epochs=4",
+    run_training(tiny_cfg(small_cache, "steps=[step1_depth]", "train.epochs=4", "train.schedule=step",
                           "train.lr_drop_epoch=2"), run)
     ckpt = torch.load(run / "step1_depth" / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(1e-4)  # 1e-3 → 1e-4, not 1e-5

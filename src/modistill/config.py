@@ -86,6 +86,31 @@ def describe_epochs(train: dict) -> str:
     return f"{text} ({extra})" if extra else text
 
 
+def describe_recipe(cfg: dict) -> str:
+    """The optimisation recipe and validation split in words, for reports: only what differs from the paper's."""
+    t, d = cfg["train"], cfg["data"]
+    parts = [f"{t['optimizer']} {t['lr']:g}, batch {t['batch_size']}"]
+    if t.get("schedule") == "cosine":
+        parts.append("cosine schedule")
+    elif t.get("lr_drop_epoch"):
+        parts.append(f"×{t['lr_drop_factor']:g} at epoch {t['lr_drop_epoch']}")
+    if t.get("warmup_epochs"):
+        parts.append(f"{t['warmup_epochs']:g} warm-up epoch{'s' if t['warmup_epochs'] != 1 else ''}")
+    for key, words in (("weight_decay", "weight decay"), ("label_smoothing", "label smoothing"),
+                       ("ema_decay", "weight EMA")):
+        if t.get(key):
+            parts.append(f"{words} {t[key]:g}")
+    if d.get("crop_scale"):
+        parts.append(f"random resized crop {d['crop_scale'][0]:g}-{d['crop_scale'][1]:g}")
+    if d.get("train_sampling", "even") != "even":
+        parts.append(f"{d['train_sampling']} frame sampling")
+    val = d.get("validation")
+    parts.append("no validation split" if val is None else
+                 f"validation: {d['val_performers']} held-out performer{'s' if d['val_performers'] != 1 else ''}"
+                 if val == "performers" else "validation: the paper's split")
+    return ", ".join(parts)
+
+
 def _layers(v: list) -> str | None:
     known = ("layer1", "layer2", "layer3", "layer4")
     if not v:
@@ -99,6 +124,12 @@ def _sigmas(v: list) -> str | None:
     return None if ok else "must be a list of noise variances >= 0"
 
 
+def _crop_scale(v: list) -> str | None:
+    ok = (len(v) == 2 and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+          and 0 < v[0] <= v[1] <= 1)
+    return None if ok else "must be [min, max] with 0 < min <= max <= 1"
+
+
 PRECISIONS = ("auto", "32", "32-true", "16", "16-mixed", "16-true", "bf16", "bf16-mixed", "bf16-true", "64",
               "64-true")
 SCHEMA: dict[str, Field] = {
@@ -107,19 +138,29 @@ SCHEMA: dict[str, Field] = {
     "data.cache": Field(None, "path", nullable=True),  # folder written by `modistill prepare`
     "data.benchmark": Field("ntu60", "str", _one_of("ntu60", "ntu120")),
     "data.protocol": Field("cross-subject", "str", _one_of("cross-subject", "cross-view", "cross-setup")),
-    "data.validation": Field("paper", "str", lambda v: None if v == "paper" else "must be paper or null (no split)",
-                             nullable=True),
+    # paper (the supplement's split) | performers (the data.val_performers lowest-numbered training performers,
+    # whole performances held out: a larger split for small data) | null (no split)
+    "data.validation": Field("paper", "str", lambda v: None if v in ("paper", "performers") else
+                             "must be paper, performers or null (no split)", nullable=True),
     "data.val_per_class": Field(31, "int", _range(1)),
+    "data.val_performers": Field(1, "int", _range(1)),
     "data.exclude_list": Field(None, "path", nullable=True),  # e.g. the official missing-skeleton list
     "data.frames": Field(5, "int", _range(1, 256)),
-    "data.train_sampling": Field("even", "str", _one_of("even", "mixed")),  # even (paper) | mixed (released code)
+    # even (paper) | mixed (released code: 50 % random ordered frames) | jitter (one random stored frame in each of
+    # data.frames equal segments, TSN-style); mixed and jitter need a cache storing more frames than data.frames
+    "data.train_sampling": Field("even", "str", _one_of("even", "mixed", "jitter")),
     "data.flip": Field(0.5, "float", _range(0, 1)),
+    # random resized crop in training, one box for every modality: [min, max] fraction of the frame's area (aspect
+    # ratio 3/4-4/3), resized back to the cache's size; null: off (paper)
+    "data.crop_scale": Field(None, "list", _crop_scale, nullable=True),
     "data.workers": Field("auto", "workers"),  # loader processes; auto: the cores per device, at most 8
     "model.arch": Field("resnet50", "str", _arch),
     "model.width": Field(64, "int", _range(1, 4096)),
     # torchvision:IMAGENET1K_V2, hf-hub:timm/resnet50.a1_in1k, or a local .pth/.safetensors; null: random init
     "model.pretrained": Field(None, "path", nullable=True),
     "model.temporal": Field(True, "bool"),
+    # random init only: zero the last BN scale of every residual unit and the classifier (starts at loss ln C)
+    "model.zero_init_residual": Field(False, "bool"),
     "model.connection": Field("depth_to_rgb", "str", _one_of("depth_to_rgb", "rgb_to_depth", "none")),
     "train.optimizer": Field("adam", "str", _one_of("adam", "sgd", "adamw")),
     "train.lr": Field(1.0e-3, "float", _range(0, lo_open=True)),
@@ -127,6 +168,14 @@ SCHEMA: dict[str, Field] = {
     # Fig. 4: 1e-3, then 1e-4. 0 keeps the rate constant (default); N > 0 multiplies it by lr_drop_factor at epoch N
     "train.lr_drop_epoch": Field(0, "int", _range(0)),
     "train.lr_drop_factor": Field(0.1, "float", _range(0, 1, lo_open=True)),
+    # step: constant, or the one drop of train.lr_drop_epoch | cosine: from train.lr to 0 over the step's epochs
+    "train.schedule": Field("step", "str", _one_of("step", "cosine")),
+    # linear warm-up from train.lr / (warm-up iterations) to train.lr over this many epochs (fractions allowed)
+    "train.warmup_epochs": Field(0.0, "float", _range(0)),
+    "train.label_smoothing": Field(0.0, "float", _range(0, 0.5)),  # on every cross-entropy with the labels
+    # exponential moving average of the weights, updated every optimizer step; validation, selection, test, the
+    # step's weights.pt and export use the averaged weights. 0: off
+    "train.ema_decay": Field(0.0, "float", _range(0, 0.99999)),
     "train.batch_size": Field(5, "int", _range(1, 65536)),
     "train.epochs": Field(40, "int", _range(1, 100000)),
     # Per-step epochs, like torchdistill's stages: {step1_rgb: 15, step1_depth: 15}; other steps use train.epochs.
@@ -311,7 +360,17 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     for item in overrides:
         cfg = _merge(cfg, parse_override(item))
     validate(cfg)
+    _check_combinations(cfg)
     return cfg
+
+
+def _check_combinations(cfg: dict) -> None:
+    """Keys that are valid alone but contradict each other."""
+    t = cfg["train"]
+    if t["schedule"] == "cosine" and t["lr_drop_epoch"]:
+        raise UserError("config train.schedule=cosine and train.lr_drop_epoch="
+                        f"{t['lr_drop_epoch']} contradict each other; set train.lr_drop_epoch=0 or "
+                        "train.schedule=step")
 
 
 def validate(cfg: dict) -> None:

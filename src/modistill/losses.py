@@ -55,6 +55,7 @@ def generalized_distillation_loss(
     lam: float = 0.5,
     temperature: float = 10.0,
     t2_scaling: bool = False,
+    label_smoothing: float = 0.0,
 ) -> torch.Tensor:
     """Generalized distillation, eq. 5-6 as the released code computes it:
     ``(1−λ)·CE(y, σ(f(x))) + λ·CE(s, σ(f(x)/T))`` with ``s = σ(f_t(x)/T)`` (eq. 6). The paper's eq. 5 has no T
@@ -62,9 +63,9 @@ def generalized_distillation_loss(
     follows and which we keep as the default because the paper's numbers come from that code.
 
     ``t2_scaling`` multiplies the soft term by T² (Hinton et al.; the authors' NYUD port), off as in the released
-    action-recognition code.
+    action-recognition code. ``label_smoothing`` applies to the hard term only (the soft term is already soft).
     """
-    hard = F.cross_entropy(student_logits, labels)
+    hard = F.cross_entropy(student_logits, labels, label_smoothing=label_smoothing)
     soft = soft_cross_entropy(student_logits, teacher_logits, temperature)
     if t2_scaling:
         soft = soft * temperature**2

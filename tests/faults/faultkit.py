@@ -45,5 +45,6 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-TINY_TRAIN = ["train.epochs=1", "train.step_epochs={}", "model.width=4", "train.batch_size=4", "data.frames=3",
+TINY_TRAIN = ["train.epochs=1", "train.step_epochs={}",
+              "data.val_performers=1", "model.width=4", "train.batch_size=4", "data.frames=3",
               "data.workers=0", "train.progress=false", "variants=[]"]

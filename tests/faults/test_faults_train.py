@@ -42,7 +42,7 @@ CONFIG_VALUES = [
     ("data.train_sampling=random", "data.train_sampling='random' is not one of"),
     ("data.benchmark=ntu200", "data.benchmark='ntu200' is not one of"),
     ("data.protocol=cross-time", "data.protocol='cross-time' is not one of"),
-    ("data.validation=maybe", "data.validation='maybe' must be paper or null"),
+    ("data.validation=maybe", "data.validation='maybe' must be paper, performers or null"),
     ("distill.hall_weight=-1", "distill.hall_weight=-1.0 must be >= 0"),
     ("distill.weighting=released", "unknown config key 'distill.weighting'"),
     ("train.strategy=ring", "train.strategy='ring' is not one of"),

@@ -186,7 +186,8 @@ def _train_cmd(cache, run):
     import sys
 
     return [sys.executable, "-m", "modistill", "train", "demo", f"data.cache={cache}", "train.epochs=12",
-            "train.step_epochs={}", "model.width=4", "train.batch_size=2", "data.workers=0", "data.frames=3",
+            "train.step_epochs={}",
+            "data.val_performers=1", "model.width=4", "train.batch_size=2", "data.workers=0", "data.frames=3",
             "train.progress=false", "steps=[step1_depth]", "variants=[]", "--run-dir", str(run)]
 
 

@@ -65,6 +65,8 @@ def test_tune_needs_finished_parents(run_copy, cli):
 
 def test_tune_refuses_a_run_without_validation(run_copy, cli):
     cfg = run_copy / "config.yaml"
-    cfg.write_text(cfg.read_text().replace("validation: paper", "validation: null"))
+    text = cfg.read_text()
+    assert "validation: performers" in text
+    cfg.write_text(text.replace("validation: performers", "validation: null"))
     cli.fails(["tune", run_copy], "the run has no validation split")
     assert not (run_copy / "tune").exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -18,13 +19,39 @@ from modistill.data.cache import load_cache_meta, load_clip, load_manifest
 MODALITIES = ("rgb", "depth")
 
 
+SAMPLINGS = ("even", "mixed", "jitter")
+
+
 def sample_frames(available: int, wanted: int, train: bool, sampling: str,
                   rng: np.random.Generator | None = None) -> np.ndarray:
-    """Indices into the stored frames: evenly spaced (paper); ``mixed`` trains with 50% random ordered frames
-    (released code)."""
-    if train and sampling == "mixed" and available >= wanted and rng is not None and rng.random() < 0.5:
-        return np.sort(rng.permutation(available)[:wanted])
+    """Indices into the stored frames: evenly spaced (paper, and always in evaluation); in training ``mixed`` takes
+    50 % random ordered frames (released code) and ``jitter`` one random frame in each of ``wanted`` equal segments
+    (TSN's sampling: the clip keeps its order and coverage, the exact instants vary)."""
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
+    if train and rng is not None and available > wanted:
+        if sampling == "mixed" and rng.random() < 0.5:
+            return np.sort(rng.permutation(available)[:wanted])
+        if sampling == "jitter":
+            edges = np.linspace(0, available, wanted + 1)
+            lo, hi = np.ceil(edges[:-1]).astype(int), np.ceil(edges[1:]).astype(int)
+            return lo + (rng.random(wanted) * (hi - lo)).astype(int)
     return video.evenly_spaced(available, wanted)
+
+
+def random_resized_box(rng: np.random.Generator, size: int, scale: tuple[float, float],
+                       ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of a random box covering ``scale`` of a ``size``² frame's area at an aspect ratio in ``ratio``
+    (log-uniform), drawn as torchvision's RandomResizedCrop does (10 tries, then the whole frame), from ``rng`` so
+    that the item's seed alone decides it."""
+    area = size * size
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        aspect = float(np.exp(rng.uniform(np.log(ratio[0]), np.log(ratio[1]))))
+        w, h = round(np.sqrt(target * aspect)), round(np.sqrt(target / aspect))
+        if 0 < w <= size and 0 < h <= size:
+            return int(rng.integers(0, size - w + 1)), int(rng.integers(0, size - h + 1)), w, h
+    return 0, 0, size, size
 
 
 def sample_label(name: str, record: dict) -> int:
@@ -35,11 +62,13 @@ def sample_label(name: str, record: dict) -> int:
 class ClipDataset(Dataset):
     """Items: ``{"rgb": uint8 [T,3,S,S], "depth": uint8 [T,3,S,S], "label": int, "index": int}``.
 
-    Training applies the same horizontal flip to both modalities (p = ``flip``), as in the paper.
+    Training applies the same horizontal flip to both modalities (p = ``flip``), as in the paper, and with
+    ``crop_scale`` the same random resized crop (:func:`random_resized_box`), so the modalities stay aligned.
     """
 
     def __init__(self, cache: str | Path, names: list[str], frames: int = 5, train: bool = False,
-                 sampling: str = "even", flip: float = 0.5, modalities: tuple[str, ...] = MODALITIES):
+                 sampling: str = "even", flip: float = 0.5, modalities: tuple[str, ...] = MODALITIES,
+                 crop_scale: tuple[float, float] | None = None):
         self.cache = Path(cache)
         self.names = list(names)
         meta = load_cache_meta(self.cache)
@@ -48,6 +77,7 @@ class ClipDataset(Dataset):
         self.labels = [sample_label(n, records.get(n, {})) for n in self.names]
         self.frames, self.train, self.sampling, self.flip = frames, train, sampling, flip
         self.modalities = modalities
+        self.crop_scale = tuple(crop_scale) if crop_scale else None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -62,9 +92,15 @@ class ClipDataset(Dataset):
         arr = load_clip(self.cache, self.names[i], self.shape)
         idx = sample_frames(arr.shape[1], self.frames, self.train, self.sampling, rng)
         flip = self.train and self.flip > 0 and bool(rng.random() < self.flip)
+        size = self.shape[2]
+        box = random_resized_box(rng, size, self.crop_scale) if self.train and self.crop_scale else None
         item: dict = {"label": self.labels[i], "index": i}
         for m in self.modalities:
             x = arr[MODALITIES.index(m), idx]  # [T, S, S, 3]
+            if box is not None:
+                bx, by, bw, bh = box
+                x = np.stack([cv2.resize(np.ascontiguousarray(f[by:by + bh, bx:bx + bw]), (size, size),
+                                         interpolation=cv2.INTER_LINEAR) for f in x])
             if flip:
                 x = x[:, :, ::-1]
             item[m] = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)

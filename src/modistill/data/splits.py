@@ -79,6 +79,19 @@ def paper_validation(train: list[str], protocol: str, per_class: int = PAPER_XVI
     return sorted(val)
 
 
+def performer_validation(train: list[str], performers: int) -> list[str]:
+    """Every training video of the ``performers`` lowest-numbered training performers: whole performances are held
+    out (all cameras and replications of a performer), so no view of a validation performance is trained on. The
+    paper's cross-subject split is this with one performer; more give a split large enough to select epochs on
+    small data."""
+    ids = sorted({parse_name(n).performer for n in train})
+    if performers >= len(ids):
+        raise UserError(f"data.val_performers={performers} would hold out all {len(ids)} training performers; "
+                        f"lower it")
+    held = set(ids[:performers])
+    return sorted(n for n in train if parse_name(n).performer in held)
+
+
 def split_ntu(
     names: Iterable[str],
     benchmark: str = "ntu60",
@@ -86,11 +99,13 @@ def split_ntu(
     validation: str | None = "paper",
     exclude: Iterable[str] | None = None,
     val_per_class: int = PAPER_XVIEW_VAL_PER_CLASS,
+    val_performers: int = 1,
 ) -> dict[str, list[str]]:
     """Split sample names into ``train``/``val``/``test`` by an official protocol.
 
     ``exclude``: names to drop first (e.g. :func:`read_name_list` of the official missing-skeleton list).
-    ``validation="paper"`` moves the paper's validation videos out of ``train``; ``None`` leaves ``val`` empty.
+    ``validation="paper"`` moves the paper's validation videos out of ``train``, ``"performers"`` those of the
+    ``val_performers`` first training performers (:func:`performer_validation`); ``None`` leaves ``val`` empty.
     Names of actions beyond the benchmark's class count (A061+ for ntu60) are dropped.
     """
     if benchmark not in BENCHMARKS:
@@ -98,8 +113,8 @@ def split_ntu(
     if protocol not in PROTOCOLS[benchmark]:
         raise UserError(f"protocol {protocol!r} is not defined for {benchmark}; choose one of "
                         f"{list(PROTOCOLS[benchmark])}")
-    if validation not in ("paper", None):
-        raise UserError(f"unknown validation split {validation!r}; choose 'paper' or none")
+    if validation not in ("paper", "performers", None):
+        raise UserError(f"unknown validation split {validation!r}; choose 'paper', 'performers' or none")
     excluded = set(exclude or ())
     n_classes = BENCHMARKS[benchmark]
     train, test = [], []
@@ -111,8 +126,9 @@ def split_ntu(
             continue
         (train if _is_train(s, benchmark, protocol) else test).append(n)
     val: list[str] = []
-    if validation == "paper":
-        val = paper_validation(train, protocol, val_per_class)
+    if validation is not None:
+        val = (paper_validation(train, protocol, val_per_class) if validation == "paper"
+               else performer_validation(train, val_performers))
         vset = set(val)
         train = [n for n in train if n not in vset]
     return {"train": train, "val": val, "test": test}

@@ -90,7 +90,7 @@ def noisy_depth_accuracies(cfg: dict, run_dir: str | Path, test_names: list[str]
         encoding = load_cache_meta(d["cache"])["depth_encoding"]
         codec = DepthCodec(encoding)
         ranges = _depth_ranges(d["cache"], test_names)
-    module = StepModule("step2", cfg, num_classes)
+    module = StepModule("step2", cfg, num_classes, ema=False)
     state = load_tensors(Path(run_dir) / "step2" / "weights.pt", "retrain step2 (--retrain-from step2)")
     module.load_state_dict(state)
     module.eval()

@@ -1,4 +1,4 @@
-"""PNG figures: Fig. 4-style hallucination-loss curves, a confusion matrix and the seeds summary.
+"""PNG figures: Fig. 4-style hallucination-loss curves, per-epoch training curves, a confusion matrix and Table 3.
 
 Figures are built with matplotlib's object API (``Figure``, no pyplot), so importing modistill never switches the
 backend of a notebook or a GUI session. Each is written atomically.
@@ -21,18 +21,54 @@ def save_png(fig: Figure, out: str | Path) -> Path:
     return Path(out)
 
 
-def read_curve(step_dir: str | Path, key: str = "train/hall_loss_step") -> tuple[list[int], list[float]]:
-    """A logged metric over iterations, across the CSV versions of a step (one per resumed session)."""
+def read_curve(step_dir: str | Path, key: str = "train/hall_loss_step", x: str = "step") -> tuple[list[int],
+                                                                                               list[float]]:
+    """A logged metric over iterations (``x="step"``) or epochs (``x="epoch"``), across the CSV versions of a step
+    (one per resumed session; a later version's point replaces an earlier one's)."""
     versions = sorted((Path(step_dir) / "logs").glob("version_*/metrics.csv"),
                       key=lambda p: int(p.parent.name.split("_")[1]))
     points: dict[int, float] = {}
     for path in versions:
         with open(path) as f:
             for row in csv.DictReader(f):
-                if row.get(key):
-                    points[int(row["step"])] = float(row[key])
+                if row.get(key) and row.get(x):
+                    points[int(float(row[x]))] = float(row[key])
     xs = sorted(points)
     return xs, [points[x] for x in xs]
+
+
+# What the training curves show per epoch: (CSV key, label).
+EPOCH_CURVES = (("train/loss_epoch", "training loss"), ("val/acc", "validation accuracy"),
+                ("train/lr", "learning rate"))
+
+
+def epoch_curves(step_dir: str | Path) -> dict[str, tuple[list[int], list[float]]]:
+    """Per epoch (1-based): training loss, validation accuracy and learning rate, as logged."""
+    out = {}
+    for key, _ in EPOCH_CURVES:
+        xs, ys = read_curve(step_dir, key, "epoch")
+        if xs:
+            out[key] = ([e + 1 for e in xs], ys)
+    return out
+
+
+def training_curves_png(curves: dict[str, dict[str, tuple[list[int], list[float]]]], out: str | Path) -> Path | None:
+    """One panel per quantity of :data:`EPOCH_CURVES`, one line per step: where a step is still improving, how
+    it left the initial plateau, what the schedule did. ``curves``: step → :func:`epoch_curves`."""
+    if not any(curves.values()):
+        return None
+    fig = Figure(figsize=(13, 3.8))
+    axes = fig.subplots(1, len(EPOCH_CURVES))
+    for ax, (key, label) in zip(axes, EPOCH_CURVES, strict=True):
+        for step, c in curves.items():
+            if key in c:
+                ax.plot(*c[key], marker=".", lw=1, label=step)
+        ax.set_xlabel("epoch")
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+    axes[2].set_yscale("log")
+    axes[0].legend(fontsize=6, ncol=2)
+    return save_png(fig, out)
 
 
 def hallucination_curves(run_dir: str | Path, out: str | Path, steps: dict[str, str]) -> Path | None:

@@ -6,15 +6,37 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from modistill.config import describe_epochs, read_yaml
+import numpy as np
+
+from modistill.config import describe_epochs, describe_recipe, read_yaml
 from modistill.errors import UserError
 from modistill.evaluation.claims import check_claims, claims_markdown, noise_claim, wilson
 from modistill.evaluation.noisy_depth import NOISE_WHERE, noisy_depth_accuracies
-from modistill.evaluation.plots import confusion_matrix_png, hallucination_curves, noise_curve_png
-from modistill.evaluation.tables import markdown_table, paper_value, table2_rows
+from modistill.evaluation.plots import (
+    confusion_matrix_png,
+    epoch_curves,
+    hallucination_curves,
+    noise_curve_png,
+    training_curves_png,
+)
+from modistill.evaluation.tables import markdown_table, paper_value, per_video_correct, table2_rows
 from modistill.training.run import RunInfo
 from modistill.training.steps import STEPS
 from modistill.utils.io import atomic_write_text
+
+
+def curves_csv(curves: dict[str, dict[str, tuple[list[int], list[float]]]]) -> str:
+    """step,epoch,train_loss,val_acc,lr: one line per step and epoch."""
+    lines = ["step,epoch," + ",".join(CSV_NAMES.values())]
+    for step, c in curves.items():
+        values = {key: dict(zip(*c[key], strict=True)) for key in CSV_NAMES if key in c}
+        for e in sorted({e for xs, _ in c.values() for e in xs}):
+            lines.append(f"{step},{e}," + ",".join(f"{values[k][e]:.6g}" if e in values.get(k, {}) else ""
+                                                   for k in CSV_NAMES))
+    return "\n".join(lines) + "\n"
+
+
+CSV_NAMES = {"train/loss_epoch": "train_loss", "val/acc": "val_acc", "train/lr": "lr"}
 
 
 def evaluate_run(run_dir: str | Path) -> Path:
@@ -35,11 +57,11 @@ def evaluate_run(run_dir: str | Path) -> Path:
         r["paper"] = paper_value(r["row"], protocol) if data["benchmark"] != "pairs" else "-"
     lines = [f"# modistill report: {cfg['name']}", "",
              f"Data: `{data['cache']}` ({meta['num_classes']} classes, {meta['size']} px, "
-             f"{cfg['data']['frames']} frames), protocol {protocol}, validation "
-             f"{cfg['data']['validation']}. Model: {cfg['model']['arch']} (width {cfg['model']['width']}), "
+             f"{cfg['data']['frames']} frames), protocol {protocol}. Model: {cfg['model']['arch']} "
+             f"(width {cfg['model']['width']}), "
              f"connections {cfg['model']['connection']}, "
              f"{'ImageNet init' if cfg['model']['pretrained'] else 'random init'}. "
-             f"Seed {cfg['seed']}, {describe_epochs(cfg['train'])}.", "",
+             f"Seed {cfg['seed']}, {describe_epochs(cfg['train'])}; {describe_recipe(cfg)}.", "",
              f"Test set: {n_test} videos; chance {100 / meta['num_classes']:.1f} %. Intervals are 95 % Wilson "
              f"intervals of each accuracy on this test size. The test modality says what each row saw at test "
              f"time: rows 7 and 11-13 receive real depth through the connections; only rows 2-5, 10, 14 and 15 "
@@ -56,7 +78,9 @@ def evaluate_run(run_dir: str | Path) -> Path:
                             f"restore it there")
         noisy = noisy_depth_accuracies(cfg, run_dir, metrics["step2"]["test_names"], meta["num_classes"],
                                        cfg["evaluate"]["noise_sigma2"], cfg["evaluate"]["void"], cfg["seed"])
-    claims = check_claims({r["row"]: [r["accuracy"]] for r in rows}, n_test)
+    correct = per_video_correct(metrics)
+    claims = check_claims({r["row"]: [r["accuracy"]] for r in rows}, n_test,
+                          {row: [np.array(v)] for row, v in correct.items()})
     if noisy:
         claims.append(noise_claim({r["sigma2"]: [r["accuracy"]] for r in noisy}, [metrics["step4"]["accuracy"]],
                                   n_test))
@@ -80,12 +104,18 @@ def evaluate_run(run_dir: str | Path) -> Path:
                                     ("step3_eq3", "w/ connections, eq. 3 (row 11)")) if s in metrics}
     if curves and hallucination_curves(run_dir, run_dir / "hall_loss.png", curves):
         lines += ["## Fig. 4: hallucination loss during step 3", "", "![hallucination loss](hall_loss.png)", ""]
+    order = [s for s in STEPS if s in metrics]  # step order, not alphabetical
+    curves = {s: epoch_curves(run_dir / s) for s in order}
+    if training_curves_png(curves, run_dir / "training_curves.png"):
+        atomic_write_text(run_dir / "training_curves.csv", curves_csv(curves))
+        lines += ["## Training curves", "",
+                  "Per step and epoch: training loss, validation accuracy (the selection criterion) and learning "
+                  "rate (`training_curves.csv`).", "", "![training curves](training_curves.png)", ""]
     final = "step4" if "step4" in metrics else sorted(metrics)[-1]
     m = metrics[final]
     confusion_matrix_png(m["label"], m["pred"], meta["class_names"], run_dir / "confusion.png",
                          f"{final}: test confusion ({100 * m['accuracy']:.1f}%)")
     lines += [f"## Confusion matrix ({final})", "", "![confusion matrix](confusion.png)", ""]
-    order = [s for s in STEPS if s in metrics]  # step order, not alphabetical
     timing = [{"step": s, "seconds": f"{metrics[s]['train_seconds']:.0f}",
                "best val": metrics[s].get("best_val_acc") or "-"} for s in order]
     lines += ["## Steps run", "", markdown_table(timing, [("step", "Step"), ("seconds", "Train+test s"),

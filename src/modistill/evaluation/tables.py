@@ -59,6 +59,22 @@ def table2_rows(metrics: dict[str, dict]) -> list[dict]:
     return rows
 
 
+def per_video_correct(metrics: dict[str, dict]) -> dict[str, list[int]]:
+    """Row → 0/1 per test video, in sorted name order (the same order for every row of a run), for the rows whose
+    predictions the step recorded (stream rows need ``stream_pred``, which older runs lack)."""
+    out = {}
+    for row, _, _, _, step, which in TABLE2:
+        m = metrics.get(step)
+        if m is None or "test_names" not in m:
+            continue
+        pred = m["pred"] if which == "fused" else m.get("stream_pred", {}).get(which)
+        if pred is None:
+            continue
+        by_name = {n: int(p == y) for n, p, y in zip(m["test_names"], pred, m["label"], strict=True)}
+        out[row] = [by_name[n] for n in sorted(by_name)]
+    return out
+
+
 def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     head = "| " + " | ".join(c[1] for c in columns) + " |"
     sep = "|" + "|".join("---" for _ in columns) + "|"

@@ -198,9 +198,24 @@ def load_imagenet(stream: Stream, spec: str | Path) -> None:
     log.info("loaded ImageNet weights %s (%d tensors) from %s", spec, len(state), source)
 
 
+def zero_init_residuals(stream: Stream) -> None:
+    """Zero the last BatchNorm scale of every residual unit and the classifier (Goyal et al. 2017; torchvision's
+    ``zero_init_residual``): a randomly initialised stream starts as its shortcut path with uniform predictions
+    (loss ln C), which shortens the initial plateau of training from scratch on small data."""
+    for name in STAGES:
+        for unit in getattr(stream, name):
+            nn.init.zeros_(unit.bn3.weight if isinstance(unit, Bottleneck) else unit.bn2.weight)
+    nn.init.zeros_(stream.fc.weight)
+    nn.init.zeros_(stream.fc.bias)
+
+
 def build_stream(arch: str, num_classes: int, width: int = 64, temporal: bool = True,
-                 pretrained: str | Path | None = None) -> Stream:
+                 pretrained: str | Path | None = None, zero_init: bool = False) -> Stream:
+    """A stream with ImageNet weights (``pretrained``), else random init (``zero_init``: see
+    :func:`zero_init_residuals`)."""
     stream = Stream(arch, num_classes, width, temporal)
     if pretrained:
         load_imagenet(stream, pretrained)
+    elif zero_init:
+        zero_init_residuals(stream)
     return stream

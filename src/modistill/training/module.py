@@ -8,6 +8,7 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.functional.classification import multiclass_accuracy
 
@@ -16,6 +17,7 @@ from modistill.errors import NonFiniteError
 from modistill.models.multistream import MultiStream, StreamOutput
 from modistill.models.preprocess import normalize
 from modistill.models.stream import build_stream
+from modistill.training.schedule import is_constant, lr_factor
 from modistill.training.steps import STEPS, connections_for
 
 
@@ -32,10 +34,26 @@ def classification_scores(logits: torch.Tensor, labels: torch.Tensor, num_classe
             "mean_class": float(torch.stack(recalls).mean())}
 
 
+def ema_update(decay: float):
+    """The averaging rule of ``train.ema_decay``: ``avg ← d·avg + (1−d)·w`` with ``d = min(decay, (1+n)/(10+n))`` after
+    ``n`` updates (TensorFlow's ExponentialMovingAverage with ``num_updates``). The warm-up matters for the short
+    fine-tuning steps: with a fixed 0.99, 60 updates would still weigh the starting weights by 0.55."""
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor | int) -> None:
+        if not averaged[0].is_floating_point():  # counters (BatchNorm's num_batches_tracked) follow the model
+            torch._foreach_copy_(averaged, current)
+            return
+        n = int(n)
+        torch._foreach_lerp_(averaged, current, 1 - min(decay, (1 + n) / (10 + n)))
+    return update
+
+
 class StepModule(L.LightningModule):
     """One step of the method (or an ablation), configured by a :class:`StepSpec` and the run config."""
 
-    def __init__(self, step: str, cfg: dict, num_classes: int):
+    def __init__(self, step: str, cfg: dict, num_classes: int, ema: bool = True):
+        """``ema=False``: no averaged copy even when ``train.ema_decay`` is set, for loading a finished step's
+        ``weights.pt`` (which already holds the averaged weights)."""
         super().__init__()
         self.spec = STEPS[step]
         self.step_name = step
@@ -44,7 +62,8 @@ class StepModule(L.LightningModule):
         streams = {}
         for name in self.spec.streams:
             pretrained = m["pretrained"] if self.spec.init[name] is None else None
-            streams[name] = build_stream(m["arch"], num_classes, m["width"], m["temporal"], pretrained)
+            streams[name] = build_stream(m["arch"], num_classes, m["width"], m["temporal"], pretrained,
+                                         m["zero_init_residual"])
         fuse = list(self.spec.select) or list(self.spec.streams)
         self.net = MultiStream(streams, self.spec.inputs, connections_for(self.spec, m["connection"]), fuse=fuse)
         for name in self.spec.frozen:
@@ -54,21 +73,42 @@ class StepModule(L.LightningModule):
         self.test_records: list[dict] = []
         self.num_classes = num_classes
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")  # reduced over DDP ranks
+        decay = cfg["train"]["ema_decay"] if ema else 0.0
+        # The averaged copy is part of the state dict, so checkpoints carry it and a resumed step continues it.
+        self.ema = AveragedModel(self.net, multi_avg_fn=ema_update(decay), use_buffers=True) if decay else None
+        if self.ema is not None:  # not trained: kept out of the optimizer and of DDP's gradient reduction
+            self.ema.requires_grad_(False)
 
     def forward(self, batch: dict) -> StreamOutput:
         inputs = {m: normalize(batch[m]) for m in self.modalities}
-        return self.net(inputs, return_features=self.needs_features)
+        net = self.ema.module if self.ema is not None and not self.training else self.net
+        return net(inputs, return_features=self.needs_features)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if self.ema is not None:
+            self.ema.update_parameters(self.net)
+
+    def adopt_ema(self) -> None:
+        """Make the averaged weights the step's weights (for its test, weights.pt and the steps initialised from
+        it) and drop the copy."""
+        if self.ema is not None:
+            self.net.load_state_dict(self.ema.module.state_dict())
+            self.ema = None
+
+    def _ce(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, y, label_smoothing=self.cfg["train"]["label_smoothing"])
 
     def compute_loss(self, out: StreamOutput, y: torch.Tensor) -> tuple[torch.Tensor, dict]:
         d = self.cfg["distill"]
         kind = self.spec.loss
         if kind == "ce":
-            return F.cross_entropy(out.fused, y), {}
+            return self._ce(out.fused, y), {}
         teacher_f, student_f = out.features["depth"], out.features["hall"]
         hall = losses.hallucination_loss(teacher_f, student_f, d["hall_layers"], d["hall_reduction"],
                                          d["hall_weight"], videos=y.shape[0])
         gd = losses.generalized_distillation_loss(out.logits["hall"], y, out.logits["depth"], d["lambda"],
-                                                  d["temperature"], d["t2_scaling"])
+                                                  d["temperature"], d["t2_scaling"],
+                                                  self.cfg["train"]["label_smoothing"])
         base = kind.removeprefix("hoffman-")
         distill = {"eq3": hall, "eq5": gd, "eq7": losses.eq7(gd, hall, d["alpha"])}[base]
         parts = {"hall": hall.detach(), "gd": gd.detach()}
@@ -79,7 +119,7 @@ class StepModule(L.LightningModule):
             # unweighted.
             rd = (out.logits["rgb"] + out.logits["depth"]) / 2
             rh = (out.logits["rgb"] + out.logits["hall"]) / 2
-            return F.cross_entropy(rd, y) + F.cross_entropy(rh, y) + distill, parts
+            return self._ce(rd, y) + self._ce(rh, y) + distill, parts
         return distill, parts
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
@@ -93,6 +133,9 @@ class StepModule(L.LightningModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
         for k, v in parts.items():
             self.log(f"train/{k}_loss", v, on_step=True, on_epoch=True, batch_size=bs)
+        if batch_idx == 0:  # the rate the epoch starts with (one value per epoch in the curves)
+            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True,
+                     batch_size=bs)
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -119,11 +162,14 @@ class StepModule(L.LightningModule):
             cls = torch.optim.AdamW if t["optimizer"] == "adamw" else torch.optim.Adam
             fused = self.device.type == "cuda"  # one kernel for all parameters on the GPU; foreach on CPU
             opt = cls(params, lr=t["lr"], weight_decay=t["weight_decay"], fused=fused or None)
-        if not t["lr_drop_epoch"]:
+        if is_constant(t):
             return opt
-        # One drop, as in Fig. 4; its state is in the checkpoints, so a resumed step drops at the same epoch.
-        drop = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[t["lr_drop_epoch"]], gamma=t["lr_drop_factor"])
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": drop, "interval": "epoch"}}
+        # Per optimizer step; its state is in the checkpoints, so a resumed step continues on the same curve.
+        epochs = self.trainer.max_epochs
+        per_epoch = self.trainer.estimated_stepping_batches // max(1, epochs)
+        f = lr_factor(t["schedule"], epochs, per_epoch, t["warmup_epochs"], t["lr_drop_epoch"], t["lr_drop_factor"])
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, f)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_fit_start(self) -> None:
         """On CUDA the weights take the channels-last layout of the activations (see models.preprocess)."""
@@ -169,5 +215,6 @@ class StepModule(L.LightningModule):
         scores = {k: classification_scores(v, y, self.num_classes) for k, v in logits.items()}
         res = {"accuracy": scores["fused"]["top1"], "n": int(len(y)),
                "streams": {k: v["top1"] for k, v in scores.items() if k != "fused"}, "scores": scores,
-               "pred": cat["fused"].argmax(-1).tolist(), "label": y.tolist(), "index": cat["index"].tolist()}
+               "pred": cat["fused"].argmax(-1).tolist(), "label": y.tolist(), "index": cat["index"].tolist(),
+               "stream_pred": {k: v.argmax(-1).tolist() for k, v in logits.items() if k != "fused"}}
         return res

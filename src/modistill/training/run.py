@@ -33,6 +33,10 @@ STEP_KEYS = ("seed", "data.benchmark", "data.protocol", "data.validation", "data
              "train.optimizer", "train.lr", "train.weight_decay", "train.lr_drop_epoch", "train.lr_drop_factor",
              "train.batch_size", "train.epochs",
              "train.precision", "train.limit_train_batches")
+# Training levers added after the first runs: in a step's fingerprint only when set to something other than their
+# default, so that the steps of a run that does not use them keep their fingerprints.
+RECIPE_KEYS = ("data.val_performers", "data.crop_scale", "model.zero_init_residual", "train.schedule",
+               "train.warmup_epochs", "train.label_smoothing", "train.ema_decay")
 DISTILL_KEYS = ("distill.alpha", "distill.lambda", "distill.temperature", "distill.t2_scaling",
                 "distill.hall_layers", "distill.hall_reduction", "distill.hall_weight")
 
@@ -115,7 +119,10 @@ def run_metadata(cfg: dict, cache_meta: dict, crop: dict, fingerprint: str) -> d
 
 def step_keys(cfg: dict, spec: StepSpec, precision: str, data_fp: str) -> dict[str, Any]:
     """The resolved config values that decide what this step learns."""
+    from modistill.config import SCHEMA
+
     keys = {k: _get(cfg, k) for k in STEP_KEYS}
+    keys.update({k: _get(cfg, k) for k in RECIPE_KEYS if _get(cfg, k) != SCHEMA[k].default})
     keys["train.epochs"] = epochs_for(cfg, spec.name)
     keys["train.precision"] = precision
     keys["data.fingerprint"] = data_fp

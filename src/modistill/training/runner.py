@@ -61,8 +61,9 @@ def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict, dict[str, int
     if meta["benchmark"] != "pairs" and meta["benchmark"] != d["benchmark"]:
         raise UserError(f"{d['cache']}: prepared as {meta['benchmark']}, the config says data.benchmark="
                         f"{d['benchmark']}; set data.benchmark={meta['benchmark']}")
-    if d["train_sampling"] == "mixed" and meta["frames"] <= d["frames"]:
-        raise UserError(f"{d['cache']}: data.train_sampling=mixed draws {d['frames']} of the stored frames, but the "
+    if d["train_sampling"] != "even" and meta["frames"] <= d["frames"]:
+        raise UserError(f"{d['cache']}: data.train_sampling={d['train_sampling']} draws {d['frames']} of the stored "
+                        f"frames, but the "
                         f"cache stores only {meta['frames']}: it would always take the same ones; prepare with more "
                         f"--frames (e.g. {2 * d['frames']}) or use data.train_sampling=even")
     if d["frames"] > meta["frames"]:
@@ -74,7 +75,8 @@ def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict, dict[str, int
     else:
         names = [n for n, r in records.items() if r["status"] == "ok"]
         exclude = read_name_list(d["exclude_list"]) if d["exclude_list"] else None
-        sp = split_ntu(names, d["benchmark"], d["protocol"], d["validation"], exclude, d["val_per_class"])
+        sp = split_ntu(names, d["benchmark"], d["protocol"], d["validation"], exclude, d["val_per_class"],
+                      d["val_performers"])
     if not sp["train"] or not sp["test"]:
         raise UserError(f"{d['cache']}: the {d['protocol']} split has no train or no test videos")
     labels = {n: sample_label(n, records.get(n, {})) for part in sp.values() for n in part}
@@ -119,7 +121,8 @@ def loader_workers(setting: int | str) -> int:
 def _loader(cfg: dict, names: list[str], train: bool, modalities: tuple[str, ...]) -> DataLoader:
     d, t = cfg["data"], cfg["train"]
     workers = loader_workers(d["workers"])
-    ds = ClipDataset(d["cache"], names, d["frames"], train, d["train_sampling"], d["flip"], modalities)
+    ds = ClipDataset(d["cache"], names, d["frames"], train, d["train_sampling"], d["flip"], modalities,
+                     d["crop_scale"])
     return DataLoader(ds, batch_size=t["batch_size"], sampler=EpochSampler(len(ds), cfg["seed"], shuffle=train),
                       num_workers=workers, persistent_workers=workers > 0,
                       worker_init_fn=_quiet_worker if workers > 0 else None,
@@ -201,6 +204,7 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, re
         raise NonFiniteError(f"{step}: the selected weights ({chosen.name}) hold NaN or infinite values ({bad[0]}); "
                              f"the step is not marked done (try a lower train.lr)")
     module.load_state_dict(state)
+    module.adopt_ema()
     module.test_records = []
     trainer.test(module, _loader(cfg, splits["test"], False, mods), verbose=False)
     res = module.test_results()
