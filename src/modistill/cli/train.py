@@ -73,8 +73,9 @@ def cmd_demo(a: argparse.Namespace) -> None:
     print(f"demo finished in {time.time() - t0:.0f}s; report: {report}")
 
 
-# The seeds of the README's results: never used while calibrating the demo's generator or recipe (0-3 were).
-DEMO_SEEDS = (100, 101, 102, 103, 104)
+# The seeds of the README's results: never used while calibrating the demo's generator or recipe (0-3 were; 100 ran
+# once under a discarded configuration).
+DEMO_SEEDS = (200, 201, 202, 203, 204)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
