@@ -241,6 +241,12 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     rows = json.loads((tmp_path / "demo" / "run" / "table2.json").read_text())
     assert {r["row"] for r in rows} >= {"1", "2", "6", "7", "8", "13", "14", "15"}
     assert "%" not in json.dumps([r["accuracy"] for r in rows])
+    # Per-step curves: every epoch of every step with its loss, validation accuracy and learning rate.
+    assert "## Training curves" in report and "| Verdict (paired) |" in report
+    curves = (tmp_path / "demo" / "run" / "training_curves.csv").read_text().splitlines()
+    assert curves[0] == "step,epoch,train_loss,val_acc,lr" and len(curves) == 1 + 6  # six steps of one epoch
+    assert all(all(line.split(",")[2:]) for line in curves[1:]), curves
+    assert (tmp_path / "demo" / "run" / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_ddp_two_cpu_processes_gloo(small_cache, tmp_path):

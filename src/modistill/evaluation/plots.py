@@ -59,10 +59,12 @@ def training_curves_png(curves: dict[str, dict[str, tuple[list[int], list[float]
         return None
     fig = Figure(figsize=(13, 3.8))
     axes = fig.subplots(1, len(EPOCH_CURVES))
+    colours = [f"C{i % 10}" for i in range(len(curves))]
+    styles = ["-" if i < 10 else "--" for i in range(len(curves))]  # past ten steps the colours repeat
     for ax, (key, label) in zip(axes, EPOCH_CURVES, strict=True):
-        for step, c in curves.items():
+        for (step, c), colour, style in zip(curves.items(), colours, styles, strict=True):
             if key in c:
-                ax.plot(*c[key], marker=".", lw=1, label=step)
+                ax.plot(*c[key], marker=".", lw=1, color=colour, ls=style, label=step)
         ax.set_xlabel("epoch")
         ax.set_title(label)
         ax.grid(alpha=0.3)

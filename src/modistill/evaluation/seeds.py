@@ -147,9 +147,11 @@ def _plot(rows: list[dict], path: Path, chance: float) -> None:
     for i, r in enumerate(rows):
         ax.scatter([i] * len(r["runs"]), [100 * a for a in r["runs"]], s=8, color="k", zorder=3)
     line = ax.axhline(100 * chance, color="grey", ls="--", lw=1)
+    top = max([100 * (r["mean"] + r["std"]) for r in rows] + [100 * a for r in rows for a in r["runs"]], default=100)
+    ax.set_ylim(0, 1.35 * top)  # headroom above the bars for the legend
     ax.legend([Patch(color="#c44e52"), Patch(color="#4c72b0"), line],
               ["RGB only at test time", "sees depth at test time (input or connections)",
-               f"chance ({100 * chance:.0f}%)"], loc="upper left", fontsize=8)
+               f"chance ({100 * chance:.0f}%)"], loc="upper left", fontsize=8, ncol=3)
     ax.set_xticks(x, bar_labels(rows), rotation=55, ha="right", fontsize=7)
     ax.set_xlabel("Table 2 row")
     ax.set_ylabel("test accuracy (%)")
