@@ -87,7 +87,8 @@ def describe_epochs(train: dict) -> str:
 
 
 def describe_recipe(cfg: dict) -> str:
-    """The optimisation recipe and validation split in words, for reports: only what differs from the paper's."""
+    """The optimiser, learning rate and batch, what the run adds to the paper's recipe (schedule, warm-up,
+    regularisation, EMA, augmentation) and the validation split, in words, for reports."""
     t, d = cfg["train"], cfg["data"]
     parts = [f"{t['optimizer']} {t['lr']:g}, batch {t['batch_size']}"]
     if t.get("schedule") == "cosine":
