@@ -52,6 +52,12 @@ def _arch(v: str) -> str | None:
     return None if v in ARCHS else f"is not one of {sorted(ARCHS)}"
 
 
+def _sampling(v: str) -> str | None:
+    from modistill.data.dataset import SAMPLINGS
+
+    return None if v in SAMPLINGS else f"is not one of {list(SAMPLINGS)}"
+
+
 def _steps(allow_empty: bool) -> Check:
     def check(v):
         from modistill.training.steps import STEPS
@@ -149,7 +155,7 @@ SCHEMA: dict[str, Field] = {
     "data.frames": Field(5, "int", _range(1, 256)),
     # even (paper) | mixed (released code: 50 % random ordered frames) | jitter (one random stored frame in each of
     # data.frames equal segments, TSN-style); mixed and jitter need a cache storing more frames than data.frames
-    "data.train_sampling": Field("even", "str", _one_of("even", "mixed", "jitter")),
+    "data.train_sampling": Field("even", "str", _sampling),
     "data.flip": Field(0.5, "float", _range(0, 1)),
     # random resized crop in training, one box for every modality: [min, max] fraction of the frame's area (aspect
     # ratio 3/4-4/3), resized back to the cache's size; null: off (paper)

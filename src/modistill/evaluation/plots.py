@@ -37,15 +37,16 @@ def read_curve(step_dir: str | Path, key: str = "train/hall_loss_step", x: str =
     return xs, [points[x] for x in xs]
 
 
-# What the training curves show per epoch: (CSV key, label).
-EPOCH_CURVES = (("train/loss_epoch", "training loss"), ("val/acc", "validation accuracy"),
-                ("train/lr", "learning rate"))
+# What the training curves show per epoch: (logged key, panel title, column of training_curves.csv, log scale).
+EPOCH_CURVES = (("train/loss_epoch", "training loss", "train_loss", False),
+                ("val/acc", "validation accuracy", "val_acc", False),
+                ("train/lr", "learning rate", "lr", True))
 
 
 def epoch_curves(step_dir: str | Path) -> dict[str, tuple[list[int], list[float]]]:
     """Per epoch (1-based): training loss, validation accuracy and learning rate, as logged."""
     out = {}
-    for key, _ in EPOCH_CURVES:
+    for key, *_ in EPOCH_CURVES:
         xs, ys = read_curve(step_dir, key, "epoch")
         if xs:
             out[key] = ([e + 1 for e in xs], ys)
@@ -61,16 +62,28 @@ def training_curves_png(curves: dict[str, dict[str, tuple[list[int], list[float]
     axes = fig.subplots(1, len(EPOCH_CURVES))
     colours = [f"C{i % 10}" for i in range(len(curves))]
     styles = ["-" if i < 10 else "--" for i in range(len(curves))]  # past ten steps the colours repeat
-    for ax, (key, label) in zip(axes, EPOCH_CURVES, strict=True):
+    for ax, (key, label, _, log) in zip(axes, EPOCH_CURVES, strict=True):
         for (step, c), colour, style in zip(curves.items(), colours, styles, strict=True):
             if key in c:
                 ax.plot(*c[key], marker=".", lw=1, color=colour, ls=style, label=step)
         ax.set_xlabel("epoch")
         ax.set_title(label)
         ax.grid(alpha=0.3)
-    axes[2].set_yscale("log")
+        if log:
+            ax.set_yscale("log")
     axes[0].legend(fontsize=6, ncol=2)
     return save_png(fig, out)
+
+
+def curves_csv(curves: dict[str, dict[str, tuple[list[int], list[float]]]]) -> str:
+    """step,epoch and one column per quantity of :data:`EPOCH_CURVES`: one line per step and epoch."""
+    lines = ["step,epoch," + ",".join(column for _, _, column, _ in EPOCH_CURVES)]
+    for step, c in curves.items():
+        values = {key: dict(zip(*c[key], strict=True)) for key in c}
+        for e in sorted({e for xs, _ in c.values() for e in xs}):
+            lines.append(f"{step},{e}," + ",".join(f"{values[k][e]:.6g}" if e in values.get(k, {}) else ""
+                                                   for k, *_ in EPOCH_CURVES))
+    return "\n".join(lines) + "\n"
 
 
 def hallucination_curves(run_dir: str | Path, out: str | Path, steps: dict[str, str]) -> Path | None:

@@ -14,6 +14,7 @@ from modistill.evaluation.claims import check_claims, claims_markdown, noise_cla
 from modistill.evaluation.noisy_depth import NOISE_WHERE, noisy_depth_accuracies
 from modistill.evaluation.plots import (
     confusion_matrix_png,
+    curves_csv,
     epoch_curves,
     hallucination_curves,
     noise_curve_png,
@@ -23,20 +24,6 @@ from modistill.evaluation.tables import markdown_table, paper_value, per_video_c
 from modistill.training.run import RunInfo
 from modistill.training.steps import STEPS
 from modistill.utils.io import atomic_write_text
-
-
-def curves_csv(curves: dict[str, dict[str, tuple[list[int], list[float]]]]) -> str:
-    """step,epoch,train_loss,val_acc,lr: one line per step and epoch."""
-    lines = ["step,epoch," + ",".join(CSV_NAMES.values())]
-    for step, c in curves.items():
-        values = {key: dict(zip(*c[key], strict=True)) for key in CSV_NAMES if key in c}
-        for e in sorted({e for xs, _ in c.values() for e in xs}):
-            lines.append(f"{step},{e}," + ",".join(f"{values[k][e]:.6g}" if e in values.get(k, {}) else ""
-                                                   for k in CSV_NAMES))
-    return "\n".join(lines) + "\n"
-
-
-CSV_NAMES = {"train/loss_epoch": "train_loss", "val/acc": "val_acc", "train/lr": "lr"}
 
 
 def evaluate_run(run_dir: str | Path) -> Path:
