@@ -490,3 +490,31 @@ def test_mixed_sampling_without_spare_frames_is_refused(small_cache, tmp_path):
     with pytest.raises(UserError, match="data.train_sampling=mixed draws 3 of the stored frames, but the cache stores "
                                         "only 3"):
         run_training(tiny_cfg(small_cache, "data.train_sampling=mixed"), tmp_path / "run")
+
+
+def test_hyperparameters_are_logged_with_the_metrics(trained_small_run):
+    import yaml
+
+    run, cfg = trained_small_run
+    hparams = yaml.safe_load((run / "step2" / "logs" / "version_0" / "hparams.yaml").read_text())
+    assert hparams["train.lr"] == cfg["train"]["lr"] and hparams["step"] == "step2"
+    assert hparams["distill.temperature"] == cfg["distill"]["temperature"]
+    assert list((run / "step2" / "tb").glob("version_0/events.out.tfevents.*"))  # the default tensorboard logger
+
+
+@pytest.mark.parametrize("logger", ["wandb", "mlflow"])
+def test_a_logger_without_its_package_is_refused_before_anything_is_written(small_cache, tmp_path, monkeypatch,
+                                                                             capsys, logger):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == logger else real(name, *a))
+    rc = main(["train", "demo", f"data.cache={small_cache}", "data.frames=3", f"train.loggers=[csv,{logger}]",
+               "--run-dir", str(tmp_path / "run")])
+    assert rc == 2 and not (tmp_path / "run").exists()
+    assert f"pip install {logger}" in capsys.readouterr().err
+
+
+def test_the_csv_logger_cannot_be_removed(capsys):
+    assert main(["config", "show", "demo", "train.loggers=[tensorboard]"]) == 2
+    assert "must keep csv" in capsys.readouterr().err

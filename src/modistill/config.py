@@ -26,13 +26,40 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 
 @dataclass(frozen=True)
 class Field:
+    """One config key: its default, its kind, its constraint and what it does (the config reference is generated
+    from these)."""
+
     default: Any
     kind: str  # int | float | bool | str | path | list | mapping | devices | precision | limit | workers
     check: Check | None = None
     nullable: bool = False
+    help: str = ""
+
+
+def _says(text: Callable[[], str]) -> Callable[[Check], Check]:
+    """Attaches the constraint in words (``allowed``) that the config reference shows beside the key."""
+    def mark(check: Check) -> Check:
+        check.allowed = text  # type: ignore[attr-defined]
+        return check
+    return mark
+
+
+KIND_ALLOWED = {"bool": "true \\| false", "path": "a file or folder", "workers": "auto, or 0 to 256",
+                "devices": "auto, a count >= 1, -1 (all) or [indices]", "limit": "a fraction in (0, 1] or batches >= 1"}
+
+
+def allowed(field: Field) -> str:
+    """A field's constraint in words, for the config reference."""
+    if field.check is not None and hasattr(field.check, "allowed"):
+        return field.check.allowed()
+    return KIND_ALLOWED[field.kind]
 
 
 def _range(lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> Check:
+    words = " and ".join(([f"{'>' if lo_open else '>='} {lo:g}"] if lo is not None else [])
+                         + ([f"<= {hi:g}"] if hi is not None else []))
+
+    @_says(lambda: words)
     def check(v):
         if lo is not None and (v <= lo if lo_open else v < lo):
             return f"must be {'>' if lo_open else '>='} {lo:g}"
@@ -43,22 +70,34 @@ def _range(lo: float | None = None, hi: float | None = None, lo_open: bool = Fal
 
 
 def _one_of(*allowed) -> Check:
-    return lambda v: None if v in allowed else f"is not one of {list(allowed)}"
+    return _says(lambda: " \\| ".join(map(str, allowed)))(
+        lambda v: None if v in allowed else f"is not one of {list(allowed)}")
 
 
-def _arch(v: str) -> str | None:
+def _archs() -> list[str]:
     from modistill.models.stream import ARCHS
 
-    return None if v in ARCHS else f"is not one of {sorted(ARCHS)}"
+    return sorted(ARCHS)
 
 
-def _sampling(v: str) -> str | None:
+@_says(lambda: " \\| ".join(_archs()))
+def _arch(v: str) -> str | None:
+    return None if v in _archs() else f"is not one of {_archs()}"
+
+
+def _samplings() -> tuple[str, ...]:
     from modistill.data.dataset import SAMPLINGS
 
-    return None if v in SAMPLINGS else f"is not one of {list(SAMPLINGS)}"
+    return SAMPLINGS
+
+
+@_says(lambda: " \\| ".join(_samplings()))
+def _sampling(v: str) -> str | None:
+    return None if v in _samplings() else f"is not one of {list(_samplings())}"
 
 
 def _steps(allow_empty: bool) -> Check:
+    @_says(lambda: "step names (`modistill train --help` lists them)" + ("" if allow_empty else ", at least one"))
     def check(v):
         from modistill.training.steps import STEPS
 
@@ -69,6 +108,7 @@ def _steps(allow_empty: bool) -> Check:
     return check
 
 
+@_says(lambda: "step name: epochs >= 1")
 def _step_epochs(v: dict) -> str | None:
     from modistill.training.steps import STEPS
 
@@ -118,6 +158,7 @@ def describe_recipe(cfg: dict) -> str:
     return ", ".join(parts)
 
 
+@_says(lambda: "non-empty subset of layer1-layer4")
 def _layers(v: list) -> str | None:
     known = ("layer1", "layer2", "layer3", "layer4")
     if not v:
@@ -126,11 +167,13 @@ def _layers(v: list) -> str | None:
     return f"has unknown layer(s) {bad}; known: {list(known)}" if bad else None
 
 
+@_says(lambda: "variances >= 0")
 def _sigmas(v: list) -> str | None:
     ok = all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x >= 0 for x in v)
     return None if ok else "must be a list of noise variances >= 0"
 
 
+@_says(lambda: "[min, max], 0 < min <= max <= 1")
 def _crop_scale(v: list) -> str | None:
     ok = (len(v) == 2 and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
           and 0 < v[0] <= v[1] <= 1)
@@ -139,83 +182,134 @@ def _crop_scale(v: list) -> str | None:
 
 PRECISIONS = ("auto", "32", "32-true", "16", "16-mixed", "16-true", "bf16", "bf16-mixed", "bf16-true", "64",
               "64-true")
+LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")
+
+
+@_says(lambda: "subset of " + ", ".join(LOGGERS) + ", with csv")
+def _loggers(v: list) -> str | None:
+    bad = [x for x in v if x not in LOGGERS]
+    if bad:
+        return f"has unknown logger(s) {bad}; known: {list(LOGGERS)}"
+    if "csv" not in v:
+        return "must keep csv: the run's own per-epoch record, which `evaluate` plots"
+    return None
+
+
+F = Field
 SCHEMA: dict[str, Field] = {
-    "name": Field("run", "str", lambda v: None if v and "/" not in v else "must be a non-empty name without '/'"),
-    "seed": Field(0, "int", _range(0, 2**32 - 1)),
-    "data.cache": Field(None, "path", nullable=True),  # folder written by `modistill prepare`
-    "data.benchmark": Field("ntu60", "str", _one_of("ntu60", "ntu120")),
-    "data.protocol": Field("cross-subject", "str", _one_of("cross-subject", "cross-view", "cross-setup")),
-    # paper (the supplement's split) | performers (the data.val_performers lowest-numbered training performers,
-    # whole performances held out: a larger split for small data) | null (no split)
-    "data.validation": Field("paper", "str", lambda v: None if v in ("paper", "performers") else
-                             "must be paper, performers or null (no split)", nullable=True),
-    "data.val_per_class": Field(31, "int", _range(1)),
-    "data.val_performers": Field(1, "int", _range(1)),
-    "data.exclude_list": Field(None, "path", nullable=True),  # e.g. the official missing-skeleton list
-    "data.frames": Field(5, "int", _range(1, 256)),
-    # even (paper) | mixed (released code: 50 % random ordered frames) | jitter (one random stored frame in each of
-    # data.frames equal segments, TSN-style); mixed and jitter need a cache storing more frames than data.frames
-    "data.train_sampling": Field("even", "str", _sampling),
-    "data.flip": Field(0.5, "float", _range(0, 1)),
-    # random resized crop in training, one box for every modality: [min, max] fraction of the frame's area (aspect
-    # ratio 3/4-4/3), resized back to the cache's size; null: off (paper)
-    "data.crop_scale": Field(None, "list", _crop_scale, nullable=True),
-    "data.workers": Field("auto", "workers"),  # loader processes; auto: the cores per device, at most 8
-    "model.arch": Field("resnet50", "str", _arch),
-    "model.width": Field(64, "int", _range(1, 4096)),
-    # torchvision:IMAGENET1K_V2, hf-hub:timm/resnet50.a1_in1k, or a local .pth/.safetensors; null: random init
-    "model.pretrained": Field(None, "path", nullable=True),
-    "model.temporal": Field(True, "bool"),
-    # random init only: zero the last BN scale of every residual unit and the classifier (starts at loss ln C)
-    "model.zero_init_residual": Field(False, "bool"),
-    "model.connection": Field("depth_to_rgb", "str", _one_of("depth_to_rgb", "rgb_to_depth", "none")),
-    "train.optimizer": Field("adam", "str", _one_of("adam", "sgd", "adamw")),
-    "train.lr": Field(1.0e-3, "float", _range(0, lo_open=True)),
-    "train.weight_decay": Field(0.0, "float", _range(0)),
-    # Fig. 4: 1e-3, then 1e-4. 0 keeps the rate constant (default); N > 0 multiplies it by lr_drop_factor at epoch N
-    "train.lr_drop_epoch": Field(0, "int", _range(0)),
-    "train.lr_drop_factor": Field(0.1, "float", _range(0, 1, lo_open=True)),
-    # step: constant, or the one drop of train.lr_drop_epoch | cosine: from train.lr to 0 over the step's epochs
-    "train.schedule": Field("step", "str", _one_of("step", "cosine")),
-    # linear warm-up from train.lr / (warm-up iterations) to train.lr over this many epochs (fractions allowed)
-    "train.warmup_epochs": Field(0.0, "float", _range(0)),
-    "train.label_smoothing": Field(0.0, "float", _range(0, 0.5)),  # on every cross-entropy with the labels
-    # exponential moving average of the weights, updated every optimizer step; validation, selection, test, the
-    # step's weights.pt and export use the averaged weights. 0: off
-    "train.ema_decay": Field(0.0, "float", _range(0, 0.99999)),
-    "train.batch_size": Field(5, "int", _range(1, 65536)),
-    "train.epochs": Field(40, "int", _range(1, 100000)),
-    # Per-step epochs, like torchdistill's stages: {step1_rgb: 15, step1_depth: 15}; other steps use train.epochs.
-    # A new value replaces the whole mapping ({} clears it)
-    "train.step_epochs": Field({}, "mapping", _step_epochs),
-    "train.precision": Field("auto", "precision", _one_of(*PRECISIONS)),  # auto: bf16-mixed on GPU, 32 on CPU
-    "train.devices": Field("auto", "devices"),
-    "train.accelerator": Field("auto", "str", _one_of("auto", "cpu", "gpu", "cuda", "mps")),
-    "train.strategy": Field("auto", "str", _one_of("auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook",
-                                                   "ddp_find_unused_parameters_true", "fsdp", "single_device")),
-    "train.num_nodes": Field(1, "int", _range(1, 100000)),
-    "train.log_every_n_steps": Field(10, "int", _range(1)),
-    "train.limit_train_batches": Field(1.0, "limit"),  # fraction in (0, 1] or a number of batches >= 1
-    "train.progress": Field(True, "bool"),
-    "train.compile": Field(False, "bool"),  # torch.compile the networks (in place, state dict keys unchanged)
-    "train.cpu_keep_freed_memory": Field(True, "bool"),  # CPU runs: glibc reuses freed memory (faster steps)
-    "distill.alpha": Field(0.5, "float", _range(0, 1)),
-    "distill.lambda": Field(0.5, "float", _range(0, 1)),
-    "distill.temperature": Field(10.0, "float", _range(0, lo_open=True)),
-    "distill.t2_scaling": Field(False, "bool"),
-    "distill.hall_layers": Field(["layer4"], "list", _layers),
-    # mean (ours: per element) | per_video (eq. 3 as printed: squared L2 per video) | sum (released: whole batch)
-    "distill.hall_reduction": Field("mean", "str", _one_of("mean", "per_video", "sum")),
-    # λ_l of eq. 3 on every hallucination layer; the released code's recipe is sum reduction with 0.01
-    # (configs/ntu60_xsub_released.yaml: 0.25 CE + 0.25 soft + 0.005 · summed squared differences)
-    "distill.hall_weight": Field(1.0, "float", _range(0)),
-    "steps": Field(["step1_rgb", "step1_depth", "step2", "step3", "step4"], "list", _steps(allow_empty=False)),
-    "variants": Field([], "list", _steps(allow_empty=True)),
-    "evaluate.noise_sigma2": Field([0.0, 1.0e-3, 1.0e-2, 1.0e-1, 1.0, 10.0], "list", _sigmas),
-    "evaluate.void": Field(True, "bool"),
-    # Table 3's noise: on the depth map before encoding (paper) or on the encoded 8-bit image (released code)
-    "evaluate.noise_on": Field("depth", "str", _one_of("depth", "encoded")),
+    "name": F("run", "str", _says(lambda: "non-empty, no /")(
+        lambda v: None if v and "/" not in v else "must be a non-empty name without '/'"),
+              help="the run's name: the default run folder is runs/NAME"),
+    "seed": F(0, "int", _range(0, 2**32 - 1), help="seed of the weights' initialisation, the sampling and the "
+                                                   "augmentation (every step re-seeds with it)"),
+    "data.cache": F(None, "path", nullable=True, help="folder written by `modistill prepare` (required to train)"),
+    "data.benchmark": F("ntu60", "str", _one_of("ntu60", "ntu120"), help="class list and official splits"),
+    "data.protocol": F("cross-subject", "str", _one_of("cross-subject", "cross-view", "cross-setup"),
+                       help="the benchmark's train/test protocol (cross-setup is NTU RGB+D 120's)"),
+    "data.validation": F("paper", "str", _one_of("paper", "performers"), nullable=True,
+                         help="paper: the supplement's split (data.val_per_class videos per class of one performer); "
+                              "performers: the data.val_performers lowest-numbered training performers, whole "
+                              "performances held out (a larger split for small data); null: no split, the last "
+                              "epoch is kept"),
+    "data.val_per_class": F(31, "int", _range(1), help="videos per class in the paper's validation split"),
+    "data.val_performers": F(1, "int", _range(1), help="performers held out by data.validation=performers"),
+    "data.exclude_list": F(None, "path", nullable=True,
+                           help="text file of sample names to leave out, e.g. NTU's missing-skeleton list"),
+    "data.frames": F(5, "int", _range(1, 256), help="frames per clip fed to the network (at most what the cache "
+                                                    "stores)"),
+    "data.train_sampling": F("even", "str", _sampling,
+                             help="even (paper): evenly spaced stored frames; mixed (released code): 50 % random "
+                                  "ordered frames; jitter: one random stored frame in each of data.frames equal "
+                                  "segments (TSN). mixed and jitter need a cache storing more frames than "
+                                  "data.frames"),
+    "data.flip": F(0.5, "float", _range(0, 1), help="probability of a horizontal flip of the whole clip in "
+                                                    "training (every modality alike)"),
+    "data.crop_scale": F(None, "list", _crop_scale, nullable=True,
+                         help="random resized crop in training with one box for every modality: [min, max] "
+                              "fraction of the frame's area (aspect ratio 3/4-4/3), resized back to the cache's "
+                              "size; null: off (paper)"),
+    "data.workers": F("auto", "workers", help="DataLoader processes; auto: the cores per device, at most 8"),
+    "model.arch": F("resnet50", "str", _arch, help="backbone of every stream (the paper: resnet50)"),
+    "model.width": F(64, "int", _range(1, 4096), help="channels of the first stage (64 is torchvision's; smaller "
+                                                     "for CPU demos, random init only)"),
+    "model.pretrained": F(None, "path", nullable=True,
+                          help="ImageNet weights, offline: torchvision:IMAGENET1K_V2, hf-hub:timm/resnet50.a1_in1k "
+                               "(from the local caches) or a .pth/.safetensors file; null: random init"),
+    "model.temporal": F(True, "bool", help="the paper's 3x1x1 temporal convolutions after each stage"),
+    "model.zero_init_residual": F(False, "bool", help="random init only: zero the last BN scale of every residual "
+                                                      "unit and the classifier (training starts at loss ln C)"),
+    "model.connection": F("depth_to_rgb", "str", _one_of("depth_to_rgb", "rgb_to_depth", "none"),
+                          help="direction of the multiplicative cross-stream connections (none: two-stream "
+                               "late fusion)"),
+    "train.optimizer": F("adam", "str", _one_of("adam", "sgd", "adamw"), help="optimizer of every step"),
+    "train.lr": F(1.0e-3, "float", _range(0, lo_open=True), help="learning rate (the paper: 1e-3)"),
+    "train.weight_decay": F(0.0, "float", _range(0), help="L2 (adam, sgd) or decoupled (adamw) weight decay"),
+    "train.lr_drop_epoch": F(0, "int", _range(0), help="N > 0: multiply the rate by train.lr_drop_factor at epoch "
+                                                       "N (Fig. 4: 1e-3, then 1e-4); 0: constant"),
+    "train.lr_drop_factor": F(0.1, "float", _range(0, 1, lo_open=True), help="factor of train.lr_drop_epoch"),
+    "train.schedule": F("step", "str", _one_of("step", "cosine"),
+                        help="step: constant, or the one drop of train.lr_drop_epoch; cosine: from train.lr to 0 "
+                             "over the step's epochs"),
+    "train.warmup_epochs": F(0.0, "float", _range(0), help="linear warm-up of the rate over this many epochs "
+                                                           "(fractions allowed), per optimizer step"),
+    "train.label_smoothing": F(0.0, "float", _range(0, 0.5), help="label smoothing of every cross-entropy with "
+                                                                  "the labels"),
+    "train.ema_decay": F(0.0, "float", _range(0, 0.99999),
+                         help="exponential moving average of the weights, updated every optimizer step; "
+                              "validation, selection, test, weights.pt and export use it. 0: off"),
+    "train.batch_size": F(5, "int", _range(1, 65536), help="videos per batch and device (the paper: 5)"),
+    "train.epochs": F(40, "int", _range(1, 100000), help="epochs of every step without a train.step_epochs entry"),
+    "train.step_epochs": F({}, "mapping", _step_epochs,
+                           help="per-step epochs, like torchdistill's stages: {step1_rgb: 15}. A new value "
+                                "replaces the whole mapping ({} clears it)"),
+    "train.precision": F("auto", "precision", _one_of(*PRECISIONS),
+                         help="Lightning precision; auto: bf16-mixed on a GPU, 32 on the CPU. *-true trains the "
+                              "weights in that type; export always writes float32"),
+    "train.devices": F("auto", "devices", help="auto, a device count, -1 (all) or a list of device indices"),
+    "train.accelerator": F("auto", "str", _one_of("auto", "cpu", "gpu", "cuda", "mps"), help="Lightning "
+                                                                                             "accelerator"),
+    "train.strategy": F("auto", "str", _one_of("auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook",
+                                               "ddp_find_unused_parameters_true", "fsdp", "single_device"),
+                        help="Lightning strategy (ddp for several GPUs)"),
+    "train.num_nodes": F(1, "int", _range(1, 100000), help="machines of a multi-node DDP run"),
+    "train.log_every_n_steps": F(10, "int", _range(1), help="optimizer steps between two training-loss logs"),
+    "train.loggers": F(["csv", "tensorboard"], "list", _loggers,
+                       help="where metrics and hyperparameters go: csv (always: the report reads it), "
+                            "tensorboard, wandb, mlflow (MLFLOW_TRACKING_URI, else RUN/mlruns). A logger whose "
+                            "package is missing is refused"),
+    "train.limit_train_batches": F(1.0, "limit", help="a fraction in (0, 1] or a number of training batches per "
+                                                      "epoch (quick checks)"),
+    "train.progress": F(True, "bool", help="progress bars on stderr"),
+    "train.compile": F(False, "bool", help="torch.compile the networks (in place, state dict keys unchanged)"),
+    "train.cpu_keep_freed_memory": F(True, "bool", help="CPU runs: glibc keeps freed memory for reuse (faster "
+                                                        "steps)"),
+    "distill.alpha": F(0.5, "float", _range(0, 1), help="eq. 7: weight α of the hallucination loss; 1 - α goes to "
+                                                       "the distillation loss of eq. 5"),
+    "distill.lambda": F(0.5, "float", _range(0, 1), help="eq. 5: weight λ of the soft teacher term; 1 - λ goes to "
+                                                        "the hard labels"),
+    "distill.temperature": F(10.0, "float", _range(0, lo_open=True), help="eq. 5: softmax temperature T of the "
+                                                                         "soft targets"),
+    "distill.t2_scaling": F(False, "bool", help="multiply the soft term by T² (Hinton et al.; neither the paper "
+                                                "nor its code does)"),
+    "distill.hall_layers": F(["layer4"], "list", _layers, help="stages whose feature maps eq. 3 compares"),
+    "distill.hall_reduction": F("mean", "str", _one_of("mean", "per_video", "sum"),
+                                help="eq. 3's reduction: mean (ours: per element), per_video (as printed: squared "
+                                     "L2 per video) or sum (released code: whole batch)"),
+    "distill.hall_weight": F(1.0, "float", _range(0),
+                             help="λ_l of eq. 3 on every hallucination layer; the released recipe is sum reduction "
+                                  "with 0.01 (configs/ntu60_xsub_released.yaml)"),
+    "steps": F(["step1_rgb", "step1_depth", "step2", "step3", "step4"], "list", _steps(allow_empty=False),
+               help="the steps to train, with the steps they start from"),
+    "variants": F([], "list", _steps(allow_empty=True),
+                  help="extra rows of Table 2: ablations, the inverted study, Hoffman et al."),
+    "evaluate.noise_sigma2": F([0.0, 1.0e-3, 1.0e-2, 1.0e-1, 1.0, 10.0], "list", _sigmas,
+                               help="Table 3's noise variances on the test depth"),
+    "evaluate.void": F(True, "bool", help="Table 3's void row: all-zero depth"),
+    "evaluate.noise_on": F("depth", "str", _one_of("depth", "encoded"),
+                           help="Table 3's noise: on the depth map before encoding (paper) or on the encoded 8-bit "
+                                "image (released code)"),
 }
+del F
 
 
 def _nested(flat: dict[str, Any]) -> dict:
@@ -237,7 +331,7 @@ def _merge(base: dict, new: dict, prefix: str = "") -> dict:
     for k, v in new.items():
         key = f"{prefix}{k}"
         if not isinstance(k, str) or k not in out:
-            raise UserError(f"unknown config key {key!r}")
+            raise UserError(f"unknown config key {key!r}{_suggest(key)}")
         if key in SCHEMA and SCHEMA[key].kind == "mapping":  # a value that is a mapping replaces the previous one
             out[k] = _coerce(key, SCHEMA[key], v)
         elif isinstance(out[k], dict):
@@ -247,6 +341,17 @@ def _merge(base: dict, new: dict, prefix: str = "") -> dict:
         else:
             out[k] = _coerce(key, SCHEMA[key], v)
     return out
+
+
+def _suggest(key: str) -> str:
+    """``; did you mean 'train.epochs'?``: the closest known keys, by the whole dotted name or by its last part."""
+    import difflib
+
+    whole = difflib.get_close_matches(key, list(SCHEMA), n=3, cutoff=0.6)
+    tail = key.rsplit(".", 1)[-1]
+    by_tail = [k for k in SCHEMA if difflib.get_close_matches(tail, [k.rsplit(".", 1)[-1]], cutoff=0.75)]
+    found = list(dict.fromkeys(whole + by_tail))[:3]
+    return f"; did you mean {' or '.join(repr(k) for k in found)}?" if found else ""
 
 
 def _is_int(v: Any) -> bool:
@@ -374,6 +479,9 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 def _check_combinations(cfg: dict) -> None:
     """Keys that are valid alone but contradict each other."""
     t = cfg["train"]
+    if t["precision"] == "16-true":
+        raise UserError("config train.precision=16-true keeps the weights in float16, where Adam's epsilon (1e-8) "
+                        "rounds to 0 and small updates vanish, so training diverges; use 16-mixed or bf16-true")
     if t["schedule"] == "cosine" and t["lr_drop_epoch"]:
         raise UserError("config train.schedule=cosine and train.lr_drop_epoch="
                         f"{t['lr_drop_epoch']} contradict each other; set train.lr_drop_epoch=0 or "
@@ -394,3 +502,29 @@ def validate(cfg: dict) -> None:
 
 def dump_config(cfg: dict) -> str:
     return yaml.safe_dump(cfg, sort_keys=False)
+
+
+def _shown(value: Any) -> str:
+    return "null" if value is None else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def reference_markdown() -> str:
+    """The config reference (docs/config.md), one table per section, generated from :data:`SCHEMA` so that it
+    cannot drift from the code; a test compares the committed file with this."""
+    lines = ["# Config reference", "",
+             "Every key a config file or a `key=value` override can set. Generated from the schema in "
+             "`src/modistill/config.py` by `modistill config reference`; a test keeps this page equal to it.",
+             "Unknown keys, values of the wrong kind and values out of range are refused in one line before "
+             "anything is written. `modistill config show NAME [overrides]` prints a resolved config.", ""]
+    sections: dict[str, list[str]] = {}
+    for key, f in SCHEMA.items():
+        sections.setdefault(key.split(".")[0] if "." in key else "top level", []).append(key)
+    for section, keys in sections.items():
+        lines += [f"## {section}", "", "| key | default | kind | allowed | what it does |", "|---|---|---|---|---|"]
+        for key in keys:
+            f = SCHEMA[key]
+            kind = f.kind + (", or null" if f.nullable else "")
+            text = f.help.replace("|", "\\|")
+            lines.append(f"| `{key}` | `{_shown(f.default)}` | {kind} | {allowed(f)} | {text} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -21,20 +21,42 @@ everything on a built-in synthetic RGB-D benchmark. User errors print one line a
 SIGTERM 143, keeping finished work."""
 
 
+def _shown(value) -> str:
+    """A default as the user types it: 384x216 for a size, space-separated lists, plain paths."""
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return f"{value[0]}x{value[1]}"
+    if isinstance(value, list | tuple):
+        return " ".join(map(str, value))
+    return str(value)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Each option's real default once: not on required options, flags or empty defaults, and not again where the
+    help text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (action.required or default is None or default is False or default is argparse.SUPPRESS
+                or isinstance(action, argparse._VersionAction | argparse._HelpAction) or "default" in text):
+            return text
+        return f"{text} (default: {_shown(default).replace('%', '%%')})"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line. It imports no torch, NumPy or OpenCV, so that ``--help``, ``--version`` and shell
+    completion answer at once; each sub-command imports what it needs when it runs."""
     from modistill import __version__
 
-    p = argparse.ArgumentParser(prog="modistill", description=DESCRIPTION,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(prog="modistill", description=DESCRIPTION, formatter_class=HelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging, third-party messages included")
     p.add_argument("--version", action="version", version=f"modistill {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                           parser_class=functools.partial(argparse.ArgumentParser,
-                                                          formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+                           parser_class=functools.partial(argparse.ArgumentParser, formatter_class=HelpFormatter))
 
-    from modistill.cli import data, deploy, train
+    from modistill.cli import data, deploy, tools, train
 
-    for module in (data, train, deploy):
+    for module in (data, train, deploy, tools):
         module.register(sub)
     return p
 

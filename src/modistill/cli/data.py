@@ -61,12 +61,12 @@ def cmd_show_alignment(a: argparse.Namespace) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from modistill.data.prepare import PrepareOptions
-    from modistill.synthetic import SynthConfig
+    from modistill.data.options import PrepareOptions
+    from modistill.synthetic.config import SynthConfig
 
     d, po = SynthConfig(), PrepareOptions()
     s = sub.add_parser("synth", help="write the synthetic RGB-D action benchmark in the NTU RGB+D layout")
-    s.add_argument("out_dir", type=Path)
+    s.add_argument("out_dir", type=Path, help="folder to write the dataset into (created; finished samples are kept)")
     s.add_argument("--classes", type=int, default=d.classes, help="actions")
     s.add_argument("--subjects", type=int, default=d.subjects, help="performers (the cross-subject protocol)")
     s.add_argument("--cameras", type=int, default=d.cameras, help="viewpoints (the cross-view protocol)")
@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--layout", choices=["ntu", "nwucla", "uwa3d"], default="ntu",
                    help="on-disk layout: NTU RGB+D (default), NW-UCLA or UWA3D II style frame folders")
     s.add_argument("--seed", type=int, default=d.seed, help="random seed of the generator")
-    s.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    s.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel writer processes")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_synth)
 
@@ -94,16 +94,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ntu: NTU RGB+D 60/120 tree; pairs: a CSV manifest of your own RGB + depth/IR/flow data")
     p.add_argument("--root", type=Path, required=True, help="dataset root folder (ntu) or the CSV manifest (pairs)")
     p.add_argument("--out", type=Path, required=True, help="cache folder to create or resume")
-    p.add_argument("--benchmark", choices=["ntu60", "ntu120"], default=po.benchmark)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--benchmark", choices=["ntu60", "ntu120"], default=po.benchmark,
+                   help="the class list and the official splits the cache is made for")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel decoding processes")
     p.add_argument("--size", type=int, default=po.size, help="network input size (square)")
     p.add_argument("--frames", type=int, default=po.frames, help="frames stored per video, evenly spaced")
-    p.add_argument("--depth-encoding", choices=["jet", "gray"], default=po.depth_encoding)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--depth-encoding", choices=["jet", "gray"], default=po.depth_encoding,
+                   help="depth as 3 channels: jet colour map (paper) or the grey value repeated")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_prepare)
 
     m = sub.add_parser("pairs", help="write the pairs CSV of a NW-UCLA or UWA3D II tree for a cross-view protocol")
-    m.add_argument("dataset", choices=["nwucla", "uwa3d"])
+    m.add_argument("dataset", choices=["nwucla", "uwa3d"], help="which dataset's layout the tree has")
     m.add_argument("root", type=Path, help="dataset root folder")
     m.add_argument("--out", type=Path, required=True, help="CSV to write")
     m.add_argument("--train-views", type=int, nargs="+", default=None, help="default: nwucla 1 2, uwa3d 1 2 3")
@@ -114,6 +116,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("root", type=Path, help="NTU-layout dataset root")
     s.add_argument("name", help="sample name, e.g. S001C001P001R001A001")
     s.add_argument("--out", type=Path, default=None, help="PNG path (default: <name>_alignment.png)")
-    s.add_argument("--size", type=int, default=224)
+    s.add_argument("--size", type=int, default=224, help="side of the square crops shown, in pixels")
     s.set_defaults(func=cmd_show_alignment)
 

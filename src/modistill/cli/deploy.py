@@ -40,7 +40,7 @@ def cmd_predict(a: argparse.Namespace) -> int | None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from modistill.deploy.bundle import DEPLOYABLE
+    from modistill.training.steps import DEPLOYABLE
 
     e = sub.add_parser("export", help="export a run's RGB-only (step 4) model to ONNX and a safetensors bundle")
     e.add_argument("run", type=Path, help="run folder with a finished step4")
@@ -56,13 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=cmd_export)
 
     p = sub.add_parser("predict", help="top-k actions of raw RGB videos (no depth, no skeleton needed)")
-    p.add_argument("videos", nargs="+", type=Path)
+    p.add_argument("videos", nargs="+", type=Path, help="video files (any format PyAV reads)")
     p.add_argument("--model", type=Path, required=True,
                    help="run folder, Hub-style folder, .safetensors bundle or .onnx file")
     p.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
                    help="auto: onnxruntime for .onnx, PyTorch otherwise")
     p.add_argument("--device", default="cpu",
                    help="cpu, cuda or cuda:N (PyTorch); for ONNX Runtime also tensorrt[:N] (its TensorRT provider)")
-    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--topk", type=int, default=5, help="classes listed per video")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=cmd_predict)

@@ -100,30 +100,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     u = sub.add_parser("tune", help="select α, λ, T (or a step-1 learning rate) on the validation split with "
                                     "Optuna; resumable, recorded in RUN/tune/")
     u.add_argument("run", type=Path, help="a run folder whose steps before --step are finished")
-    u.add_argument("--step", default="step3", help="the step trained in each trial (default step3)")
+    u.add_argument("--step", default="step3", help="the step trained in each trial")
     u.add_argument("--params", nargs="+", default=list(DISTILL_PARAMS), choices=list(SPACE),
-                   help="what to tune (default: alpha lambda temperature)")
-    u.add_argument("--trials", type=int, default=20, help="complete trials wanted in the study (default 20)")
+                   help="what to tune")
+    u.add_argument("--trials", type=int, default=20, help="complete trials wanted in the study")
     u.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
     u.set_defaults(func=cmd_tune)
 
     e = sub.add_parser("evaluate", help="write report.md (tables, noisy depth, curves, confusion) for each run; "
                                         "with several runs (seeds) also a mean ± std summary")
-    e.add_argument("runs", type=Path, nargs="+")
+    e.add_argument("runs", type=Path, nargs="+", help="run folders (several: the seeds of one configuration)")
     e.add_argument("--summary", type=Path, default=None,
                    help="folder for seeds.md/json/png (default: the first run's parent)")
     e.set_defaults(func=cmd_evaluate)
 
     d = sub.add_parser("demo", help="synthetic benchmark → prepare → all steps → report, on CPU")
-    d.add_argument("--out", type=Path, default=Path("demo_out"))
+    d.add_argument("--out", type=Path, default=Path("demo_out"),
+                   help="folder for the synthetic tree, the cache, the run and the report (resumed if present)")
     d.add_argument("--quick", action="store_true", help="tiny sizes (what CI runs)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and of the training")
     d.add_argument("--seeds", type=int, nargs="*", default=None,
                    help="run the demo once per seed into OUT/seed_S and write the mean ± sd summary with the claims "
                         f"OUT/seeds.md; without values the {len(DEMO_SEEDS)} held-out seeds "
                         f"{' '.join(map(str, DEMO_SEEDS))}, never used to calibrate the demo")
     d.add_argument("--readme", type=Path, default=None,
                    help="with --seeds: also write the summary into this README's results section")
-    d.add_argument("--workers", type=int, default=2)
+    d.add_argument("--workers", type=int, default=2, help="processes that write and prepare the synthetic tree")
     d.add_argument("overrides", nargs="*", help="config overrides for the training")
     d.set_defaults(func=cmd_demo)

@@ -13,7 +13,6 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,34 +32,14 @@ from modistill.data.cache import (
     write_clip,
     write_manifest,
 )
-from modistill.data.encode import DEPTH_ENCODINGS, aligned_pair, depth_range
+from modistill.data.encode import aligned_pair, depth_range
+from modistill.data.options import PrepareOptions
 from modistill.data.splits import BENCHMARKS
 from modistill.errors import DataError, UserError
 from modistill.utils.io import atomic_write_text, read_json
 from modistill.utils.progress import progress, run_parallel, worker_pool
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PrepareOptions:
-    size: int = 224
-    frames: int = 5
-    depth_encoding: str = "jet"
-    benchmark: str = "ntu60"
-    workers: int = 1
-
-    def validate(self) -> None:
-        if not 16 <= self.size <= 1024:
-            raise UserError(f"prepare: --size must be between 16 and 1024 pixels, got {self.size}")
-        if self.workers < 1:
-            raise UserError(f"prepare: --workers must be at least 1, got {self.workers}")
-        if not 1 <= self.frames <= 256:
-            raise UserError(f"prepare: --frames must be between 1 and 256, got {self.frames}")
-        if self.depth_encoding not in DEPTH_ENCODINGS:
-            raise UserError(f"prepare: --depth-encoding must be one of {DEPTH_ENCODINGS}")
-        if self.benchmark not in BENCHMARKS:
-            raise UserError(f"prepare: --benchmark must be one of {sorted(BENCHMARKS)}")
 
 
 def _scan_alignment(job) -> dict:

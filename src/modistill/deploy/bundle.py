@@ -22,6 +22,7 @@ from modistill.models.multistream import RGBOnly
 from modistill.models.preprocess import normalize
 from modistill.models.stream import ARCHS, Stream
 from modistill.training.run import RunInfo
+from modistill.training.steps import DEPLOYABLE
 from modistill.utils.io import atomic_write, load_tensors
 
 FORMAT = "modistill-rgb/2"
@@ -54,14 +55,15 @@ class DeployModel(nn.Module):
 
 
 def _digest(state: dict[str, torch.Tensor], meta_json: str) -> str:
+    """SHA-256 of the metadata and of each tensor's raw bytes, whatever its dtype (NumPy has no bfloat16)."""
     h = hashlib.sha256(meta_json.encode())
     for k in sorted(state):
         h.update(k.encode())
-        h.update(state[k].detach().cpu().contiguous().numpy().tobytes())
+        h.update(state[k].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
-DEPLOYABLE = ("step4", "step4_inv")
+
 REQUIRED = ("format", "arch", "width", "temporal", "num_classes", "class_names", "connections", "size", "frames",
             "stored_frames", "crop")
 
@@ -115,7 +117,9 @@ def bundle_from_run(run_dir: str | Path, step: str = "step4") -> tuple[dict[str,
     rec = run.step(step)
     weights = run.dir / step / "weights.pt"
     state = load_tensors(weights, f"retrain {step} (--retrain-from {step})")
-    state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+    # float32 whatever the training precision (bf16-true, 64-true): the ONNX graph and PyTorch deploy in float32
+    state = {k.removeprefix("net."): v.float() if v.is_floating_point() else v
+             for k, v in state.items() if k.startswith("net.")}
     check_finite(state, weights)
     try:
         inp, data, model = run.meta["input"], run.meta["data"], run.meta["model"]

@@ -15,9 +15,11 @@ def memory_format(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
 
-def normalize(x: torch.Tensor) -> torch.Tensor:
+def normalize(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 [..., 3, H, W] → float ImageNet-normalised (applied to jet depth too, as to any 3-channel image), in
-    the device's memory format (:func:`memory_format`) whatever the input's strides."""
+    the device's memory format (:func:`memory_format`) whatever the input's strides. The arithmetic is float32;
+    the result is cast to ``dtype`` afterwards, the weights' type (bf16 or fp16 under ``*-true`` precision), since
+    a 0-255 image cast first would lose its low bits."""
     if x.dim() == 4:
         x = x.contiguous(memory_format=memory_format(x.device))
     elif x.device.type == "cuda":  # [B, T, 3, H, W]: channels-last per frame, as the stream flattens B·T
@@ -26,4 +28,4 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous()
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1) * 255.0
     std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1) * 255.0
-    return (x.float() - mean) / std
+    return ((x.float() - mean) / std).to(dtype)

@@ -6,6 +6,15 @@ Depth is masked to the person and clean(ish); RGB has clutter, lighting changes 
 pipeline (readers, alignment, prepare, training) runs on it unchanged.
 """
 
-from modistill.synthetic.writer import SynthConfig, generate
+from modistill.synthetic.config import SynthConfig
 
 __all__ = ["SynthConfig", "generate"]
+
+
+def __getattr__(name: str):
+    """The generator (NumPy, OpenCV) is imported on first use, so that reading :class:`SynthConfig` stays light."""
+    if name == "generate":
+        from modistill.synthetic.writer import generate
+
+        return generate
+    raise AttributeError(f"module 'modistill.synthetic' has no attribute {name!r}")

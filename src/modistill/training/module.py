@@ -80,7 +80,8 @@ class StepModule(L.LightningModule):
             self.ema.requires_grad_(False)
 
     def forward(self, batch: dict) -> StreamOutput:
-        inputs = {m: normalize(batch[m]) for m in self.modalities}
+        dtype = next(self.net.parameters()).dtype  # bf16/fp16 under *-true precision, else float32
+        inputs = {m: normalize(batch[m], dtype) for m in self.modalities}
         net = self.ema.module if self.ema is not None and not self.training else self.net
         return net(inputs, return_features=self.needs_features)
 

@@ -30,6 +30,7 @@ from modistill.data.splits import read_name_list, split_ntu
 from modistill.errors import NonFiniteError, UserError
 from modistill.models.pretrained import pretrained_file
 from modistill.training.checkpoint_io import AtomicCheckpointIO
+from modistill.training.loggers import check_loggers, make_loggers
 from modistill.training.module import StepModule
 from modistill.training.progress import StderrProgressBar, StepClock
 from modistill.training.run import (
@@ -175,12 +176,7 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, re
                                             enable_version_counter=False)]
     if t["progress"]:
         callbacks.append(StderrProgressBar())
-    # A resumed step logs to a new version folder, so the CSV of the interrupted part is kept.
-    loggers = [L.pytorch.loggers.CSVLogger(step_dir, name="logs")]
-    try:
-        loggers.append(L.pytorch.loggers.TensorBoardLogger(step_dir, name="tb"))
-    except ModuleNotFoundError:
-        pass
+    loggers = make_loggers(cfg, run_dir, step)
     trainer = L.Trainer(
         max_epochs=epochs_for(cfg, step), accelerator=t["accelerator"], devices=t["devices"], strategy=t["strategy"],
         num_nodes=t["num_nodes"], precision=_precision(cfg), callbacks=callbacks, logger=loggers,
@@ -228,6 +224,7 @@ def open_run(cfg: dict, run_dir: str | Path, retrain_from: str | None = None) ->
     run_dir = Path(run_dir)
     cfg = absolute_paths(cfg)
     order = resolve_order(list(cfg["steps"]) + list(cfg["variants"]))
+    check_loggers(cfg["train"]["loggers"])
     if cfg["model"]["pretrained"]:  # located now, so that a missing file is reported before anything is written
         pretrained_file(cfg["model"]["pretrained"], cfg["model"]["arch"])
     if cfg["data"]["exclude_list"] and not Path(cfg["data"]["exclude_list"]).is_file():

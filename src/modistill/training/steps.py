@@ -94,6 +94,7 @@ STEPS: dict[str, StepSpec] = {s.name: s for s in (
 )}
 
 MAIN_STEPS = ("step1_rgb", "step1_depth", "step2", "step3", "step4")
+DEPLOYABLE = ("step4", "step4_inv")  # the RGB-only models a run can export
 
 
 def resolve_order(wanted: list[str]) -> list[str]:

@@ -1,0 +1,85 @@
+"""The command line: fast to start, every option's help and default shown once, `config show` / `reference`,
+suggestions for mistyped keys, and shell completion."""
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modistill.cli import build_parser, main
+from modistill.config import SCHEMA, allowed, reference_markdown
+
+DOCS = Path(__file__).parents[1] / "docs"
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_building_the_parser_imports_no_heavy_library():
+    """--help, --version and completion must not pay for torch (seconds) or NumPy/OpenCV."""
+    code = ("import sys; from modistill.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'torchvision', 'numpy', 'cv2', 'lightning') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_every_option_has_help_and_shows_its_real_default_once():
+    parsers = {"modistill": build_parser()} | _subparsers(build_parser())
+    for name, parser in parsers.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help, f"{name} {action.dest} has no help"
+        text = parser.format_help()
+        assert "(default: None)" not in text, name
+        flat = " ".join(text.split())
+        for action in parser._actions:
+            if action.help and action.option_strings:
+                shown = parser.formatter_class(name)._get_help_string(action)
+                assert shown.lower().count("default") <= 1, f"{name} {action.dest}: {shown}"
+                if action.required:
+                    assert "default" not in shown, f"{name} {action.dest}: required yet shows a default"
+        assert "(default: %" not in flat
+    synth = _subparsers(build_parser())["synth"].format_help()
+    assert "(default: 384x216)" in " ".join(synth.split())
+    prepare = " ".join(_subparsers(build_parser())["prepare"].format_help().split())
+    assert "parallel decoding processes (default:" in prepare
+
+
+def test_config_show_prints_the_resolved_config(capsys):
+    assert main(["config", "show", "demo", "train.epochs=3", "seed=9"]) == 0
+    import yaml
+
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["train"]["epochs"] == 3 and shown["seed"] == 9 and shown["model"]["arch"] == "resnet18"
+    assert shown["train"]["loggers"] == SCHEMA["train.loggers"].default  # defaults filled in
+
+
+def test_unknown_key_suggests_the_closest(capsys):
+    assert main(["config", "show", "demo", "train.epoch=3"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'train.epoch'; did you mean 'train.epochs'" in err and len(err.splitlines()) == 1
+
+
+def test_every_schema_key_is_described_and_the_reference_is_current(capsys):
+    assert [k for k, f in SCHEMA.items() if len(f.help) < 10] == []
+    assert all(allowed(f) for f in SCHEMA.values())
+    assert main(["config", "reference"]) == 0
+    assert capsys.readouterr().out == reference_markdown()
+    committed = (DOCS / "config.md").read_text()
+    assert committed == reference_markdown(), "docs/config.md is stale: modistill config reference > docs/config.md"
+    for key in SCHEMA:
+        assert f"| `{key}` |" in committed
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_completion_script_lists_the_commands(shell, capsys):
+    assert main(["completion", shell]) == 0
+    script = capsys.readouterr().out
+    for command in ("train", "prepare", "export", "predict", "config"):
+        assert command in script
+    assert "--run-dir" in script
