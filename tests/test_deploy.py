@@ -1,6 +1,7 @@
 """Deployment: bundle and ONNX export agree with PyTorch, predict runs on raw videos, bad models are refused."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -430,3 +431,73 @@ def test_int8_export_reports_accuracy_and_speed(run_dir, tiny_ntu, tmp_path, cap
     video = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
     assert main(["predict", str(video), "--model", str(tmp_path / "m-int8.onnx"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["error"] is None
+
+
+def test_model_card_metadata_is_written_through_huggingface_hub(exported, run_dir, tmp_path):
+    """The Hub reads pipeline_tag, the license and a model-index with this model's own results."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(exported[0].with_name("model-hub") / "README.md")
+    assert card.data.pipeline_tag == "video-classification" and card.data.library_name == "modistill"
+    assert (card.data.license, card.data.license_name) == ("other", "ntu-rgbd-release-agreement")
+    top1 = next(r for r in card.data.eval_results if r.metric_type == "accuracy")
+    assert (top1.metric_value, top1.dataset_split, top1.task_type) == (50.0, "test", "video-classification")
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx"), "--license", "apache-2.0"]) == 0
+    assert ModelCard.load(tmp_path / "m-hub" / "README.md").data.license == "apache-2.0"
+
+
+def _hub_cache(tmp_path, monkeypatch):
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    return tmp_path / "hf"
+
+
+def test_predict_loads_a_hub_id_from_the_local_cache_offline(exported, tiny_ntu, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    cache = _hub_cache(tmp_path, monkeypatch)
+    repo = cache / "models--someone--modistill-demo"
+    rev = "89abcdef0123456789abcdef0123456789abcdef"
+    shutil.copytree(exported[0].with_name("model-hub"), repo / "snapshots" / rev)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(rev)
+    video = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
+    outs = []
+    for model in ("hf-hub:someone/modistill-demo", str(exported[1])):
+        assert main(["predict", str(video), "--model", model, "--json"]) == 0
+        outs.append(json.loads(capsys.readouterr().out)[0]["top"])
+    assert outs[0] == outs[1]
+    assert main(["predict", str(video), "--model", "hf-hub:someone/not-downloaded"]) == 2
+    assert "not in the local Hugging Face cache; fetch it once" in capsys.readouterr().err
+
+
+def test_reexport_replaces_the_hub_folder_in_one_step(exported, run_dir, tmp_path, monkeypatch):
+    """Readers never find the folder missing: the old one is removed only once the new one is in place."""
+    import shutil
+
+    from modistill.deploy import hub
+
+    out = tmp_path / "m-hub"
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx")]) == 0
+    (out / "config.json").write_text("old")
+    seen = []
+    real = shutil.rmtree
+
+    def spy(path, *a, **k):
+        seen.append((out / "config.json").read_text() if (out / "config.json").exists() else None)
+        return real(path, *a, **k)
+
+    real_rename = Path.rename
+
+    def rename_spy(self, target):
+        if Path(target) == out:
+            seen.append(None if not out.exists() else "before rename")  # a rename onto out: the gap the swap avoids
+        return real_rename(self, target)
+
+    monkeypatch.setattr(hub.shutil, "rmtree", spy)
+    monkeypatch.setattr(Path, "rename", rename_spy)
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx")]) == 0
+    assert seen and all(s is not None and s != "old" for s in seen), seen
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m-hub", "m.onnx", "m.safetensors"]

@@ -50,6 +50,7 @@ def export(run_dir: str | Path, out: str | Path, step: str = "step4") -> tuple[P
 
 
 def load(model: str | Path, runtime: str = "auto", device: str = "cpu") -> Predictor:
-    """A predictor for a run folder, Hub-style folder, ``.safetensors`` bundle or ``.onnx`` file:
+    """A predictor for a run folder, Hub-style folder, ``hf-hub:USER/NAME`` (offline, from the local Hugging Face
+    cache), ``.safetensors`` bundle or ``.onnx`` file:
     ``load(m).predict(["clip.mp4"], topk=5)``."""
     return Predictor(model, runtime, device)

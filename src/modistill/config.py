@@ -505,7 +505,9 @@ def dump_config(cfg: dict) -> str:
 
 
 def _shown(value: Any) -> str:
-    return "null" if value is None else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+    if value is None:
+        return "null"
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
 def reference_markdown() -> str:
@@ -517,7 +519,7 @@ def reference_markdown() -> str:
              "Unknown keys, values of the wrong kind and values out of range are refused in one line before "
              "anything is written. `modistill config show NAME [overrides]` prints a resolved config.", ""]
     sections: dict[str, list[str]] = {}
-    for key, f in SCHEMA.items():
+    for key in SCHEMA:
         sections.setdefault(key.split(".")[0] if "." in key else "top level", []).append(key)
     for section, keys in sections.items():
         lines += [f"## {section}", "", "| key | default | kind | allowed | what it does |", "|---|---|---|---|---|"]

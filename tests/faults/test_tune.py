@@ -70,3 +70,55 @@ def test_tune_refuses_a_run_without_validation(run_copy, cli):
     cfg.write_text(text.replace("validation: performers", "validation: null"))
     cli.fails(["tune", run_copy], "the run has no validation split")
     assert not (run_copy / "tune").exists()
+
+
+def _states(run):
+    study = optuna.load_study(study_name="step3", storage=f"sqlite:///{run / 'tune' / 'study.db'}")
+    return {t.number: t for t in study.trials}
+
+
+def test_a_diverging_trial_is_marked_failed_and_the_study_goes_on(run_copy, cli, monkeypatch):
+    from modistill.errors import NonFiniteError
+    from modistill.training import runner
+
+    real = runner.run_training
+    calls = []
+
+    def diverge_first(cfg, run_dir, retrain_from=None, callbacks=()):
+        calls.append(run_dir)
+        if len(calls) == 1:
+            raise NonFiniteError("step3: the selected weights hold NaN or infinite values")
+        return real(cfg, run_dir, retrain_from, callbacks)
+
+    monkeypatch.setattr(runner, "run_training", diverge_first)
+    rc, out, err = cli(["tune", run_copy, "--trials", "2"])
+    assert rc == 0, err[-2000:]
+    trials = _states(run_copy)
+    assert [t.state for t in trials.values()] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+    rec = json.loads((run_copy / "tune" / "tune.json").read_text())
+    assert [f["number"] for f in rec["failed"]] == [0] and "NaN" in rec["failed"][0]["reason"]
+    assert rec["best"]["number"] == 1
+    assert "1 complete, 0 pruned, 1 diverged" in out
+
+
+def test_the_pruner_stops_a_trial_from_its_validation_curve(run_copy, cli, monkeypatch):
+    """Every epoch's validation accuracy reaches the trial; a trial the pruner condemns stops before its end."""
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: self.number == 0)
+    rc, out, err = cli(["tune", run_copy, "--trials", "2"])
+    assert rc == 0, err[-2000:]
+    trials = _states(run_copy)
+    assert trials[0].state == optuna.trial.TrialState.PRUNED
+    assert not (run_copy / "tune" / "trial_000" / "step3" / "metrics.json").exists()  # stopped, not finished
+    assert trials[1].state == optuna.trial.TrialState.COMPLETE
+    m = json.loads((run_copy / "tune" / "trial_001" / "step3" / "metrics.json").read_text())
+    assert trials[1].intermediate_values == {0: pytest.approx(m["best_val_acc"])}  # one epoch, reported
+    assert json.loads((run_copy / "tune" / "tune.json").read_text())["pruned"][0]["number"] == 0
+
+
+def test_tune_uses_only_public_optuna_apis():
+    from pathlib import Path
+
+    import modistill.training.tune as tune_module
+
+    source = Path(tune_module.__file__).read_text()
+    assert "._storage" not in source and "._trial_id" not in source

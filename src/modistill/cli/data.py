@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
+
+from modistill.errors import UserError
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -25,7 +28,10 @@ def cmd_synth(a: argparse.Namespace) -> None:
     print(f"wrote {len(names)} samples in the {a.layout} layout under {a.out_dir}")
 
 
-def cmd_prepare(a: argparse.Namespace) -> None:
+STRICT_EXIT = 3  # prepare --strict: the cache is usable, but some videos failed or were left out
+
+
+def cmd_prepare(a: argparse.Namespace) -> int | None:
     if a.dataset == "pairs":
         from modistill.data.pairs import prepare_pairs
 
@@ -40,8 +46,17 @@ def cmd_prepare(a: argparse.Namespace) -> None:
           f"cache {a.out}: {s['counts']}")
     if s.get("alignment"):
         print(f"  alignment: {s['alignment']}")
-    for name, reason in s["failed"][:10]:
-        print(f"  failed {name}: {reason}")
+    for what in ("failed", "unused"):
+        for name, reason in s[what][:10]:
+            print(f"  {what} {name}: {reason}")
+        if len(s[what]) > 10:
+            print(f"  ... {len(s[what]) - 10} more {what} (reasons in {a.out / 'manifest.json'})")
+    if not s["counts"].get("ok"):
+        raise UserError(f"no usable video in {a.out} ({s['counts']}); nothing to train on")
+    if a.strict and (s["failed"] or s["unused"]):
+        print(f"prepare --strict: {len(s['failed'])} failed, {len(s['unused'])} unused", file=sys.stderr)
+        return STRICT_EXIT
+    return None
 
 
 def cmd_pairs(a: argparse.Namespace) -> None:
@@ -102,6 +117,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--depth-encoding", choices=["jet", "gray"], default=po.depth_encoding,
                    help="depth as 3 channels: jet colour map (paper) or the grey value repeated")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true",
+                   help=f"exit {STRICT_EXIT} when some videos failed or were left unused (outside the class list, "
+                        f"unreadable names); without it such a cache exits 0. No usable video at all always exits 2")
     p.set_defaults(func=cmd_prepare)
 
     m = sub.add_parser("pairs", help="write the pairs CSV of a NW-UCLA or UWA3D II tree for a cross-view protocol")

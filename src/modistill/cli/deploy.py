@@ -10,7 +10,7 @@ from pathlib import Path
 def cmd_export(a: argparse.Namespace) -> None:
     from modistill.deploy.export import export_checked
 
-    r = export_checked(a.run, a.out, a.safetensors, a.hub_dir, a.step, a.quantize)
+    r = export_checked(a.run, a.out, a.safetensors, a.hub_dir, a.step, a.quantize, a.license)
     m = r["meta"]
     print(f"wrote {r['onnx']}, {r['safetensors']} and the Hub-style folder {r['hub']}: {m['arch']} (width "
           f"{m['width']}), {m['num_classes']} classes, input [B, {m['frames']}, 3, {m['size']}, {m['size']}] RGB "
@@ -51,14 +51,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--quantize", choices=["int8"], default=None,
                    help="also write OUT-int8.onnx: ONNX Runtime static int8, calibrated on the run's training clips; "
                         "prints the accuracy change on the run's test clips and the speed-up")
+    e.add_argument("--license", default=None, metavar="ID",
+                   help="the model card's license (a Hub identifier such as apache-2.0); default: other, named after "
+                        "the training data's terms (NTU RGB+D: its release agreement)")
     e.add_argument("--step", choices=DEPLOYABLE, default=DEPLOYABLE[0],
                    help="which RGB-only model of the run (step4_inv: the inverted-connection study)")
     e.set_defaults(func=cmd_export)
 
     p = sub.add_parser("predict", help="top-k actions of raw RGB videos (no depth, no skeleton needed)")
     p.add_argument("videos", nargs="+", type=Path, help="video files (any format PyAV reads)")
-    p.add_argument("--model", type=Path, required=True,
-                   help="run folder, Hub-style folder, .safetensors bundle or .onnx file")
+    p.add_argument("--model", required=True,
+                   help="run folder, Hub-style folder, .safetensors bundle, .onnx file, or hf-hub:USER/NAME[@REV] "
+                        "from the local Hugging Face cache (offline)")
     p.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
                    help="auto: onnxruntime for .onnx, PyTorch otherwise")
     p.add_argument("--device", default="cpu",

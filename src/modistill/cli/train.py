@@ -30,10 +30,11 @@ def cmd_tune(a: argparse.Namespace) -> None:
 
     from modistill.training.tune import tune
 
-    out = tune(a.run, a.step, a.params, a.trials, a.seed)
+    out = tune(a.run, a.step, a.params, a.trials, a.seed, a.pruner)
     rec = json.loads(out.read_text())
     best = rec["best"]
-    print(f"{len(rec['trials'])} trials; best: trial {best['number']}, validation accuracy "
+    print(f"{len(rec['trials'])} complete, {len(rec['pruned'])} pruned, {len(rec['failed'])} diverged; best: "
+          f"trial {best['number']}, validation accuracy "
           f"{100 * best['val_acc']:.2f}%, " + ", ".join(f"{k}={v:.4g}" for k, v in best["overrides"].items()))
     print(f"record: {out}\napply: {rec['apply']}")
 
@@ -95,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(needed when a finished step's config changed)")
     t.set_defaults(func=cmd_train)
 
-    from modistill.training.tune import DISTILL_PARAMS, SPACE
+    from modistill.training.tune import DISTILL_PARAMS, PRUNERS, SPACE
 
     u = sub.add_parser("tune", help="select α, λ, T (or a step-1 learning rate) on the validation split with "
                                     "Optuna; resumable, recorded in RUN/tune/")
@@ -103,8 +104,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--step", default="step3", help="the step trained in each trial")
     u.add_argument("--params", nargs="+", default=list(DISTILL_PARAMS), choices=list(SPACE),
                    help="what to tune")
-    u.add_argument("--trials", type=int, default=20, help="complete trials wanted in the study")
+    u.add_argument("--trials", type=int, default=20,
+                   help="trials wanted in the study: complete, pruned or diverged (an interrupted one is rerun)")
     u.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
+    u.add_argument("--pruner", choices=PRUNERS, default="median",
+                   help="median: stop a trial whose validation accuracy falls below the median of earlier trials at "
+                        "the same epoch (after 4 trials, from the second epoch); none: every trial runs all epochs")
     u.set_defaults(func=cmd_tune)
 
     e = sub.add_parser("evaluate", help="write report.md (tables, noisy depth, curves, confusion) for each run; "

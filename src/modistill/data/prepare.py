@@ -155,19 +155,22 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
         records = load_manifest(cache)
         for f, reason in bad_files:
             records[f] = {"name": f, "status": "skipped", "reason": reason}
-        todo = []
+        todo, unused = [], 0
         for n in names:
             action = ntu.parse_name(n).action
-            if action > n_classes:
+            if action > len(class_names):  # the benchmark's actions, or the synthetic tree's own class list
+                where = opts.benchmark if len(class_names) == n_classes else "the tree's class list"
                 records[n] = {"name": n, "status": "skipped",
-                              "reason": f"action A{action:03d} is outside {opts.benchmark} ({n_classes} actions)"}
+                              "reason": f"action A{action:03d} is outside {where} ({len(class_names)} actions)"}
+                unused += 1
                 continue
             rec = finished_record(cache, n)
             if rec is not None:
                 records[n] = rec
             else:
                 todo.append(n)
-        log.info("prepare: %d videos, %d already done, %d to do", len(names), len(names) - len(todo), len(todo))
+        log.info("prepare: %d videos, %d already done, %d outside the class list, %d to do", len(names),
+                 len(names) - len(todo) - unused, unused, len(todo))
         t0 = time.time()
 
         # One pool for both passes; its workers give their video decoders cores // workers threads each.
@@ -268,5 +271,6 @@ def process_videos(fn, jobs: list, job_name: Callable[[Any], str], cache: Path, 
         log.warning("failed: %s: %s", r["name"], r["reason"])
     return {"videos": n_videos, "processed": len(jobs), "counts": dict(counts), "seconds": elapsed,
             "videos_per_s": len(jobs) / elapsed if elapsed > 0 and jobs else 0.0,
-            "failed": [(r["name"], r["reason"]) for r in failed]}
+            "failed": [(r["name"], r["reason"]) for r in failed],
+            "unused": [(r["name"], r["reason"]) for r in records.values() if r["status"] == "skipped"]}
 

@@ -190,9 +190,12 @@ def load_bundle(path: str | Path) -> tuple[DeployModel, dict]:
 
 
 def load_deploy_model(source: str | Path, step: str = "step4") -> tuple[DeployModel, dict]:
-    """A run folder (its step-4 model, or ``step``), a Hub-style folder or a ``.safetensors`` bundle."""
-    from modistill.deploy.hub import WEIGHTS, is_hub_folder
+    """A run folder (its step-4 model, or ``step``), a Hub-style folder, ``hf-hub:USER/NAME`` (a Hub-style folder
+    in the local Hugging Face cache) or a ``.safetensors`` bundle."""
+    from modistill.deploy.hub import HUB_SCHEME, WEIGHTS, hub_folder, is_hub_folder
 
+    if str(source).startswith(HUB_SCHEME):
+        return load_bundle(hub_folder(str(source)) / WEIGHTS)
     source = Path(source)
     if is_hub_folder(source):
         return load_bundle(source / WEIGHTS)

@@ -15,7 +15,8 @@ from modistill.errors import NonFiniteError, UserError
 
 
 def export_checked(run: str | Path, out: str | Path, safetensors: str | Path | None = None,
-                   hub_dir: str | Path | None = None, step: str = "step4", quantize: str | None = None) -> dict:
+                   hub_dir: str | Path | None = None, step: str = "step4", quantize: str | None = None,
+                   license: str | None = None) -> dict:
     """Write the three artefacts (ONNX last checked, so a failure leaves nothing partial) and return their paths,
     the metadata and the largest ONNX-vs-PyTorch logit difference on a random clip."""
     out = Path(out)
@@ -41,7 +42,7 @@ def export_checked(run: str | Path, out: str | Path, safetensors: str | Path | N
         raise UserError(f"{out}: the ONNX graph differs from the PyTorch model (max |Δlogit| = {diff:.3g}); "
                         f"nothing exported")
     bundle = save_bundle(state, meta, bundle_path)
-    write_hub_folder(bundle, meta, run, hub_dir)
+    write_hub_folder(bundle, meta, run, hub_dir, license)
     result = {"onnx": onnx_path, "safetensors": bundle, "hub": hub_dir, "meta": meta, "max_abs_diff": diff}
     if quantize == "int8":
         from modistill.deploy.quantize import quantize_int8

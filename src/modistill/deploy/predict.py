@@ -16,6 +16,7 @@ class Predictor:
     """Loads a model once; :meth:`logits` takes uint8 clips ``[B, T, 3, S, S]``."""
 
     def __init__(self, model: str | Path, runtime: str = "auto", device: str = "cpu"):
+        hub_id = str(model) if str(model).startswith("hf-hub:") else None
         model = Path(model)
         self.device = device
         if runtime == "auto":
@@ -33,7 +34,7 @@ class Predictor:
         else:
             from modistill.deploy.bundle import load_deploy_model
 
-            self._torch, self.meta = load_deploy_model(model)
+            self._torch, self.meta = load_deploy_model(hub_id or model)
             try:
                 self._torch.to(torch.device(device))
             except (RuntimeError, AssertionError) as e:

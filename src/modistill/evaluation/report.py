@@ -21,12 +21,20 @@ from modistill.evaluation.plots import (
     training_curves_png,
 )
 from modistill.evaluation.tables import markdown_table, paper_value, per_video_correct, table2_rows
-from modistill.training.run import RunInfo
+from modistill.training.run import RunInfo, run_lock
 from modistill.training.steps import STEPS
 from modistill.utils.io import atomic_write_text
 
 
 def evaluate_run(run_dir: str | Path) -> Path:
+    """Write the run's report (report.md, its figures and tables) into the run folder, holding the folder's lock."""
+    if not Path(run_dir).is_dir():
+        RunInfo(run_dir)  # the one-line refusal of a missing run folder, before a lock would create it
+    with run_lock(run_dir, "evaluate"):
+        return _evaluate(run_dir)
+
+
+def _evaluate(run_dir: str | Path) -> Path:
     run = RunInfo(run_dir)
     run_dir = run.dir
     cfg = read_yaml(run_dir / "config.yaml", "run config")

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from modistill.config import epochs_for
 from modistill.errors import UserError
 from modistill.training.steps import STEPS, StepSpec, connections_for
 from modistill.utils.io import atomic_write_text, read_json
+from modistill.utils.lock import exclusive_lock
 
 RUN_FORMAT = "modistill-run/1"
 FULL_FRAME = [0.0, 0.0, 1.0, 1.0]
@@ -39,6 +43,40 @@ RECIPE_KEYS = ("data.val_performers", "data.crop_scale", "model.zero_init_residu
                "train.warmup_epochs", "train.label_smoothing", "train.ema_decay")
 DISTILL_KEYS = ("distill.alpha", "distill.lambda", "distill.temperature", "distill.t2_scaling",
                 "distill.hall_layers", "distill.hall_reduction", "distill.hall_weight")
+
+
+RUN_LOCK = ".lock"
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")  # torchrun, Lightning's launcher, SLURM
+
+
+def is_launch_process() -> bool:
+    """True outside DDP and in the process of global rank 0: the one that holds a run folder's lock for the
+    whole launch (the other ranks, started later by Lightning's launcher or torchrun, would otherwise find it
+    taken)."""
+    return all(os.environ.get(v, "0") in ("", "0") for v in RANK_VARIABLES)
+
+
+@contextmanager
+def run_lock(run_dir: str | Path, command: str) -> Iterator[None]:
+    """Hold ``run_dir`` for a ``train``, ``tune`` or ``evaluate`` that writes it; a second one refuses in one line
+    naming the holder's pid. A folder created only for the lock is removed again when nothing else was written."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir}: --run-dir is a file, not a folder")
+    if not is_launch_process():
+        yield
+        return
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with exclusive_lock(run_dir / RUN_LOCK, f"{run_dir}: in use by another modistill train, tune or evaluate "
+                                                f"(pid {{pid}}); wait for it to end, or use another run folder",
+                            f"{run_dir}: cannot write"):
+            yield
+    finally:
+        if created and [p.name for p in run_dir.iterdir()] in ([], [RUN_LOCK]):
+            (run_dir / RUN_LOCK).unlink(missing_ok=True)
+            run_dir.rmdir()
 
 
 def _get(cfg: dict, dotted: str) -> Any:

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from modistill.training.run import (
     data_fingerprint,
     deploy_crop,
     remove_steps,
+    run_lock,
     run_metadata,
     step_records,
     write_step_record,
@@ -104,10 +106,26 @@ def _warn_thin_split(sp: dict[str, list[str]], labels: dict[str, int], names: li
                     " (data.validation=null keeps them for training)" if sp["val"] else "")
 
 
+def _exit_quietly(_signum, _frame) -> None:
+    os._exit(0)  # 0: the main process's loader does not report a crashed worker on top of the signal's one line
+
+
 def _quiet_worker(_worker_id: int) -> None:
-    """Loader workers leave SIGINT/SIGTERM to the main process, which stops them and reports once."""
+    """Loader workers leave Ctrl-C (sent to the whole process group) to the main process, which reports once. A
+    SIGTERM ends them at once and quietly: it is how the main process stops them (``terminate()`` in the loader's
+    shutdown and in multiprocessing's exit handler), so a worker that ignored it would keep the exit waiting
+    forever; sent to the whole group, it ends them beside the main process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    sys.excepthook = _peer_gone_quietly
+
+
+def _peer_gone_quietly(kind, value, tb) -> None:
+    """A worker hands batches to the main process through multiprocessing's resource sharer, whose thread reports
+    errors with ``sys.excepthook``: when the main process stops on a signal in the middle of a hand-over, the
+    broken connection is expected and is not printed over the command's one line."""
+    if not issubclass(kind, ConnectionError):
+        sys.__excepthook__(kind, value, tb)
 
 
 def loader_workers(setting: int | str) -> int:
@@ -150,7 +168,8 @@ def _init_from(module: StepModule, run_dir: Path, step: str) -> None:
         log.info("%s: %s stream initialised from %s/%s", step, stream, src_step, src_stream)
 
 
-def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, record: dict) -> dict:
+def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, record: dict,
+               extra_callbacks: tuple = ()) -> dict:
     step_dir = run_dir / step
     step_dir.mkdir(parents=True, exist_ok=True)
     write_step_record(step_dir, record)
@@ -176,6 +195,7 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, re
                                             enable_version_counter=False)]
     if t["progress"]:
         callbacks.append(StderrProgressBar())
+    callbacks.extend(extra_callbacks)
     loggers = make_loggers(cfg, run_dir, step)
     trainer = L.Trainer(
         max_epochs=epochs_for(cfg, step), accelerator=t["accelerator"], devices=t["devices"], strategy=t["strategy"],
@@ -229,8 +249,6 @@ def open_run(cfg: dict, run_dir: str | Path, retrain_from: str | None = None) ->
         pretrained_file(cfg["model"]["pretrained"], cfg["model"]["arch"])
     if cfg["data"]["exclude_list"] and not Path(cfg["data"]["exclude_list"]).is_file():
         raise UserError(f"{cfg['data']['exclude_list']}: data.exclude_list is not a file")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"{run_dir}: --run-dir is a file, not a folder")
     splits, meta, labels, records = dataset_splits(cfg)
     data_fp = data_fingerprint(meta, splits, labels)
     crop = deploy_crop(meta, records, splits["train"], cfg["data"]["cache"])
@@ -246,13 +264,19 @@ def open_run(cfg: dict, run_dir: str | Path, retrain_from: str | None = None) ->
     return cfg, order, splits, meta, step_recs
 
 
-def run_training(cfg: dict, run_dir: str | Path, retrain_from: str | None = None) -> dict[str, dict]:
+def run_training(cfg: dict, run_dir: str | Path, retrain_from: str | None = None,
+                 callbacks: tuple = ()) -> dict[str, dict]:
     """Run every configured step and variant; returns each step's metrics.
 
     A step already in the run folder is reused only when its fingerprint matches this config; otherwise the run
     is refused before anything is written, unless ``retrain_from`` names a step to delete and retrain with all the
     steps that depend on it."""
     run_dir = Path(run_dir)
+    with run_lock(run_dir, "train"):
+        return _run_steps(cfg, run_dir, retrain_from, callbacks)
+
+
+def _run_steps(cfg: dict, run_dir: Path, retrain_from: str | None, callbacks: tuple) -> dict[str, dict]:
     cfg, order, splits, meta, step_recs = open_run(cfg, run_dir, retrain_from)
     on_cpu = cfg["train"]["accelerator"] == "cpu" or not torch.cuda.is_available()
     if not on_cpu:
@@ -271,7 +295,7 @@ def run_training(cfg: dict, run_dir: str | Path, retrain_from: str | None = None
             results[step] = read_json(done, f"delete {run_dir / step} and rerun to retrain {step}")
             continue
         log.info("%s, %s", clock.start(step), STEPS[step].title)
-        results[step] = train_step(cfg, run_dir, step, splits, meta, step_recs[step])
+        results[step] = train_step(cfg, run_dir, step, splits, meta, step_recs[step], callbacks)
         clock.finish()
         log.info("%s: test accuracy %.2f%%", step, 100 * results[step]["accuracy"])
     return results

@@ -4,8 +4,10 @@ the paper does (sec. 3.1), with Optuna's TPE sampler instead of a hand-written g
 Each trial trains the step once, in ``RUN/tune/trial_NNN/``, next to links to the run's finished parent steps
 (the teacher is never retrained). The objective is the step's best validation accuracy; the test split is never
 looked at. The study lives in ``RUN/tune/study.db`` (SQLite), so an interrupted tune resumes where it stopped: a
-trial cut short is marked failed and its folder removed. ``RUN/tune/tune.json`` records the space, every trial and
-the best values; ``best.yaml`` holds them as config overrides.
+trial cut short is marked failed, its folder removed, and it is run again. A trial that diverges (non-finite
+weights) is marked failed and the study goes on; a pruner stops trials whose validation curve falls behind.
+``RUN/tune/tune.json`` records the space, every trial and the best values; ``best.yaml`` holds them as config
+overrides. Only Optuna's public API is used.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import shutil
 from pathlib import Path
 
 from modistill.config import dump_config, load_config
-from modistill.errors import UserError
+from modistill.errors import NonFiniteError, UserError
+from modistill.training.run import run_lock
 from modistill.training.steps import STEPS, resolve_order
 from modistill.utils.io import atomic_write_text
 from modistill.utils.lock import exclusive_lock
@@ -56,8 +59,25 @@ def _check(run_dir: Path, step: str, params: list[str], cfg: dict) -> list[str]:
     return parents
 
 
+def _pruning_callback(trial):
+    """Reports each epoch's validation accuracy to the trial and stops the trial when the pruner says so."""
+    import lightning as L
+    import optuna
+
+    class ReportToTrial(L.pytorch.callbacks.Callback):
+        def on_validation_end(self, trainer, pl_module) -> None:
+            acc = trainer.callback_metrics.get("val/acc")
+            if trainer.sanity_checking or acc is None:
+                return
+            trial.report(float(acc), trainer.current_epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"epoch {trainer.current_epoch}: validation accuracy {float(acc):.4f}")
+
+    return ReportToTrial()
+
+
 def _objective(run_dir: Path, tune_dir: Path, step: str, params: list[str], parents: list[str], base: list[str]):
-    from modistill.training.runner import run_training
+    from modistill.training import runner
 
     def objective(trial) -> float:
         values = {}
@@ -71,29 +91,63 @@ def _objective(run_dir: Path, tune_dir: Path, step: str, params: list[str], pare
             (trial_dir / parent).symlink_to(run_dir / parent, target_is_directory=True)
         overrides = [f"{SPACE[p][0]}={v!r}" for p, v in values.items()]
         cfg = load_config(run_dir / "config.yaml", [*base, *overrides])
-        res = run_training(cfg, trial_dir)[step]
+        trial.set_user_attr("dir", str(trial_dir))
+        described = ", ".join(f"{p}={v:.4g}" for p, v in values.items())
+        try:
+            res = runner.run_training(cfg, trial_dir, callbacks=(_pruning_callback(trial),))[step]
+        except NonFiniteError as e:  # a diverging trial is a result of the search, not a fault of the tune
+            trial.set_user_attr("failed", str(e))
+            log.warning("tune: trial %d %s diverged; marked failed, the study goes on", trial.number, described)
+            raise
         acc = res.get("best_val_acc")
         if acc is None:
             raise UserError(f"{trial_dir / step}: no validation accuracy was recorded")
-        trial.set_user_attr("dir", str(trial_dir))
-        log.info("tune: trial %d %s → validation accuracy %.2f%%", trial.number,
-                 ", ".join(f"{p}={v:.4g}" for p, v in values.items()), 100 * acc)
+        log.info("tune: trial %d %s → validation accuracy %.2f%%", trial.number, described, 100 * acc)
         return float(acc)
 
     return objective
 
 
+PRUNERS = ("median", "none")
+
+
+def _pruner(name: str):
+    """median: stop a trial whose validation accuracy after an epoch is below the median of the earlier trials at
+    that epoch, once 4 trials have finished and from its second epoch on (Optuna's MedianPruner)."""
+    import optuna
+
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+
+
+def _finished(study) -> int:
+    """Trials that count towards ``--trials``: complete, pruned, or diverged (failed with a recorded reason); a trial
+    cut short by an interrupted tune does not count and is run again."""
+    from optuna.trial import TrialState
+
+    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               or (t.state == TrialState.FAIL and "failed" in t.user_attrs) for t in study.get_trials(deepcopy=False))
+
+
 def tune(run_dir: str | Path, step: str = "step3", params: list[str] | None = None, trials: int = 20,
-         seed: int = 0) -> Path:
-    """Run (or resume) the study until ``trials`` trials are complete; returns ``RUN/tune/tune.json``."""
+         seed: int = 0, pruner: str = "median") -> Path:
+    """Run (or resume) the study until ``trials`` trials are finished (complete, pruned or diverged); returns
+    ``RUN/tune/tune.json``."""
     try:
         import optuna
     except ModuleNotFoundError:
         raise UserError("tune needs Optuna: pip install 'modistill[tune]'") from None
     run_dir = Path(run_dir).resolve()
-    params = list(params or DISTILL_PARAMS)
     if not (run_dir / "config.yaml").exists():
         raise UserError(f"{run_dir}: not a run folder (no config.yaml); train it first")
+    if pruner not in PRUNERS:
+        raise UserError(f"tune: --pruner must be one of {PRUNERS}, got {pruner!r}")
+    with run_lock(run_dir, "tune"):
+        return _tune(optuna, run_dir, step, list(params or DISTILL_PARAMS), trials, seed, pruner)
+
+
+def _tune(optuna, run_dir: Path, step: str, params: list[str], trials: int, seed: int, pruner: str) -> Path:
     cfg = load_config(run_dir / "config.yaml")
     parents = _check(run_dir, step, params, cfg)
     if trials < 1:
@@ -105,7 +159,7 @@ def tune(run_dir: str | Path, step: str = "step3", params: list[str] | None = No
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(
             study_name=step, storage=f"sqlite:///{tune_dir / 'study.db'}", direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=seed), load_if_exists=True)
+            sampler=optuna.samplers.TPESampler(seed=seed), pruner=_pruner(pruner), load_if_exists=True)
         recorded = study.user_attrs.get("params")
         if recorded is not None and recorded != params:
             raise UserError(f"{tune_dir}: this study tunes {recorded}, not {params}; tune into another run folder "
@@ -113,35 +167,44 @@ def tune(run_dir: str | Path, step: str = "step3", params: list[str] | None = No
         study.set_user_attr("params", params)
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             # Left running by an interrupted tune (the lock says no one else runs): failed, its folder removed.
-            study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
             shutil.rmtree(tune_dir / f"trial_{t.number:03d}", ignore_errors=True)
             log.info("tune: trial %d was interrupted; marked failed", t.number)
-        done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+        done = _finished(study)
         base = [f"steps=[{step}]", "variants=[]", "train.progress=false"]
         if done < trials:
-            log.info("tune %s: %d of %d trials done; %s on the validation split", step, done, trials,
-                     ", ".join(params))
+            log.info("tune %s: %d of %d trials done; %s on the validation split, %s pruning", step, done, trials,
+                     ", ".join(params), pruner)
             study.optimize(_objective(run_dir, tune_dir, step, params, parents, base), n_trials=trials - done,
-                           catch=())
-        return _record(study, run_dir, tune_dir, step, params)
+                           catch=(NonFiniteError,))
+        return _record(study, run_dir, tune_dir, step, params, pruner)
 
 
-def _record(study, run_dir: Path, tune_dir: Path, step: str, params: list[str]) -> Path:
-    import optuna
+def _record(study, run_dir: Path, tune_dir: Path, step: str, params: list[str], pruner: str) -> Path:
+    from optuna.trial import TrialState
 
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    best = study.best_trial
-    overrides = {SPACE[p][0]: best.params[p] for p in params}
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
     record = {
         "step": step, "objective": f"best validation accuracy of {step} (validation split; test never read)",
-        "sampler": "optuna TPESampler", "space": {p: dict(zip(("key", "low", "high", "log"), SPACE[p], strict=True))
-                                                  for p in params},
+        "sampler": "optuna TPESampler", "pruner": pruner,
+        "space": {p: dict(zip(("key", "low", "high", "log"), SPACE[p], strict=True)) for p in params},
         "trials": [{"number": t.number, "params": t.params, "val_acc": t.value} for t in complete],
-        "best": {"number": best.number, "val_acc": best.value, "overrides": overrides},
-        "apply": f"modistill train {run_dir / 'config.yaml'} "
-                 + " ".join(f"{k}={v:.4g}" for k, v in overrides.items())
-                 + f" --run-dir {run_dir} --retrain-from {step}",
+        "pruned": [{"number": t.number, "params": t.params, "last_epoch": t.last_step,
+                    "val_acc": t.intermediate_values.get(t.last_step)} for t in trials if t.state == TrialState.PRUNED],
+        "failed": [{"number": t.number, "params": t.params, "reason": t.user_attrs["failed"]}
+                   for t in trials if t.state == TrialState.FAIL and "failed" in t.user_attrs],
     }
+    if not complete:
+        atomic_write_text(tune_dir / "tune.json", json.dumps(record | {"best": None}, indent=2))
+        raise UserError(f"{tune_dir}: no trial completed ({len(record['pruned'])} pruned, {len(record['failed'])} "
+                        f"diverged); see tune.json, then tune again with more --trials or --pruner none")
+    best = study.best_trial
+    overrides = {SPACE[p][0]: best.params[p] for p in params}
+    record["best"] = {"number": best.number, "val_acc": best.value, "overrides": overrides}
+    record["apply"] = (f"modistill train {run_dir / 'config.yaml'} "
+                       + " ".join(f"{k}={v:.4g}" for k, v in overrides.items())
+                       + f" --run-dir {run_dir} --retrain-from {step}")
     atomic_write_text(tune_dir / "tune.json", json.dumps(record, indent=2))
     nested: dict = {}
     for key, v in overrides.items():

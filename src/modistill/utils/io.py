@@ -15,11 +15,13 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; a plain open() would honour the umask
     os.close(fd)
     try:
         write(Path(tmp))
         with open(tmp, "rb+") as f:
+            # After the write: mkstemp makes 0600, and a writer may recreate the file (safetensors does); a plain
+            # open() would honour the umask, so the result does too.
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
