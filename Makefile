@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 
-.PHONY: demo demo-quick demo-seeds test lint clean
+.PHONY: demo demo-quick demo-seeds test lint docs test-floors clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[onnx,tensorboard,hub,tune,dev]'
+	$(BIN)/pip install -q -e '.[onnx,tensorboard,tune,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -26,10 +26,22 @@ demo-seeds: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
-	$(BIN)/ruff check src tests benchmarks
+	$(MAKE) lint
 
+# ruff's linter and formatter, and mypy (gradual: pyproject.toml lists the modules not yet checked).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+# The documentation site (MkDocs): the README as the guide, every command's --help, the config reference, the API
+# from the docstrings; any warning fails the build. Output in site/.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The lowest dependency versions pyproject.toml allows, in .venv-floors (.ci/floors).
+test-floors:
+	bash .ci/floors
 
 clean:
-	rm -rf $(DEMO_DIR) $(DEMO_DIR)-quick
+	rm -rf $(DEMO_DIR) $(DEMO_DIR)-quick site

@@ -29,8 +29,9 @@ from modistill.synthetic import SynthConfig, generate
 from modistill.training.runner import run_training
 
 
-def step1(work: Path, seed: int, knobs: dict, workers: int, train: list[str], mode: dict = FULL,
-          train_seed: int | None = None) -> dict:
+def step1(
+    work: Path, seed: int, knobs: dict, workers: int, train: list[str], mode: dict = FULL, train_seed: int | None = None
+) -> dict:
     """Generate, prepare and train the two step-1 streams for one seed; their best validation accuracies. Data
     already generated with the same settings is reused (so training settings can be compared on the same
     videos)."""
@@ -40,20 +41,42 @@ def step1(work: Path, seed: int, knobs: dict, workers: int, train: list[str], mo
     if not marker.exists() or marker.read_text() != wanted:
         shutil.rmtree(work, ignore_errors=True)
         generate(synth, work / "data", workers=workers, show_progress=False)
-        prepare_ntu(work / "data", work / "cache", PrepareOptions(size=mode["size"], frames=mode["frames"],
-                                                                  workers=workers), show_progress=False)
+        prepare_ntu(
+            work / "data",
+            work / "cache",
+            PrepareOptions(size=mode["size"], frames=mode["frames"], workers=workers),
+            show_progress=False,
+        )
         marker.write_text(wanted)
     shutil.rmtree(work / "run", ignore_errors=True)
     train_seed = seed if train_seed is None else train_seed
-    cfg = load_config(CONFIG_DIR / "demo.yaml", [*mode["overrides"], f"data.cache={work / 'cache'}",
-                                                 f"seed={train_seed}", "steps=[step1_rgb,step1_depth]",
-                                                 "variants=[]", "train.progress=false", *train])
+    cfg = load_config(
+        CONFIG_DIR / "demo.yaml",
+        [
+            *mode["overrides"],
+            f"data.cache={work / 'cache'}",
+            f"seed={train_seed}",
+            "steps=[step1_rgb,step1_depth]",
+            "variants=[]",
+            "train.progress=false",
+            *train,
+        ],
+    )
     run_training(cfg, work / "run")
-    acc = {s: (json.loads((work / "run" / s / "metrics.json").read_text())["best_val_acc"] or 0.0) * 100
-           for s in ("step1_rgb", "step1_depth")}
-    return {"seed": seed, "train_seed": train_seed, "synth": json.loads(wanted), "train": train,
-            "criterion": "best validation accuracy", "rgb": acc["step1_rgb"], "depth": acc["step1_depth"],
-            "ratio": acc["step1_rgb"] / max(acc["step1_depth"], 1e-9)}
+    acc = {
+        s: (json.loads((work / "run" / s / "metrics.json").read_text())["best_val_acc"] or 0.0) * 100
+        for s in ("step1_rgb", "step1_depth")
+    }
+    return {
+        "seed": seed,
+        "train_seed": train_seed,
+        "synth": json.loads(wanted),
+        "train": train,
+        "criterion": "best validation accuracy",
+        "rgb": acc["step1_rgb"],
+        "depth": acc["step1_depth"],
+        "ratio": acc["step1_rgb"] / max(acc["step1_depth"], 1e-9),
+    }
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -61,10 +84,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--synth", action="append", default=[], help="FIELD=VALUE of SynthConfig (repeatable)")
     ap.add_argument("--train", action="append", default=[], help="a training config override (repeatable)")
-    ap.add_argument("--train-seeds", type=int, nargs="+", default=None,
-                    help="training seeds per data seed (default: the data seed)")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/modistill_calibration"),
-                    help="scratch folder; one subfolder per seed")
+    ap.add_argument(
+        "--train-seeds", type=int, nargs="+", default=None, help="training seeds per data seed (default: the data seed)"
+    )
+    ap.add_argument(
+        "--work", type=Path, default=Path("/tmp/modistill_calibration"), help="scratch folder; one subfolder per seed"
+    )
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     ap.add_argument("--quick", action="store_true", help="the demo's tiny sizes (a smoke run, not a calibration)")
@@ -78,13 +103,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for seed in a.seeds:
         for train_seed in a.train_seeds or [seed]:
             t = time.perf_counter()
-            r = step1(a.work / f"seed_{seed}", seed, knobs, a.workers, a.train, QUICK if a.quick else FULL,
-                      train_seed)
+            r = step1(a.work / f"seed_{seed}", seed, knobs, a.workers, a.train, QUICK if a.quick else FULL, train_seed)
             r["seconds"] = time.perf_counter() - t
             rows.append(r)
-            print(f"seed {seed} (training seed {train_seed}) {knobs} {a.train}: step-1 validation RGB "
-                  f"{r['rgb']:.2f} %, depth {r['depth']:.2f} %, RGB/depth {r['ratio']:.2f} ({r['seconds']:.0f} s)",
-                  flush=True)
+            print(
+                f"seed {seed} (training seed {train_seed}) {knobs} {a.train}: step-1 validation RGB "
+                f"{r['rgb']:.2f} %, depth {r['depth']:.2f} %, RGB/depth {r['ratio']:.2f} ({r['seconds']:.0f} s)",
+                flush=True,
+            )
     if len(rows) > 1:
         import statistics as st
 

@@ -56,8 +56,10 @@ def _timed(fn, iters: int, warmup: int = 3) -> float:
 
 def _batch(b: int, size: int) -> dict:
     g = torch.Generator().manual_seed(0)
-    out = {m: torch.randint(0, 256, (b, FRAMES, 3, size, size), dtype=torch.uint8, generator=g).cuda()
-           for m in ("rgb", "depth")}
+    out = {
+        m: torch.randint(0, 256, (b, FRAMES, 3, size, size), dtype=torch.uint8, generator=g).cuda()
+        for m in ("rgb", "depth")
+    }
     out["label"] = torch.randint(0, CLASSES, (b,), generator=g).cuda()
     return out
 
@@ -78,12 +80,26 @@ def train_steps(arch: str, size: int, iters: int) -> list[dict]:
                 fn = make(step, arch, batch, device="cuda", channels_last=cl, compiled=compiled)
                 fns[who] = (_timed(fn, iters), torch.cuda.max_memory_allocated() / 2**30)
         (ours, mem), (bare, bare_mem) = fns["ours"], fns["bare"]
-        rows.append({"step": step, "batch": b, "format": "channels_last" if cl else "contiguous",
-                     "compiled": compiled, "ours_ms": 1000 * ours, "bare_ms": 1000 * bare, "ratio": ours / bare,
-                     "clips_per_s": b / ours, "peak_GiB": mem, "bare_peak_GiB": bare_mem})
-        print(f"train {step:12s} b{b:<3d} {rows[-1]['format']:13s} {'compiled' if compiled else 'eager':8s} "
-              f"ours {1000 * ours:7.1f} ms  bare {1000 * bare:7.1f} ms  x{ours / bare:.3f}  "
-              f"{b / ours:6.0f} clips/s  {mem:5.1f} GiB", flush=True)
+        rows.append(
+            {
+                "step": step,
+                "batch": b,
+                "format": "channels_last" if cl else "contiguous",
+                "compiled": compiled,
+                "ours_ms": 1000 * ours,
+                "bare_ms": 1000 * bare,
+                "ratio": ours / bare,
+                "clips_per_s": b / ours,
+                "peak_GiB": mem,
+                "bare_peak_GiB": bare_mem,
+            }
+        )
+        print(
+            f"train {step:12s} b{b:<3d} {rows[-1]['format']:13s} {'compiled' if compiled else 'eager':8s} "
+            f"ours {1000 * ours:7.1f} ms  bare {1000 * bare:7.1f} ms  x{ours / bare:.3f}  "
+            f"{b / ours:6.0f} clips/s  {mem:5.1f} GiB",
+            flush=True,
+        )
     return rows
 
 
@@ -105,8 +121,15 @@ def inference(arch: str, size: int, iters: int) -> list[dict]:
         clip = torch.rand(b, FRAMES, 3, size, size, device="cuda") * 255
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
             t_ours, t_bare = _timed(lambda c=clip: ours(c), iters), _timed(lambda c=clip: bare(c), iters)
-        rows.append({"runtime": "torch bf16", "batch": b, "ours_clips_per_s": b / t_ours,
-                     "bare_clips_per_s": b / t_bare, "ratio": t_ours / t_bare})
+        rows.append(
+            {
+                "runtime": "torch bf16",
+                "batch": b,
+                "ours_clips_per_s": b / t_ours,
+                "bare_clips_per_s": b / t_bare,
+                "ratio": t_ours / t_bare,
+            }
+        )
         print(f"infer torch b{b:<3d} ours {b / t_ours:7.0f} clips/s  bare {b / t_bare:7.0f}  x{t_ours / t_bare:.3f}")
     try:
         import onnxruntime as ort
@@ -123,8 +146,14 @@ def inference(arch: str, size: int, iters: int) -> list[dict]:
         for name, model in (("ours", ours), ("bare", bare)):
             path = Path(tmp) / f"{name}.onnx"
             x = torch.rand(2, FRAMES, 3, size, size) * 255
-            torch.onnx.export(model, (x,), str(path), input_names=["clips"], dynamo=True,
-                              dynamic_shapes={"clips": {0: torch.export.Dim("batch", min=1, max=64)}})
+            torch.onnx.export(
+                model,
+                (x,),
+                str(path),
+                input_names=["clips"],
+                dynamo=True,
+                dynamic_shapes={"clips": {0: torch.export.Dim("batch", min=1, max=64)}},
+            )
             sessions[name] = open_session(path, "cuda")
         for b in (1, 32):
             x = (torch.rand(b, FRAMES, 3, size, size) * 255).numpy()
@@ -136,10 +165,19 @@ def inference(arch: str, size: int, iters: int) -> list[dict]:
                 for _ in range(iters):
                     s.run(None, {"clips": x})
                 times[name] = (time.perf_counter() - t) / iters
-            rows.append({"runtime": "onnxruntime CUDA fp32", "batch": b, "ours_clips_per_s": b / times["ours"],
-                         "bare_clips_per_s": b / times["bare"], "ratio": times["ours"] / times["bare"]})
-            print(f"infer ORT   b{b:<3d} ours {b / times['ours']:7.0f} clips/s  bare {b / times['bare']:7.0f}  "
-                  f"x{times['ours'] / times['bare']:.3f}")
+            rows.append(
+                {
+                    "runtime": "onnxruntime CUDA fp32",
+                    "batch": b,
+                    "ours_clips_per_s": b / times["ours"],
+                    "bare_clips_per_s": b / times["bare"],
+                    "ratio": times["ours"] / times["bare"],
+                }
+            )
+            print(
+                f"infer ORT   b{b:<3d} ours {b / times['ours']:7.0f} clips/s  bare {b / times['bare']:7.0f}  "
+                f"x{times['ours'] / times['bare']:.3f}"
+            )
     return rows
 
 
@@ -154,19 +192,34 @@ def full_loop(size: int, clips: int, model_only_clips_per_s: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
         make_cache(cache, clips, size, FRAMES)
-        cfg = load_config(CONFIG_DIR / "ntu60_xsub.yaml", [f"data.cache={cache}", "model.pretrained=null",
-                                                           "train.epochs=1", "train.batch_size=32",
-                                                           "data.validation=null", "train.progress=false"])
+        cfg = load_config(
+            CONFIG_DIR / "ntu60_xsub.yaml",
+            [
+                f"data.cache={cache}",
+                "model.pretrained=null",
+                "train.epochs=1",
+                "train.batch_size=32",
+                "data.validation=null",
+                "train.progress=false",
+            ],
+        )
         cfg, _, splits, meta, recs = open_run(cfg, Path(tmp) / "run")
         t = time.perf_counter()
         res = train_step(cfg, Path(tmp) / "run", "step1_rgb", splits, meta, recs["step1_rgb"])
         seconds = time.perf_counter() - t
     passes = len(splits["train"]) + res["n"]  # one training epoch and the test pass
     rate = passes / seconds
-    print(f"full loop: {passes} clips (train + test) in {seconds:.1f} s = {rate:.0f} clips/s; model alone "
-          f"{model_only_clips_per_s:.0f} clips/s; ratio {rate / model_only_clips_per_s:.2f}")
-    return {"clips": passes, "seconds": seconds, "clips_per_s": rate, "model_only_clips_per_s": model_only_clips_per_s,
-            "ratio": rate / model_only_clips_per_s}
+    print(
+        f"full loop: {passes} clips (train + test) in {seconds:.1f} s = {rate:.0f} clips/s; model alone "
+        f"{model_only_clips_per_s:.0f} clips/s; ratio {rate / model_only_clips_per_s:.2f}"
+    )
+    return {
+        "clips": passes,
+        "seconds": seconds,
+        "clips_per_s": rate,
+        "model_only_clips_per_s": model_only_clips_per_s,
+        "ratio": rate / model_only_clips_per_s,
+    }
 
 
 def estimates(rows: list[dict]) -> dict:
@@ -180,8 +233,11 @@ def estimates(rows: list[dict]) -> dict:
     for name, videos in TRAIN_VIDEOS.items():
         hours = {s: videos * EPOCHS / best[s] / 3600 for s in METHOD}
         out[name] = {"hours_per_step": hours, "hours_method": sum(hours.values())}
-        print(f"{name}: " + ", ".join(f"{s} {h:.1f} h" for s, h in hours.items())
-              + f"; whole method {sum(hours.values()):.1f} h on one GPU")
+        print(
+            f"{name}: "
+            + ", ".join(f"{s} {h:.1f} h" for s, h in hours.items())
+            + f"; whole method {sum(hours.values()):.1f} h on one GPU"
+        )
     return out
 
 
@@ -198,12 +254,20 @@ def main(argv: list[str] | None = None) -> dict | None:
         return None
     t0 = time.time()
     torch.backends.cudnn.benchmark = True
-    res = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "arch": a.arch, "size": a.size,
-           "frames": FRAMES}
+    res = {
+        "device": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "arch": a.arch,
+        "size": a.size,
+        "frames": FRAMES,
+    }
     res["train"] = train_steps(a.arch, a.size, a.iters)
     res["inference"] = inference(a.arch, a.size, a.iters)
-    step1 = next(r["clips_per_s"] for r in res["train"]
-                 if r["step"] == "step1_rgb" and r["batch"] == 32 and r["format"] == "channels_last")
+    step1 = next(
+        r["clips_per_s"]
+        for r in res["train"]
+        if r["step"] == "step1_rgb" and r["batch"] == 32 and r["format"] == "channels_last"
+    )
     res["full_loop"] = full_loop(a.size, a.loop_clips, step1)
     res["estimates"] = estimates(res["train"])
     res["seconds"] = time.time() - t0

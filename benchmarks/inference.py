@@ -69,8 +69,13 @@ class BarePair(nn.Module):
 
 def ours(arch: str, temporal: bool = True, connection: bool = True) -> DeployModel:
     """The deployable model with random weights (temporal taps off identity, so no weight is special)."""
-    model = DeployModel(RGBOnly(Stream(arch, CLASSES, temporal=temporal), Stream(arch, CLASSES, temporal=temporal),
-                                (("hall", "rgb"),) if connection else ()))
+    model = DeployModel(
+        RGBOnly(
+            Stream(arch, CLASSES, temporal=temporal),
+            Stream(arch, CLASSES, temporal=temporal),
+            (("hall", "rgb"),) if connection else (),
+        )
+    )
     with torch.no_grad():
         for name, p in model.named_parameters():
             if ".temporal." in name:
@@ -93,9 +98,15 @@ def paired(a: Call, b: Call, reps: int, clips: int, warmup: int = 2) -> dict:
                 ts.append(time.perf_counter() - t)
         rows.append((statistics.median(ta), statistics.median(tb)))
     ratios = [x / y for x, y in rows]
-    return {"ours_ms": 1000 * statistics.median(r[0] for r in rows),
-            "bare_ms": 1000 * statistics.median(r[1] for r in rows), "ratio": statistics.median(ratios),
-            "ratio_min": min(ratios), "ratio_max": max(ratios), "reps": reps, "clips": clips}
+    return {
+        "ours_ms": 1000 * statistics.median(r[0] for r in rows),
+        "bare_ms": 1000 * statistics.median(r[1] for r in rows),
+        "ratio": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "reps": reps,
+        "clips": clips,
+    }
 
 
 def _export(model: nn.Module, path: Path, frames: int, size: int) -> Path:
@@ -157,12 +168,21 @@ def measure(a: argparse.Namespace) -> dict:
     x = clip.numpy()
     rows, skipped = [], []
     with torch.inference_mode():
-        rows.append({"runtime": "PyTorch eager CPU fp32",
-                     **paired(lambda: model(clip), lambda: bare(clip), a.reps, a.clips)})
-    result = {"arch": a.arch, "size": a.size, "frames": a.frames, "batch": 1,
-              "flop_ratio": flop_ratio(model, bare, clip), "torch_threads": torch.get_num_threads(),
-              "ort_threads": a.threads or "default", "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-              "rows": rows, "skipped": skipped}
+        rows.append(
+            {"runtime": "PyTorch eager CPU fp32", **paired(lambda: model(clip), lambda: bare(clip), a.reps, a.clips)}
+        )
+    result = {
+        "arch": a.arch,
+        "size": a.size,
+        "frames": a.frames,
+        "batch": 1,
+        "flop_ratio": flop_ratio(model, bare, clip),
+        "torch_threads": torch.get_num_threads(),
+        "ort_threads": a.threads or "default",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "rows": rows,
+        "skipped": skipped,
+    }
     try:
         import onnxruntime as ort
     except ImportError:
@@ -171,19 +191,27 @@ def measure(a: argparse.Namespace) -> dict:
     available = ort.get_available_providers()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        graphs = {"ours": _export(model, tmp / "ours.onnx", a.frames, a.size),
-                  "bare": _export(bare, tmp / "bare.onnx", a.frames, a.size)}
+        graphs = {
+            "ours": _export(model, tmp / "ours.onnx", a.frames, a.size),
+            "bare": _export(bare, tmp / "bare.onnx", a.frames, a.size),
+        }
         cpu = {k: _session(p, "cpu", a.threads) for k, p in graphs.items()}
-        fp32 = {"runtime": "ONNX Runtime CPU fp32",
-                **paired(_ort_call(cpu["ours"], x), _ort_call(cpu["bare"], x), a.reps, a.clips)}
+        fp32 = {
+            "runtime": "ONNX Runtime CPU fp32",
+            **paired(_ort_call(cpu["ours"], x), _ort_call(cpu["bare"], x), a.reps, a.clips),
+        }
         rows.append(fp32)
         if a.decompose:
             for label, kw in (("no connection", {"connection": False}), ("no temporal convs", {"temporal": False})):
                 variant = ours(a.arch, **kw)
                 part = _session(_export(variant, tmp / "part.onnx", a.frames, a.size), "cpu", a.threads)
-                rows.append({"runtime": f"ONNX Runtime CPU fp32, ours with {label}",
-                             **paired(_ort_call(part, x), _ort_call(cpu["bare"], x), a.reps, a.clips),
-                             "flop_ratio": flop_ratio(variant, bare, clip)})
+                rows.append(
+                    {
+                        "runtime": f"ONNX Runtime CPU fp32, ours with {label}",
+                        **paired(_ort_call(part, x), _ort_call(cpu["bare"], x), a.reps, a.clips),
+                        "flop_ratio": flop_ratio(variant, bare, clip),
+                    }
+                )
         if a.profile:
             result["ort_profile_ms"] = {k: ort_profile(p, x, a.threads) for k, p in graphs.items()}
         del cpu
@@ -197,14 +225,20 @@ def measure(a: argparse.Namespace) -> dict:
                 path.write_bytes(int8_graph(p, calib).SerializeToString())
                 q[k] = _session(path, "cpu", a.threads)
             int8 = paired(_ort_call(q["ours"], x), _ort_call(q["bare"], x), a.reps, a.clips)
-            rows.append({"runtime": "ONNX Runtime CPU int8 (static QDQ)", **int8,
-                         "speedup_vs_fp32": fp32["ours_ms"] / int8["ours_ms"]})
+            rows.append(
+                {
+                    "runtime": "ONNX Runtime CPU int8 (static QDQ)",
+                    **int8,
+                    "speedup_vs_fp32": fp32["ours_ms"] / int8["ours_ms"],
+                }
+            )
         rows.extend(_gpu_rows(a, graphs, model, bare, clip, available, skipped))
     return result
 
 
-def _gpu_rows(a, graphs: dict, model: nn.Module, bare: nn.Module, clip: torch.Tensor, available: list[str],
-              skipped: list[str]) -> list[dict]:
+def _gpu_rows(
+    a, graphs: dict, model: nn.Module, bare: nn.Module, clip: torch.Tensor, available: list[str], skipped: list[str]
+) -> list[dict]:
     rows = []
     if not torch.cuda.is_available():
         skipped.append("GPU rows: no CUDA device")
@@ -215,36 +249,48 @@ def _gpu_rows(a, graphs: dict, model: nn.Module, bare: nn.Module, clip: torch.Te
         def run():
             m(gc)
             torch.cuda.synchronize()
+
         return run
 
     with torch.inference_mode():
         rows.append({"runtime": "PyTorch CUDA fp32", **paired(synced(gm), synced(gb), a.reps, a.clips, warmup=5)})
     x = clip.numpy()
-    for provider, ep, label in (("cuda", "CUDAExecutionProvider", "ONNX Runtime CUDA fp32"),
-                                ("tensorrt", "TensorrtExecutionProvider", "ONNX Runtime TensorRT fp32")):
+    for provider, ep, label in (
+        ("cuda", "CUDAExecutionProvider", "ONNX Runtime CUDA fp32"),
+        ("tensorrt", "TensorrtExecutionProvider", "ONNX Runtime TensorRT fp32"),
+    ):
         if ep not in available:
             skipped.append(f"{label}: this onnxruntime has no {ep}")
             continue
         s = {k: _session(p, provider, a.threads) for k, p in graphs.items()}
-        rows.append({"runtime": label, **paired(_ort_call(s["ours"], x), _ort_call(s["bare"], x), a.reps, a.clips,
-                                                warmup=5)})
+        rows.append(
+            {"runtime": label, **paired(_ort_call(s["ours"], x), _ort_call(s["bare"], x), a.reps, a.clips, warmup=5)}
+        )
     return rows
 
 
 def table(results: list[dict]) -> str:
     """A markdown table of benchmark results (one row per model and runtime)."""
-    lines = ["| model | runtime | ours ms per clip | two bare ms | ours / bare: median (range) | FLOP ratio |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| model | runtime | ours ms per clip | two bare ms | ours / bare: median (range) | FLOP ratio |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in sorted(results, key=lambda r: (r["arch"], r["size"])):
         model = f"{r['arch']} @ {r['size']} px, {r['frames']} frames"
         for row in r["rows"]:
             extra = f"; {row['speedup_vs_fp32']:.2f}x faster than fp32" if "speedup_vs_fp32" in row else ""
-            lines.append(f"| {model} | {row['runtime']} | {row['ours_ms']:.1f} | {row['bare_ms']:.1f} | "
-                         f"{row['ratio']:.3f} ({row['ratio_min']:.3f}-{row['ratio_max']:.3f}){extra} | "
-                         f"{row.get('flop_ratio', r['flop_ratio']):.3f} |")
+            lines.append(
+                f"| {model} | {row['runtime']} | {row['ours_ms']:.1f} | {row['bare_ms']:.1f} | "
+                f"{row['ratio']:.3f} ({row['ratio_min']:.3f}-{row['ratio_max']:.3f}){extra} | "
+                f"{row.get('flop_ratio', r['flop_ratio']):.3f} |"
+            )
             model = ""
-    notes = sorted({f"{r['machine']}; {r['rows'][0]['reps']} repetitions x {r['rows'][0]['clips']} clips, batch 1"
-                    for r in results})
+    notes = sorted(
+        {
+            f"{r['machine']}; {r['rows'][0]['reps']} repetitions x {r['rows'][0]['clips']} clips, batch 1"
+            for r in results
+        }
+    )
     skipped = sorted({s for r in results for s in r["skipped"]})
     text = "\n".join(lines) + "\n\n" + "Measured on " + "; ".join(notes) + "."
     if skipped:
@@ -290,8 +336,10 @@ def main(argv: list[str] | None = None) -> dict | str:
     print(table([result]))
     for side, ops in result.get("ort_profile_ms", {}).items():
         total = sum(ops.values())
-        print(f"ONNX Runtime profile, {side}: {total:.1f} ms per clip; "
-              + ", ".join(f"{op} {ms:.2f} ({100 * ms / total:.1f} %)" for op, ms in list(ops.items())[:6]))
+        print(
+            f"ONNX Runtime profile, {side}: {total:.1f} ms per clip; "
+            + ", ".join(f"{op} {ms:.2f} ({100 * ms / total:.1f} %)" for op, ms in list(ops.items())[:6])
+        )
     return result
 
 

@@ -30,8 +30,12 @@ def record(name: str, size: int) -> dict:
 def make_cache(root: Path, clips: int, size: int, frames: int) -> list[str]:
     from modistill.data.cache import open_cache, write_clip, write_manifest
 
-    open_cache(root, {"size": size, "frames": frames, "depth_encoding": "jet", "benchmark": "ntu60"},
-               [f"A{i:03d}" for i in range(1, 61)], root)
+    open_cache(
+        root,
+        {"size": size, "frames": frames, "depth_encoding": "jet", "benchmark": "ntu60"},
+        [f"A{i:03d}" for i in range(1, 61)],
+        root,
+    )
     rng = np.random.default_rng(0)
     names = []
     for i in range(clips):
@@ -51,8 +55,14 @@ def clips_per_s(root: Path, names: list[str], frames: int, batch: int, workers: 
     from modistill.training.sampler import EpochSampler
 
     ds = ClipDataset(root, names, frames, train=True)
-    loader = DataLoader(ds, batch_size=batch, sampler=EpochSampler(len(ds), 0, shuffle=True), num_workers=workers,
-                        persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
+    loader = DataLoader(
+        ds,
+        batch_size=batch,
+        sampler=EpochSampler(len(ds), 0, shuffle=True),
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=torch.cuda.is_available(),
+    )
     next(iter(loader))  # start the workers outside the timing
     t, n = time.perf_counter(), 0
     for epoch in range(epochs):
@@ -77,13 +87,23 @@ def main(argv: list[str] | None = None) -> list[dict]:
         names = make_cache(root, a.clips, a.size, a.frames)
         for w in a.workers:
             rate = clips_per_s(root, names, a.frames, a.batch, w)
-            rows.append({"workers": w, "clips_per_s": rate, "per_worker": rate / max(w, 1),
-                         "vs_gpu_step": rate / GPU_STEP_CLIPS_PER_S, "size": a.size, "frames": a.frames,
-                         "MB_per_s": rate * 2 * a.frames * a.size * a.size * 3 / 1e6})
+            rows.append(
+                {
+                    "workers": w,
+                    "clips_per_s": rate,
+                    "per_worker": rate / max(w, 1),
+                    "vs_gpu_step": rate / GPU_STEP_CLIPS_PER_S,
+                    "size": a.size,
+                    "frames": a.frames,
+                    "MB_per_s": rate * 2 * a.frames * a.size * a.size * 3 / 1e6,
+                }
+            )
     print(f"{'workers':>7} {'clips/s':>9} {'per worker':>10} {'MB/s':>8} {'x H100 step':>12}")
     for r in rows:
-        print(f"{r['workers']:>7} {r['clips_per_s']:>9.1f} {r['per_worker']:>10.1f} {r['MB_per_s']:>8.0f} "
-              f"{r['vs_gpu_step']:>12.2f}")
+        print(
+            f"{r['workers']:>7} {r['clips_per_s']:>9.1f} {r['per_worker']:>10.1f} {r['MB_per_s']:>8.0f} "
+            f"{r['vs_gpu_step']:>12.2f}"
+        )
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "loader_throughput.json").write_text(json.dumps(rows, indent=2))
     return rows

@@ -50,16 +50,18 @@ def _batch(step: str, b: int, t: int, s: int) -> dict:
     return out
 
 
-def ours_train_step(step: str, arch: str, batch: dict, device: str = "cpu", channels_last: bool = False,
-                    compiled: bool = False) -> callable:
+def ours_train_step(
+    step: str, arch: str, batch: dict, device: str = "cpu", channels_last: bool = False, compiled: bool = False
+) -> callable:
     cfg = load_config(CONFIG_DIR / "demo.yaml", [f"model.arch={arch}", "model.width=64"])
     module = StepModule(step, cfg, CLASSES).train().to(device)
     if channels_last:
         module.to(memory_format=torch.channels_last)
     if compiled:
         module.net.compile()
-    opt = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=1e-3,
-                           fused=True if device == "cuda" else None)
+    opt = torch.optim.Adam(
+        [p for p in module.parameters() if p.requires_grad], lr=1e-3, fused=True if device == "cuda" else None
+    )
 
     def run():
         out = module(batch)
@@ -67,15 +69,18 @@ def ours_train_step(step: str, arch: str, batch: dict, device: str = "cpu", chan
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
     return run
 
 
-def bare_train_step(step: str, arch: str, batch: dict, device: str = "cpu", channels_last: bool = False,
-                    compiled: bool = False) -> callable:
+def bare_train_step(
+    step: str, arch: str, batch: dict, device: str = "cpu", channels_last: bool = False, compiled: bool = False
+) -> callable:
     spec = STEPS[step]
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    nets = {n: getattr(torchvision.models, arch)(num_classes=CLASSES).to(device, memory_format=fmt)
-            for n in spec.streams}
+    nets = {
+        n: getattr(torchvision.models, arch)(num_classes=CLASSES).to(device, memory_format=fmt) for n in spec.streams
+    }
     for n in spec.frozen:
         nets[n].eval().requires_grad_(False)
     if compiled:
@@ -95,6 +100,7 @@ def bare_train_step(step: str, arch: str, batch: dict, device: str = "cpu", chan
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
     return run
 
 
@@ -107,8 +113,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave default)")
     ap.add_argument("--steps", nargs="+", default=["step1_rgb", "step2", "step3", "step4", "hoffman_eq7"])
-    ap.add_argument("--default-malloc", action="store_true",
-                    help="leave glibc unmapping freed memory (training keeps it: train.cpu_keep_freed_memory)")
+    ap.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="leave glibc unmapping freed memory (training keeps it: train.cpu_keep_freed_memory)",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     a = ap.parse_args(argv)
     if a.threads:
@@ -124,9 +133,16 @@ def main(argv: list[str] | None = None) -> dict:
         timed = paired(fo, fb, reps=1, clips=a.iters, warmup=1)
         ours, bare = timed["ours_ms"] / 1000, timed["bare_ms"] / 1000
         rows.append({"step": step, "ours_s": ours, "bare_s": bare, "ratio": ours / bare, "flop_ratio": flop_ratio})
-    result = {"device": device, "threads": torch.get_num_threads(), "malloc_keeps_freed_memory": keep_freed,
-              "arch": a.arch, "size": a.size,
-              "batch": a.batch, "frames": a.frames, "train_steps": rows}
+    result = {
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "malloc_keeps_freed_memory": keep_freed,
+        "arch": a.arch,
+        "size": a.size,
+        "batch": a.batch,
+        "frames": a.frames,
+        "train_steps": rows,
+    }
     print(f"{a.arch} @ {a.size}px, batch {a.batch} x {a.frames} frames, {device}, {torch.get_num_threads()} threads")
     print(f"{'step':<14} {'ours s/it':>10} {'bare s/it':>10} {'ratio':>6} {'FLOP ratio':>11}")
     for r in rows:

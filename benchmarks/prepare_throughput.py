@@ -45,8 +45,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for w in a.workers:
         t = time.perf_counter()
         # Decode-only: every frame of each video, with the decoder threads per worker that prepare uses.
-        for _ in run_parallel(video.count_rgb_frames, [layout.rgb(n) for n in names], w, video.set_decode_threads,
-                              (video.threads_per_worker(w),)):
+        for _ in run_parallel(
+            video.count_rgb_frames,
+            [layout.rgb(n) for n in names],
+            w,
+            video.set_decode_threads,
+            (video.threads_per_worker(w),),
+        ):
             pass
         decode = len(names) / (time.perf_counter() - t)
         with tempfile.TemporaryDirectory() as tmp:
@@ -60,12 +65,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
             s = prepare_ntu(root, Path(tmp) / "cache", PrepareOptions(size=a.size, workers=w), show_progress=False)
             prep = s["videos_per_s"]
             clips = _loader_clips_per_s(Path(tmp) / "cache", names, w)
-        rows.append({"workers": w, "videos": len(names), "decode_only_videos_per_s": decode,
-                     "prepare_videos_per_s": prep, "ratio": prep / decode, "loader_clips_per_s": clips})
+        rows.append(
+            {
+                "workers": w,
+                "videos": len(names),
+                "decode_only_videos_per_s": decode,
+                "prepare_videos_per_s": prep,
+                "ratio": prep / decode,
+                "loader_clips_per_s": clips,
+            }
+        )
     print(f"{'workers':>7} {'decode v/s':>11} {'prepare v/s':>12} {'ratio':>6} {'loader clips/s':>15}")
     for r in rows:
-        print(f"{r['workers']:>7} {r['decode_only_videos_per_s']:>11.1f} {r['prepare_videos_per_s']:>12.1f} "
-              f"{r['ratio']:>6.2f} {r['loader_clips_per_s']:>15.0f}")
+        print(
+            f"{r['workers']:>7} {r['decode_only_videos_per_s']:>11.1f} {r['prepare_videos_per_s']:>12.1f} "
+            f"{r['ratio']:>6.2f} {r['loader_clips_per_s']:>15.0f}"
+        )
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "prepare_throughput.json").write_text(json.dumps(rows, indent=2))
     return rows

@@ -10,8 +10,9 @@ from modistill.synthetic import SynthConfig, generate
 
 torch.set_num_threads(2)
 
-TINY = SynthConfig(classes=3, subjects=3, cameras=2, replications=1, frames=12, rgb_size=(192, 108),
-                   depth_size=(128, 106), seed=7)
+TINY = SynthConfig(
+    classes=3, subjects=3, cameras=2, replications=1, frames=12, rgb_size=(192, 108), depth_size=(128, 106), seed=7
+)
 
 
 @pytest.fixture(scope="session")

@@ -51,8 +51,9 @@ def _camera_videos(n, seed=0):
     """Per-video fits of one camera: x offsets vary with the subject's distance (parallax), y offsets do not."""
     rng = np.random.default_rng(seed)
     ox = rng.uniform(180.0, 270.0, n)
-    return [estimate_alignment(synthetic_frames(2.94, x, -40.0, n_frames=6, seed=seed * 1000 + i))
-            for i, x in enumerate(ox)], ox
+    return [
+        estimate_alignment(synthetic_frames(2.94, x, -40.0, n_frames=6, seed=seed * 1000 + i)) for i, x in enumerate(ox)
+    ], ox
 
 
 @pytest.mark.parametrize("n", [3, 10, 100])

@@ -15,8 +15,23 @@ def _load(name):
 
 
 def test_model_overhead_runs_tiny(tmp_path):
-    res = _load("model_overhead").main(["--size", "32", "--batch", "1", "--frames", "2", "--iters", "1",
-                                        "--steps", "step1_rgb", "step3", "--out", str(tmp_path)])
+    res = _load("model_overhead").main(
+        [
+            "--size",
+            "32",
+            "--batch",
+            "1",
+            "--frames",
+            "2",
+            "--iters",
+            "1",
+            "--steps",
+            "step1_rgb",
+            "step3",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     saved = json.loads((tmp_path / "model_overhead_resnet18_32.json").read_text())
     assert saved == json.loads(json.dumps(res))
     assert [r["step"] for r in saved["train_steps"]] == ["step1_rgb", "step3"]
@@ -34,15 +49,33 @@ def test_inference_benchmark_runs_tiny_and_writes_the_readme_table(tmp_path):
 
     pytest.importorskip("onnxruntime")
     bench = _load("inference")
-    res = bench.main(["--size", "32", "--frames", "2", "--reps", "2", "--clips", "1", "--calibration", "2",
-                      "--decompose", "--out", str(tmp_path)])
+    res = bench.main(
+        [
+            "--size",
+            "32",
+            "--frames",
+            "2",
+            "--reps",
+            "2",
+            "--clips",
+            "1",
+            "--calibration",
+            "2",
+            "--decompose",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     saved = json.loads((tmp_path / "inference_resnet18_32.json").read_text())
     assert saved == json.loads(json.dumps(res))
     rows = {r["runtime"]: r for r in saved["rows"]}
-    assert list(rows)[:5] == ["PyTorch eager CPU fp32", "ONNX Runtime CPU fp32",
-                              "ONNX Runtime CPU fp32, ours with no connection",
-                              "ONNX Runtime CPU fp32, ours with no temporal convs",
-                              "ONNX Runtime CPU int8 (static QDQ)"]
+    assert list(rows)[:5] == [
+        "PyTorch eager CPU fp32",
+        "ONNX Runtime CPU fp32",
+        "ONNX Runtime CPU fp32, ours with no connection",
+        "ONNX Runtime CPU fp32, ours with no temporal convs",
+        "ONNX Runtime CPU int8 (static QDQ)",
+    ]
     for r in rows.values():
         assert r["ours_ms"] > 0 and r["bare_ms"] > 0 and r["ratio_min"] <= r["ratio"] <= r["ratio_max"]
         assert r["reps"] == 2 and r["clips"] == 1
@@ -59,9 +92,12 @@ def test_inference_benchmark_runs_tiny_and_writes_the_readme_table(tmp_path):
     text = readme.read_text()
     assert "old table" not in text and text.endswith(f"{bench.END}\nkept\n")
     fp32 = rows["ONNX Runtime CPU fp32"]
-    assert ("| resnet18 @ 32 px, 2 frames | PyTorch eager CPU fp32 |" in text
-            and f"| ONNX Runtime CPU fp32 | {fp32['ours_ms']:.1f} | {fp32['bare_ms']:.1f} | {fp32['ratio']:.3f} "
-                f"({fp32['ratio_min']:.3f}-{fp32['ratio_max']:.3f}) |" in text)
+    assert (
+        "| resnet18 @ 32 px, 2 frames | PyTorch eager CPU fp32 |" in text
+        and f"| ONNX Runtime CPU fp32 | {fp32['ours_ms']:.1f} | {fp32['bare_ms']:.1f} | {fp32['ratio']:.3f} "
+        f"({fp32['ratio_min']:.3f}-{fp32['ratio_max']:.3f}) |"
+        in text
+    )
     readme.write_text("# no markers\n")
     with pytest.raises(UserError, match="inference benchmark table"):
         bench.main(["--readme", str(readme), "--out", str(tmp_path)])
@@ -69,8 +105,9 @@ def test_inference_benchmark_runs_tiny_and_writes_the_readme_table(tmp_path):
 
 
 def test_prepare_throughput_runs_tiny(tiny_ntu, tmp_path):
-    rows = _load("prepare_throughput").main([str(tiny_ntu), "--limit", "4", "--workers", "1", "--size", "32",
-                                             "--out", str(tmp_path)])
+    rows = _load("prepare_throughput").main(
+        [str(tiny_ntu), "--limit", "4", "--workers", "1", "--size", "32", "--out", str(tmp_path)]
+    )
     assert json.loads((tmp_path / "prepare_throughput.json").read_text()) == rows
     (r,) = rows
     assert r["videos"] == 4 and r["prepare_videos_per_s"] > 0 and r["loader_clips_per_s"] > 0
@@ -87,16 +124,30 @@ def test_gpu_benchmark_says_so_without_cuda(capsys):
 
 
 def test_loader_throughput_runs_tiny(tmp_path):
-    rows = _load("loader_throughput").main(["--clips", "8", "--workers", "0", "--size", "32", "--batch", "4",
-                                             "--out", str(tmp_path)])
+    rows = _load("loader_throughput").main(
+        ["--clips", "8", "--workers", "0", "--size", "32", "--batch", "4", "--out", str(tmp_path)]
+    )
     assert json.loads((tmp_path / "loader_throughput.json").read_text()) == rows
     (r,) = rows
     assert r["workers"] == 0 and r["clips_per_s"] > 0 and r["MB_per_s"] == r["clips_per_s"] * 2 * 5 * 32 * 32 * 3 / 1e6
 
 
 def test_demo_calibration_runs_tiny(tmp_path):
-    rows = _load("demo_calibration").main(["--quick", "--seeds", "0", "--workers", "1", "--work", str(tmp_path / "w"),
-                                           "--out", str(tmp_path), "--train", "data.workers=0"])
+    rows = _load("demo_calibration").main(
+        [
+            "--quick",
+            "--seeds",
+            "0",
+            "--workers",
+            "1",
+            "--work",
+            str(tmp_path / "w"),
+            "--out",
+            str(tmp_path),
+            "--train",
+            "data.workers=0",
+        ]
+    )
     saved = json.loads((tmp_path / "demo_calibration.json").read_text())
     assert len(saved) == 1 and saved[0]["seed"] == 0 and saved[0]["train"] == ["data.workers=0"]
     assert 0 <= saved[0]["rgb"] <= 100 and 0 <= saved[0]["depth"] <= 100
@@ -107,7 +158,12 @@ def test_paired_timing_is_ours_over_bare_per_repetition():
     import time
 
     calls = []
-    res = _load("inference").paired(lambda: (calls.append("a"), time.sleep(0.006)),
-                                    lambda: (calls.append("b"), time.sleep(0.002)), reps=3, clips=2, warmup=1)
+    res = _load("inference").paired(
+        lambda: (calls.append("a"), time.sleep(0.006)),
+        lambda: (calls.append("b"), time.sleep(0.002)),
+        reps=3,
+        clips=2,
+        warmup=1,
+    )
     assert calls == ["a", "b"] + ["a", "b"] * 6  # warm-up, then alternating clip by clip
     assert 2.0 < res["ratio_min"] <= res["ratio"] <= res["ratio_max"] < 3.5 and res["ours_ms"] > res["bare_ms"] >= 2

@@ -21,8 +21,10 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 def test_building_the_parser_imports_no_heavy_library():
     """--help, --version and completion must not pay for torch (seconds) or NumPy/OpenCV."""
-    code = ("import sys; from modistill.cli import build_parser; build_parser(); "
-            "print(sorted(m for m in ('torch', 'torchvision', 'numpy', 'cv2', 'lightning') if m in sys.modules))")
+    code = (
+        "import sys; from modistill.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'torchvision', 'numpy', 'cv2', 'lightning') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -22,16 +22,24 @@ from modistill.training.module import StepModule
 from modistill.training.run import write_step_record
 from modistill.training.runner import open_run
 
-METRICS = json.dumps({"accuracy": 0.5, "streams": {"rgb": 0.5, "hall": 0.25}, "n": 6,
-                      "scores": {"fused": {"top1": 0.5, "top5": None, "mean_class": 0.5}}})
+METRICS = json.dumps(
+    {
+        "accuracy": 0.5,
+        "streams": {"rgb": 0.5, "hall": 0.25},
+        "n": 6,
+        "scores": {"fused": {"top1": 0.5, "top5": None, "mean_class": 0.5}},
+    }
+)
 
 
 @pytest.fixture(scope="module")
 def run_dir(small_cache, tmp_path_factory):
     """A run folder holding a step-4 model whose BatchNorm statistics come from real cached clips."""
     run = tmp_path_factory.mktemp("run")
-    cfg = load_config(CONFIG_DIR / "demo.yaml", [f"data.cache={small_cache}", "model.width=8", "data.frames=3",
-                                                    "data.val_performers=1"])
+    cfg = load_config(
+        CONFIG_DIR / "demo.yaml",
+        [f"data.cache={small_cache}", "model.width=8", "data.frames=3", "data.val_performers=1"],
+    )
     cfg, _, _, _, records = open_run(cfg, run)
     torch.manual_seed(0)
     module = StepModule("step4", cfg, 3, ema=False)
@@ -56,8 +64,7 @@ def exported(run_dir, tmp_path_factory):
 
 def test_bundle_metadata_from_run(run_dir, small_cache):
     _, meta = bundle_from_run(run_dir)
-    assert (meta["arch"], meta["width"], meta["num_classes"], meta["frames"], meta["size"]) == ("resnet18", 8, 3,
-                                                                                               3, 32)
+    assert (meta["arch"], meta["width"], meta["num_classes"], meta["frames"], meta["size"]) == ("resnet18", 8, 3, 3, 32)
     assert meta["class_names"] == json.loads((small_cache / "cache.json").read_text())["class_names"]
     assert meta["connections"] == [["hall", "rgb"]]
     x0, y0, x1, y1 = meta["crop"]
@@ -141,9 +148,12 @@ def test_tampered_and_mismatched_models_refused(exported, run_dir, tmp_path, cap
     with pytest.raises(UserError, match="not a readable safetensors"):
         load_bundle(garbage)
     state, meta = bundle_from_run(run_dir)
-    for change, message in (({"num_classes": 5, "class_names": list("abcde")}, "needs"),
-                            ({"width": 16}, "needs"), ({"arch": "resnet50"}, "not a resnet50"),
-                            ({"arch": "vgg16"}, "unknown backbone")):
+    for change, message in (
+        ({"num_classes": 5, "class_names": list("abcde")}, "needs"),
+        ({"width": 16}, "needs"),
+        ({"arch": "resnet50"}, "not a resnet50"),
+        ({"arch": "vgg16"}, "unknown backbone"),
+    ):
         path = save_bundle(state, meta | change, tmp_path / "mismatch.safetensors")
         with pytest.raises(UserError, match=message):
             load_bundle(path)
@@ -163,9 +173,9 @@ def test_run_folder_and_bundle_give_the_same_model(exported, run_dir):
         assert torch.equal(a(x), b(x))
 
 
-
 def test_export_from_another_folder_after_the_cache_moved_and_its_manifest_was_rebuilt(
-        run_dir, small_cache, tmp_path, monkeypatch, capsys):
+    run_dir, small_cache, tmp_path, monkeypatch, capsys
+):
     """The run folder alone decides size, crop and class names: a relative data.cache, another working folder, a
     moved cache and a rebuilt manifest change nothing (on 2b7b8e1 they gave 224 px, the full frame, 'class 0')."""
     import shutil
@@ -173,8 +183,9 @@ def test_export_from_another_folder_after_the_cache_moved_and_its_manifest_was_r
     cache = tmp_path / "work" / "cache"
     shutil.copytree(small_cache, cache)
     monkeypatch.chdir(tmp_path / "work")
-    cfg = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=cache", "model.width=8", "data.frames=3",
-                                                    "data.val_performers=1"])
+    cfg = load_config(
+        CONFIG_DIR / "demo.yaml", ["data.cache=cache", "model.width=8", "data.frames=3", "data.val_performers=1"]
+    )
     run = tmp_path / "work" / "run"
     _, _, splits, _, records = open_run(cfg, "run")
     (run / "step4").mkdir()
@@ -186,13 +197,19 @@ def test_export_from_another_folder_after_the_cache_moved_and_its_manifest_was_r
     want_crop = [round(float(v), 4) for v in np.median(boxes, 0)]
     names = json.loads((cache / "cache.json").read_text())["class_names"]
     cache.rename(tmp_path / "moved")
-    (tmp_path / "moved" / "manifest.json").write_text(json.dumps({"videos": [
-        {"name": n, "status": "ok", "reason": "kept from an interrupted run"} for n in manifest]}))
+    (tmp_path / "moved" / "manifest.json").write_text(
+        json.dumps(
+            {"videos": [{"name": n, "status": "ok", "reason": "kept from an interrupted run"} for n in manifest]}
+        )
+    )
     monkeypatch.chdir(tmp_path)
     assert main(["export", "work/run", "--out", "m.onnx"]) == 0
     assert "input [B, 3, 3, 32, 32]" in capsys.readouterr().out
-    for meta in (OnnxModel(tmp_path / "m.onnx").meta, load_bundle(tmp_path / "m.safetensors")[1],
-                 load_deploy_model(run)[1]):
+    for meta in (
+        OnnxModel(tmp_path / "m.onnx").meta,
+        load_bundle(tmp_path / "m.safetensors")[1],
+        load_deploy_model(run)[1],
+    ):
         assert (meta["size"], meta["frames"], meta["stored_frames"]) == (32, 3, 3)
         assert meta["crop"] == want_crop and meta["crop"] != [0.0, 0.0, 1.0, 1.0]
         assert meta["class_names"] == names
@@ -228,11 +245,19 @@ def _onnx_with_meta(src, dst, change):
     return dst
 
 
-BAD_META = [({"frames": 5, "stored_frames": 5}, "graph input"), ({"size": 64}, "graph input"),
-            ({"class_names": ["a", "b"]}, "2 class names for 3 classes"), ({"crop": [0.5, 0.2, 0.5, 0.9]}, "crop="),
-            ({"crop": [0.1, 0.2, 1.3, 0.9]}, "crop="), ({"crop": [0, 0, 1]}, "crop="), ({"size": -5}, "size=-5"),
-            ({"frames": 0}, "frames=0"), ({"frames": 4}, "exceeds stored_frames"), ({"crop": None}, "lacks crop"),
-            ({"num_classes": "3"}, "num_classes='3'")]
+BAD_META = [
+    ({"frames": 5, "stored_frames": 5}, "graph input"),
+    ({"size": 64}, "graph input"),
+    ({"class_names": ["a", "b"]}, "2 class names for 3 classes"),
+    ({"crop": [0.5, 0.2, 0.5, 0.9]}, "crop="),
+    ({"crop": [0.1, 0.2, 1.3, 0.9]}, "crop="),
+    ({"crop": [0, 0, 1]}, "crop="),
+    ({"size": -5}, "size=-5"),
+    ({"frames": 0}, "frames=0"),
+    ({"frames": 4}, "exceeds stored_frames"),
+    ({"crop": None}, "lacks crop"),
+    ({"num_classes": "3"}, "num_classes='3'"),
+]
 
 
 @pytest.mark.parametrize("change, message", BAD_META)
@@ -315,8 +340,13 @@ def test_hub_folder_with_model_card_loads_like_the_bundle(exported, capsys, tiny
     card = (hub / "README.md").read_text()
     meta = json.loads((hub / "config.json").read_text())
     assert meta == load_bundle(st_path)[1]
-    for fact in ("| 15 | step 4 | RGB | 50.00% | - | 50.00% |", "3 classes, 6 test videos (chance 33.3 %)",
-                 f"crop {meta['crop']}", "0: " + meta["class_names"][0], "Intended use and limits"):
+    for fact in (
+        "| 15 | step 4 | RGB | 50.00% | - | 50.00% |",
+        "3 classes, 6 test videos (chance 33.3 %)",
+        f"crop {meta['crop']}",
+        "0: " + meta["class_names"][0],
+        "Intended use and limits",
+    ):
         assert fact in card, fact
     video = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
     outs = []

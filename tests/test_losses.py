@@ -27,8 +27,9 @@ def test_hallucination_loss_by_hand():
     assert hallucination_loss(t, s, reduction="per_video", videos=2).item() == pytest.approx(sum(d) / 2, rel=1e-6)
     with pytest.raises(ValueError, match="number of videos"):
         hallucination_loss(t, s, reduction="per_video")
-    two = hallucination_loss({**t, "layer3": t["layer4"]}, {**s, "layer3": s["layer4"]}, ["layer3", "layer4"],
-                             reduction="sum")
+    two = hallucination_loss(
+        {**t, "layer3": t["layer4"]}, {**s, "layer3": s["layer4"]}, ["layer3", "layer4"], reduction="sum"
+    )
     assert two.item() == pytest.approx(2 * sum(d), rel=1e-6)
     t["layer4"].requires_grad_(True)
     hallucination_loss(t, s).backward()
@@ -68,8 +69,9 @@ def test_modality_distillation_eq7_and_released_weighting():
     got = modality_distillation_loss(s_logits, y, t_logits, tf, sf, alpha=0.25)
     assert got.item() == pytest.approx(0.75 * gd.item() + 0.25 * hall.item(), rel=1e-6)
     # Released code: 0.25 CE + 0.25 soft(T=10) + 0.005 * sum of squared sigmoid differences.
-    rel = modality_distillation_loss(s_logits, y, t_logits, tf, sf, alpha=0.5, lam=0.5, temperature=10.0,
-                                     reduction="sum", hall_weight=0.01)
+    rel = modality_distillation_loss(
+        s_logits, y, t_logits, tf, sf, alpha=0.5, lam=0.5, temperature=10.0, reduction="sum", hall_weight=0.01
+    )
     ce = torch.nn.functional.cross_entropy(s_logits, y)
     soft = soft_cross_entropy(s_logits, t_logits, 10.0)
     hsum = (torch.sigmoid(tf["layer4"]) - torch.sigmoid(sf["layer4"])).pow(2).sum()

@@ -25,5 +25,6 @@ def test_keep_freed_memory_keeps_a_freed_block_mapped():
     def released(mode):
         out = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, check=True)
         return int(out.stdout)
+
     assert released("default") > 60 * 2**20  # glibc unmaps a large block as soon as it is freed
     assert released("keep") < 2**20  # kept for the next step's activations

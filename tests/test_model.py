@@ -75,8 +75,9 @@ def test_bad_pretrained_files_are_refused(tmp_path):
 def two_stream(connection=True, source_grad=True):
     torch.manual_seed(1)
     streams = {"rgb": Stream("resnet18", 4, width=8), "depth": Stream("resnet18", 4, width=8)}
-    return MultiStream(streams, {"rgb": "rgb", "depth": "depth"},
-                       [("depth", "rgb")] if connection else [], source_grad=source_grad)
+    return MultiStream(
+        streams, {"rgb": "rgb", "depth": "depth"}, [("depth", "rgb")] if connection else [], source_grad=source_grad
+    )
 
 
 def test_connection_changes_target_not_source_and_sends_gradient():
@@ -139,8 +140,10 @@ def test_freezing_freezes_weights_and_bn_statistics():
         assert torch.equal(v, after[k]), k
     assert not net.streams["depth"].training
     fresh = two_stream(True)  # same seed: the RGB stream's starting point
-    assert any(not torch.equal(a, b) for a, b in zip(
-        fresh.streams["rgb"].parameters(), net.streams["rgb"].parameters(), strict=True))
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(fresh.streams["rgb"].parameters(), net.streams["rgb"].parameters(), strict=True)
+    )
 
 
 def test_rgb_only_takes_rgb_and_features_exposed():
@@ -161,8 +164,10 @@ def test_widths_and_archs():
         assert s(clips(b=1, t=2)).shape == (1, 3)
     with pytest.raises(UserError):
         Stream("vgg", 3)
-    assert math.isclose(sum(p.numel() for p in Stream("resnet18", 1000, temporal=False).parameters()),
-                        sum(p.numel() for p in resnet18().parameters()))
+    assert math.isclose(
+        sum(p.numel() for p in Stream("resnet18", 1000, temporal=False).parameters()),
+        sum(p.numel() for p in resnet18().parameters()),
+    )
 
 
 def test_temporal_conv_export_form_matches():
@@ -220,19 +225,24 @@ def test_named_weights_load_offline_from_the_standard_caches(tmp_path, monkeypat
     (repo / "snapshots" / rev).mkdir(parents=True)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(rev)
-    save_file({k: v.contiguous() for k, v in timm_like.state_dict().items()},
-              str(repo / "snapshots" / rev / "model.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in timm_like.state_dict().items()},
+        str(repo / "snapshots" / rev / "model.safetensors"),
+    )
     h = build_stream("resnet18", 7, pretrained="hf-hub:timm/resnet18.a1_in1k")
     for k, v in timm_like.state_dict().items():
         if not k.startswith("fc."):
             assert torch.equal(h.state_dict()[k], v), k
 
 
-@pytest.mark.parametrize("spec, fragment", [
-    ("torchvision:IMAGENET1K_V9", "no such resnet18 weights; known: ['IMAGENET1K_V1']"),
-    ("torchvision:IMAGENET1K_V1", "not in the local torch hub cache"),
-    ("hf-hub:timm/not-there", "not in the local Hugging Face cache"),
-])
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ("torchvision:IMAGENET1K_V9", "no such resnet18 weights; known: ['IMAGENET1K_V1']"),
+        ("torchvision:IMAGENET1K_V1", "not in the local torch hub cache"),
+        ("hf-hub:timm/not-there", "not in the local Hugging Face cache"),
+    ],
+)
 def test_named_weights_not_cached_are_one_line(tmp_path, monkeypatch, spec, fragment):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -266,15 +276,21 @@ def test_channels_last_path_gives_the_same_outputs_and_keeps_its_layout(monkeypa
     monkeypatch.setattr(stream.TemporalConv, "forward", spy)
     cl_model = two_stream(True).eval().to(memory_format=torch.channels_last)
     with torch.no_grad():  # per-frame channels_last, as normalize() lays clips out on CUDA
-        got = cl_model({k: v.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, v.shape[:2])
-                        for k, v in batch.items()})
+        got = cl_model(
+            {
+                k: v.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, v.shape[:2])
+                for k, v in batch.items()
+            }
+        )
     assert seen and all(cl for cl, _ in seen) and not all(std for _, std in seen)  # 1x1 maps are both
     for k in ref.logits:
         torch.testing.assert_close(got.logits[k], ref.logits[k], atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.skipif(__import__("shutil").which("gcc") is None and __import__("shutil").which("cc") is None,
-                    reason="torch.compile on CPU needs a C compiler")
+@pytest.mark.skipif(
+    __import__("shutil").which("gcc") is None and __import__("shutil").which("cc") is None,
+    reason="torch.compile on CPU needs a C compiler",
+)
 def test_compiled_stream_matches_eager():
     """train.compile compiles the networks in place (nn.Module.compile): same outputs, same state-dict keys."""
     torch.manual_seed(0)

@@ -21,8 +21,17 @@ from modistill.training.runner import run_training
 
 
 def _tree(layout, tmp_path_factory):
-    cfg = SynthConfig(classes=3, subjects=2, cameras=4, replications=1, frames=10, rgb_size=(160, 90),
-                      depth_size=(128, 106), seed=3, layout=layout)
+    cfg = SynthConfig(
+        classes=3,
+        subjects=2,
+        cameras=4,
+        replications=1,
+        frames=10,
+        rgb_size=(160, 90),
+        depth_size=(128, 106),
+        seed=3,
+        layout=layout,
+    )
     root = tmp_path_factory.mktemp(layout)
     generate(cfg, root, show_progress=False)
     return cfg, root
@@ -67,8 +76,11 @@ def test_uwa3d_layout_protocols(uwa3d, tmp_path):
     rgb_dir, depth_dir = sample_dirs("uwa3d", root, cfg.names()[0])
     assert (rgb_dir.parent.name, depth_dir.parent.name, rgb_dir.name) == ("rgb", "depth", "a01_s01_v01_e01")
     assert write_multiview_pairs("uwa3d", root, tmp_path / "a.csv") == {"train": 18, "test": 6, "unused": 0}
-    assert write_multiview_pairs("uwa3d", root, tmp_path / "b.csv", (1, 2), (3, 4)) == {"train": 12, "test": 12,
-                                                                                        "unused": 0}
+    assert write_multiview_pairs("uwa3d", root, tmp_path / "b.csv", (1, 2), (3, 4)) == {
+        "train": 12,
+        "test": 12,
+        "unused": 0,
+    }
     prepare_pairs(tmp_path / "a.csv", tmp_path / "cache", size=32, frames=3, show_progress=False)
     recs = load_manifest(tmp_path / "cache")
     assert len(recs) == 24 and all(r["status"] == "ok" for r in recs.values())
@@ -89,8 +101,24 @@ def test_readme_pairs_flow_works_from_any_folder(nwucla, tmp_path, monkeypatch, 
     assert main(["pairs", "nwucla", "ucla", "--out", "ucla/pairs.csv"]) == 0
     printed = capsys.readouterr().out.strip().split("next: ")[1].split()
     assert printed[:5] == ["modistill", "prepare", "pairs", "--root", "ucla/pairs.csv"]
-    assert main(["prepare", "pairs", "--root", "ucla/pairs.csv", "--out", "cache", "--size", "32", "--frames", "3",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "pairs",
+                "--root",
+                "ucla/pairs.csv",
+                "--out",
+                "cache",
+                "--size",
+                "32",
+                "--frames",
+                "3",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert {r["status"] for r in load_manifest(tmp_path / "cache").values()} == {"ok"}
 
 

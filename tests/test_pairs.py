@@ -29,8 +29,9 @@ def pairs_csv(tiny_ntu, tmp_path_factory):
     lines = ["id,label,rgb,depth,subject,view,split"]
     for n in names:
         s = ntu.parse_name(n)
-        lines.append(f"{n},{classes[s.label]},{L.rgb(n)},{L.depth_dir(n)},{s.performer},{s.camera},"
-                     f"{SPLIT_OF[s.performer]}")
+        lines.append(
+            f"{n},{classes[s.label]},{L.rgb(n)},{L.depth_dir(n)},{s.performer},{s.camera},{SPLIT_OF[s.performer]}"
+        )
     folder = base / "own_clip"
     (folder / "rgb").mkdir(parents=True)
     (folder / "ir").mkdir()
@@ -85,14 +86,16 @@ def test_each_bad_row_fails_alone_with_its_line(tiny_ntu, tmp_path):
     """On 2b7b8e1 these rows aborted the whole prepare with a traceback or a refusal of the file."""
     L = ntu.NtuLayout(tiny_ntu)
     good = L.sample_names()[0][0]
-    rows = ["id,label,rgb,depth,split",
-            f"ok1,0,{L.rgb(good)},{L.depth_dir(good)},train",
-            "short,0,x",  # too few fields
-            f"dup,1,{L.rgb(good)},{L.depth_dir(good)},train",
-            f"dup,1,{L.rgb(good)},{L.depth_dir(good)},test",
-            f"{'x' * 300},0,{L.rgb(good)},{L.depth_dir(good)},train",
-            f"holdout,1,{L.rgb(good)},{L.depth_dir(good)},holdout",
-            f"zero_one,01,{L.rgb(good)},{L.depth_dir(good)},test"]
+    rows = [
+        "id,label,rgb,depth,split",
+        f"ok1,0,{L.rgb(good)},{L.depth_dir(good)},train",
+        "short,0,x",  # too few fields
+        f"dup,1,{L.rgb(good)},{L.depth_dir(good)},train",
+        f"dup,1,{L.rgb(good)},{L.depth_dir(good)},test",
+        f"{'x' * 300},0,{L.rgb(good)},{L.depth_dir(good)},train",
+        f"holdout,1,{L.rgb(good)},{L.depth_dir(good)},holdout",
+        f"zero_one,01,{L.rgb(good)},{L.depth_dir(good)},test",
+    ]
     path = tmp_path / "p.csv"
     path.write_bytes("\ufeff".encode() + "\n".join(rows).encode() + b"\n")  # with Excel's byte-order mark
     records, names, bad = read_pairs_csv(path)

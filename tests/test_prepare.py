@@ -54,8 +54,11 @@ def test_prepare_writes_every_video_and_joints_coincide(tiny_ntu, cache224):
         worst = max(worst, float(np.abs(p_rgb - p_dep).max()))
         # The depth crop is non-empty where the person is, and masked (black) elsewhere.
         depth_img = arr[1, 2]
-        inside = [depth_img[max(int(v) - 2, 0): int(v) + 3, max(int(u) - 2, 0): int(u) + 3].any()
-                  for u, v in p_dep if 0 <= u < 224 and 0 <= v < 224]
+        inside = [
+            depth_img[max(int(v) - 2, 0) : int(v) + 3, max(int(u) - 2, 0) : int(u) + 3].any()
+            for u, v in p_dep
+            if 0 <= u < 224 and 0 <= v < 224
+        ]
         assert np.mean(inside) > 0.85  # thin hand tips fall in edge dropouts of the 128x106 depth
     assert worst < 2.0
 
@@ -74,8 +77,22 @@ def test_resume_skips_done_work(tiny_ntu, cache224):
 
 def test_killed_prepare_leaves_no_partial_entries(tiny_ntu, tmp_path):
     out = tmp_path / "cache"
-    cmd = [sys.executable, "-m", "modistill", "prepare", "ntu", "--root", str(tiny_ntu), "--out", str(out),
-           "--size", "96", "--workers", "1", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "modistill",
+        "prepare",
+        "ntu",
+        "--root",
+        str(tiny_ntu),
+        "--out",
+        str(out),
+        "--size",
+        "96",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -237,8 +254,10 @@ def test_depth_frames_of_other_sizes_and_huge_pngs(tiny_ntu, small_cache, tmp_pa
     a, b = layout.sample_names()[0][:2]
     for k in layout.depth_numbers(a)[::2]:
         d = ntu.read_depth(layout.depth_frame(a, k))
-        cv2.imwrite(str(layout.depth_frame(a, k)), cv2.resize(d, (d.shape[1] // 2, d.shape[0] // 2),
-                                                                interpolation=cv2.INTER_NEAREST))
+        cv2.imwrite(
+            str(layout.depth_frame(a, k)),
+            cv2.resize(d, (d.shape[1] // 2, d.shape[0] // 2), interpolation=cv2.INTER_NEAREST),
+        )
     big = layout.depth_frame(b, layout.depth_numbers(b)[0])
     header = bytearray(big.read_bytes())
     header[16:24] = (20000).to_bytes(4, "big") + (20000).to_bytes(4, "big")  # IHDR claims 20000x20000
@@ -298,9 +317,30 @@ def test_records_survive_a_lost_manifest_and_stale_temp_files_are_removed(tiny_n
 def test_two_concurrent_prepares_leave_one_consistent_cache(tiny_ntu, tmp_path):
     """On 2b7b8e1 both exited 0 in 9 of 10 runs and 6 caches mixed 32 and 48 px."""
     cache = tmp_path / "cache"
-    procs = [subprocess.Popen([sys.executable, "-m", "modistill", "prepare", "ntu", "--root", str(tiny_ntu),
-                               "--out", str(cache), "--size", str(s), "--workers", "1", "--quiet"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for s in (32, 48)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "modistill",
+                "prepare",
+                "ntu",
+                "--root",
+                str(tiny_ntu),
+                "--out",
+                str(cache),
+                "--size",
+                str(s),
+                "--workers",
+                "1",
+                "--quiet",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for s in (32, 48)
+    ]
     rcs, errs = zip(*[(p.wait(timeout=300), p.stderr.read()) for p in procs], strict=True)
     assert sorted(rcs) == [0, 2], errs
     loser = errs[rcs.index(2)].strip()
@@ -322,8 +362,9 @@ def test_a_dying_worker_fails_its_video_and_the_run_finishes(tiny_ntu, tmp_path,
     previous = signal.signal(signal.SIGALRM, hang)
     signal.alarm(120)  # a hang fails this test instead of blocking the suite
     try:
-        summary = prepare_ntu(tiny_ntu, tmp_path / "cache", PrepareOptions(size=32, frames=3, workers=2),
-                              show_progress=False)
+        summary = prepare_ntu(
+            tiny_ntu, tmp_path / "cache", PrepareOptions(size=32, frames=3, workers=2), show_progress=False
+        )
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)

@@ -99,8 +99,10 @@ def test_label_smoothing_reaches_the_loss(small_cache):
 def test_ema_weights_are_the_steps_weights(small_cache, tmp_path):
     """Without validation the last epoch is selected: weights.pt must hold its averaged weights, not the raw ones."""
     run = tmp_path / "run"
-    run_training(tiny_cfg(small_cache, "steps=[step1_depth]", "train.epochs=2", "train.ema_decay=0.5",
-                          "data.validation=null"), run)
+    run_training(
+        tiny_cfg(small_cache, "steps=[step1_depth]", "train.epochs=2", "train.ema_decay=0.5", "data.validation=null"),
+        run,
+    )
     last = torch.load(run / "step1_depth" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     saved = torch.load(run / "step1_depth" / "weights.pt", weights_only=True)
     assert not any(k.startswith("ema.") for k in saved)
@@ -110,11 +112,26 @@ def test_ema_weights_are_the_steps_weights(small_cache, tmp_path):
 
 
 def test_recipe_keys_enter_the_fingerprint_only_when_set(small_cache):
-    plain = step_records(tiny_cfg(small_cache, "train.ema_decay=0", "train.schedule=step", "train.warmup_epochs=0",
-                                  "data.validation=paper"), "32-true", "fp")["step1_rgb"]
+    plain = step_records(
+        tiny_cfg(
+            small_cache, "train.ema_decay=0", "train.schedule=step", "train.warmup_epochs=0", "data.validation=paper"
+        ),
+        "32-true",
+        "fp",
+    )["step1_rgb"]
     assert not any(k in plain["keys"] for k in ("train.ema_decay", "train.schedule", "data.crop_scale"))
-    tuned = step_records(tiny_cfg(small_cache, "train.ema_decay=0.9", "train.schedule=step", "train.warmup_epochs=0",
-                                  "data.validation=paper", "data.crop_scale=[0.5, 1.0]"), "32-true", "fp")["step1_rgb"]
+    tuned = step_records(
+        tiny_cfg(
+            small_cache,
+            "train.ema_decay=0.9",
+            "train.schedule=step",
+            "train.warmup_epochs=0",
+            "data.validation=paper",
+            "data.crop_scale=[0.5, 1.0]",
+        ),
+        "32-true",
+        "fp",
+    )["step1_rgb"]
     assert tuned["keys"]["train.ema_decay"] == 0.9 and tuned["keys"]["data.crop_scale"] == [0.5, 1.0]
     assert tuned["fingerprint"] != plain["fingerprint"]
 
@@ -159,8 +176,7 @@ def test_seed_plot_labels_tell_the_loss_apart():
     rows = [{"row": r, "method": m, "modality": mod, "loss": loss} for r, m, mod, loss, _, _ in TABLE2]
     text = [label.split(": ", 1)[1] for label in bar_labels(rows)]  # what a label says beyond the row number
     assert len(set(text)) == len(text)
-    assert [r["row"] for r in rows if r["modality"] in RGB_ONLY] == ["2", "3", "4", "5", "10", "14", "15", "7a",
-                                                                      "15a"]
+    assert [r["row"] for r in rows if r["modality"] in RGB_ONLY] == ["2", "3", "4", "5", "10", "14", "15", "7a", "15a"]
 
 
 def test_ema_decay_warms_up():

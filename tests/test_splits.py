@@ -35,8 +35,13 @@ def test_ntu60_official_counts():
 
 
 def test_ntu120_protocols():
-    names = [ntu.format_name(s, c, p, 1, a) for s in (1, 2, 3, 4) for c in (1, 2) for p in (1, 3, 45, 48, 103, 106)
-             for a in (1, 61, 120)]
+    names = [
+        ntu.format_name(s, c, p, 1, a)
+        for s in (1, 2, 3, 4)
+        for c in (1, 2)
+        for p in (1, 3, 45, 48, 103, 106)
+        for a in (1, 61, 120)
+    ]
     cs = split_ntu(names, "ntu120", "cross-subject", validation=None)
     train_p = {ntu.parse_name(n).performer for n in cs["train"]}
     assert train_p == {1, 45, 103}

@@ -49,9 +49,9 @@ def test_joint_projections_land_on_person_in_both_cameras(tiny_ntu):
         for j in b.joints[b.joints[:, 11] == 2]:
             total += 1
             u, v = int(j[3] * sx), int(j[4] * sy)
-            hits_d += bool((depth[max(v - 1, 0): v + 2, max(u - 1, 0): u + 2] > 0).any())
+            hits_d += bool((depth[max(v - 1, 0) : v + 2, max(u - 1, 0) : u + 2] > 0).any())
             u, v = int(j[5] * cx), int(j[6] * cy)
-            hits_c += bool(mask[max(v - 1, 0): v + 2, max(u - 1, 0): u + 2].any())
+            hits_c += bool(mask[max(v - 1, 0) : v + 2, max(u - 1, 0) : u + 2].any())
         # NTU's masked depth: the body has depth, so has the room inside a box around the skeleton, nothing
         # outside it; the body is in front of the room around it.
         dmask = R.person_mask(b.joints[:, :3], (depth.shape[1], depth.shape[0]), "depth")
@@ -73,8 +73,17 @@ def test_object_classes_differ_only_in_appearance(tmp_path):
     from modistill.synthetic import body as B
     from modistill.synthetic import writer as W
 
-    cfg = SynthConfig(classes=6, subjects=1, cameras=1, replications=1, frames=8, rgb_size=(192, 108),
-                      depth_size=(128, 106), clutter=0.0, empty_frame_prob=0.0)
+    cfg = SynthConfig(
+        classes=6,
+        subjects=1,
+        cameras=1,
+        replications=1,
+        frames=8,
+        rgb_size=(192, 108),
+        depth_size=(128, 106),
+        clutter=0.0,
+        empty_frame_prob=0.0,
+    )
     book, phone = (B.NAMED_ACTIONS.index(k) + 1 for k in ("read book", "play with phone"))
     assert B.held_object(book - 1) == "book" and B.held_object(phone - 1) == "phone" and B.held_object(0) is None
     _, wb, _ = W._performance(cfg, 1, 1, 1, book)
@@ -95,8 +104,9 @@ def test_object_classes_differ_only_in_appearance(tmp_path):
     bg = np.full((108, 192, 3), 128.0, np.float32)
     subject = B.make_subject(np.random.default_rng(2))
     noise, light = [np.zeros((108, 192, 3), np.float32)], (1.0, np.ones(3, np.float32))
-    imgs = {k: R.render_rgb(cam[:25], cfg.rgb_size, bg, subject, [], 0, light, noise, (k, quad))
-            for k in ("book", "phone")}
+    imgs = {
+        k: R.render_rgb(cam[:25], cfg.rgb_size, bg, subject, [], 0, light, noise, (k, quad)) for k in ("book", "phone")
+    }
     diff = np.abs(imgs["book"].astype(int) - imgs["phone"].astype(int)).sum(-1) > 60
     assert 15 < diff.sum() < 0.05 * diff.size  # the board differs, nothing else
 
@@ -111,8 +121,9 @@ def test_rgb_and_depth_are_not_pixel_aligned(tiny_ntu):
 
 
 def test_deterministic_and_resumable(tmp_path):
-    cfg = SynthConfig(classes=1, subjects=1, cameras=2, replications=1, frames=8, rgb_size=(128, 72),
-                      depth_size=(64, 53), seed=3)
+    cfg = SynthConfig(
+        classes=1, subjects=1, cameras=2, replications=1, frames=8, rgb_size=(128, 72), depth_size=(64, 53), seed=3
+    )
     generate(cfg, tmp_path / "a", show_progress=False)
     generate(cfg, tmp_path / "b", show_progress=False)
     for name in cfg.names():

@@ -14,10 +14,22 @@ from modistill.training.steps import STEPS, connections_for, resolve_order
 
 
 def tiny_cfg(cache, *extra):
-    return load_config(CONFIGS / "demo.yaml", [f"data.cache={cache}", "train.epochs=1", "train.step_epochs={}",
-                                             "data.val_performers=1", "model.width=4",
-                                             "train.batch_size=4", "data.frames=3", "data.workers=0",
-                                             "train.progress=false", "variants=[]", *extra])
+    return load_config(
+        CONFIGS / "demo.yaml",
+        [
+            f"data.cache={cache}",
+            "train.epochs=1",
+            "train.step_epochs={}",
+            "data.val_performers=1",
+            "model.width=4",
+            "train.batch_size=4",
+            "data.frames=3",
+            "data.workers=0",
+            "train.progress=false",
+            "variants=[]",
+            *extra,
+        ],
+    )
 
 
 def test_step_order_and_connections():
@@ -47,8 +59,9 @@ def test_four_steps_chain_and_resume(small_cache, tmp_path):
         if k.startswith("net.streams.depth."):
             assert torch.equal(v, s3[k]), k
     s4 = torch.load(run / "step4" / "weights.pt", weights_only=True)
-    assert any(not torch.equal(s3[k], v)
-               for k, v in s4.items() if k.startswith("net.streams.hall.") and v.is_floating_point())
+    assert any(
+        not torch.equal(s3[k], v) for k, v in s4.items() if k.startswith("net.streams.hall.") and v.is_floating_point()
+    )
     # Rerun: every step is skipped, metrics identical.
     before = {s: (run / s / "metrics.json").read_text() for s in res}
     again = run_training(cfg, run)
@@ -59,8 +72,11 @@ def test_changed_config_is_refused_and_retrain_from_replaces_the_step(small_cach
     run = tmp_path / "run"
     run_training(tiny_cfg(small_cache, "steps=[step1_depth]"), run)
     before = {p: (run / p).read_bytes() for p in ("config.yaml", "run.json", "step1_depth/weights.pt")}
-    for change, key in (("train.lr=0.5", "train.lr"), ("model.width=8", "model.width"),
-                        ("data.frames=2", "data.frames")):
+    for change, key in (
+        ("train.lr=0.5", "train.lr"),
+        ("model.width=8", "model.width"),
+        ("data.frames=2", "data.frames"),
+    ):
         with pytest.raises(UserError, match=f"step1_depth was trained with another config.*{key}.*--retrain-from"):
             run_training(tiny_cfg(small_cache, "steps=[step1_depth]", change), run)
         assert {p: (run / p).read_bytes() for p in before} == before  # nothing overwritten
@@ -91,10 +107,26 @@ def test_frames_above_the_cache_and_benchmark_mismatch_are_refused(small_cache, 
 
 def test_non_finite_loss_stops_the_step(small_cache, tmp_path, capsys):
     run = tmp_path / "run"
-    rc = main(["train", "demo", f"data.cache={small_cache}", "train.epochs=1", "train.step_epochs={}",
-               "data.val_performers=1", "model.width=4",
-               "train.batch_size=4", "data.frames=3", "data.workers=0", "train.progress=false", "variants=[]",
-               "steps=[step1_depth]", "train.lr=1e30", "--run-dir", str(run)])
+    rc = main(
+        [
+            "train",
+            "demo",
+            f"data.cache={small_cache}",
+            "train.epochs=1",
+            "train.step_epochs={}",
+            "data.val_performers=1",
+            "model.width=4",
+            "train.batch_size=4",
+            "data.frames=3",
+            "data.workers=0",
+            "train.progress=false",
+            "variants=[]",
+            "steps=[step1_depth]",
+            "train.lr=1e30",
+            "--run-dir",
+            str(run),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and "step1_depth: training loss is nan at epoch" in err[-1] and "Traceback" not in "".join(err)
     assert not (run / "step1_depth" / "metrics.json").exists()
@@ -224,14 +256,37 @@ def test_cli_user_errors_exit_2_one_line(capsys, tmp_path):
 
 
 def test_quick_demo_end_to_end(tmp_path, capsys):
-    assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--workers", "1",
-                 "train.progress=false", "data.workers=0"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--quick",
+                "--out",
+                str(tmp_path / "demo"),
+                "--workers",
+                "1",
+                "train.progress=false",
+                "data.workers=0",
+            ]
+        )
+        == 0
+    )
     report = (tmp_path / "demo" / "run" / "report.md").read_text()
-    for row in ("step 1, depth stream", "step 2", "step 4", "Table 3", "void", "1 epoch per step",
-                "chance 25.0 %", "## The paper's claims", "| 7 | step 2, RGB stream | RGB + depth via connections",
-                "Paper (cross-subject)", "| the gap from step 2 to step 4 | #8 > #15 |",
-                "| step 4 (RGB only) beats step 2 fed noisy depth (Table 3) | #15 > Table 3 |",
-                "multiplies the depth map in millimetres, before encoding (paper)"):
+    for row in (
+        "step 1, depth stream",
+        "step 2",
+        "step 4",
+        "Table 3",
+        "void",
+        "1 epoch per step",
+        "chance 25.0 %",
+        "## The paper's claims",
+        "| 7 | step 2, RGB stream | RGB + depth via connections",
+        "Paper (cross-subject)",
+        "| the gap from step 2 to step 4 | #8 > #15 |",
+        "| step 4 (RGB only) beats step 2 fed noisy depth (Table 3) | #15 > Table 3 |",
+        "multiplies the depth map in millimetres, before encoding (paper)",
+    ):
         assert row.replace("| the gap", "| depth at test time still helps: the gap") in report, row
     assert (tmp_path / "demo" / "run" / "noisy_depth.png").read_bytes()[:4] == b"\x89PNG"
     steps = report.split("## Steps run")[1]
@@ -256,11 +311,29 @@ def test_ddp_two_cpu_processes_gloo(small_cache, tmp_path):
     import sys
 
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "modistill", "train", "demo", f"data.cache={small_cache}",
-           "train.accelerator=cpu", "train.devices=2", "train.strategy=ddp", "train.epochs=1",
-           "train.step_epochs={}", "data.val_performers=1", "model.width=4",
-           "train.batch_size=2", "data.workers=0", "data.frames=3", "train.progress=false",
-           "steps=[step1_depth,step1_rgb,step2]", "variants=[]", "--run-dir", str(run)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "modistill",
+        "train",
+        "demo",
+        f"data.cache={small_cache}",
+        "train.accelerator=cpu",
+        "train.devices=2",
+        "train.strategy=ddp",
+        "train.epochs=1",
+        "train.step_epochs={}",
+        "data.val_performers=1",
+        "model.width=4",
+        "train.batch_size=2",
+        "data.workers=0",
+        "data.frames=3",
+        "train.progress=false",
+        "steps=[step1_depth,step1_rgb,step2]",
+        "variants=[]",
+        "--run-dir",
+        str(run),
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.count("step2 ") == 1  # only rank 0 prints the summary
@@ -291,8 +364,11 @@ def test_checkpoint_write_is_atomic(tmp_path):
 
 def test_inverted_connection_variants():
     inv = {n: connections_for(STEPS[n], "depth_to_rgb") for n in ("step2_inv", "step3_inv", "step4_inv")}
-    assert inv == {"step2_inv": [("rgb", "depth")], "step3_inv": [("rgb", "depth"), ("depth", "hall")],
-                   "step4_inv": [("rgb", "hall")]}
+    assert inv == {
+        "step2_inv": [("rgb", "depth")],
+        "step3_inv": [("rgb", "depth"), ("depth", "hall")],
+        "step4_inv": [("rgb", "hall")],
+    }
     assert resolve_order(["step4_inv"]) == ["step1_rgb", "step1_depth", "step2_inv", "step3_inv", "step4_inv"]
 
 
@@ -303,12 +379,14 @@ def test_inverted_step3_teacher_runs_as_trained():
 
     torch.manual_seed(0)
     rgb, depth = build_stream("resnet18", 3, 4, True, None), build_stream("resnet18", 3, 4, True, None)
-    step2 = MultiStream({"rgb": rgb, "depth": depth}, STEPS["step2_inv"].inputs,
-                        connections_for(STEPS["step2_inv"], "depth_to_rgb")).eval()
+    step2 = MultiStream(
+        {"rgb": rgb, "depth": depth}, STEPS["step2_inv"].inputs, connections_for(STEPS["step2_inv"], "depth_to_rgb")
+    ).eval()
     spec = STEPS["step3_inv"]
     hall = build_stream("resnet18", 3, 4, True, None)
-    step3 = MultiStream({"rgb": rgb, "depth": depth, "hall": hall}, spec.inputs,
-                        connections_for(spec, "depth_to_rgb")).eval()
+    step3 = MultiStream(
+        {"rgb": rgb, "depth": depth, "hall": hall}, spec.inputs, connections_for(spec, "depth_to_rgb")
+    ).eval()
     batch = {"rgb": torch.randn(2, 3, 3, 32, 32), "depth": torch.randn(2, 3, 3, 32, 32)}
     with torch.no_grad():
         want, got = step2(batch).logits["depth"], step3(batch).logits["depth"]
@@ -320,10 +398,22 @@ def _fake_run(run, classes=("a", "b"), protocol="cross-subject"):
     from modistill.training.run import RUN_FORMAT
 
     run.mkdir(parents=True, exist_ok=True)
-    (run / "run.json").write_text(json.dumps({
-        "format": RUN_FORMAT, "data": {"benchmark": "ntu60", "protocol": protocol, "class_names": list(classes)},
-        "input": {"size": 32, "frames": 3, "stored_frames": 3},
-        "model": {"arch": "resnet18", "width": 4, "temporal": True, "connection": "depth_to_rgb", "pretrained": None}}))
+    (run / "run.json").write_text(
+        json.dumps(
+            {
+                "format": RUN_FORMAT,
+                "data": {"benchmark": "ntu60", "protocol": protocol, "class_names": list(classes)},
+                "input": {"size": 32, "frames": 3, "stored_frames": 3},
+                "model": {
+                    "arch": "resnet18",
+                    "width": 4,
+                    "temporal": True,
+                    "connection": "depth_to_rgb",
+                    "pretrained": None,
+                },
+            }
+        )
+    )
     return run
 
 
@@ -335,10 +425,12 @@ def test_seed_summary_mean_and_std(tmp_path):
         run = _fake_run(tmp_path / f"seed{i}")
         for step, acc in (("step1_depth", d), ("step2", s2)):
             (run / step).mkdir(parents=True)
-            (run / step / "metrics.json").write_text(json.dumps(
-                {"accuracy": acc, "streams": {"rgb": acc / 2, "depth": acc - 0.1}}))
-        (run / "noisy_depth.json").write_text(json.dumps([{"sigma2": "no noise", "accuracy": s2},
-                                                          {"sigma2": "void", "accuracy": d / 5}]))
+            (run / step / "metrics.json").write_text(
+                json.dumps({"accuracy": acc, "streams": {"rgb": acc / 2, "depth": acc - 0.1}})
+            )
+        (run / "noisy_depth.json").write_text(
+            json.dumps([{"sigma2": "no noise", "accuracy": s2}, {"sigma2": "void", "accuracy": d / 5}])
+        )
         runs.append(run)
     (runs[1] / "step2_inv").mkdir()  # a row only one run has is left out
     only_one = {"accuracy": 1.0, "streams": {"rgb": 1.0, "depth": 1.0}}
@@ -364,7 +456,7 @@ def test_seed_summary_mean_and_std(tmp_path):
     readme.write_text(f"# T\n\n## Results\n{START}\nhand-written 99.9 %\n{END}\n\n## Next\nkept\n")
     write_results_section(readme, out, runs)
     text = readme.read_text()
-    section = text[text.index(START): text.index(END)]
+    section = text[text.index(START) : text.index(END)]
     assert "hand-written" not in text and text.endswith(f"{END}\n\n## Next\nkept\n")
     assert "| 1 | step 1, depth stream | Depth | x-entr | 60.00 ± 14.14 | 50.0, 70.0 |" in section
     assert "](docs/results/seeds.png)" in section and (readme.parent / "docs/results/seeds.png").exists()
@@ -374,9 +466,14 @@ def test_seed_summary_mean_and_std(tmp_path):
     assert readme.read_text() == "# no markers\n"
 
 
-@pytest.mark.parametrize("other, fragment", [({"classes": ("a", "b", "c", "d")}, "data.class_names (2 classes vs 4"),
-                                             ({"classes": ("b", "a")}, "data.class_names (other class names"),
-                                             ({"protocol": "cross-view"}, "data.protocol ('cross-subject' vs")])
+@pytest.mark.parametrize(
+    "other, fragment",
+    [
+        ({"classes": ("a", "b", "c", "d")}, "data.class_names (2 classes vs 4"),
+        ({"classes": ("b", "a")}, "data.class_names (other class names"),
+        ({"protocol": "cross-view"}, "data.protocol ('cross-subject' vs"),
+    ],
+)
 def test_seed_summary_refuses_runs_that_differ(tmp_path, capsys, other, fragment):
     runs = [_fake_run(tmp_path / "a"), _fake_run(tmp_path / "b", **other)]
     for run in runs:
@@ -395,10 +492,24 @@ def test_console_says_each_thing_once(small_cache, tmp_path):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "modistill", "train", "demo", f"data.cache={small_cache}", "train.epochs=1",
-           "train.step_epochs={}",
-           "data.val_performers=1", "model.width=4", "data.frames=3", "data.workers=0", "steps=[step2]", "variants=[]",
-           "--run-dir", str(tmp_path / "run")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "modistill",
+        "train",
+        "demo",
+        f"data.cache={small_cache}",
+        "train.epochs=1",
+        "train.step_epochs={}",
+        "data.val_performers=1",
+        "model.width=4",
+        "data.frames=3",
+        "data.workers=0",
+        "steps=[step2]",
+        "variants=[]",
+        "--run-dir",
+        str(tmp_path / "run"),
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.splitlines()[-1] == f"run folder: {tmp_path / 'run'}" and "it/s" not in p.stdout
@@ -414,8 +525,10 @@ def test_importing_modistill_leaves_the_matplotlib_backend_alone():
     import subprocess
     import sys
 
-    code = ("import matplotlib; matplotlib.use('svg'); import modistill.evaluation.plots, modistill.evaluation.seeds;"
-            "print(matplotlib.get_backend())")
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import modistill.evaluation.plots, modistill.evaluation.seeds;"
+        "print(matplotlib.get_backend())"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "svg", out.stderr[-500:]
 
@@ -457,7 +570,7 @@ def test_claims_verdicts_account_for_the_test_size():
     # Three seeds: the per-run differences and a t-interval (t = 4.3027 for 2 degrees of freedom).
     got = {c["rows"]: c for c in check_claims({"1": [0.50, 0.52, 0.54], "2": [0.40, 0.41, 0.42]}, 180)}
     assert got["#1 > #2"]["verdict"] == "holds"
-    assert got["#1 > #2"]["interval"] == pytest.approx(4.3027 * 1.0 / 3 ** 0.5, abs=1e-3)  # sd 1 point, k = 3
+    assert got["#1 > #2"]["interval"] == pytest.approx(4.3027 * 1.0 / 3**0.5, abs=1e-3)  # sd 1 point, k = 3
     lo, hi = wilson(0.5, 100)
     assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
 
@@ -466,8 +579,13 @@ def test_noise_claim_names_the_lowest_separated_level():
     from modistill.evaluation.claims import noise_claim
 
     step4 = [0.50, 0.51, 0.52]
-    noisy = {"no noise": [0.70, 0.71, 0.72], "0.01": [0.49, 0.51, 0.53], "0.1": [0.45, 0.47, 0.49],
-             "1": [0.30, 0.31, 0.32], "void": [0.10, 0.10, 0.10]}
+    noisy = {
+        "no noise": [0.70, 0.71, 0.72],
+        "0.01": [0.49, 0.51, 0.53],
+        "0.1": [0.45, 0.47, 0.49],
+        "1": [0.30, 0.31, 0.32],
+        "void": [0.10, 0.10, 0.10],
+    }
     c = noise_claim(noisy, step4, 180)
     # 0.01: not separated (mean difference 0); 0.1: +4 points, sd 1, t-interval 2.5: holds from 0.1.
     assert c["verdict"] == "holds" and c["ours"] == "from σ² = 0.1 (+4.00)"
@@ -479,16 +597,19 @@ def test_noise_claim_names_the_lowest_separated_level():
 
 def test_learning_rate_drops_once_at_the_configured_epoch(small_cache, tmp_path):
     run = tmp_path / "run"
-    run_training(tiny_cfg(small_cache, "steps=[step1_depth]", "train.epochs=4", "train.schedule=step",
-                          "train.lr_drop_epoch=2"), run)
+    run_training(
+        tiny_cfg(small_cache, "steps=[step1_depth]", "train.epochs=4", "train.schedule=step", "train.lr_drop_epoch=2"),
+        run,
+    )
     ckpt = torch.load(run / "step1_depth" / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(1e-4)  # 1e-3 → 1e-4, not 1e-5
     assert json.loads((run / "step1_depth" / "step.json").read_text())["keys"]["train.lr_drop_epoch"] == 2
 
 
 def test_mixed_sampling_without_spare_frames_is_refused(small_cache, tmp_path):
-    with pytest.raises(UserError, match="data.train_sampling=mixed draws 3 of the stored frames, but the cache stores "
-                                        "only 3"):
+    with pytest.raises(
+        UserError, match="data.train_sampling=mixed draws 3 of the stored frames, but the cache stores only 3"
+    ):
         run_training(tiny_cfg(small_cache, "data.train_sampling=mixed"), tmp_path / "run")
 
 
@@ -503,14 +624,24 @@ def test_hyperparameters_are_logged_with_the_metrics(trained_small_run):
 
 
 @pytest.mark.parametrize("logger", ["wandb", "mlflow"])
-def test_a_logger_without_its_package_is_refused_before_anything_is_written(small_cache, tmp_path, monkeypatch,
-                                                                             capsys, logger):
+def test_a_logger_without_its_package_is_refused_before_anything_is_written(
+    small_cache, tmp_path, monkeypatch, capsys, logger
+):
     import importlib.util
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == logger else real(name, *a))
-    rc = main(["train", "demo", f"data.cache={small_cache}", "data.frames=3", f"train.loggers=[csv,{logger}]",
-               "--run-dir", str(tmp_path / "run")])
+    rc = main(
+        [
+            "train",
+            "demo",
+            f"data.cache={small_cache}",
+            "data.frames=3",
+            f"train.loggers=[csv,{logger}]",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ]
+    )
     assert rc == 2 and not (tmp_path / "run").exists()
     assert f"pip install {logger}" in capsys.readouterr().err
 

@@ -7,9 +7,18 @@ from pathlib import Path
 from modistill.deploy.predict import Predictor
 
 
-def prepare(root: str | Path, out: str | Path, *, dataset: str = "ntu", size: int = 224, frames: int = 5,
-            depth_encoding: str = "jet", benchmark: str = "ntu60", workers: int = 1,
-            show_progress: bool = True) -> dict:
+def prepare(
+    root: str | Path,
+    out: str | Path,
+    *,
+    dataset: str = "ntu",
+    size: int = 224,
+    frames: int = 5,
+    depth_encoding: str = "jet",
+    benchmark: str = "ntu60",
+    workers: int = 1,
+    show_progress: bool = True,
+) -> dict:
     """Build or resume a cache from an NTU RGB+D tree (``dataset="ntu"``) or a pairs CSV (``"pairs"``);
     returns the summary ``modistill prepare`` prints."""
     if dataset == "pairs":
@@ -18,13 +27,16 @@ def prepare(root: str | Path, out: str | Path, *, dataset: str = "ntu", size: in
         return prepare_pairs(root, out, size, frames, depth_encoding, workers, show_progress)
     from modistill.data.prepare import PrepareOptions, prepare_ntu
 
-    opts = PrepareOptions(size=size, frames=frames, depth_encoding=depth_encoding, benchmark=benchmark,
-                          workers=workers)
+    opts = PrepareOptions(size=size, frames=frames, depth_encoding=depth_encoding, benchmark=benchmark, workers=workers)
     return prepare_ntu(root, out, opts, show_progress)
 
 
-def train(config: str | Path, run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (),
-          retrain_from: str | None = None) -> dict[str, dict]:
+def train(
+    config: str | Path,
+    run_dir: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    retrain_from: str | None = None,
+) -> dict[str, dict]:
     """Run a config's steps into ``run_dir`` (a bundled config name or a YAML path, with dotted overrides);
     returns each step's metrics."""
     from modistill.config import load_config, resolve_config_path

@@ -38,14 +38,21 @@ class Field:
 
 def _says(text: Callable[[], str]) -> Callable[[Check], Check]:
     """Attaches the constraint in words (``allowed``) that the config reference shows beside the key."""
+
     def mark(check: Check) -> Check:
         check.allowed = text  # type: ignore[attr-defined]
         return check
+
     return mark
 
 
-KIND_ALLOWED = {"bool": "true \\| false", "path": "a file or folder", "workers": "auto, or 0 to 256",
-                "devices": "auto, a count >= 1, -1 (all) or [indices]", "limit": "a fraction in (0, 1] or batches >= 1"}
+KIND_ALLOWED = {
+    "bool": "true \\| false",
+    "path": "a file or folder",
+    "workers": "auto, or 0 to 256",
+    "devices": "auto, a count >= 1, -1 (all) or [indices]",
+    "limit": "a fraction in (0, 1] or batches >= 1",
+}
 
 
 def allowed(field: Field) -> str:
@@ -56,8 +63,9 @@ def allowed(field: Field) -> str:
 
 
 def _range(lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> Check:
-    words = " and ".join(([f"{'>' if lo_open else '>='} {lo:g}"] if lo is not None else [])
-                         + ([f"<= {hi:g}"] if hi is not None else []))
+    words = " and ".join(
+        ([f"{'>' if lo_open else '>='} {lo:g}"] if lo is not None else []) + ([f"<= {hi:g}"] if hi is not None else [])
+    )
 
     @_says(lambda: words)
     def check(v):
@@ -66,12 +74,14 @@ def _range(lo: float | None = None, hi: float | None = None, lo_open: bool = Fal
         if hi is not None and v > hi:
             return f"must be <= {hi:g}"
         return None
+
     return check
 
 
 def _one_of(*allowed) -> Check:
     return _says(lambda: " \\| ".join(map(str, allowed)))(
-        lambda v: None if v in allowed else f"is not one of {list(allowed)}")
+        lambda v: None if v in allowed else f"is not one of {list(allowed)}"
+    )
 
 
 def _archs() -> list[str]:
@@ -105,6 +115,7 @@ def _steps(allow_empty: bool) -> Check:
             return "must name at least one step"
         bad = [s for s in v if s not in STEPS]
         return f"has unknown step(s) {bad}; known: {sorted(STEPS)}" if bad else None
+
     return check
 
 
@@ -143,8 +154,11 @@ def describe_recipe(cfg: dict) -> str:
         parts.append(f"×{t['lr_drop_factor']:g} at epoch {t['lr_drop_epoch']}")
     if t.get("warmup_epochs"):
         parts.append(f"{t['warmup_epochs']:g} warm-up epoch{'s' if t['warmup_epochs'] != 1 else ''}")
-    for key, words in (("weight_decay", "weight decay"), ("label_smoothing", "label smoothing"),
-                       ("ema_decay", "weight EMA")):
+    for key, words in (
+        ("weight_decay", "weight decay"),
+        ("label_smoothing", "label smoothing"),
+        ("ema_decay", "weight EMA"),
+    ):
         if t.get(key):
             parts.append(f"{words} {t[key]:g}")
     if d.get("crop_scale"):
@@ -152,9 +166,13 @@ def describe_recipe(cfg: dict) -> str:
     if d.get("train_sampling", "even") != "even":
         parts.append(f"{d['train_sampling']} frame sampling")
     val = d.get("validation")
-    parts.append("no validation split" if val is None else
-                 f"validation: {d['val_performers']} held-out performer{'s' if d['val_performers'] != 1 else ''}"
-                 if val == "performers" else "validation: the paper's split")
+    parts.append(
+        "no validation split"
+        if val is None
+        else f"validation: {d['val_performers']} held-out performer{'s' if d['val_performers'] != 1 else ''}"
+        if val == "performers"
+        else "validation: the paper's split"
+    )
     return ", ".join(parts)
 
 
@@ -175,13 +193,13 @@ def _sigmas(v: list) -> str | None:
 
 @_says(lambda: "[min, max], 0 < min <= max <= 1")
 def _crop_scale(v: list) -> str | None:
-    ok = (len(v) == 2 and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
-          and 0 < v[0] <= v[1] <= 1)
+    ok = (
+        len(v) == 2 and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v) and 0 < v[0] <= v[1] <= 1
+    )
     return None if ok else "must be [min, max] with 0 < min <= max <= 1"
 
 
-PRECISIONS = ("auto", "32", "32-true", "16", "16-mixed", "16-true", "bf16", "bf16-mixed", "bf16-true", "64",
-              "64-true")
+PRECISIONS = ("auto", "32", "32-true", "16", "16-mixed", "16-true", "bf16", "bf16-mixed", "bf16-true", "64", "64-true")
 LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")
 
 
@@ -197,117 +215,232 @@ def _loggers(v: list) -> str | None:
 
 F = Field
 SCHEMA: dict[str, Field] = {
-    "name": F("run", "str", _says(lambda: "non-empty, no /")(
-        lambda v: None if v and "/" not in v else "must be a non-empty name without '/'"),
-              help="the run's name: the default run folder is runs/NAME"),
-    "seed": F(0, "int", _range(0, 2**32 - 1), help="seed of the weights' initialisation, the sampling and the "
-                                                   "augmentation (every step re-seeds with it)"),
+    "name": F(
+        "run",
+        "str",
+        _says(lambda: "non-empty, no /")(
+            lambda v: None if v and "/" not in v else "must be a non-empty name without '/'"
+        ),
+        help="the run's name: the default run folder is runs/NAME",
+    ),
+    "seed": F(
+        0,
+        "int",
+        _range(0, 2**32 - 1),
+        help="seed of the weights' initialisation, the sampling and the augmentation (every step re-seeds with it)",
+    ),
     "data.cache": F(None, "path", nullable=True, help="folder written by `modistill prepare` (required to train)"),
     "data.benchmark": F("ntu60", "str", _one_of("ntu60", "ntu120"), help="class list and official splits"),
-    "data.protocol": F("cross-subject", "str", _one_of("cross-subject", "cross-view", "cross-setup"),
-                       help="the benchmark's train/test protocol (cross-setup is NTU RGB+D 120's)"),
-    "data.validation": F("paper", "str", _one_of("paper", "performers"), nullable=True,
-                         help="paper: the supplement's split (data.val_per_class videos per class of one performer); "
-                              "performers: the data.val_performers lowest-numbered training performers, whole "
-                              "performances held out (a larger split for small data); null: no split, the last "
-                              "epoch is kept"),
+    "data.protocol": F(
+        "cross-subject",
+        "str",
+        _one_of("cross-subject", "cross-view", "cross-setup"),
+        help="the benchmark's train/test protocol (cross-setup is NTU RGB+D 120's)",
+    ),
+    "data.validation": F(
+        "paper",
+        "str",
+        _one_of("paper", "performers"),
+        nullable=True,
+        help="paper: the supplement's split (data.val_per_class videos per class of one performer); "
+        "performers: the data.val_performers lowest-numbered training performers, whole "
+        "performances held out (a larger split for small data); null: no split, the last "
+        "epoch is kept",
+    ),
     "data.val_per_class": F(31, "int", _range(1), help="videos per class in the paper's validation split"),
     "data.val_performers": F(1, "int", _range(1), help="performers held out by data.validation=performers"),
-    "data.exclude_list": F(None, "path", nullable=True,
-                           help="text file of sample names to leave out, e.g. NTU's missing-skeleton list"),
-    "data.frames": F(5, "int", _range(1, 256), help="frames per clip fed to the network (at most what the cache "
-                                                    "stores)"),
-    "data.train_sampling": F("even", "str", _sampling,
-                             help="even (paper): evenly spaced stored frames; mixed (released code): 50 % random "
-                                  "ordered frames; jitter: one random stored frame in each of data.frames equal "
-                                  "segments (TSN). mixed and jitter need a cache storing more frames than "
-                                  "data.frames"),
-    "data.flip": F(0.5, "float", _range(0, 1), help="probability of a horizontal flip of the whole clip in "
-                                                    "training (every modality alike)"),
-    "data.crop_scale": F(None, "list", _crop_scale, nullable=True,
-                         help="random resized crop in training with one box for every modality: [min, max] "
-                              "fraction of the frame's area (aspect ratio 3/4-4/3), resized back to the cache's "
-                              "size; null: off (paper)"),
+    "data.exclude_list": F(
+        None, "path", nullable=True, help="text file of sample names to leave out, e.g. NTU's missing-skeleton list"
+    ),
+    "data.frames": F(
+        5, "int", _range(1, 256), help="frames per clip fed to the network (at most what the cache stores)"
+    ),
+    "data.train_sampling": F(
+        "even",
+        "str",
+        _sampling,
+        help="even (paper): evenly spaced stored frames; mixed (released code): 50 % random "
+        "ordered frames; jitter: one random stored frame in each of data.frames equal "
+        "segments (TSN). mixed and jitter need a cache storing more frames than "
+        "data.frames",
+    ),
+    "data.flip": F(
+        0.5,
+        "float",
+        _range(0, 1),
+        help="probability of a horizontal flip of the whole clip in training (every modality alike)",
+    ),
+    "data.crop_scale": F(
+        None,
+        "list",
+        _crop_scale,
+        nullable=True,
+        help="random resized crop in training with one box for every modality: [min, max] "
+        "fraction of the frame's area (aspect ratio 3/4-4/3), resized back to the cache's "
+        "size; null: off (paper)",
+    ),
     "data.workers": F("auto", "workers", help="DataLoader processes; auto: the cores per device, at most 8"),
     "model.arch": F("resnet50", "str", _arch, help="backbone of every stream (the paper: resnet50)"),
-    "model.width": F(64, "int", _range(1, 4096), help="channels of the first stage (64 is torchvision's; smaller "
-                                                     "for CPU demos, random init only)"),
-    "model.pretrained": F(None, "path", nullable=True,
-                          help="ImageNet weights, offline: torchvision:IMAGENET1K_V2, hf-hub:timm/resnet50.a1_in1k "
-                               "(from the local caches) or a .pth/.safetensors file; null: random init"),
+    "model.width": F(
+        64,
+        "int",
+        _range(1, 4096),
+        help="channels of the first stage (64 is torchvision's; smaller for CPU demos, random init only)",
+    ),
+    "model.pretrained": F(
+        None,
+        "path",
+        nullable=True,
+        help="ImageNet weights, offline: torchvision:IMAGENET1K_V2, hf-hub:timm/resnet50.a1_in1k "
+        "(from the local caches) or a .pth/.safetensors file; null: random init",
+    ),
     "model.temporal": F(True, "bool", help="the paper's 3x1x1 temporal convolutions after each stage"),
-    "model.zero_init_residual": F(False, "bool", help="random init only: zero the last BN scale of every residual "
-                                                      "unit and the classifier (training starts at loss ln C)"),
-    "model.connection": F("depth_to_rgb", "str", _one_of("depth_to_rgb", "rgb_to_depth", "none"),
-                          help="direction of the multiplicative cross-stream connections (none: two-stream "
-                               "late fusion)"),
+    "model.zero_init_residual": F(
+        False,
+        "bool",
+        help="random init only: zero the last BN scale of every residual "
+        "unit and the classifier (training starts at loss ln C)",
+    ),
+    "model.connection": F(
+        "depth_to_rgb",
+        "str",
+        _one_of("depth_to_rgb", "rgb_to_depth", "none"),
+        help="direction of the multiplicative cross-stream connections (none: two-stream late fusion)",
+    ),
     "train.optimizer": F("adam", "str", _one_of("adam", "sgd", "adamw"), help="optimizer of every step"),
     "train.lr": F(1.0e-3, "float", _range(0, lo_open=True), help="learning rate (the paper: 1e-3)"),
     "train.weight_decay": F(0.0, "float", _range(0), help="L2 (adam, sgd) or decoupled (adamw) weight decay"),
-    "train.lr_drop_epoch": F(0, "int", _range(0), help="N > 0: multiply the rate by train.lr_drop_factor at epoch "
-                                                       "N (Fig. 4: 1e-3, then 1e-4); 0: constant"),
+    "train.lr_drop_epoch": F(
+        0,
+        "int",
+        _range(0),
+        help="N > 0: multiply the rate by train.lr_drop_factor at epoch N (Fig. 4: 1e-3, then 1e-4); 0: constant",
+    ),
     "train.lr_drop_factor": F(0.1, "float", _range(0, 1, lo_open=True), help="factor of train.lr_drop_epoch"),
-    "train.schedule": F("step", "str", _one_of("step", "cosine"),
-                        help="step: constant, or the one drop of train.lr_drop_epoch; cosine: from train.lr to 0 "
-                             "over the step's epochs"),
-    "train.warmup_epochs": F(0.0, "float", _range(0), help="linear warm-up of the rate over this many epochs "
-                                                           "(fractions allowed), per optimizer step"),
-    "train.label_smoothing": F(0.0, "float", _range(0, 0.5), help="label smoothing of every cross-entropy with "
-                                                                  "the labels"),
-    "train.ema_decay": F(0.0, "float", _range(0, 0.99999),
-                         help="exponential moving average of the weights, updated every optimizer step; "
-                              "validation, selection, test, weights.pt and export use it. 0: off"),
+    "train.schedule": F(
+        "step",
+        "str",
+        _one_of("step", "cosine"),
+        help="step: constant, or the one drop of train.lr_drop_epoch; cosine: from train.lr to 0 "
+        "over the step's epochs",
+    ),
+    "train.warmup_epochs": F(
+        0.0,
+        "float",
+        _range(0),
+        help="linear warm-up of the rate over this many epochs (fractions allowed), per optimizer step",
+    ),
+    "train.label_smoothing": F(
+        0.0, "float", _range(0, 0.5), help="label smoothing of every cross-entropy with the labels"
+    ),
+    "train.ema_decay": F(
+        0.0,
+        "float",
+        _range(0, 0.99999),
+        help="exponential moving average of the weights, updated every optimizer step; "
+        "validation, selection, test, weights.pt and export use it. 0: off",
+    ),
     "train.batch_size": F(5, "int", _range(1, 65536), help="videos per batch and device (the paper: 5)"),
     "train.epochs": F(40, "int", _range(1, 100000), help="epochs of every step without a train.step_epochs entry"),
-    "train.step_epochs": F({}, "mapping", _step_epochs,
-                           help="per-step epochs, like torchdistill's stages: {step1_rgb: 15}. A new value "
-                                "replaces the whole mapping ({} clears it)"),
-    "train.precision": F("auto", "precision", _one_of(*PRECISIONS),
-                         help="Lightning precision; auto: bf16-mixed on a GPU, 32 on the CPU. *-true trains the "
-                              "weights in that type; export always writes float32"),
+    "train.step_epochs": F(
+        {},
+        "mapping",
+        _step_epochs,
+        help="per-step epochs, like torchdistill's stages: {step1_rgb: 15}. A new value "
+        "replaces the whole mapping ({} clears it)",
+    ),
+    "train.precision": F(
+        "auto",
+        "precision",
+        _one_of(*PRECISIONS),
+        help="Lightning precision; auto: bf16-mixed on a GPU, 32 on the CPU. *-true trains the "
+        "weights in that type; export always writes float32",
+    ),
     "train.devices": F("auto", "devices", help="auto, a device count, -1 (all) or a list of device indices"),
-    "train.accelerator": F("auto", "str", _one_of("auto", "cpu", "gpu", "cuda", "mps"), help="Lightning "
-                                                                                             "accelerator"),
-    "train.strategy": F("auto", "str", _one_of("auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook",
-                                               "ddp_find_unused_parameters_true", "fsdp", "single_device"),
-                        help="Lightning strategy (ddp for several GPUs)"),
+    "train.accelerator": F("auto", "str", _one_of("auto", "cpu", "gpu", "cuda", "mps"), help="Lightning accelerator"),
+    "train.strategy": F(
+        "auto",
+        "str",
+        _one_of(
+            "auto",
+            "ddp",
+            "ddp_spawn",
+            "ddp_fork",
+            "ddp_notebook",
+            "ddp_find_unused_parameters_true",
+            "fsdp",
+            "single_device",
+        ),
+        help="Lightning strategy (ddp for several GPUs)",
+    ),
     "train.num_nodes": F(1, "int", _range(1, 100000), help="machines of a multi-node DDP run"),
     "train.log_every_n_steps": F(10, "int", _range(1), help="optimizer steps between two training-loss logs"),
-    "train.loggers": F(["csv", "tensorboard"], "list", _loggers,
-                       help="where metrics and hyperparameters go: csv (always: the report reads it), "
-                            "tensorboard, wandb, mlflow (MLFLOW_TRACKING_URI, else RUN/mlruns). A logger whose "
-                            "package is missing is refused"),
-    "train.limit_train_batches": F(1.0, "limit", help="a fraction in (0, 1] or a number of training batches per "
-                                                      "epoch (quick checks)"),
+    "train.loggers": F(
+        ["csv", "tensorboard"],
+        "list",
+        _loggers,
+        help="where metrics and hyperparameters go: csv (always: the report reads it), "
+        "tensorboard, wandb, mlflow (MLFLOW_TRACKING_URI, else RUN/mlruns). A logger whose "
+        "package is missing is refused",
+    ),
+    "train.limit_train_batches": F(
+        1.0, "limit", help="a fraction in (0, 1] or a number of training batches per epoch (quick checks)"
+    ),
     "train.progress": F(True, "bool", help="progress bars on stderr"),
     "train.compile": F(False, "bool", help="torch.compile the networks (in place, state dict keys unchanged)"),
-    "train.cpu_keep_freed_memory": F(True, "bool", help="CPU runs: glibc keeps freed memory for reuse (faster "
-                                                        "steps)"),
-    "distill.alpha": F(0.5, "float", _range(0, 1), help="eq. 7: weight α of the hallucination loss; 1 - α goes to "
-                                                       "the distillation loss of eq. 5"),
-    "distill.lambda": F(0.5, "float", _range(0, 1), help="eq. 5: weight λ of the soft teacher term; 1 - λ goes to "
-                                                        "the hard labels"),
-    "distill.temperature": F(10.0, "float", _range(0, lo_open=True), help="eq. 5: softmax temperature T of the "
-                                                                         "soft targets"),
-    "distill.t2_scaling": F(False, "bool", help="multiply the soft term by T² (Hinton et al.; neither the paper "
-                                                "nor its code does)"),
+    "train.cpu_keep_freed_memory": F(True, "bool", help="CPU runs: glibc keeps freed memory for reuse (faster steps)"),
+    "distill.alpha": F(
+        0.5,
+        "float",
+        _range(0, 1),
+        help="eq. 7: weight α of the hallucination loss; 1 - α goes to the distillation loss of eq. 5",
+    ),
+    "distill.lambda": F(
+        0.5, "float", _range(0, 1), help="eq. 5: weight λ of the soft teacher term; 1 - λ goes to the hard labels"
+    ),
+    "distill.temperature": F(
+        10.0, "float", _range(0, lo_open=True), help="eq. 5: softmax temperature T of the soft targets"
+    ),
+    "distill.t2_scaling": F(
+        False, "bool", help="multiply the soft term by T² (Hinton et al.; neither the paper nor its code does)"
+    ),
     "distill.hall_layers": F(["layer4"], "list", _layers, help="stages whose feature maps eq. 3 compares"),
-    "distill.hall_reduction": F("mean", "str", _one_of("mean", "per_video", "sum"),
-                                help="eq. 3's reduction: mean (ours: per element), per_video (as printed: squared "
-                                     "L2 per video) or sum (released code: whole batch)"),
-    "distill.hall_weight": F(1.0, "float", _range(0),
-                             help="λ_l of eq. 3 on every hallucination layer; the released recipe is sum reduction "
-                                  "with 0.01 (configs/ntu60_xsub_released.yaml)"),
-    "steps": F(["step1_rgb", "step1_depth", "step2", "step3", "step4"], "list", _steps(allow_empty=False),
-               help="the steps to train, with the steps they start from"),
-    "variants": F([], "list", _steps(allow_empty=True),
-                  help="extra rows of Table 2: ablations, the inverted study, Hoffman et al."),
-    "evaluate.noise_sigma2": F([0.0, 1.0e-3, 1.0e-2, 1.0e-1, 1.0, 10.0], "list", _sigmas,
-                               help="Table 3's noise variances on the test depth"),
+    "distill.hall_reduction": F(
+        "mean",
+        "str",
+        _one_of("mean", "per_video", "sum"),
+        help="eq. 3's reduction: mean (ours: per element), per_video (as printed: squared "
+        "L2 per video) or sum (released code: whole batch)",
+    ),
+    "distill.hall_weight": F(
+        1.0,
+        "float",
+        _range(0),
+        help="λ_l of eq. 3 on every hallucination layer; the released recipe is sum reduction "
+        "with 0.01 (configs/ntu60_xsub_released.yaml)",
+    ),
+    "steps": F(
+        ["step1_rgb", "step1_depth", "step2", "step3", "step4"],
+        "list",
+        _steps(allow_empty=False),
+        help="the steps to train, with the steps they start from",
+    ),
+    "variants": F(
+        [],
+        "list",
+        _steps(allow_empty=True),
+        help="extra rows of Table 2: ablations, the inverted study, Hoffman et al.",
+    ),
+    "evaluate.noise_sigma2": F(
+        [0.0, 1.0e-3, 1.0e-2, 1.0e-1, 1.0, 10.0], "list", _sigmas, help="Table 3's noise variances on the test depth"
+    ),
     "evaluate.void": F(True, "bool", help="Table 3's void row: all-zero depth"),
-    "evaluate.noise_on": F("depth", "str", _one_of("depth", "encoded"),
-                           help="Table 3's noise: on the depth map before encoding (paper) or on the encoded 8-bit "
-                                "image (released code)"),
+    "evaluate.noise_on": F(
+        "depth",
+        "str",
+        _one_of("depth", "encoded"),
+        help="Table 3's noise: on the depth map before encoding (paper) or on the encoded 8-bit image (released code)",
+    ),
 }
 del F
 
@@ -407,8 +540,9 @@ def _coerce(key: str, field: Field, v: Any) -> Any:
             return v
         if isinstance(v, list) and v and all(_is_int(x) and x >= 0 for x in v):
             return v
-        raise UserError(f"config key {key!r} must be auto, a device count >= 1, -1 (all) or a list of device "
-                        f"indices, got {v!r}")
+        raise UserError(
+            f"config key {key!r} must be auto, a device count >= 1, -1 (all) or a list of device indices, got {v!r}"
+        )
     if kind == "limit":
         if _is_int(v) and v >= 1:
             return v
@@ -480,12 +614,16 @@ def _check_combinations(cfg: dict) -> None:
     """Keys that are valid alone but contradict each other."""
     t = cfg["train"]
     if t["precision"] == "16-true":
-        raise UserError("config train.precision=16-true keeps the weights in float16, where Adam's epsilon (1e-8) "
-                        "rounds to 0 and small updates vanish, so training diverges; use 16-mixed or bf16-true")
+        raise UserError(
+            "config train.precision=16-true keeps the weights in float16, where Adam's epsilon (1e-8) "
+            "rounds to 0 and small updates vanish, so training diverges; use 16-mixed or bf16-true"
+        )
     if t["schedule"] == "cosine" and t["lr_drop_epoch"]:
-        raise UserError("config train.schedule=cosine and train.lr_drop_epoch="
-                        f"{t['lr_drop_epoch']} contradict each other; set train.lr_drop_epoch=0 or "
-                        "train.schedule=step")
+        raise UserError(
+            "config train.schedule=cosine and train.lr_drop_epoch="
+            f"{t['lr_drop_epoch']} contradict each other; set train.lr_drop_epoch=0 or "
+            "train.schedule=step"
+        )
 
 
 def validate(cfg: dict) -> None:
@@ -513,11 +651,15 @@ def _shown(value: Any) -> str:
 def reference_markdown() -> str:
     """The config reference (docs/config.md), one table per section, generated from :data:`SCHEMA` so that it
     cannot drift from the code; a test compares the committed file with this."""
-    lines = ["# Config reference", "",
-             "Every key a config file or a `key=value` override can set. Generated from the schema in "
-             "`src/modistill/config.py` by `modistill config reference`; a test keeps this page equal to it.",
-             "Unknown keys, values of the wrong kind and values out of range are refused in one line before "
-             "anything is written. `modistill config show NAME [overrides]` prints a resolved config.", ""]
+    lines = [
+        "# Config reference",
+        "",
+        "Every key a config file or a `key=value` override can set. Generated from the schema in "
+        "`src/modistill/config.py` by `modistill config reference`; a test keeps this page equal to it.",
+        "Unknown keys, values of the wrong kind and values out of range are refused in one line before "
+        "anything is written. `modistill config show NAME [overrides]` prints a resolved config.",
+        "",
+    ]
     sections: dict[str, list[str]] = {}
     for key in SCHEMA:
         sections.setdefault(key.split(".")[0] if "." in key else "top level", []).append(key)

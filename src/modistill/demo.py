@@ -10,20 +10,36 @@ from pathlib import Path
 
 log = logging.getLogger("modistill")
 
-QUICK = {"synth": dict(classes=4, subjects=4, cameras=2, replications=1, frames=12, rgb_size=(192, 108),
-                       depth_size=(128, 106)),
-         "size": 48, "frames": 5, "overrides": ["train.epochs=1", "train.step_epochs={}", "data.val_performers=1",
-                                   "model.width=8", "train.batch_size=4", "train.log_every_n_steps=1",
-                                   "variants=[step3_noconn]"]}
+QUICK = {
+    "synth": dict(
+        classes=4, subjects=4, cameras=2, replications=1, frames=12, rgb_size=(192, 108), depth_size=(128, 106)
+    ),
+    "size": 48,
+    "frames": 5,
+    "overrides": [
+        "train.epochs=1",
+        "train.step_epochs={}",
+        "data.val_performers=1",
+        "model.width=8",
+        "train.batch_size=4",
+        "train.log_every_n_steps=1",
+        "variants=[step3_noconn]",
+    ],
+}
 # 20 performers (11 train after the 2 validation performers, 7 test): RGB must generalise across clothing, and more
 # performers moved it most (benchmarks/demo_calibration.py). 24-frame videos (the generator's default is 32): the
 # network sees 5 evenly spaced frames either way, and the time budget goes to training instead of rendering.
-FULL = {"synth": dict(classes=10, subjects=20, cameras=3, replications=1, frames=24), "size": 96, "frames": 5,
-        "overrides": []}
+FULL = {
+    "synth": dict(classes=10, subjects=20, cameras=3, replications=1, frames=24),
+    "size": 96,
+    "frames": 5,
+    "overrides": [],
+}
 
 
-def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int = 2,
-             overrides: list[str] | tuple[str, ...] = ()) -> Path:
+def run_demo(
+    out: str | Path, quick: bool = False, seed: int = 0, workers: int = 2, overrides: list[str] | tuple[str, ...] = ()
+) -> Path:
     """Run the demo into ``out`` (data/, cache/, run/) and return the report's path."""
     from modistill.config import CONFIG_DIR, load_config
     from modistill.data.prepare import PrepareOptions, prepare_ntu
@@ -35,8 +51,10 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int =
     mode = QUICK if quick else FULL
     out = Path(out)
     data, cache, run = out / "data", out / "cache", out / "run"
-    cfg = load_config(CONFIG_DIR / "demo.yaml",  # checked before any work, with the cache path it will have
-                      [f"data.cache={cache}", f"seed={seed}", *mode["overrides"], *overrides])
+    cfg = load_config(
+        CONFIG_DIR / "demo.yaml",  # checked before any work, with the cache path it will have
+        [f"data.cache={cache}", f"seed={seed}", *mode["overrides"], *overrides],
+    )
     log.info("demo 1/4: synthetic RGB-D benchmark (NTU layout) → %s", data)
     generate(SynthConfig(seed=seed, **mode["synth"]), data, workers=workers)
     log.info("demo 2/4: align, crop and cache → %s", cache)
@@ -50,8 +68,14 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int =
     return report
 
 
-def run_demo_seeds(out: str | Path, seeds: list[int], quick: bool = False, workers: int = 2,
-                   overrides: list[str] | tuple[str, ...] = (), readme: str | Path | None = None) -> Path:
+def run_demo_seeds(
+    out: str | Path,
+    seeds: list[int],
+    quick: bool = False,
+    workers: int = 2,
+    overrides: list[str] | tuple[str, ...] = (),
+    readme: str | Path | None = None,
+) -> Path:
     """The demo once per seed (each with its own synthetic data) into ``out/seed_S``, then the mean ± sd summary
     with the claims table (``out/seeds.md``); ``readme``: also write that summary into the README's results
     section. Finished seeds are skipped, so an interrupted run resumes."""

@@ -36,8 +36,9 @@ def hallucination_loss(
     total = 0.0
     for layer in layers:
         diff = (torch.sigmoid(teacher[layer].detach()) - torch.sigmoid(student[layer])).pow(2)
-        total = total + (diff.mean() if reduction == "mean" else diff.sum() / (videos if reduction == "per_video"
-                                                                                else 1))
+        total = total + (
+            diff.mean() if reduction == "mean" else diff.sum() / (videos if reduction == "per_video" else 1)
+        )
     return weight * total
 
 
@@ -88,8 +89,9 @@ def modality_distillation_loss(
 ) -> torch.Tensor:
     """Eq. 7 from the logits and feature maps."""
     gd = generalized_distillation_loss(student_logits, labels, teacher_logits, lam, temperature, t2_scaling)
-    hall = hallucination_loss(teacher_features, student_features, layers, reduction, hall_weight,
-                              videos=labels.shape[0])
+    hall = hallucination_loss(
+        teacher_features, student_features, layers, reduction, hall_weight, videos=labels.shape[0]
+    )
     return eq7(gd, hall, alpha)
 
 

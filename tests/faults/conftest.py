@@ -49,5 +49,3 @@ def cache_copy(small_cache, tmp_path) -> Path:
     dst = tmp_path / "cache"
     shutil.copytree(small_cache, dst)
     return dst
-
-

@@ -26,8 +26,11 @@ class Cli:
     def fails(self, argv: list, fragment: str, rc: int = 2) -> str:
         """Exit ``rc``, no traceback, one stderr line holding ``fragment``; returns that line."""
         got, _, err = self(argv)
-        lines = [line for line in err.replace("\r", "\n").splitlines()
-                 if line.strip() and not LOG_LINE.match(line) and "%|" not in line]
+        lines = [
+            line
+            for line in err.replace("\r", "\n").splitlines()
+            if line.strip() and not LOG_LINE.match(line) and "%|" not in line
+        ]
         assert "Traceback" not in err, err[-3000:]
         assert got == rc, (got, err[-2000:])
         assert len(lines) == 1, err[-2000:]
@@ -45,6 +48,14 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-TINY_TRAIN = ["train.epochs=1", "train.step_epochs={}",
-              "data.val_performers=1", "model.width=4", "train.batch_size=4", "data.frames=3",
-              "data.workers=0", "train.progress=false", "variants=[]"]
+TINY_TRAIN = [
+    "train.epochs=1",
+    "train.step_epochs={}",
+    "data.val_performers=1",
+    "model.width=4",
+    "train.batch_size=4",
+    "data.frames=3",
+    "data.workers=0",
+    "train.progress=false",
+    "variants=[]",
+]

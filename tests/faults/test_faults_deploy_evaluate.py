@@ -16,8 +16,11 @@ RUN_DAMAGE = [
     ("truncated run.json", lambda r: truncate(r / "run.json"), "run.json: not valid JSON"),
     ("missing run.json", lambda r: (r / "run.json").unlink(), "no run.json"),
     ("run.json of another format", lambda r: (r / "run.json").write_text('{"format": "x/9"}'), "run format 'x/9'"),
-    ("run.json without input", lambda r: (r / "run.json").write_text('{"format": "modistill-run/1", "data": {}}'),
-     "lacks 'input'"),
+    (
+        "run.json without input",
+        lambda r: (r / "run.json").write_text('{"format": "modistill-run/1", "data": {}}'),
+        "lacks 'input'",
+    ),
     ("truncated step.json", lambda r: truncate(r / "step4" / "step.json"), "step4/step.json: not valid JSON"),
     ("truncated weights", lambda r: truncate(r / "step4" / "weights.pt"), "step4/weights.pt: unreadable (truncated)"),
     ("random weights", lambda r: (r / "step4" / "weights.pt").write_bytes(os.urandom(512)), "weights.pt: unreadable"),
@@ -51,8 +54,11 @@ def test_predict_with_a_damaged_run(cli, run_copy, tiny_ntu, what, damage, fragm
 EXPORT_ARGS = [
     ("--out without .onnx", lambda t: ["--out", t / "m.bin"], "--out must end in .onnx"),
     ("--out a directory", lambda t: ["--out", _mkdir(t / "m.onnx")], "is a directory"),
-    ("--safetensors a directory", lambda t: ["--out", t / "m.onnx", "--safetensors", _mkdir(t / "b")],
-     "is a directory"),
+    (
+        "--safetensors a directory",
+        lambda t: ["--out", t / "m.onnx", "--safetensors", _mkdir(t / "b")],
+        "is a directory",
+    ),
 ]
 
 
@@ -174,7 +180,9 @@ def test_show_alignment_into_a_missing_folder_works(cli, tiny_ntu, tmp_path):
 
 
 SYNTH = [
-    (["--classes", "0"], "classes"), (["--frames", "0"], "frames"), (["--subjects", "0"], "subjects"),
+    (["--classes", "0"], "classes"),
+    (["--frames", "0"], "frames"),
+    (["--subjects", "0"], "subjects"),
 ]
 
 
@@ -190,8 +198,11 @@ def test_synth_into_a_file(cli, tmp_path):
 
 PAIRS_CMD = [
     ("missing root", lambda t: ["nwucla", t / "none", "--out", t / "p.csv"], "dataset folder not found"),
-    ("overlapping views", lambda t: ["nwucla", t, "--out", t / "p.csv", "--train-views", "1", "--test-views", "1"],
-     "in both train and test"),
+    (
+        "overlapping views",
+        lambda t: ["nwucla", t, "--out", t / "p.csv", "--train-views", "1", "--test-views", "1"],
+        "in both train and test",
+    ),
     ("no videos", lambda t: ["uwa3d", t, "--out", t / "p.csv"], "no uwa3d videos found"),
 ]
 

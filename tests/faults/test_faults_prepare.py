@@ -11,8 +11,10 @@ import pytest
 from faultkit import snapshot, truncate
 
 ARGS = [
-    (["--size", "100000"], "--size must be between 16 and 1024"), (["--size", "8"], "--size must be between 16"),
-    (["--frames", "0"], "--frames must be between 1 and 256"), (["--workers", "0"], "--workers must be at least 1"),
+    (["--size", "100000"], "--size must be between 16 and 1024"),
+    (["--size", "8"], "--size must be between 16"),
+    (["--frames", "0"], "--frames must be between 1 and 256"),
+    (["--workers", "0"], "--workers must be at least 1"),
 ]
 
 
@@ -30,14 +32,19 @@ def test_root_missing_or_a_file(cli, tmp_path):
 
 def test_out_is_a_file(cli, tiny_ntu, tmp_path):
     (tmp_path / "c").write_text("x")
-    cli.fails(["prepare", "ntu", "--root", tiny_ntu, "--out", tmp_path / "c", "--size", "32", "--frames", "3"],
-              "cannot create the cache folder")
+    cli.fails(
+        ["prepare", "ntu", "--root", tiny_ntu, "--out", tmp_path / "c", "--size", "32", "--frames", "3"],
+        "cannot create the cache folder",
+    )
 
 
 CACHE_STATE = [
     ("truncated cache.json", lambda c: truncate(c / "cache.json"), "cache.json: not valid JSON"),
-    ("cache.json a directory", lambda c: ((c / "cache.json").unlink(), (c / "cache.json").mkdir()),
-     "cache.json: is a directory"),
+    (
+        "cache.json a directory",
+        lambda c: ((c / "cache.json").unlink(), (c / "cache.json").mkdir()),
+        "cache.json: is a directory",
+    ),
     ("corrupt manifest.json", lambda c: truncate(c / "manifest.json"), "manifest.json: corrupt manifest"),
     ("other settings", lambda c: None, "existing cache was prepared with other settings"),
 ]
@@ -61,10 +68,16 @@ def tree(tiny_ntu, tmp_path):
 
 SYNTH = [
     ("truncated synth.json", lambda r: truncate(r / "synth.json"), "synth.json: not valid JSON"),
-    ("synth.json without class_names", lambda r: (r / "synth.json").write_text('{"classes": 3}'),
-     "synth.json: needs a list of 1 to 60 class_names"),
-    ("synth.json with 200 classes", lambda r: (r / "synth.json").write_text(json.dumps(
-        {"class_names": [str(i) for i in range(200)]})), "needs a list of 1 to 60 class_names"),
+    (
+        "synth.json without class_names",
+        lambda r: (r / "synth.json").write_text('{"classes": 3}'),
+        "synth.json: needs a list of 1 to 60 class_names",
+    ),
+    (
+        "synth.json with 200 classes",
+        lambda r: (r / "synth.json").write_text(json.dumps({"class_names": [str(i) for i in range(200)]})),
+        "needs a list of 1 to 60 class_names",
+    ),
 ]
 
 
@@ -86,8 +99,9 @@ RECOVERS = [
 def test_state_the_rerun_repairs(cli, cache_copy, tiny_ntu, what, damage):
     """Damage that loses no finished work: the rerun succeeds and every video is ok again."""
     damage(cache_copy)
-    rc, _, err = cli(["prepare", "ntu", "--root", tiny_ntu, "--out", cache_copy, "--size", "32", "--frames", "3",
-                      "--quiet"])
+    rc, _, err = cli(
+        ["prepare", "ntu", "--root", tiny_ntu, "--out", cache_copy, "--size", "32", "--frames", "3", "--quiet"]
+    )
     assert rc == 0 and "Traceback" not in err
     man = json.loads((cache_copy / "manifest.json").read_text())
     assert set(man["counts"]) == {"ok"} and not list((cache_copy / "clips").glob(".*.tmp"))
@@ -105,8 +119,10 @@ def test_disk_full_at_the_manifest_write(cli, tiny_ntu, tmp_path, monkeypatch):
 
     monkeypatch.setattr(C, "atomic_write_text", full)
     out = tmp_path / "c"
-    cli.fails(["prepare", "ntu", "--root", tiny_ntu, "--out", out, "--size", "32", "--frames", "3"],
-              "manifest.json: cannot write the index (no space left on device); the clips are kept")
+    cli.fails(
+        ["prepare", "ntu", "--root", tiny_ntu, "--out", out, "--size", "32", "--frames", "3"],
+        "manifest.json: cannot write the index (no space left on device); the clips are kept",
+    )
     monkeypatch.setattr(C, "atomic_write_text", real)
     rc, _, _ = cli(["prepare", "ntu", "--root", tiny_ntu, "--out", out, "--size", "32", "--frames", "3", "--quiet"])
     assert rc == 0 and json.loads((out / "manifest.json").read_text())["counts"] == {"ok": 18}

@@ -22,8 +22,11 @@ def test_a_run_folder_in_use_is_refused_in_one_line(run_copy, small_cache, cli, 
     another one): every command that writes the folder refuses, exit 2, naming the holder, and writes nothing."""
     from faultkit import snapshot
 
-    argv = {"train": ["train", "demo", f"data.cache={small_cache}", *TINY_TRAIN, "--run-dir", run_copy],
-            "evaluate": ["evaluate", run_copy], "tune": ["tune", run_copy, "--trials", "1"]}[command]
+    argv = {
+        "train": ["train", "demo", f"data.cache={small_cache}", *TINY_TRAIN, "--run-dir", run_copy],
+        "evaluate": ["evaluate", run_copy],
+        "tune": ["tune", run_copy, "--trials", "1"],
+    }[command]
     before = snapshot(run_copy)
     with run_lock(run_copy, "train"):
         line = cli.fails(argv, f"in use by another modistill train, tune or evaluate (pid {os.getpid()})")
@@ -82,16 +85,35 @@ def test_a_terminated_loader_worker_ends(tmp_path):
 
 
 def _train(cache, run, session: bool) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "modistill", "train", "demo", f"data.cache={cache}", "train.epochs=200",
-           "train.step_epochs={}", "data.val_performers=1", "model.width=4", "train.batch_size=2", "data.workers=1",
-           "data.frames=3", "train.progress=false", "steps=[step1_rgb]", "variants=[]", "--run-dir", str(run)]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=session)
+    cmd = [
+        sys.executable,
+        "-m",
+        "modistill",
+        "train",
+        "demo",
+        f"data.cache={cache}",
+        "train.epochs=200",
+        "train.step_epochs={}",
+        "data.val_performers=1",
+        "model.width=4",
+        "train.batch_size=2",
+        "data.workers=1",
+        "data.frames=3",
+        "train.progress=false",
+        "steps=[step1_rgb]",
+        "variants=[]",
+        "--run-dir",
+        str(run),
+    ]
+    return subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=session
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signame, to_group, rc", [("SIGTERM", False, 143), ("SIGTERM", True, 143),
-                                                   ("SIGINT", True, 130)])
+@pytest.mark.parametrize(
+    "signame, to_group, rc", [("SIGTERM", False, 143), ("SIGTERM", True, 143), ("SIGINT", True, 130)]
+)
 def test_signals_end_training_with_loader_workers(small_cache, tmp_path, signame, to_group, rc):
     """`timeout` and Kubernetes signal the main process only; a terminal or SLURM the whole group. Either way, with
     a loader worker running, the command ends within seconds with its one line and 128 + the signal number."""
@@ -149,8 +171,21 @@ def test_a_sample_outside_the_class_list_is_listed_unused(tiny_ntu, tmp_path, cl
     shutil.copy(lay.rgb(src), lay.rgb(extra))
     shutil.copy(lay.skeleton(src), lay.skeleton(extra))
     shutil.copytree(lay.depth_dir(src), lay.depth_dir(extra))
-    argv = ["prepare", "ntu", "--root", tree, "--out", tmp_path / "cache", "--size", "32", "--frames", "3",
-            "--quiet", "--workers", "1"]
+    argv = [
+        "prepare",
+        "ntu",
+        "--root",
+        tree,
+        "--out",
+        tmp_path / "cache",
+        "--size",
+        "32",
+        "--frames",
+        "3",
+        "--quiet",
+        "--workers",
+        "1",
+    ]
     rc, out, _ = cli(argv)
     assert rc == 0
     assert f"unused {extra}: action A005 is outside the tree's class list (3 actions)" in out

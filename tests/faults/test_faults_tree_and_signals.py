@@ -162,19 +162,22 @@ def test_unwritable_cache_folder_is_one_clear_error(tiny_ntu, tmp_path, monkeypa
     assert err.count("\n") == 1 and "Permission denied" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["prepare", "ntu", "--root", "/nonexistent/ntu", "--out", "{tmp}/c"], "RGB folder not found"),
-    (["train", "no_such_config.yaml"], "config file not found"),
-    (["train", "demo", "train.epochz=3"], "unknown config key 'train.epochz'"),
-    (["train", "demo", "train.epochs=many"], "train.epochs"),
-    (["train", "demo", "steps=[step9]", "data.cache={tmp}"], "unknown step(s) ['step9']"),
-    (["train", "demo", "data.cache={tmp}"], "not a prepared cache"),
-    (["evaluate", "{tmp}"], "not a run folder"),
-    (["export", "{tmp}", "--out", "{tmp}/m.onnx"], "not a run folder"),
-    (["predict", "{tmp}/v.avi", "--model", "{tmp}/none.onnx"], "model file not found"),
-    (["show-alignment", "{tmp}", "S001C001P001R001A001"], "not found"),
-    (["synth", "{tmp}/s", "--classes", "0"], "--classes must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["prepare", "ntu", "--root", "/nonexistent/ntu", "--out", "{tmp}/c"], "RGB folder not found"),
+        (["train", "no_such_config.yaml"], "config file not found"),
+        (["train", "demo", "train.epochz=3"], "unknown config key 'train.epochz'"),
+        (["train", "demo", "train.epochs=many"], "train.epochs"),
+        (["train", "demo", "steps=[step9]", "data.cache={tmp}"], "unknown step(s) ['step9']"),
+        (["train", "demo", "data.cache={tmp}"], "not a prepared cache"),
+        (["evaluate", "{tmp}"], "not a run folder"),
+        (["export", "{tmp}", "--out", "{tmp}/m.onnx"], "not a run folder"),
+        (["predict", "{tmp}/v.avi", "--model", "{tmp}/none.onnx"], "model file not found"),
+        (["show-alignment", "{tmp}", "S001C001P001R001A001"], "not found"),
+        (["synth", "{tmp}/s", "--classes", "0"], "--classes must be at least 1"),
+    ],
+)
 def test_cli_bad_input_one_line_exit_2(argv, fragment, tmp_path, capsys):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     assert main(argv) == 2
@@ -185,10 +188,26 @@ def test_cli_bad_input_one_line_exit_2(argv, fragment, tmp_path, capsys):
 def _train_cmd(cache, run):
     import sys
 
-    return [sys.executable, "-m", "modistill", "train", "demo", f"data.cache={cache}", "train.epochs=12",
-            "train.step_epochs={}",
-            "data.val_performers=1", "model.width=4", "train.batch_size=2", "data.workers=0", "data.frames=3",
-            "train.progress=false", "steps=[step1_depth]", "variants=[]", "--run-dir", str(run)]
+    return [
+        sys.executable,
+        "-m",
+        "modistill",
+        "train",
+        "demo",
+        f"data.cache={cache}",
+        "train.epochs=12",
+        "train.step_epochs={}",
+        "data.val_performers=1",
+        "model.width=4",
+        "train.batch_size=2",
+        "data.workers=0",
+        "data.frames=3",
+        "train.progress=false",
+        "steps=[step1_depth]",
+        "variants=[]",
+        "--run-dir",
+        str(run),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -202,9 +221,14 @@ def uninterrupted(small_cache, tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signame, rc, words", [("SIGKILL", -9, None),
-                                                ("SIGTERM", 143, "terminated (SIGTERM); finished work is kept"),
-                                                ("SIGINT", 130, "interrupted; finished work is kept")])
+@pytest.mark.parametrize(
+    "signame, rc, words",
+    [
+        ("SIGKILL", -9, None),
+        ("SIGTERM", 143, "terminated (SIGTERM); finished work is kept"),
+        ("SIGINT", 130, "interrupted; finished work is kept"),
+    ],
+)
 def test_killed_training_resumes_to_identical_weights(small_cache, uninterrupted, tmp_path, signame, rc, words):
     """A signal at a random moment after the first checkpoint, then a rerun: the step ends with weights equal,
     tensor by tensor, to the uninterrupted run with the same seed, and the rerun resumed (it did not train the

@@ -40,19 +40,24 @@ def test_tune_selects_on_validation_and_resumes(run_copy, cli):
     (run_copy / "tune" / f"trial_{cut.number:03d}" / "step3").mkdir(parents=True)
     rc, out, err = cli(["tune", run_copy, "--trials", "3"])
     assert rc == 0, err[-2000:]
-    states = {t.number: t.state for t in optuna.load_study(
-        study_name="step3", storage=f"sqlite:///{run_copy / 'tune' / 'study.db'}").trials}
+    states = {
+        t.number: t.state
+        for t in optuna.load_study(study_name="step3", storage=f"sqlite:///{run_copy / 'tune' / 'study.db'}").trials
+    }
     assert states[cut.number] == optuna.trial.TrialState.FAIL
     assert not (run_copy / "tune" / f"trial_{cut.number:03d}").exists()
     assert sum(s == optuna.trial.TrialState.COMPLETE for s in states.values()) == 3
     assert len(json.loads((run_copy / "tune" / "tune.json").read_text())["trials"]) == 3
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--step", "step2"], "step2 trains with cross-entropy only"),
-    (["--params", "lr"], "the learning rate is part of every step's fingerprint"),
-    (["--trials", "0"], "--trials must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--step", "step2"], "step2 trains with cross-entropy only"),
+        (["--params", "lr"], "the learning rate is part of every step's fingerprint"),
+        (["--trials", "0"], "--trials must be at least 1"),
+    ],
+)
 def test_tune_refusals(run_copy, cli, args, fragment):
     cli.fails(["tune", run_copy, *args], fragment)
     assert not (run_copy / "tune").exists()

@@ -5,7 +5,6 @@ line and exit 2; SIGINT 130, SIGTERM 143). The sub-commands live in :mod:`.data`
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import signal
 import sys
@@ -37,10 +36,24 @@ class HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if (action.required or default is None or default is False or default is argparse.SUPPRESS
-                or isinstance(action, argparse._VersionAction | argparse._HelpAction) or "default" in text):
+        if (
+            action.required
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or isinstance(action, argparse._VersionAction | argparse._HelpAction)
+            or "default" in text
+        ):
             return text
         return f"{text} (default: {_shown(default).replace('%', '%%')})"
+
+
+class _SubParser(argparse.ArgumentParser):
+    """A sub-command's parser, with the same help formatting as the main one."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,8 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modistill", description=DESCRIPTION, formatter_class=HelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging, third-party messages included")
     p.add_argument("--version", action="version", version=f"modistill {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                           parser_class=functools.partial(argparse.ArgumentParser, formatter_class=HelpFormatter))
+    sub = p.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        parser_class=_SubParser,
+    )
 
     from modistill.cli import data, deploy, tools, train
 
@@ -73,13 +90,25 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-THIRD_PARTY = ("lightning", "lightning_fabric", "pytorch_lightning", "torch", "onnxscript", "onnx_ir", "onnxruntime",
-               "matplotlib", "PIL", "fsspec")
+THIRD_PARTY = (
+    "lightning",
+    "lightning_fabric",
+    "pytorch_lightning",
+    "torch",
+    "onnxscript",
+    "onnx_ir",
+    "onnxruntime",
+    "matplotlib",
+    "PIL",
+    "fsspec",
+)
 # Lightning warnings that say nothing to a modistill user: an internal deprecation, the logging interval of tiny
 # runs, and the frozen (eval-mode) teacher streams that the method freezes on purpose.
-BENIGN_WARNINGS = (r".*isinstance\(treespec, LeafSpec\)",
-                   r"The number of training batches .* is smaller than the logging",
-                   r"Found \d+ module\(s\) in eval mode")
+BENIGN_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\)",
+    r"The number of training batches .* is smaller than the logging",
+    r"Found \d+ module\(s\) in eval mode",
+)
 
 
 def _setup_logging(verbose: bool, command: str) -> None:

@@ -21,9 +21,21 @@ def _size(text: str) -> tuple[int, int]:
 def cmd_synth(a: argparse.Namespace) -> None:
     from modistill.synthetic import SynthConfig, generate
 
-    cfg = SynthConfig(classes=a.classes, subjects=a.subjects, cameras=a.cameras, replications=a.replications,
-                      setups=a.setups, seed=a.seed, frames=a.frames, rgb_size=a.rgb_size, depth_size=a.depth_size,
-                      clutter=a.clutter, depth_mask=a.depth_mask, roi_margin=a.roi_margin, layout=a.layout)
+    cfg = SynthConfig(
+        classes=a.classes,
+        subjects=a.subjects,
+        cameras=a.cameras,
+        replications=a.replications,
+        setups=a.setups,
+        seed=a.seed,
+        frames=a.frames,
+        rgb_size=a.rgb_size,
+        depth_size=a.depth_size,
+        clutter=a.clutter,
+        depth_mask=a.depth_mask,
+        roi_margin=a.roi_margin,
+        layout=a.layout,
+    )
     names = generate(cfg, a.out_dir, workers=a.workers, show_progress=not a.quiet)
     print(f"wrote {len(names)} samples in the {a.layout} layout under {a.out_dir}")
 
@@ -39,11 +51,14 @@ def cmd_prepare(a: argparse.Namespace) -> int | None:
     else:
         from modistill.data.prepare import PrepareOptions, prepare_ntu
 
-        opts = PrepareOptions(size=a.size, frames=a.frames, depth_encoding=a.depth_encoding,
-                              benchmark=a.benchmark, workers=a.workers)
+        opts = PrepareOptions(
+            size=a.size, frames=a.frames, depth_encoding=a.depth_encoding, benchmark=a.benchmark, workers=a.workers
+        )
         s = prepare_ntu(a.root, a.out, opts, show_progress=not a.quiet)
-    print(f"prepared {s['processed']} videos in {s['seconds']:.1f}s ({s['videos_per_s']:.2f} videos/s); "
-          f"cache {a.out}: {s['counts']}")
+    print(
+        f"prepared {s['processed']} videos in {s['seconds']:.1f}s ({s['videos_per_s']:.2f} videos/s); "
+        f"cache {a.out}: {s['counts']}"
+    )
     if s.get("alignment"):
         print(f"  alignment: {s['alignment']}")
     for what in ("failed", "unused"):
@@ -64,8 +79,10 @@ def cmd_pairs(a: argparse.Namespace) -> None:
 
     counts = write_multiview_pairs(a.dataset, a.root, a.out, a.train_views, a.test_views)
     other = f", {counts['unused']} in other views left out" if counts["unused"] else ""
-    print(f"wrote {a.out}: {counts['train']} train / {counts['test']} test videos{other}; "
-          f"next: modistill prepare pairs --root {a.out} --out CACHE")
+    print(
+        f"wrote {a.out}: {counts['train']} train / {counts['test']} test videos{other}; "
+        f"next: modistill prepare pairs --root {a.out} --out CACHE"
+    )
 
 
 def cmd_show_alignment(a: argparse.Namespace) -> None:
@@ -90,36 +107,66 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--frames", type=int, default=d.frames, help="mean frames per video (varies ±25%%)")
     s.add_argument("--rgb-size", type=_size, default=d.rgb_size, help="colour video WxH (16:9, up to 1920x1080)")
     s.add_argument("--depth-size", type=_size, default=d.depth_size, help="depth PNG WxH (up to 512x424)")
-    s.add_argument("--clutter", type=float, default=d.clutter,
-                   help="RGB scene difficulty in [0, 1]: room contrast and number of moving distractors")
-    s.add_argument("--depth-mask", choices=["roi", "body"], default=d.depth_mask,
-                   help="roi: NTU's masked depth, a box around the skeleton keeps floor and wall (default); "
-                        "body: the person's silhouette only")
-    s.add_argument("--roi-margin", type=float, default=d.roi_margin,
-                   help="growth of the depth ROI box on each side, as a fraction of the skeleton's height")
-    s.add_argument("--layout", choices=["ntu", "nwucla", "uwa3d"], default="ntu",
-                   help="on-disk layout: NTU RGB+D (default), NW-UCLA or UWA3D II style frame folders")
+    s.add_argument(
+        "--clutter",
+        type=float,
+        default=d.clutter,
+        help="RGB scene difficulty in [0, 1]: room contrast and number of moving distractors",
+    )
+    s.add_argument(
+        "--depth-mask",
+        choices=["roi", "body"],
+        default=d.depth_mask,
+        help="roi: NTU's masked depth, a box around the skeleton keeps floor and wall (default); "
+        "body: the person's silhouette only",
+    )
+    s.add_argument(
+        "--roi-margin",
+        type=float,
+        default=d.roi_margin,
+        help="growth of the depth ROI box on each side, as a fraction of the skeleton's height",
+    )
+    s.add_argument(
+        "--layout",
+        choices=["ntu", "nwucla", "uwa3d"],
+        default="ntu",
+        help="on-disk layout: NTU RGB+D (default), NW-UCLA or UWA3D II style frame folders",
+    )
     s.add_argument("--seed", type=int, default=d.seed, help="random seed of the generator")
     s.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel writer processes")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("prepare", help="align, crop and cache RGB+depth frames of a dataset")
-    p.add_argument("dataset", choices=["ntu", "pairs"],
-                   help="ntu: NTU RGB+D 60/120 tree; pairs: a CSV manifest of your own RGB + depth/IR/flow data")
+    p.add_argument(
+        "dataset",
+        choices=["ntu", "pairs"],
+        help="ntu: NTU RGB+D 60/120 tree; pairs: a CSV manifest of your own RGB + depth/IR/flow data",
+    )
     p.add_argument("--root", type=Path, required=True, help="dataset root folder (ntu) or the CSV manifest (pairs)")
     p.add_argument("--out", type=Path, required=True, help="cache folder to create or resume")
-    p.add_argument("--benchmark", choices=["ntu60", "ntu120"], default=po.benchmark,
-                   help="the class list and the official splits the cache is made for")
+    p.add_argument(
+        "--benchmark",
+        choices=["ntu60", "ntu120"],
+        default=po.benchmark,
+        help="the class list and the official splits the cache is made for",
+    )
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel decoding processes")
     p.add_argument("--size", type=int, default=po.size, help="network input size (square)")
     p.add_argument("--frames", type=int, default=po.frames, help="frames stored per video, evenly spaced")
-    p.add_argument("--depth-encoding", choices=["jet", "gray"], default=po.depth_encoding,
-                   help="depth as 3 channels: jet colour map (paper) or the grey value repeated")
+    p.add_argument(
+        "--depth-encoding",
+        choices=["jet", "gray"],
+        default=po.depth_encoding,
+        help="depth as 3 channels: jet colour map (paper) or the grey value repeated",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--strict", action="store_true",
-                   help=f"exit {STRICT_EXIT} when some videos failed or were left unused (outside the class list, "
-                        f"unreadable names); without it such a cache exits 0. No usable video at all always exits 2")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit {STRICT_EXIT} when some videos failed or were left unused (outside the class list, "
+        f"unreadable names); without it such a cache exits 0. No usable video at all always exits 2",
+    )
     p.set_defaults(func=cmd_prepare)
 
     m = sub.add_parser("pairs", help="write the pairs CSV of a NW-UCLA or UWA3D II tree for a cross-view protocol")
@@ -136,4 +183,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", type=Path, default=None, help="PNG path (default: <name>_alignment.png)")
     s.add_argument("--size", type=int, default=224, help="side of the square crops shown, in pixels")
     s.set_defaults(func=cmd_show_alignment)
-

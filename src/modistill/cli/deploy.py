@@ -12,14 +12,18 @@ def cmd_export(a: argparse.Namespace) -> None:
 
     r = export_checked(a.run, a.out, a.safetensors, a.hub_dir, a.step, a.quantize, a.license)
     m = r["meta"]
-    print(f"wrote {r['onnx']}, {r['safetensors']} and the Hub-style folder {r['hub']}: {m['arch']} (width "
-          f"{m['width']}), {m['num_classes']} classes, input [B, {m['frames']}, 3, {m['size']}, {m['size']}] RGB "
-          f"0-255, crop {m['crop']} ({m['crop_source']}); ONNX vs PyTorch max |Δlogit| = {r['max_abs_diff']:.2e}")
+    print(
+        f"wrote {r['onnx']}, {r['safetensors']} and the Hub-style folder {r['hub']}: {m['arch']} (width "
+        f"{m['width']}), {m['num_classes']} classes, input [B, {m['frames']}, 3, {m['size']}, {m['size']}] RGB "
+        f"0-255, crop {m['crop']} ({m['crop_source']}); ONNX vs PyTorch max |Δlogit| = {r['max_abs_diff']:.2e}"
+    )
     if "int8" in r:
         q = r["int8_report"]
-        print(f"wrote {r['int8']}: int8 (static, calibrated on {q['calibration_clips']} training clips); top-1 on the "
-              f"run's {q['test_videos']} test clips {100 * q['float_top1']:.2f}% float → {100 * q['int8_top1']:.2f}% "
-              f"int8; {q['float_ms']:.1f} → {q['int8_ms']:.1f} ms per clip on this CPU ({q['speedup']:.2f}x)")
+        print(
+            f"wrote {r['int8']}: int8 (static, calibrated on {q['calibration_clips']} training clips); top-1 on the "
+            f"run's {q['test_videos']} test clips {100 * q['float_top1']:.2f}% float → {100 * q['int8_top1']:.2f}% "
+            f"int8; {q['float_ms']:.1f} → {q['int8_ms']:.1f} ms per clip on this CPU ({q['speedup']:.2f}x)"
+        )
 
 
 def cmd_predict(a: argparse.Namespace) -> int | None:
@@ -46,27 +50,53 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("run", type=Path, help="run folder with a finished step4")
     e.add_argument("--out", type=Path, required=True, help="ONNX path (model.onnx)")
     e.add_argument("--safetensors", type=Path, default=None, help="bundle path (default: OUT with .safetensors)")
-    e.add_argument("--hub-dir", type=Path, default=None,
-                   help="Hub-style folder: config.json, model.safetensors, model card (default: OUT's name + -hub)")
-    e.add_argument("--quantize", choices=["int8"], default=None,
-                   help="also write OUT-int8.onnx: ONNX Runtime static int8, calibrated on the run's training clips; "
-                        "prints the accuracy change on the run's test clips and the speed-up")
-    e.add_argument("--license", default=None, metavar="ID",
-                   help="the model card's license (a Hub identifier such as apache-2.0); default: other, named after "
-                        "the training data's terms (NTU RGB+D: its release agreement)")
-    e.add_argument("--step", choices=DEPLOYABLE, default=DEPLOYABLE[0],
-                   help="which RGB-only model of the run (step4_inv: the inverted-connection study)")
+    e.add_argument(
+        "--hub-dir",
+        type=Path,
+        default=None,
+        help="Hub-style folder: config.json, model.safetensors, model card (default: OUT's name + -hub)",
+    )
+    e.add_argument(
+        "--quantize",
+        choices=["int8"],
+        default=None,
+        help="also write OUT-int8.onnx: ONNX Runtime static int8, calibrated on the run's training clips; "
+        "prints the accuracy change on the run's test clips and the speed-up",
+    )
+    e.add_argument(
+        "--license",
+        default=None,
+        metavar="ID",
+        help="the model card's license (a Hub identifier such as apache-2.0); default: other, named after "
+        "the training data's terms (NTU RGB+D: its release agreement)",
+    )
+    e.add_argument(
+        "--step",
+        choices=DEPLOYABLE,
+        default=DEPLOYABLE[0],
+        help="which RGB-only model of the run (step4_inv: the inverted-connection study)",
+    )
     e.set_defaults(func=cmd_export)
 
     p = sub.add_parser("predict", help="top-k actions of raw RGB videos (no depth, no skeleton needed)")
     p.add_argument("videos", nargs="+", type=Path, help="video files (any format PyAV reads)")
-    p.add_argument("--model", required=True,
-                   help="run folder, Hub-style folder, .safetensors bundle, .onnx file, or hf-hub:USER/NAME[@REV] "
-                        "from the local Hugging Face cache (offline)")
-    p.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
-                   help="auto: onnxruntime for .onnx, PyTorch otherwise")
-    p.add_argument("--device", default="cpu",
-                   help="cpu, cuda or cuda:N (PyTorch); for ONNX Runtime also tensorrt[:N] (its TensorRT provider)")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="run folder, Hub-style folder, .safetensors bundle, .onnx file, or hf-hub:USER/NAME[@REV] "
+        "from the local Hugging Face cache (offline)",
+    )
+    p.add_argument(
+        "--runtime",
+        choices=["auto", "torch", "onnx"],
+        default="auto",
+        help="auto: onnxruntime for .onnx, PyTorch otherwise",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, cuda or cuda:N (PyTorch); for ONNX Runtime also tensorrt[:N] (its TensorRT provider)",
+    )
     p.add_argument("--topk", type=int, default=5, help="classes listed per video")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=cmd_predict)

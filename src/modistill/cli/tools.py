@@ -32,18 +32,28 @@ def cmd_completion(a: argparse.Namespace) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    c = sub.add_parser("config", help="print a resolved config (show) or the reference of every key (reference)",
-                       epilog="e.g. modistill config show demo train.epochs=3")
-    c.add_argument("action", choices=["show", "reference"],
-                   help="show: the config after its file and the overrides, validated, as YAML; reference: every "
-                        "key with its default, kind, allowed values and meaning (Markdown)")
-    c.add_argument("target", nargs="?", default=None, metavar="CONFIG",
-                   help="YAML config path or bundled config name (show only)")
+    c = sub.add_parser(
+        "config",
+        help="print a resolved config (show) or the reference of every key (reference)",
+        epilog="e.g. modistill config show demo train.epochs=3",
+    )
+    c.add_argument(
+        "action",
+        choices=["show", "reference"],
+        help="show: the config after its file and the overrides, validated, as YAML; reference: every "
+        "key with its default, kind, allowed values and meaning (Markdown)",
+    )
+    c.add_argument(
+        "target", nargs="?", default=None, metavar="CONFIG", help="YAML config path or bundled config name (show only)"
+    )
     c.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.epochs=3")
     c.set_defaults(func=cmd_config)
 
-    s = sub.add_parser("completion", help="print a shell completion script",
-                       epilog='e.g. bash: eval "$(modistill completion bash)"; zsh: modistill completion zsh > '
-                              '"${fpath[1]}/_modistill"')
+    s = sub.add_parser(
+        "completion",
+        help="print a shell completion script",
+        epilog='e.g. bash: eval "$(modistill completion bash)"; zsh: modistill completion zsh > '
+        '"${fpath[1]}/_modistill"',
+    )
     s.add_argument("shell", choices=SHELLS, help="the shell to complete in")
     s.set_defaults(func=cmd_completion)

@@ -18,7 +18,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     results = run_training(cfg, run_dir, a.retrain_from)
     from lightning.pytorch.utilities import rank_zero_only
 
-    if rank_zero_only.rank != 0:  # DDP: every rank ran the steps; one prints
+    if getattr(rank_zero_only, "rank", 0) != 0:  # DDP: every rank ran the steps; one prints
         return
     for step, r in results.items():
         print(f"{step:18s} test accuracy {100 * r['accuracy']:6.2f}%")
@@ -33,9 +33,11 @@ def cmd_tune(a: argparse.Namespace) -> None:
     out = tune(a.run, a.step, a.params, a.trials, a.seed, a.pruner)
     rec = json.loads(out.read_text())
     best = rec["best"]
-    print(f"{len(rec['trials'])} complete, {len(rec['pruned'])} pruned, {len(rec['failed'])} diverged; best: "
-          f"trial {best['number']}, validation accuracy "
-          f"{100 * best['val_acc']:.2f}%, " + ", ".join(f"{k}={v:.4g}" for k, v in best["overrides"].items()))
+    print(
+        f"{len(rec['trials'])} complete, {len(rec['pruned'])} pruned, {len(rec['failed'])} diverged; best: "
+        f"trial {best['number']}, validation accuracy "
+        f"{100 * best['val_acc']:.2f}%, " + ", ".join(f"{k}={v:.4g}" for k, v in best["overrides"].items())
+    )
     print(f"record: {out}\napply: {rec['apply']}")
 
 
@@ -67,8 +69,9 @@ def cmd_demo(a: argparse.Namespace) -> None:
         print(f"demo over seeds {a.seeds} finished in {time.time() - t0:.0f}s; summary: {summary}")
         return
     if a.readme:
-        raise UserError("demo: --readme writes the results of several seeds; add --seeds (e.g. --seeds, or "
-                        "--seeds 0 1 2)")
+        raise UserError(
+            "demo: --readme writes the results of several seeds; add --seeds (e.g. --seeds, or --seeds 0 1 2)"
+        )
     report = run_demo(a.out, a.quick, a.seed, a.workers, a.overrides)
     print(report.read_text())
     print(f"demo finished in {time.time() - t0:.0f}s; report: {report}")
@@ -83,53 +86,87 @@ def register(sub: argparse._SubParsersAction) -> None:
     from modistill.config import bundled_configs
     from modistill.training.steps import MAIN_STEPS, STEPS
 
-    epilog = (f"bundled configs: {', '.join(bundled_configs())}. steps: {', '.join(MAIN_STEPS)}. variants "
-              f"(ablations, the inverted study, Hoffman et al.): "
-              f"{', '.join(s for s in STEPS if s not in MAIN_STEPS)}.")
-    t = sub.add_parser("train", epilog=epilog,
-                       help="run the configured steps (skips finished steps, resumes interrupted ones)")
+    epilog = (
+        f"bundled configs: {', '.join(bundled_configs())}. steps: {', '.join(MAIN_STEPS)}. variants "
+        f"(ablations, the inverted study, Hoffman et al.): "
+        f"{', '.join(s for s in STEPS if s not in MAIN_STEPS)}."
+    )
+    t = sub.add_parser(
+        "train", epilog=epilog, help="run the configured steps (skips finished steps, resumes interrupted ones)"
+    )
     t.add_argument("config", help="YAML config path or bundled config name")
     t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.epochs=3 data.cache=cache/")
     t.add_argument("--run-dir", type=Path, default=None, help="default: runs/<name>")
-    t.add_argument("--retrain-from", default=None, metavar="STEP",
-                   help="delete STEP and every step initialised from it in the run folder, then train them again "
-                        "(needed when a finished step's config changed)")
+    t.add_argument(
+        "--retrain-from",
+        default=None,
+        metavar="STEP",
+        help="delete STEP and every step initialised from it in the run folder, then train them again "
+        "(needed when a finished step's config changed)",
+    )
     t.set_defaults(func=cmd_train)
 
     from modistill.training.tune import DISTILL_PARAMS, PRUNERS, SPACE
 
-    u = sub.add_parser("tune", help="select α, λ, T (or a step-1 learning rate) on the validation split with "
-                                    "Optuna; resumable, recorded in RUN/tune/")
+    u = sub.add_parser(
+        "tune",
+        help="select α, λ, T (or a step-1 learning rate) on the validation split with "
+        "Optuna; resumable, recorded in RUN/tune/",
+    )
     u.add_argument("run", type=Path, help="a run folder whose steps before --step are finished")
     u.add_argument("--step", default="step3", help="the step trained in each trial")
-    u.add_argument("--params", nargs="+", default=list(DISTILL_PARAMS), choices=list(SPACE),
-                   help="what to tune")
-    u.add_argument("--trials", type=int, default=20,
-                   help="trials wanted in the study: complete, pruned or diverged (an interrupted one is rerun)")
+    u.add_argument("--params", nargs="+", default=list(DISTILL_PARAMS), choices=list(SPACE), help="what to tune")
+    u.add_argument(
+        "--trials",
+        type=int,
+        default=20,
+        help="trials wanted in the study: complete, pruned or diverged (an interrupted one is rerun)",
+    )
     u.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
-    u.add_argument("--pruner", choices=PRUNERS, default="median",
-                   help="median: stop a trial whose validation accuracy falls below the median of earlier trials at "
-                        "the same epoch (after 4 trials, from the second epoch); none: every trial runs all epochs")
+    u.add_argument(
+        "--pruner",
+        choices=PRUNERS,
+        default="median",
+        help="median: stop a trial whose validation accuracy falls below the median of earlier trials at "
+        "the same epoch (after 4 trials, from the second epoch); none: every trial runs all epochs",
+    )
     u.set_defaults(func=cmd_tune)
 
-    e = sub.add_parser("evaluate", help="write report.md (tables, noisy depth, curves, confusion) for each run; "
-                                        "with several runs (seeds) also a mean ± std summary")
+    e = sub.add_parser(
+        "evaluate",
+        help="write report.md (tables, noisy depth, curves, confusion) for each run; "
+        "with several runs (seeds) also a mean ± std summary",
+    )
     e.add_argument("runs", type=Path, nargs="+", help="run folders (several: the seeds of one configuration)")
-    e.add_argument("--summary", type=Path, default=None,
-                   help="folder for seeds.md/json/png (default: the first run's parent)")
+    e.add_argument(
+        "--summary", type=Path, default=None, help="folder for seeds.md/json/png (default: the first run's parent)"
+    )
     e.set_defaults(func=cmd_evaluate)
 
     d = sub.add_parser("demo", help="synthetic benchmark → prepare → all steps → report, on CPU")
-    d.add_argument("--out", type=Path, default=Path("demo_out"),
-                   help="folder for the synthetic tree, the cache, the run and the report (resumed if present)")
+    d.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo_out"),
+        help="folder for the synthetic tree, the cache, the run and the report (resumed if present)",
+    )
     d.add_argument("--quick", action="store_true", help="tiny sizes (what CI runs)")
     d.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and of the training")
-    d.add_argument("--seeds", type=int, nargs="*", default=None,
-                   help="run the demo once per seed into OUT/seed_S and write the mean ± sd summary with the claims "
-                        f"OUT/seeds.md; without values the {len(DEMO_SEEDS)} held-out seeds "
-                        f"{' '.join(map(str, DEMO_SEEDS))}, never used to calibrate the demo")
-    d.add_argument("--readme", type=Path, default=None,
-                   help="with --seeds: also write the summary into this README's results section")
+    d.add_argument(
+        "--seeds",
+        type=int,
+        nargs="*",
+        default=None,
+        help="run the demo once per seed into OUT/seed_S and write the mean ± sd summary with the claims "
+        f"OUT/seeds.md; without values the {len(DEMO_SEEDS)} held-out seeds "
+        f"{' '.join(map(str, DEMO_SEEDS))}, never used to calibrate the demo",
+    )
+    d.add_argument(
+        "--readme",
+        type=Path,
+        default=None,
+        help="with --seeds: also write the summary into this README's results section",
+    )
     d.add_argument("--workers", type=int, default=2, help="processes that write and prepare the synthetic tree")
     d.add_argument("overrides", nargs="*", help="config overrides for the training")
     d.set_defaults(func=cmd_demo)

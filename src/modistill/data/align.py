@@ -90,18 +90,24 @@ def fit_camera_alignment(fits: list[Alignment]) -> tuple[dict | None, str]:
     the y offset barely does, so a joint fit over both axes with one outlier threshold discards the x rows and
     collapses; per-axis medians cannot. Refused (None and the reason) with fewer than ``MIN_FIT_VIDEOS`` usable
     videos or when their scales disagree; otherwise the fit dict with its video count and robust spread."""
-    usable = [f for f in fits if f.source == "video" and f.joints_used >= MIN_FIT_JOINTS
-              and np.isfinite([f.scale, f.offset_x, f.offset_y]).all() and f.scale > 0]
+    usable = [
+        f
+        for f in fits
+        if f.source == "video"
+        and f.joints_used >= MIN_FIT_JOINTS
+        and np.isfinite([f.scale, f.offset_x, f.offset_y]).all()
+        and f.scale > 0
+    ]
     if len(usable) < MIN_FIT_VIDEOS:
         return None, f"only {len(usable)} video(s) with a usable skeleton, a camera fit needs {MIN_FIT_VIDEOS}"
     arr = np.array([[f.scale, f.offset_x, f.offset_y] for f in usable])
     med = np.median(arr, axis=0)
     mad = 1.4826 * np.median(np.abs(arr - med), axis=0)
     if mad[0] > MAX_SCALE_SPREAD * med[0]:
-        return None, (f"its {len(usable)} videos disagree on the scale ({med[0]:.2f} ± {mad[0]:.2f}), no common "
-                      f"fit")
-    fit = Alignment(float(med[0]), float(med[1]), float(med[2]), int(sum(f.joints_used for f in usable)),
-                    source="camera-fit")
+        return None, (f"its {len(usable)} videos disagree on the scale ({med[0]:.2f} ± {mad[0]:.2f}), no common fit")
+    fit = Alignment(
+        float(med[0]), float(med[1]), float(med[2]), int(sum(f.joints_used for f in usable)), source="camera-fit"
+    )
     return fit.to_dict() | {"videos": len(usable), "spread": [round(float(v), 4) for v in mad]}, ""
 
 
@@ -116,8 +122,10 @@ def implausible(own: Alignment, camera: dict) -> str | None:
     if abs(own.scale - camera["scale"]) > scale_tol:
         return f"its own scale {own.scale:.2f} is far from the camera's {camera['scale']:.2f}"
     if abs(own.offset_x - camera["offset_x"]) > tol_x or abs(own.offset_y - camera["offset_y"]) > tol_y:
-        return (f"its own offset ({own.offset_x:.0f}, {own.offset_y:.0f}) is far from the camera's "
-                f"({camera['offset_x']:.0f}, {camera['offset_y']:.0f})")
+        return (
+            f"its own offset ({own.offset_x:.0f}, {own.offset_y:.0f}) is far from the camera's "
+            f"({camera['offset_x']:.0f}, {camera['offset_y']:.0f})"
+        )
     return None
 
 
@@ -129,8 +137,9 @@ class Crop:
     depth: tuple[float, float, float, float]
 
 
-def depth_to_rgb_affine(al: Alignment, rgb_size: tuple[int, int],
-                        depth_size: tuple[int, int]) -> tuple[float, float, float, float]:
+def depth_to_rgb_affine(
+    al: Alignment, rgb_size: tuple[int, int], depth_size: tuple[int, int]
+) -> tuple[float, float, float, float]:
     """``(ax, bx, ay, by)`` with ``colour_px = a * depth_px + b`` per axis, for images of the given (W, H), which
     may be stored at other sizes than the sensors' reference grids."""
     (wc, hc), (wd, hd) = rgb_size, depth_size
@@ -149,6 +158,7 @@ def intersection_crop(al: Alignment, rgb_size: tuple[int, int], depth_size: tupl
     x0, y0 = max(0.0, bx), max(0.0, by)
     x1, y1 = min(float(wc), bx + ax * wd), min(float(hc), by + ay * hd)
     if x1 - x0 < 8 or y1 - y0 < 8:
-        raise ValueError(f"RGB and depth views do not overlap (scale {al.scale:.4g}, offset "
-                         f"{al.offset_x:.4g}, {al.offset_y:.4g})")
+        raise ValueError(
+            f"RGB and depth views do not overlap (scale {al.scale:.4g}, offset {al.offset_x:.4g}, {al.offset_y:.4g})"
+        )
     return Crop((x0, y0, x1, y1), ((x0 - bx) / ax, (y0 - by) / ay, (x1 - bx) / ax, (y1 - by) / ay))

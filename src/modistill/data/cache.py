@@ -59,14 +59,21 @@ def load_clip(cache: str | Path, name: str, shape: tuple[int, ...] | None = None
     except (ValueError, OSError, EOFError) as e:
         with open(p, "rb") as f:
             is_npy = f.read(6) == b"\x93NUMPY"
-        why = "not a NumPy array file" if not is_npy else \
-            "truncated" if "length is greater" in str(e) or isinstance(e, EOFError) else \
-            "holds Python objects, not pixels" if "object" in str(e).lower() or "pickle" in str(e).lower() else \
-            "damaged header"
+        why = (
+            "not a NumPy array file"
+            if not is_npy
+            else "truncated"
+            if "length is greater" in str(e) or isinstance(e, EOFError)
+            else "holds Python objects, not pixels"
+            if "object" in str(e).lower() or "pickle" in str(e).lower()
+            else "damaged header"
+        )
         raise ClipError(f"{p}: damaged clip ({why}); {redo}") from None
     if arr.dtype != np.uint8 or (shape is not None and arr.shape != shape):
-        raise ClipError(f"{p}: clip is {arr.dtype} {list(arr.shape)}, this cache holds uint8 "
-                        f"{list(shape) if shape else '[2, K, S, S, 3]'}; {redo}")
+        raise ClipError(
+            f"{p}: clip is {arr.dtype} {list(arr.shape)}, this cache holds uint8 "
+            f"{list(shape) if shape else '[2, K, S, S, 3]'}; {redo}"
+        )
     return arr
 
 
@@ -75,8 +82,9 @@ def load_cache_meta(cache: str | Path) -> dict:
     if not p.exists():
         raise UserError(f"{cache}: not a prepared cache (no cache.json); run `modistill prepare` first")
     meta = read_json(p, "prepare the cache again into a new --out")
-    missing = [k for k in ("size", "frames", "depth_encoding", "benchmark", "num_classes", "class_names")
-               if k not in meta]
+    missing = [
+        k for k in ("size", "frames", "depth_encoding", "benchmark", "num_classes", "class_names") if k not in meta
+    ]
     if missing:
         raise UserError(f"{p}: lacks {', '.join(missing)}; prepare the cache again into a new --out")
     return meta
@@ -89,8 +97,11 @@ def load_manifest(cache: str | Path) -> dict[str, dict]:
     try:
         return {r["name"]: r for r in json.loads(p.read_text())["videos"]}
     except (ValueError, KeyError, TypeError):
-        raise DataError(p, "corrupt manifest (delete it and rerun the same `modistill prepare`: the index is "
-                           "rebuilt from the clips' records)") from None
+        raise DataError(
+            p,
+            "corrupt manifest (delete it and rerun the same `modistill prepare`: the index is "
+            "rebuilt from the clips' records)",
+        ) from None
 
 
 def write_manifest(cache: Path, records: dict[str, dict]) -> None:
@@ -102,8 +113,10 @@ def write_manifest(cache: Path, records: dict[str, dict]) -> None:
     try:
         atomic_write_text(cache / "manifest.json", json.dumps({"counts": counts, "videos": videos}, indent=1))
     except OSError as e:
-        raise UserError(f"{cache / 'manifest.json'}: cannot write the index ({os_reason(e)}); the clips are "
-                        f"kept, free space and rerun the same command") from None
+        raise UserError(
+            f"{cache / 'manifest.json'}: cannot write the index ({os_reason(e)}); the clips are "
+            f"kept, free space and rerun the same command"
+        ) from None
 
 
 def os_reason(e: OSError) -> str:
@@ -154,8 +167,11 @@ def clean_stale(cache: Path) -> int:
 @contextmanager
 def prepare_lock(cache: Path) -> Iterator[None]:
     """Exclusive use of the cache for the whole prepare; a second prepare is refused with the owner's pid."""
-    with exclusive_lock(cache / LOCK, f"{cache}: in use by another prepare (pid {{pid}}); wait for it to finish or "
-                                      f"use another --out", f"{cache}: cannot write to the cache folder"):
+    with exclusive_lock(
+        cache / LOCK,
+        f"{cache}: in use by another prepare (pid {{pid}}); wait for it to finish or use another --out",
+        f"{cache}: cannot write to the cache folder",
+    ):
         yield
 
 
@@ -166,8 +182,12 @@ def check_not_preparing(cache: str | Path) -> None:
         return
     fd = os.open(path, os.O_RDONLY)
     try:
-        flock_or_refuse(fd, fcntl.LOCK_SH, path, f"{cache}: a prepare is still running on this cache (pid {{pid}}); "
-                                                  f"train when it has finished")
+        flock_or_refuse(
+            fd,
+            fcntl.LOCK_SH,
+            path,
+            f"{cache}: a prepare is still running on this cache (pid {{pid}}); train when it has finished",
+        )
     finally:
         os.close(fd)
 

@@ -22,8 +22,9 @@ MODALITIES = ("rgb", "depth")
 SAMPLINGS = ("even", "mixed", "jitter")
 
 
-def sample_frames(available: int, wanted: int, train: bool, sampling: str,
-                  rng: np.random.Generator | None = None) -> np.ndarray:
+def sample_frames(
+    available: int, wanted: int, train: bool, sampling: str, rng: np.random.Generator | None = None
+) -> np.ndarray:
     """Indices into the stored frames: evenly spaced (paper, and always in evaluation); in training ``mixed`` takes
     50 % random ordered frames (released code) and ``jitter`` one random frame in each of ``wanted`` equal segments
     (TSN's sampling: the clip keeps its order and coverage, the exact instants vary)."""
@@ -39,8 +40,9 @@ def sample_frames(available: int, wanted: int, train: bool, sampling: str,
     return video.evenly_spaced(available, wanted)
 
 
-def random_resized_box(rng: np.random.Generator, size: int, scale: tuple[float, float],
-                       ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
+def random_resized_box(
+    rng: np.random.Generator, size: int, scale: tuple[float, float], ratio: tuple[float, float] = (3 / 4, 4 / 3)
+) -> tuple[int, int, int, int]:
     """(x, y, w, h) of a random box covering ``scale`` of a ``size``² frame's area at an aspect ratio in ``ratio``
     (log-uniform), drawn as torchvision's RandomResizedCrop does (10 tries, then the whole frame), from ``rng`` so
     that the item's seed alone decides it."""
@@ -66,9 +68,17 @@ class ClipDataset(Dataset):
     ``crop_scale`` the same random resized crop (:func:`random_resized_box`), so the modalities stay aligned.
     """
 
-    def __init__(self, cache: str | Path, names: list[str], frames: int = 5, train: bool = False,
-                 sampling: str = "even", flip: float = 0.5, modalities: tuple[str, ...] = MODALITIES,
-                 crop_scale: tuple[float, float] | None = None):
+    def __init__(
+        self,
+        cache: str | Path,
+        names: list[str],
+        frames: int = 5,
+        train: bool = False,
+        sampling: str = "even",
+        flip: float = 0.5,
+        modalities: tuple[str, ...] = MODALITIES,
+        crop_scale: tuple[float, float] | None = None,
+    ):
         self.cache = Path(cache)
         self.names = list(names)
         meta = load_cache_meta(self.cache)
@@ -99,8 +109,16 @@ class ClipDataset(Dataset):
             x = arr[MODALITIES.index(m), idx]  # [T, S, S, 3]
             if box is not None:
                 bx, by, bw, bh = box
-                x = np.stack([cv2.resize(np.ascontiguousarray(f[by:by + bh, bx:bx + bw]), (size, size),
-                                         interpolation=cv2.INTER_LINEAR) for f in x])
+                x = np.stack(
+                    [
+                        cv2.resize(
+                            np.ascontiguousarray(f[by : by + bh, bx : bx + bw]),
+                            (size, size),
+                            interpolation=cv2.INTER_LINEAR,
+                        )
+                        for f in x
+                    ]
+                )
             if flip:
                 x = x[:, :, ::-1]
             item[m] = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)

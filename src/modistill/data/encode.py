@@ -17,8 +17,9 @@ def crop_resize(img: np.ndarray, box: tuple[float, float, float, float], size: i
     return cv2.warpAffine(img, m, (size, size), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def aligned_pair(rgb: np.ndarray, depth: np.ndarray, crop, size: int, near: float, far: float,
-                 encoding: str = "jet") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def aligned_pair(
+    rgb: np.ndarray, depth: np.ndarray, crop, size: int, near: float, far: float, encoding: str = "jet"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One frame pair cropped to the same scene region and resized: RGB, raw depth (mm), encoded depth."""
     d_raw = crop_resize(depth, crop.depth, size, nearest=True)
     return crop_resize(rgb, crop.rgb, size), d_raw, encode_depth(d_raw, near, far, encoding)

@@ -21,14 +21,36 @@ NAME_RE = re.compile(r"^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$")
 NUM_JOINTS = 25
 JOINT_FIELDS = ("x", "y", "z", "depthX", "depthY", "colorX", "colorY", "oW", "oX", "oY", "oZ", "trackingState")
 JOINT_NAMES = (
-    "SpineBase", "SpineMid", "Neck", "Head", "ShoulderLeft", "ElbowLeft", "WristLeft", "HandLeft",
-    "ShoulderRight", "ElbowRight", "WristRight", "HandRight", "HipLeft", "KneeLeft", "AnkleLeft", "FootLeft",
-    "HipRight", "KneeRight", "AnkleRight", "FootRight", "SpineShoulder", "HandTipLeft", "ThumbLeft",
-    "HandTipRight", "ThumbRight",
+    "SpineBase",
+    "SpineMid",
+    "Neck",
+    "Head",
+    "ShoulderLeft",
+    "ElbowLeft",
+    "WristLeft",
+    "HandLeft",
+    "ShoulderRight",
+    "ElbowRight",
+    "WristRight",
+    "HandRight",
+    "HipLeft",
+    "KneeLeft",
+    "AnkleLeft",
+    "FootLeft",
+    "HipRight",
+    "KneeRight",
+    "AnkleRight",
+    "FootRight",
+    "SpineShoulder",
+    "HandTipLeft",
+    "ThumbLeft",
+    "HandTipRight",
+    "ThumbRight",
 )
 # Official "connecting joint" list, converted to 0-based parents.
-JOINT_PARENTS = tuple(p - 1 for p in (2, 1, 21, 3, 21, 5, 6, 7, 21, 9, 10, 11, 1, 13, 14, 15, 1, 17, 18, 19,
-                                      2, 8, 8, 12, 12))
+JOINT_PARENTS = tuple(
+    p - 1 for p in (2, 1, 21, 3, 21, 5, 6, 7, 21, 9, 10, 11, 1, 13, 14, 15, 1, 17, 18, 19, 2, 8, 8, 12, 12)
+)
 RGB_SUBDIR = "nturgb+d_rgb"
 DEPTH_SUBDIR = "nturgb+d_depth_masked"
 SKELETON_SUBDIR = "nturgb+d_skeletons"
@@ -134,12 +156,11 @@ def read_skeleton(path: str | Path) -> list[list[Body]]:
         bodies = []
         for _ in range(n_bodies):
             bt = next_tokens(10, "body line")
-            head = parse(lambda t: (int(t[0]), *_ints(t[1:7]), float(t[7]), float(t[8]), int(t[9])), bt,
-                         "body line")
+            head = parse(lambda t: (int(t[0]), *_ints(t[1:7]), float(t[7]), float(t[8]), int(t[9])), bt, "body line")
             n_joints = parse(lambda t: int(t[0]), next_tokens(1, "joint count"), "joint count")
             if n_joints != NUM_JOINTS:
                 raise DataError(path, f"expected {NUM_JOINTS} joints, found {n_joints}", line=pos)
-            rows = [line.split() for line in lines[pos:pos + NUM_JOINTS]]
+            rows = [line.split() for line in lines[pos : pos + NUM_JOINTS]]
             try:  # fast path: 25 well-formed lines converted by NumPy in one call
                 if len(rows) != NUM_JOINTS or any(len(r) != 12 for r in rows):
                     raise ValueError
@@ -177,9 +198,11 @@ def write_skeleton(path: str | Path, frames: list[list[Body]]) -> None:
     for bodies in frames:
         out.append(str(len(bodies)))
         for b in bodies:
-            out.append(f"{b.body_id} {b.clipped_edges} {b.hand_left_confidence} {b.hand_left_state} "
-                       f"{b.hand_right_confidence} {b.hand_right_state} {b.is_restricted} "
-                       f"{_fmt(b.lean_x)} {_fmt(b.lean_y)} {b.tracking_state}")
+            out.append(
+                f"{b.body_id} {b.clipped_edges} {b.hand_left_confidence} {b.hand_left_state} "
+                f"{b.hand_right_confidence} {b.hand_right_state} {b.is_restricted} "
+                f"{_fmt(b.lean_x)} {_fmt(b.lean_y)} {b.tracking_state}"
+            )
             out.append(str(NUM_JOINTS))
             for row in b.joints:
                 vals = [_fmt(v) for v in row[:11]] + [str(int(row[11]))]
@@ -272,8 +295,10 @@ def read_depth(path: str | Path) -> np.ndarray:
 
     size = png_size(path)
     if size is not None and size[0] * size[1] > MAX_DEPTH_PIXELS:
-        raise DataError(path, f"depth PNG is {size[0]}x{size[1]}, above the {MAX_DEPTH_PIXELS / 1e6:.1f}-megapixel "
-                              f"limit for a depth map")
+        raise DataError(
+            path,
+            f"depth PNG is {size[0]}x{size[1]}, above the {MAX_DEPTH_PIXELS / 1e6:.1f}-megapixel limit for a depth map",
+        )
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         if not Path(path).exists():
@@ -281,6 +306,7 @@ def read_depth(path: str | Path) -> np.ndarray:
         raise DataError(path, "unreadable depth PNG")
     if img.dtype != np.uint16 or img.ndim != 2:
         kind = f"{img.shape[2]}-channel" if img.ndim == 3 else "single-channel"
-        raise DataError(path, f"depth PNG must be 16-bit single-channel, got a {kind} {img.dtype.itemsize * 8}-bit "
-                              f"image")
+        raise DataError(
+            path, f"depth PNG must be 16-bit single-channel, got a {kind} {img.dtype.itemsize * 8}-bit image"
+        )
     return img

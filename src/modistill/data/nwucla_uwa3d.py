@@ -29,14 +29,51 @@ from modistill.utils.io import atomic_write_text
 NWUCLA_ACTIONS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)
 # Class names carry the dataset's own action code first: it is authoritative, and sorting the names keeps the
 # authors' class order (``prepare pairs`` indexes named labels in sorted order).
-NWUCLA_NAMES = {1: "pick up with one hand", 2: "pick up with two hands", 3: "drop trash", 4: "walk around",
-                5: "sit down", 6: "stand up", 8: "donning", 9: "doffing", 11: "throw", 12: "carry"}
+NWUCLA_NAMES = {
+    1: "pick up with one hand",
+    2: "pick up with two hands",
+    3: "drop trash",
+    4: "walk around",
+    5: "sit down",
+    6: "stand up",
+    8: "donning",
+    9: "doffing",
+    11: "throw",
+    12: "carry",
+}
 # Rahmani et al., HOPC (TPAMI 2016), the dataset's paper.
-UWA3D_NAMES = ("one hand waving", "one hand punching", "two hand waving", "two hand punching", "sitting down",
-               "standing up", "vibrating", "falling down", "holding chest", "holding head", "holding back", "walking",
-               "irregular walking", "lying down", "turning around", "drinking", "phone answering", "bending",
-               "jumping jack", "running", "picking up", "putting down", "kicking", "jumping", "dancing",
-               "moping floor", "sneezing", "sitting down (chair)", "squatting", "coughing")
+UWA3D_NAMES = (
+    "one hand waving",
+    "one hand punching",
+    "two hand waving",
+    "two hand punching",
+    "sitting down",
+    "standing up",
+    "vibrating",
+    "falling down",
+    "holding chest",
+    "holding head",
+    "holding back",
+    "walking",
+    "irregular walking",
+    "lying down",
+    "turning around",
+    "drinking",
+    "phone answering",
+    "bending",
+    "jumping jack",
+    "running",
+    "picking up",
+    "putting down",
+    "kicking",
+    "jumping",
+    "dancing",
+    "moping floor",
+    "sneezing",
+    "sitting down (chair)",
+    "squatting",
+    "coughing",
+)
 NWUCLA_RE = re.compile(r"a(\d\d)_s(\d\d)_e(\d\d)")
 UWA3D_RE = re.compile(r"a(\d\d)_s(\d\d)_v(\d\d)_e(\d\d)")
 DEFAULT_VIEWS = {"nwucla": ((1, 2), (3,)), "uwa3d": ((1, 2, 3), (4,))}
@@ -50,9 +87,16 @@ def scan_nwucla(root: Path) -> list[dict]:
         if not (d.is_dir() and m and view.isdigit()) or int(m.group(1)) not in NWUCLA_ACTIONS:
             continue
         action = int(m.group(1))
-        out.append({"id": f"v{int(view)}_{d.name}", "label": f"a{action:02d} {NWUCLA_NAMES[action]}",
-                    "rgb": f"{d}/*_rgb.jpg", "depth": f"{d}/*_depth.png", "subject": int(m.group(2)),
-                    "view": int(view)})
+        out.append(
+            {
+                "id": f"v{int(view)}_{d.name}",
+                "label": f"a{action:02d} {NWUCLA_NAMES[action]}",
+                "rgb": f"{d}/*_rgb.jpg",
+                "depth": f"{d}/*_depth.png",
+                "subject": int(m.group(2)),
+                "view": int(view),
+            }
+        )
     return out
 
 
@@ -68,15 +112,26 @@ def scan_uwa3d(root: Path) -> list[dict]:
         a, s, v, _ = (int(g) for g in UWA3D_RE.fullmatch(vid).groups())
         if not 1 <= a <= len(UWA3D_NAMES):
             continue
-        out.append({"id": vid, "label": f"a{a:02d} {UWA3D_NAMES[a - 1]}", "rgb": f"{rgb[vid]}/*.jpg",
-                    "depth": f"{depth[vid]}/*.png",
-                    "subject": s, "view": v})
+        out.append(
+            {
+                "id": vid,
+                "label": f"a{a:02d} {UWA3D_NAMES[a - 1]}",
+                "rgb": f"{rgb[vid]}/*.jpg",
+                "depth": f"{depth[vid]}/*.png",
+                "subject": s,
+                "view": v,
+            }
+        )
     return out
 
 
-def write_multiview_pairs(dataset: str, root: str | Path, out_csv: str | Path,
-                          train_views: tuple[int, ...] | None = None,
-                          test_views: tuple[int, ...] | None = None) -> dict:
+def write_multiview_pairs(
+    dataset: str,
+    root: str | Path,
+    out_csv: str | Path,
+    train_views: tuple[int, ...] | None = None,
+    test_views: tuple[int, ...] | None = None,
+) -> dict:
     """Write the pairs CSV of a NW-UCLA or UWA3D II tree for a cross-view protocol; returns split counts. Paths
     are written relative to the CSV's folder, which is how ``prepare pairs`` reads them, from any folder."""
     root, out_csv = Path(root).resolve(), Path(out_csv)
@@ -101,7 +156,16 @@ def write_multiview_pairs(dataset: str, root: str | Path, out_csv: str | Path,
         split = "train" if v["view"] in train_views else "test" if v["view"] in test_views else None
         counts[split or "unused"] += 1
         if split:
-            w.writerow([v["id"], v["label"], os.path.relpath(v["rgb"], base), os.path.relpath(v["depth"], base),
-                        v["subject"], v["view"], split])
+            w.writerow(
+                [
+                    v["id"],
+                    v["label"],
+                    os.path.relpath(v["rgb"], base),
+                    os.path.relpath(v["depth"], base),
+                    v["subject"],
+                    v["view"],
+                    split,
+                ]
+            )
     atomic_write_text(Path(out_csv), buf.getvalue())
     return counts

@@ -74,10 +74,17 @@ def read_pairs_csv(path: str | Path) -> tuple[list[dict], list[str], list[tuple[
     index = {n: i for i, n in enumerate(names)}
     out = []
     for (_, r), lab in zip(rows, labels, strict=True):
-        out.append({"id": r["id"].strip(), "label": index[str(int(lab)) if numeric else lab],
-                    "rgb": str(path.parent / r["rgb"].strip()), "depth": str(path.parent / r["depth"].strip()),
-                    "subject": (r.get("subject") or "").strip(), "view": (r.get("view") or "").strip(),
-                    "split": (r.get("split") or "").strip()})
+        out.append(
+            {
+                "id": r["id"].strip(),
+                "label": index[str(int(lab)) if numeric else lab],
+                "rgb": str(path.parent / r["rgb"].strip()),
+                "depth": str(path.parent / r["depth"].strip()),
+                "subject": (r.get("subject") or "").strip(),
+                "view": (r.get("view") or "").strip(),
+                "split": (r.get("split") or "").strip(),
+            }
+        )
     return out, names, bad
 
 
@@ -88,8 +95,10 @@ def _row_problem(r: dict, rid: str, seen: set[str]) -> str | None:
     if empty:
         return f"no value for {', '.join(empty)}"
     if "/" in rid or rid.startswith(".") or len(rid) > MAX_ID:
-        return f"bad id {rid[:40]!r}{'...' if len(rid) > 40 else ''} (no '/', not starting with '.', at most " \
-               f"{MAX_ID} characters)"
+        return (
+            f"bad id {rid[:40]!r}{'...' if len(rid) > 40 else ''} (no '/', not starting with '.', at most "
+            f"{MAX_ID} characters)"
+        )
     if rid in seen:
         return f"duplicate id {rid!r}"
     split = (r.get("split") or "").strip()
@@ -153,8 +162,11 @@ def _job_name(job) -> str:
 
 def _process(job) -> dict:
     rec, cache, size, frames, encoding = job
-    out_rec = {k: rec[k] for k in ("label", "subject", "view", "split")} | {"name": rec["id"], "status": "failed",
-                                                                            "reason": None}
+    out_rec = {k: rec[k] for k in ("label", "subject", "view", "split")} | {
+        "name": rec["id"],
+        "status": "failed",
+        "reason": None,
+    }
     try:
         rgb_src, dep_src = Path(rec["rgb"]), Path(rec["depth"])
         n_rgb_files, n_dep_files = _count(rgb_src), _count(dep_src)
@@ -186,8 +198,15 @@ def _process(job) -> dict:
     return out_rec
 
 
-def prepare_pairs(manifest: str | Path, out: str | Path, size: int = 224, frames: int = 5,
-                  depth_encoding: str = "jet", workers: int = 1, show_progress: bool = True) -> dict:
+def prepare_pairs(
+    manifest: str | Path,
+    out: str | Path,
+    size: int = 224,
+    frames: int = 5,
+    depth_encoding: str = "jet",
+    workers: int = 1,
+    show_progress: bool = True,
+) -> dict:
     """Build or resume a cache (same format as ``prepare ntu``) from a pairs CSV."""
     from modistill.data.prepare import PrepareOptions, process_videos
 
@@ -196,8 +215,12 @@ def prepare_pairs(manifest: str | Path, out: str | Path, size: int = 224, frames
     cache = Path(out)
     make_cache_dir(cache)
     with prepare_lock(cache):
-        open_cache(cache, {"size": size, "frames": frames, "depth_encoding": depth_encoding, "benchmark": "pairs"},
-                   class_names, Path(manifest))
+        open_cache(
+            cache,
+            {"size": size, "frames": frames, "depth_encoding": depth_encoding, "benchmark": "pairs"},
+            class_names,
+            Path(manifest),
+        )
         clean_stale(cache)
         done: dict[str, dict] = {}  # rebuilt from the CSV: finished rows come back from their clips' records
         for key, reason in bad_rows:
@@ -209,8 +232,7 @@ def prepare_pairs(manifest: str | Path, out: str | Path, size: int = 224, frames
                 done[r["id"]] = rec | {k: r[k] for k in ("label", "subject", "view", "split")}
             else:
                 todo.append((r, cache, size, frames, depth_encoding))
-        return process_videos(_process, todo, _job_name, cache, done, len(records), workers, show_progress,
-                              time.time())
+        return process_videos(_process, todo, _job_name, cache, done, len(records), workers, show_progress, time.time())
 
 
 def split_pairs(records: dict[str, dict]) -> dict[str, list[str]]:
@@ -225,6 +247,8 @@ def split_pairs(records: dict[str, dict]) -> dict[str, list[str]]:
         else:
             unassigned.append(name)
     if unassigned:
-        raise UserError(f"{len(unassigned)} videos of the pairs manifest have no split (e.g. {unassigned[0]}); "
-                        "fill the split column with train/val/test")
+        raise UserError(
+            f"{len(unassigned)} videos of the pairs manifest have no split (e.g. {unassigned[0]}); "
+            "fill the split column with train/val/test"
+        )
     return out

@@ -51,13 +51,21 @@ def _scan_alignment(job) -> dict:
     except DataError as e:
         return {"name": name, "alignment": None, "skeleton_error": e.problem, "skeleton_frames": None}
     al = estimate_alignment(frames)
-    return {"name": name, "alignment": al.to_dict() if al else None,
-            "skeleton_error": None if al else "no well-tracked joints", "skeleton_frames": len(frames)}
+    return {
+        "name": name,
+        "alignment": al.to_dict() if al else None,
+        "skeleton_error": None if al else "no well-tracked joints",
+        "skeleton_frames": len(frames),
+    }
 
 
 def _scan_crashed(job) -> dict:
-    return {"name": job[1], "alignment": None, "skeleton_error": "worker crashed reading the skeleton",
-            "skeleton_frames": None}
+    return {
+        "name": job[1],
+        "alignment": None,
+        "skeleton_error": "worker crashed reading the skeleton",
+        "skeleton_frames": None,
+    }
 
 
 def _job_name(job) -> str:
@@ -80,12 +88,14 @@ def _process(job) -> dict:
         rec.update(rgb_frames=n_rgb, depth_frames=n_depth, skeleton_frames=skel_frames)
         if n < opts.frames:
             short = layout.rgb(name) if n_rgb <= n_depth else layout.depth_dir(name)
-            raise DataError(short, f"only {n} usable frames (rgb {n_rgb}, depth {n_depth}), fewer than the "
-                                   f"{opts.frames} sampled")
+            raise DataError(
+                short, f"only {n} usable frames (rgb {n_rgb}, depth {n_depth}), fewer than the {opts.frames} sampled"
+            )
         notes = [note] if note else []
         if n_rgb != n_depth or (skel_frames is not None and skel_frames != n_rgb):
-            notes.append(f"frame counts differ (rgb {n_rgb}, depth {n_depth}, skeleton {skel_frames}); "
-                         f"using the first {n}")
+            notes.append(
+                f"frame counts differ (rgb {n_rgb}, depth {n_depth}, skeleton {skel_frames}); using the first {n}"
+            )
         numbers, missing = _nearest_present([int(i) + 1 for i in idx], present)
         if missing:
             notes.append(f"depth frames {missing} missing, nearest present frames used")
@@ -93,17 +103,21 @@ def _process(job) -> dict:
         other = sorted({d.shape for d in depth[1:] if d.shape != depth[0].shape})
         if other:
             h, w = depth[0].shape
-            depth = [d if d.shape == (h, w) else cv2.resize(d, (w, h), interpolation=cv2.INTER_NEAREST)
-                     for d in depth]
+            depth = [d if d.shape == (h, w) else cv2.resize(d, (w, h), interpolation=cv2.INTER_NEAREST) for d in depth]
             notes.append(f"depth frames of other sizes {[f'{x}x{y}' for y, x in other]} rescaled to {w}x{h}")
         crop = intersection_crop(al, (rgb[0].shape[1], rgb[0].shape[0]), (depth[0].shape[1], depth[0].shape[0]))
         near, far = depth_range(depth)
         out = np.empty((2, opts.frames, opts.size, opts.size, 3), np.uint8)
         for k in range(opts.frames):
             out[0, k], _, out[1, k] = aligned_pair(rgb[k], depth[k], crop, opts.size, near, far, opts.depth_encoding)
-        rec.update(status="ok", reason="; ".join(notes) or None, frames=idx.tolist(),
-                   crop_rgb=[round(v, 2) for v in crop.rgb],
-                   rgb_size=[rgb[0].shape[1], rgb[0].shape[0]], depth_mm=[near, far])
+        rec.update(
+            status="ok",
+            reason="; ".join(notes) or None,
+            frames=idx.tolist(),
+            crop_rgb=[round(v, 2) for v in crop.rgb],
+            rgb_size=[rgb[0].shape[1], rgb[0].shape[0]],
+            depth_mm=[near, far],
+        )
         write_clip(cache, name, out, rec)
     except (DataError, ValueError, OSError) as e:
         rec["status"] = "failed"
@@ -132,8 +146,9 @@ def _class_names(root: Path, n_classes: int) -> list[str]:
         return [f"A{a:03d}" for a in range(1, n_classes + 1)]
     names = read_json(synth, "regenerate the synthetic tree with `modistill synth`").get("class_names")
     if not isinstance(names, list) or not 1 <= len(names) <= n_classes:
-        raise UserError(f"{synth}: needs a list of 1 to {n_classes} class_names; regenerate the tree with "
-                        f"`modistill synth`")
+        raise UserError(
+            f"{synth}: needs a list of 1 to {n_classes} class_names; regenerate the tree with `modistill synth`"
+        )
     return [str(n) for n in names]
 
 
@@ -147,8 +162,17 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
     class_names = _class_names(root, n_classes)
     make_cache_dir(cache)
     with prepare_lock(cache):
-        open_cache(cache, {"size": opts.size, "frames": opts.frames, "depth_encoding": opts.depth_encoding,
-                           "benchmark": opts.benchmark}, class_names, root)
+        open_cache(
+            cache,
+            {
+                "size": opts.size,
+                "frames": opts.frames,
+                "depth_encoding": opts.depth_encoding,
+                "benchmark": opts.benchmark,
+            },
+            class_names,
+            root,
+        )
         stale = clean_stale(cache)
         if stale:
             log.info("prepare: removed %d temporary file(s) of an interrupted run", stale)
@@ -160,8 +184,11 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
             action = ntu.parse_name(n).action
             if action > len(class_names):  # the benchmark's actions, or the synthetic tree's own class list
                 where = opts.benchmark if len(class_names) == n_classes else "the tree's class list"
-                records[n] = {"name": n, "status": "skipped",
-                              "reason": f"action A{action:03d} is outside {where} ({len(class_names)} actions)"}
+                records[n] = {
+                    "name": n,
+                    "status": "skipped",
+                    "reason": f"action A{action:03d} is outside {where} ({len(class_names)} actions)",
+                }
                 unused += 1
                 continue
             rec = finished_record(cache, n)
@@ -169,21 +196,33 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
                 records[n] = rec
             else:
                 todo.append(n)
-        log.info("prepare: %d videos, %d already done, %d outside the class list, %d to do", len(names),
-                 len(names) - len(todo) - unused, unused, len(todo))
+        log.info(
+            "prepare: %d videos, %d already done, %d outside the class list, %d to do",
+            len(names),
+            len(names) - len(todo) - unused,
+            unused,
+            len(todo),
+        )
         t0 = time.time()
 
         # One pool for both passes; its workers give their video decoders cores // workers threads each.
-        with worker_pool(min(opts.workers, max(len(todo), 1)), video.set_decode_threads,
-                         (video.threads_per_worker(opts.workers),)) as pool:
+        with worker_pool(
+            min(opts.workers, max(len(todo), 1)), video.set_decode_threads, (video.threads_per_worker(opts.workers),)
+        ) as pool:
             scans = {}
             scan_jobs = [(root, n) for n in todo]
-            for r in progress(run_parallel(_scan_alignment, scan_jobs, opts.workers, pool=pool, on_crash=_scan_crashed),
-                              total=len(todo), desc="skeletons", unit="video", disable=not show_progress):
+            for r in progress(
+                run_parallel(_scan_alignment, scan_jobs, opts.workers, pool=pool, on_crash=_scan_crashed),
+                total=len(todo),
+                desc="skeletons",
+                unit="video",
+                disable=not show_progress,
+            ):
                 scans[r["name"]] = r
             jobs = _clip_jobs(root, cache, todo, scans, records, opts)
-            summary = process_videos(_process, jobs, _job_name, cache, records, len(names), opts.workers,
-                                     show_progress, t0, pool)
+            summary = process_videos(
+                _process, jobs, _job_name, cache, records, len(names), opts.workers, show_progress, t0, pool
+            )
     sources: dict[str, int] = defaultdict(int)
     for r in records.values():
         if r["status"] == "ok" and r.get("alignment"):
@@ -197,8 +236,9 @@ def _camera_key(name: str) -> str:
     return f"S{s.setup:03d}C{s.camera:03d}"
 
 
-def _clip_jobs(root: Path, cache: Path, todo: list[str], scans: dict[str, dict], records: dict[str, dict],
-               opts: PrepareOptions) -> list[tuple]:
+def _clip_jobs(
+    root: Path, cache: Path, todo: list[str], scans: dict[str, dict], records: dict[str, dict], opts: PrepareOptions
+) -> list[tuple]:
     """Fit every camera from the own alignments of all its videos, finished earlier or scanned now; one job per
     video with an alignment (its own, or its camera's when it has none or its own is implausible), a failed
     record for the others."""
@@ -218,8 +258,9 @@ def _clip_jobs(root: Path, cache: Path, todo: list[str], scans: dict[str, dict],
         else:
             fits[key] = fit
     try:
-        atomic_write_text(cache / "camera_fits.json",
-                          json.dumps(fits | {k: {"refused": v} for k, v in refused.items()}, indent=2))
+        atomic_write_text(
+            cache / "camera_fits.json", json.dumps(fits | {k: {"refused": v} for k, v in refused.items()}, indent=2)
+        )
     except OSError as e:
         raise UserError(f"{cache / 'camera_fits.json'}: cannot write ({os_reason(e)}); free space and rerun") from None
     jobs = []
@@ -233,13 +274,16 @@ def _clip_jobs(root: Path, cache: Path, todo: list[str], scans: dict[str, dict],
                 note = f"aligned with the {key} camera fit ({cam['videos']} videos): {why}"
                 al = cam | {"replaced": {k: al[k] for k in ("scale", "offset_x", "offset_y")}}
         elif al is None and cam is not None:
-            note = f"aligned with the {key} camera fit ({cam['videos']} videos): skeleton unusable " \
-                   f"({r['skeleton_error']})"
+            note = (
+                f"aligned with the {key} camera fit ({cam['videos']} videos): skeleton unusable ({r['skeleton_error']})"
+            )
             al = cam
         elif al is None:
-            records[n] = {"name": n, "status": "failed",
-                          "reason": f"skeleton unusable ({r['skeleton_error']}) and no camera fit for {key}: "
-                                    f"{refused[key]}"}
+            records[n] = {
+                "name": n,
+                "status": "failed",
+                "reason": f"skeleton unusable ({r['skeleton_error']}) and no camera fit for {key}: {refused[key]}",
+            }
             continue
         if note:
             log.info("%s: %s", n, note)
@@ -247,19 +291,38 @@ def _clip_jobs(root: Path, cache: Path, todo: list[str], scans: dict[str, dict],
     return jobs
 
 
-def process_videos(fn, jobs: list, job_name: Callable[[Any], str], cache: Path, records: dict[str, dict],
-                   n_videos: int, workers: int, show_progress: bool, t0: float, pool=None) -> dict:
+def process_videos(
+    fn,
+    jobs: list,
+    job_name: Callable[[Any], str],
+    cache: Path,
+    records: dict[str, dict],
+    n_videos: int,
+    workers: int,
+    show_progress: bool,
+    t0: float,
+    pool=None,
+) -> dict:
     """Run ``fn`` over the jobs in parallel (each returns a manifest record, and writes its clip with its record),
     write the manifest index once at the end (the per-clip records are the durable state, so the index is never
     rewritten during the run) and return the summary every prepare command prints. ``pool``: an open
     :func:`worker_pool` to use instead of starting one. A video whose worker dies fails as "worker crashed"."""
+
     def crashed(job) -> dict:
-        return {"name": job_name(job), "status": "failed",
-                "reason": "worker crashed while preparing this video (out of memory, or a decoder crash)"}
+        return {
+            "name": job_name(job),
+            "status": "failed",
+            "reason": "worker crashed while preparing this video (out of memory, or a decoder crash)",
+        }
 
     decode = (video.set_decode_threads, (video.threads_per_worker(workers),))
-    for rec in progress(run_parallel(fn, jobs, workers, *decode, pool=pool, on_crash=crashed), total=len(jobs),
-                        desc="prepare", unit="video", disable=not show_progress):
+    for rec in progress(
+        run_parallel(fn, jobs, workers, *decode, pool=pool, on_crash=crashed),
+        total=len(jobs),
+        desc="prepare",
+        unit="video",
+        disable=not show_progress,
+    ):
         records[rec["name"]] = rec
     write_manifest(cache, records)
     elapsed = time.time() - t0
@@ -269,8 +332,12 @@ def process_videos(fn, jobs: list, job_name: Callable[[Any], str], cache: Path, 
     failed = [r for r in records.values() if r["status"] == "failed"]
     for r in failed[:20]:
         log.warning("failed: %s: %s", r["name"], r["reason"])
-    return {"videos": n_videos, "processed": len(jobs), "counts": dict(counts), "seconds": elapsed,
-            "videos_per_s": len(jobs) / elapsed if elapsed > 0 and jobs else 0.0,
-            "failed": [(r["name"], r["reason"]) for r in failed],
-            "unused": [(r["name"], r["reason"]) for r in records.values() if r["status"] == "skipped"]}
-
+    return {
+        "videos": n_videos,
+        "processed": len(jobs),
+        "counts": dict(counts),
+        "seconds": elapsed,
+        "videos_per_s": len(jobs) / elapsed if elapsed > 0 and jobs else 0.0,
+        "failed": [(r["name"], r["reason"]) for r in failed],
+        "unused": [(r["name"], r["reason"]) for r in records.values() if r["status"] == "skipped"],
+    }

@@ -17,9 +17,43 @@ from modistill.data.ntu import parse_name
 from modistill.errors import DataError, UserError
 
 NTU60_XSUB_TRAIN = frozenset((1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38))
-NTU120_XSUB_TRAIN = NTU60_XSUB_TRAIN | frozenset((
-    45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86, 89, 91, 92, 93, 94,
-    95, 97, 98, 100, 103))
+NTU120_XSUB_TRAIN = NTU60_XSUB_TRAIN | frozenset(
+    (
+        45,
+        46,
+        47,
+        49,
+        50,
+        52,
+        53,
+        54,
+        55,
+        56,
+        57,
+        58,
+        59,
+        70,
+        74,
+        78,
+        80,
+        81,
+        82,
+        83,
+        84,
+        85,
+        86,
+        89,
+        91,
+        92,
+        93,
+        94,
+        95,
+        97,
+        98,
+        100,
+        103,
+    )
+)
 NTU60_XVIEW_TRAIN_CAMERAS = frozenset((2, 3))
 PAPER_XVIEW_VAL_PER_CLASS = 31  # int(1882 / 60), supplement sec. 2
 PAPER_XSUB_VAL_PERFORMER = 1
@@ -69,7 +103,7 @@ def paper_validation(train: list[str], protocol: str, per_class: int = PAPER_XVI
     by_action: dict[int, list[str]] = defaultdict(list)
     for n in train:
         by_action[parse_name(n).action].append(n)
-    val = []
+    val: list[str] = []
     for action in sorted(by_action):
         names = sorted(by_action[action])
         k = min(per_class, len(names))
@@ -86,8 +120,7 @@ def performer_validation(train: list[str], performers: int) -> list[str]:
     small data."""
     ids = sorted({parse_name(n).performer for n in train})
     if performers >= len(ids):
-        raise UserError(f"data.val_performers={performers} would hold out all {len(ids)} training performers; "
-                        f"lower it")
+        raise UserError(f"data.val_performers={performers} would hold out all {len(ids)} training performers; lower it")
     held = set(ids[:performers])
     return sorted(n for n in train if parse_name(n).performer in held)
 
@@ -111,13 +144,15 @@ def split_ntu(
     if benchmark not in BENCHMARKS:
         raise UserError(f"unknown benchmark {benchmark!r}; choose one of {sorted(BENCHMARKS)}")
     if protocol not in PROTOCOLS[benchmark]:
-        raise UserError(f"protocol {protocol!r} is not defined for {benchmark}; choose one of "
-                        f"{list(PROTOCOLS[benchmark])}")
+        raise UserError(
+            f"protocol {protocol!r} is not defined for {benchmark}; choose one of {list(PROTOCOLS[benchmark])}"
+        )
     if validation not in ("paper", "performers", None):
         raise UserError(f"unknown validation split {validation!r}; choose 'paper', 'performers' or none")
     excluded = set(exclude or ())
     n_classes = BENCHMARKS[benchmark]
-    train, test = [], []
+    train: list[str] = []
+    test: list[str] = []
     for n in sorted(set(names)):
         if n in excluded:
             continue
@@ -127,8 +162,11 @@ def split_ntu(
         (train if _is_train(s, benchmark, protocol) else test).append(n)
     val: list[str] = []
     if validation is not None:
-        val = (paper_validation(train, protocol, val_per_class) if validation == "paper"
-               else performer_validation(train, val_performers))
+        val = (
+            paper_validation(train, protocol, val_per_class)
+            if validation == "paper"
+            else performer_validation(train, val_performers)
+        )
         vset = set(val)
         train = [n for n in train if n not in vset]
     return {"train": train, "val": val, "test": test}

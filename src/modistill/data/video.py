@@ -80,8 +80,9 @@ def read_rgb_frames(path: str | Path, indices: Iterable[int] | None = None) -> l
         return [frames[i] for i in sorted(frames)]
     missing = [i for i in wanted if i not in frames]
     if missing:
-        raise DataError(path, f"video has {len(frames) and max(frames) + 1} decodable frames, frame {missing[0]} "
-                              "requested")
+        raise DataError(
+            path, f"video has {len(frames) and max(frames) + 1} decodable frames, frame {missing[0]} requested"
+        )
     return [frames[i] for i in order]
 
 

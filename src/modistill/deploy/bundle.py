@@ -28,16 +28,16 @@ from modistill.utils.io import atomic_write, load_tensors
 FORMAT = "modistill-rgb/2"
 PREPROCESS = {
     "frames": "decode every frame in presentation order (n of them); keep frames "
-              "evenly_spaced(n, stored_frames)[evenly_spaced(stored_frames, frames)] with "
-              "evenly_spaced(n, k) = floor(linspace(0, n - 1, k))",
+    "evenly_spaced(n, stored_frames)[evenly_spaced(stored_frames, frames)] with "
+    "evenly_spaced(n, k) = floor(linspace(0, n - 1, k))",
     "color": "RGB, 8 bits per channel (PyAV frame.to_ndarray(format='rgb24'))",
     "crop": "box in pixels x0, y0, x1, y1 = crop[0]*W, crop[1]*H, crop[2]*W, crop[3]*H for a W x H frame, not "
-            "rounded (sub-pixel)",
+    "rounded (sub-pixel)",
     "resize": "cv2.warpAffine(frame, M, (size, size), flags=INTER_AREA if sx < 1 and sy < 1 else INTER_LINEAR, "
-              "borderMode=BORDER_CONSTANT, borderValue=0) with sx = size / (x1 - x0), sy = size / (y1 - y0), "
-              "M = [[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5]] (float32), then uint8",
+    "borderMode=BORDER_CONSTANT, borderValue=0) with sx = size / (x1 - x0), sy = size / (y1 - y0), "
+    "M = [[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5]] (float32), then uint8",
     "input": "float32 RGB 0-255 [B, frames, 3, size, size] (frames x channels x rows x columns); ImageNet "
-             "normalisation is inside the model",
+    "normalisation is inside the model",
     "output": "logits [B, num_classes]; probabilities = softmax(logits)",
 }
 
@@ -63,9 +63,19 @@ def _digest(state: dict[str, torch.Tensor], meta_json: str) -> str:
     return h.hexdigest()
 
 
-
-REQUIRED = ("format", "arch", "width", "temporal", "num_classes", "class_names", "connections", "size", "frames",
-            "stored_frames", "crop")
+REQUIRED = (
+    "format",
+    "arch",
+    "width",
+    "temporal",
+    "num_classes",
+    "class_names",
+    "connections",
+    "size",
+    "frames",
+    "stored_frames",
+    "crop",
+)
 
 
 def _positive_int(v: object) -> bool:
@@ -85,18 +95,26 @@ def validate_meta(meta: object, source: str | Path) -> dict:
         if not _positive_int(meta[k]):
             raise UserError(f"{source}: model metadata {k}={meta[k]!r} must be a positive integer")
     if meta["frames"] > meta["stored_frames"]:
-        raise UserError(f"{source}: model metadata frames={meta['frames']} exceeds stored_frames="
-                        f"{meta['stored_frames']}")
+        raise UserError(
+            f"{source}: model metadata frames={meta['frames']} exceeds stored_frames={meta['stored_frames']}"
+        )
     crop = meta["crop"]
-    if (not isinstance(crop, list) or len(crop) != 4
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in crop)
-            or not (0 <= crop[0] < crop[2] <= 1 and 0 <= crop[1] < crop[3] <= 1)):
-        raise UserError(f"{source}: model metadata crop={crop!r} must be [x0, y0, x1, y1] fractions with "
-                        f"0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1")
+    if (
+        not isinstance(crop, list)
+        or len(crop) != 4
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in crop)
+        or not (0 <= crop[0] < crop[2] <= 1 and 0 <= crop[1] < crop[3] <= 1)
+    ):
+        raise UserError(
+            f"{source}: model metadata crop={crop!r} must be [x0, y0, x1, y1] fractions with "
+            f"0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1"
+        )
     names = meta["class_names"]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(names) != meta["num_classes"]:
-        raise UserError(f"{source}: model metadata has {len(names) if isinstance(names, list) else 'no list of'} "
-                        f"class names for {meta['num_classes']} classes")
+        raise UserError(
+            f"{source}: model metadata has {len(names) if isinstance(names, list) else 'no list of'} "
+            f"class names for {meta['num_classes']} classes"
+        )
     if meta["arch"] not in ARCHS:
         raise UserError(f"{source}: unknown backbone {meta['arch']!r} in the model metadata")
     return meta
@@ -118,17 +136,33 @@ def bundle_from_run(run_dir: str | Path, step: str = "step4") -> tuple[dict[str,
     weights = run.dir / step / "weights.pt"
     state = load_tensors(weights, f"retrain {step} (--retrain-from {step})")
     # float32 whatever the training precision (bf16-true, 64-true): the ONNX graph and PyTorch deploy in float32
-    state = {k.removeprefix("net."): v.float() if v.is_floating_point() else v
-             for k, v in state.items() if k.startswith("net.")}
+    state = {
+        k.removeprefix("net."): v.float() if v.is_floating_point() else v
+        for k, v in state.items()
+        if k.startswith("net.")
+    }
     check_finite(state, weights)
     try:
         inp, data, model = run.meta["input"], run.meta["data"], run.meta["model"]
-        meta = {"format": FORMAT, "arch": model["arch"], "width": model["width"], "temporal": model["temporal"],
-                "num_classes": data["num_classes"], "class_names": data["class_names"],
-                "connections": rec["connections"], "size": inp["size"], "frames": inp["frames"],
-                "stored_frames": inp["stored_frames"], "crop": inp["deploy_crop"],
-                "crop_source": inp["deploy_crop_source"], "crop_policy": inp["rgb_crop"], "preprocess": PREPROCESS,
-                "run": str(run.dir.resolve()), "step": step, "step_fingerprint": rec["fingerprint"]}
+        meta = {
+            "format": FORMAT,
+            "arch": model["arch"],
+            "width": model["width"],
+            "temporal": model["temporal"],
+            "num_classes": data["num_classes"],
+            "class_names": data["class_names"],
+            "connections": rec["connections"],
+            "size": inp["size"],
+            "frames": inp["frames"],
+            "stored_frames": inp["stored_frames"],
+            "crop": inp["deploy_crop"],
+            "crop_source": inp["deploy_crop_source"],
+            "crop_policy": inp["rgb_crop"],
+            "preprocess": PREPROCESS,
+            "run": str(run.dir.resolve()),
+            "step": step,
+            "step_fingerprint": rec["fingerprint"],
+        }
     except KeyError as e:
         raise UserError(f"{run.dir}: run.json or {step}/step.json lacks {e}; retrain into a new --run-dir") from None
     return state, validate_meta(meta, run.dir / "run.json")
@@ -142,12 +176,16 @@ def build_model(state: dict[str, torch.Tensor], meta: dict, source: str | Path) 
     own = model.net.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or unexpected:
-        raise UserError(f"{source}: weights are not a {meta['arch']} (width {meta['width']}) RGB + hallucination "
-                        f"model (missing {missing[:2]}, unexpected {unexpected[:2]})")
+        raise UserError(
+            f"{source}: weights are not a {meta['arch']} (width {meta['width']}) RGB + hallucination "
+            f"model (missing {missing[:2]}, unexpected {unexpected[:2]})"
+        )
     for k, v in state.items():
         if own[k].shape != v.shape:
-            raise UserError(f"{source}: {k} has shape {tuple(v.shape)}, a {meta['arch']} (width {meta['width']}) "
-                            f"with {meta['num_classes']} classes needs {tuple(own[k].shape)}")
+            raise UserError(
+                f"{source}: {k} has shape {tuple(v.shape)}, a {meta['arch']} (width {meta['width']}) "
+                f"with {meta['num_classes']} classes needs {tuple(own[k].shape)}"
+            )
     model.net.load_state_dict(state)
     return DeployModel(model).eval()
 
@@ -158,8 +196,9 @@ def save_bundle(state: dict[str, torch.Tensor], meta: dict, path: str | Path) ->
     path = Path(path)
     state = {k: v.contiguous() for k, v in state.items()}
     meta_json = json.dumps(meta, sort_keys=True)
-    atomic_write(path, lambda p: save_file(state, str(p), metadata={"modistill": meta_json,
-                                                                     "sha256": _digest(state, meta_json)}))
+    atomic_write(
+        path, lambda p: save_file(state, str(p), metadata={"modistill": meta_json, "sha256": _digest(state, meta_json)})
+    )
     return path
 
 

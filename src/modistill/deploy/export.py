@@ -14,9 +14,15 @@ from modistill.deploy.onnx_export import OnnxModel, export_onnx
 from modistill.errors import NonFiniteError, UserError
 
 
-def export_checked(run: str | Path, out: str | Path, safetensors: str | Path | None = None,
-                   hub_dir: str | Path | None = None, step: str = "step4", quantize: str | None = None,
-                   license: str | None = None) -> dict:
+def export_checked(
+    run: str | Path,
+    out: str | Path,
+    safetensors: str | Path | None = None,
+    hub_dir: str | Path | None = None,
+    step: str = "step4",
+    quantize: str | None = None,
+    license: str | None = None,
+) -> dict:
     """Write the three artefacts (ONNX last checked, so a failure leaves nothing partial) and return their paths,
     the metadata and the largest ONNX-vs-PyTorch logit difference on a random clip."""
     out = Path(out)
@@ -39,8 +45,9 @@ def export_checked(run: str | Path, out: str | Path, safetensors: str | Path | N
     diff = float(np.abs(OnnxModel(onnx_path)(x) - ref).max())
     if not diff <= 1e-3 * max(1.0, float(np.abs(ref).max())):  # also refuses NaN
         onnx_path.unlink()
-        raise UserError(f"{out}: the ONNX graph differs from the PyTorch model (max |Δlogit| = {diff:.3g}); "
-                        f"nothing exported")
+        raise UserError(
+            f"{out}: the ONNX graph differs from the PyTorch model (max |Δlogit| = {diff:.3g}); nothing exported"
+        )
     bundle = save_bundle(state, meta, bundle_path)
     write_hub_folder(bundle, meta, run, hub_dir, license)
     result = {"onnx": onnx_path, "safetensors": bundle, "hub": hub_dir, "meta": meta, "max_abs_diff": diff}

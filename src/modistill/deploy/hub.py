@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from modistill.errors import UserError
 from modistill.evaluation.tables import markdown_table, table2_rows
@@ -43,13 +44,16 @@ def hub_folder(spec: str) -> Path:
     try:
         path = Path(snapshot_download(repo, revision=revision or None, local_files_only=True))
     except (LocalEntryNotFoundError, FileNotFoundError):
-        raise UserError(f"{spec}: not in the local Hugging Face cache; fetch it once where there is network: "
-                        f"hf download {repo} (HF_HOME sets the folder)") from None
+        raise UserError(
+            f"{spec}: not in the local Hugging Face cache; fetch it once where there is network: "
+            f"hf download {repo} (HF_HOME sets the folder)"
+        ) from None
     except HFValidationError as e:
         raise UserError(f"{spec}: not a Hub repository id ({str(e).splitlines()[0]})") from None
     if not is_hub_folder(path):
-        raise UserError(f"{spec}: the cached repository ({path}) has no {CONFIG} and {WEIGHTS}; it is not a "
-                        f"modistill model")
+        raise UserError(
+            f"{spec}: the cached repository ({path}) has no {CONFIG} and {WEIGHTS}; it is not a modistill model"
+        )
     return path
 
 
@@ -71,19 +75,34 @@ def card_metadata(meta: dict, run: RunInfo, license: str | None = None) -> str:
         value = scores.get("scores", {}).get("fused", {}).get(key)
         if value is not None:
             values.append((key if key != "top5" else "top_5_accuracy", name, value))
-    results = [EvalResult(task_type="video-classification", task_name="Action recognition from RGB only",
-                          dataset_type=data["benchmark"], dataset_name=dataset, dataset_config=data["protocol"],
-                          dataset_split="test", metric_type=kind, metric_name=name,
-                          metric_value=round(100 * float(v), 2)) for kind, name, v in values]
+    results = [
+        EvalResult(
+            task_type="video-classification",
+            task_name="Action recognition from RGB only",
+            dataset_type=data["benchmark"],
+            dataset_name=dataset,
+            dataset_config=data["protocol"],
+            dataset_split="test",
+            metric_type=kind,
+            metric_name=name,
+            metric_value=round(100 * float(v), 2),
+        )
+        for kind, name, v in values
+    ]
+    terms: dict[str, Any]
     if license:
         terms = {"license": license}
     else:
         name, link = DATA_LICENSES.get(data["benchmark"], ("training-data-terms", None))
         terms = {"license": "other", "license_name": name} | ({"license_link": link} if link else {})
-    card = ModelCardData(library_name="modistill", pipeline_tag="video-classification",
-                         tags=["action-recognition", "rgb-d", "privileged-information", "distillation"],
-                         model_name=f"{meta['arch']} RGB-only ({meta['step']}, {dataset} {data['protocol']})",
-                         eval_results=results, **terms)
+    card = ModelCardData(
+        library_name="modistill",
+        pipeline_tag="video-classification",
+        tags=["action-recognition", "rgb-d", "privileged-information", "distillation"],
+        model_name=f"{meta['arch']} RGB-only ({meta['step']}, {dataset} {data['protocol']})",
+        eval_results=results,
+        **terms,
+    )
     return f"---\n{card.to_yaml()}\n---"
 
 
@@ -91,35 +110,70 @@ def model_card(meta: dict, run: RunInfo, license: str | None = None) -> str:
     """A model card from the run's own records: what the model is, how it was measured, how to feed it."""
     data = run.meta["data"]
     rows = table2_rows(run.metrics())
-    table = markdown_table(rows, [("row", "#"), ("method", "Method"), ("modality", "Test modality"),
-                                  ("accuracy", "Top-1"), ("top5", "Top-5"), ("mean_class", "Mean class")])
+    table = markdown_table(
+        rows,
+        [
+            ("row", "#"),
+            ("method", "Method"),
+            ("modality", "Test modality"),
+            ("accuracy", "Top-1"),
+            ("top5", "Top-5"),
+            ("mean_class", "Mean class"),
+        ],
+    )
     n_test = next((m.get("n") for m in run.metrics().values() if m.get("n")), "?")
     classes = ", ".join(f"{i}: {n}" for i, n in enumerate(meta["class_names"]))
     pp = meta["preprocess"]
-    return "\n".join([
-        card_metadata(meta, run, license), "",
-        f"# {meta['arch']} RGB-only action recogniser ({meta['step']}, modistill)", "",
-        "Trained with RGB **and depth**, run with **RGB only**: the hallucination-stream method of Garcia, "
-        "Morerio & Murino, *Modality Distillation with Multiple Stream Networks for Action Recognition* "
-        "(ECCV 2018), as implemented by modistill.", "",
-        "## Data and protocol", "",
-        f"Benchmark `{data['benchmark']}`, protocol {data['protocol']}, {meta['num_classes']} classes, "
-        f"{n_test} test videos (chance {100 / meta['num_classes']:.1f} %). Cache fingerprint "
-        f"`{data['fingerprint']}`; run `{run.dir}`.", "",
-        "## Results of the run (test split)", "", table, "",
-        "Rows whose test modality includes depth used real depth at test time; only the RGB rows describe what "
-        "this model does on plain RGB.", "",
-        "## Input", "",
-        f"- {meta['frames']} frames of a video: {pp['frames']} (stored_frames = {meta['stored_frames']})",
-        f"- crop {meta['crop']} as fractions of the frame ({meta['crop_source']}): {pp['crop']}",
-        f"- resize to {meta['size']} x {meta['size']}: {pp['resize']}", f"- {pp['input']}", "",
-        "## Classes", "", classes, "",
-        "## Intended use and limits", "",
-        "Recognising the listed actions of one person filmed by a fixed RGB camera, framed like the training "
-        "data (the crop above is the median person box of training). Not for other actions, viewpoints far from "
-        "training, several people, or decisions about individuals. Accuracy is the run's, on its own test split.",
-        "", "## Use", "", "```python", "import modistill", "model = modistill.load('PATH_TO_THIS_FOLDER')",
-        "print(model.predict(['clip.mp4'], topk=3))", "```", ""])
+    return "\n".join(
+        [
+            card_metadata(meta, run, license),
+            "",
+            f"# {meta['arch']} RGB-only action recogniser ({meta['step']}, modistill)",
+            "",
+            "Trained with RGB **and depth**, run with **RGB only**: the hallucination-stream method of Garcia, "
+            "Morerio & Murino, *Modality Distillation with Multiple Stream Networks for Action Recognition* "
+            "(ECCV 2018), as implemented by modistill.",
+            "",
+            "## Data and protocol",
+            "",
+            f"Benchmark `{data['benchmark']}`, protocol {data['protocol']}, {meta['num_classes']} classes, "
+            f"{n_test} test videos (chance {100 / meta['num_classes']:.1f} %). Cache fingerprint "
+            f"`{data['fingerprint']}`; run `{run.dir}`.",
+            "",
+            "## Results of the run (test split)",
+            "",
+            table,
+            "",
+            "Rows whose test modality includes depth used real depth at test time; only the RGB rows describe what "
+            "this model does on plain RGB.",
+            "",
+            "## Input",
+            "",
+            f"- {meta['frames']} frames of a video: {pp['frames']} (stored_frames = {meta['stored_frames']})",
+            f"- crop {meta['crop']} as fractions of the frame ({meta['crop_source']}): {pp['crop']}",
+            f"- resize to {meta['size']} x {meta['size']}: {pp['resize']}",
+            f"- {pp['input']}",
+            "",
+            "## Classes",
+            "",
+            classes,
+            "",
+            "## Intended use and limits",
+            "",
+            "Recognising the listed actions of one person filmed by a fixed RGB camera, framed like the training "
+            "data (the crop above is the median person box of training). Not for other actions, viewpoints far from "
+            "training, several people, or decisions about individuals. Accuracy is the run's, on its own test split.",
+            "",
+            "## Use",
+            "",
+            "```python",
+            "import modistill",
+            "model = modistill.load('PATH_TO_THIS_FOLDER')",
+            "print(model.predict(['clip.mp4'], topk=3))",
+            "```",
+            "",
+        ]
+    )
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -149,8 +203,9 @@ def replace_folder(new: Path, out: Path) -> None:
     shutil.rmtree(new)
 
 
-def write_hub_folder(bundle: Path, meta: dict, run_dir: str | Path, out: str | Path,
-                     license: str | None = None) -> Path:
+def write_hub_folder(
+    bundle: Path, meta: dict, run_dir: str | Path, out: str | Path, license: str | None = None
+) -> Path:
     """Write the folder next to an exported bundle; replaced whole (a temporary folder, then a swap)."""
     out = Path(out)
     run = RunInfo(run_dir)

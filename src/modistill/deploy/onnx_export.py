@@ -30,9 +30,16 @@ def export_onnx(model: DeployModel, meta: dict, path: str | Path, opset: int = 1
         logging.getLogger("onnx_ir").setLevel(logging.WARNING)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            prog = torch.onnx.export(model.eval(), (x,), input_names=["clips"], output_names=["logits"],
-                                     dynamic_shapes={"clips": {0: batch}}, dynamo=True, opset_version=opset,
-                                     verbose=False)
+            prog = torch.onnx.export(
+                model.eval(),
+                (x,),
+                input_names=["clips"],
+                output_names=["logits"],
+                dynamic_shapes={"clips": {0: batch}},
+                dynamo=True,
+                opset_version=opset,
+                verbose=False,
+            )
         proto = prog.model_proto
         entry = proto.metadata_props.add()
         entry.key, entry.value = META_KEY, json.dumps(meta, sort_keys=True)
@@ -56,8 +63,10 @@ def providers_for(device: str, available: list[str]) -> list:
         chain.insert(0, ("TensorrtExecutionProvider", gpu))
     wanted = chain[0][0]
     if wanted not in available:
-        raise UserError(f"--device {device}: this ONNX Runtime has no {wanted} (available: {available}); "
-                        f"install modistill[onnx-gpu]" + (" and TensorRT" if kind == "tensorrt" else ""))
+        raise UserError(
+            f"--device {device}: this ONNX Runtime has no {wanted} (available: {available}); "
+            f"install modistill[onnx-gpu]" + (" and TensorRT" if kind == "tensorrt" else "")
+        )
     return chain
 
 
@@ -74,8 +83,10 @@ def open_session(path: str | Path, device: str = "cpu", opts: object | None = No
         raise UserError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:200]})") from None
     wanted = providers[0] if isinstance(providers[0], str) else providers[0][0]
     if wanted not in session.get_providers():
-        raise UserError(f"--device {device}: ONNX Runtime could not start its {wanted} (running: "
-                        f"{session.get_providers()}); check the CUDA/TensorRT installation")
+        raise UserError(
+            f"--device {device}: ONNX Runtime could not start its {wanted} (running: "
+            f"{session.get_providers()}); check the CUDA/TensorRT installation"
+        )
     return session
 
 
@@ -86,8 +97,10 @@ class OnnxModel:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise UserError("ONNX Runtime is not installed: pip install 'modistill[onnx]' (CPU) or "
-                            "'modistill[onnx-gpu]' (CUDA); the two packages cannot be installed together") from None
+            raise UserError(
+                "ONNX Runtime is not installed: pip install 'modistill[onnx]' (CPU) or "
+                "'modistill[onnx-gpu]' (CUDA); the two packages cannot be installed together"
+            ) from None
 
         path = Path(path)
         if not path.exists():
@@ -113,11 +126,15 @@ class OnnxModel:
         want_in = [m["frames"], 3, m["size"], m["size"]]
         if len(inputs) != 1 or len(inputs[0].shape) != 5 or list(inputs[0].shape[1:]) != want_in:
             got = [list(i.shape) for i in inputs]
-            raise UserError(f"{path}: graph input {got} does not match the metadata (frames {m['frames']}, size "
-                            f"{m['size']}: [B, {', '.join(map(str, want_in))}])")
+            raise UserError(
+                f"{path}: graph input {got} does not match the metadata (frames {m['frames']}, size "
+                f"{m['size']}: [B, {', '.join(map(str, want_in))}])"
+            )
         if len(outputs) != 1 or len(outputs[0].shape) != 2 or outputs[0].shape[1] != m["num_classes"]:
-            raise UserError(f"{path}: graph output {[list(o.shape) for o in outputs]} does not match the "
-                            f"metadata's {m['num_classes']} classes")
+            raise UserError(
+                f"{path}: graph output {[list(o.shape) for o in outputs]} does not match the "
+                f"metadata's {m['num_classes']} classes"
+            )
 
     def __call__(self, clips: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"clips": np.ascontiguousarray(clips, dtype=np.float32)})[0]

@@ -70,6 +70,11 @@ class Predictor:
             p = np.exp(z - z.max())
             p /= p.sum()
             order = np.argsort(-p)[:k]
-            out.append({"video": str(v), "error": None,
-                        "top": [{"class": int(i), "name": m["class_names"][i], "prob": float(p[i])} for i in order]})
+            out.append(
+                {
+                    "video": str(v),
+                    "error": None,
+                    "top": [{"class": int(i), "name": m["class_names"][i], "prob": float(p[i])} for i in order],
+                }
+            )
         return out

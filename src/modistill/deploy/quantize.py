@@ -45,7 +45,7 @@ def int8_graph(onnx_path: str | Path, calib: np.ndarray) -> onnx.ModelProto:
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.items = iter(calib[i:i + 1] for i in range(len(calib)))
+            self.items = iter(calib[i : i + 1] for i in range(len(calib)))
 
         def get_next(self):
             x = next(self.items, None)
@@ -55,8 +55,15 @@ def int8_graph(onnx_path: str | Path, calib: np.ndarray) -> onnx.ModelProto:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
         quantized = Path(tmp) / "int8.onnx"
-        quantize_static(str(prepared), str(quantized), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        quantize_static(
+            str(prepared),
+            str(quantized),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
         return onnx.load(str(quantized))
 
 
@@ -75,20 +82,26 @@ def quantize_int8(onnx_path: str | Path, run_dir: str | Path, meta: dict, out: s
     calibration = spread(splits["train"], CALIBRATION_CLIPS)
     proto = int8_graph(onnx_path, _clips(cache, calibration, meta))
     entry = proto.metadata_props.add()
-    entry.key, entry.value = "modistill", json.dumps(meta | {"quantization": "int8 static QDQ, per-channel "
-                                                             "weights, calibrated on training clips"},
-                                                     sort_keys=True)
+    entry.key, entry.value = (
+        "modistill",
+        json.dumps(
+            meta | {"quantization": "int8 static QDQ, per-channel weights, calibrated on training clips"},
+            sort_keys=True,
+        ),
+    )
     out = Path(out)
     atomic_write(out, lambda p: onnx.save(proto, str(p)))
 
-    sessions = {k: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-                for k, p in (("float", onnx_path), ("int8", out))}
+    sessions = {
+        k: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+        for k, p in (("float", onnx_path), ("int8", out))
+    }
     records = load_manifest(cache)
     labels = np.array([sample_label(n, records.get(n, {})) for n in splits["test"]])
     test = _clips(cache, splits["test"], meta)
     report = {"test_videos": len(labels), "calibration_clips": len(calibration)}
     for k, s in sessions.items():
-        pred = np.concatenate([s.run(None, {"clips": test[i:i + 8]})[0].argmax(-1) for i in range(0, len(test), 8)])
+        pred = np.concatenate([s.run(None, {"clips": test[i : i + 8]})[0].argmax(-1) for i in range(0, len(test), 8)])
         report[f"{k}_top1"] = float((pred == labels).mean())
         one = test[:1]
         s.run(None, {"clips": one})

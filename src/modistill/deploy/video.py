@@ -14,8 +14,9 @@ from modistill.data import video
 from modistill.data.encode import crop_resize
 
 
-def camera_clip(path: str | Path, frames: int, size: int, crop: list[float] | tuple[float, ...],
-                stored_frames: int | None = None) -> np.ndarray:
+def camera_clip(
+    path: str | Path, frames: int, size: int, crop: list[float] | tuple[float, ...], stored_frames: int | None = None
+) -> np.ndarray:
     """uint8 ``[frames, 3, size, size]`` RGB from a raw video file (any container/codec PyAV reads)."""
     stored = stored_frames or frames
     imgs, _, _ = video.read_rgb_evenly(path, stored)

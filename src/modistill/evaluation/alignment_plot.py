@@ -49,8 +49,9 @@ def show_alignment(root: str | Path, name: str, out: str | Path | None = None, s
     header = np.full((28, panel.shape[1], 3), 255, np.uint8)
     for i, title in enumerate(("RGB crop", "depth (jet)", "blend + depth edges")):
         cv2.putText(header, title, (i * size + 4, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(header, f"{name}, frame {t + 1} of {n}", (4, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (90, 90, 90), 1,
-                cv2.LINE_AA)
+    cv2.putText(
+        header, f"{name}, frame {t + 1} of {n}", (4, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (90, 90, 90), 1, cv2.LINE_AA
+    )
     panel = np.concatenate([header, panel], axis=0)
     ok, png = cv2.imencode(out.suffix.lower(), panel[:, :, ::-1])
     if not ok:

@@ -45,8 +45,9 @@ def t95(df: int) -> float:
     return float(t.ppf(0.975, df))
 
 
-def paired_bootstrap(diffs: list[np.ndarray], replicates: int = BOOTSTRAP_REPLICATES,
-                     seed: int = 0) -> tuple[float, float, float]:
+def paired_bootstrap(
+    diffs: list[np.ndarray], replicates: int = BOOTSTRAP_REPLICATES, seed: int = 0
+) -> tuple[float, float, float]:
     """(mean, low, high): the mean over runs of the mean per-video difference, and its 95 % percentile interval
     when each run's videos are resampled (``diffs[k]``: per-video ``correct_a - correct_b`` of run k)."""
     rng = np.random.default_rng(seed)
@@ -83,8 +84,9 @@ def _word(lo: float, hi: float) -> str:
     return "holds" if lo > 0 else "does not hold" if hi < 0 else "not separated"
 
 
-def check_claims(per_row: dict[str, list[float]], n: int,
-                 per_video: dict[str, list[np.ndarray]] | None = None) -> list[dict]:
+def check_claims(
+    per_row: dict[str, list[float]], n: int, per_video: dict[str, list[np.ndarray]] | None = None
+) -> list[dict]:
     """``per_row``: Table 2 row → accuracy (fraction) of each run, in the same run order; ``n``: test videos.
     ``per_video``: row → per run, the 0/1 correctness of each test video in one fixed video order per run; the
     claims whose two rows both have it also get the paired bootstrap."""
@@ -95,8 +97,16 @@ def check_claims(per_row: dict[str, list[float]], n: int,
             continue
         diffs = [x - y for x, y in zip(per_row[a], per_row[b], strict=True)]
         word, half = verdict(diffs, (per_row[a], per_row[b]), n)
-        c = {"claim": claim, "rows": f"#{a} > #{b}", "ours": 100 * float(np.mean(diffs)),
-             "interval": 100 * half, "paper": paper, "verdict": word, "paired": None, "paired_verdict": None}
+        c = {
+            "claim": claim,
+            "rows": f"#{a} > #{b}",
+            "ours": 100 * float(np.mean(diffs)),
+            "interval": 100 * half,
+            "paper": paper,
+            "verdict": word,
+            "paired": None,
+            "paired_verdict": None,
+        }
         if a in per_video and b in per_video:
             _, lo, hi = paired_bootstrap([x - y for x, y in zip(per_video[a], per_video[b], strict=True)])
             c["paired"], c["paired_verdict"] = (100 * lo, 100 * hi), _word(lo, hi)
@@ -115,36 +125,55 @@ def noise_claim(noisy: dict[str, list[float]], step4: list[float], n: int) -> di
         diffs = [a - b for a, b in zip(step4, noisy[k], strict=True)]
         found[k] = (verdict(diffs, (step4, noisy[k]), n)[0], 100 * float(np.mean(diffs)))
     held = [k for k in levels if found[k][0] == "holds"]
-    word = ("holds" if held else "does not hold" if all(found[k][0] == "does not hold" for k in levels)
-            else "not separated")
+    word = (
+        "holds" if held else "does not hold" if all(found[k][0] == "does not hold" for k in levels) else "not separated"
+    )
     where = f"from σ² = {held[0]} ({found[held[0]][1]:+.2f})" if held else "at no level"
-    return {"claim": "step 4 (RGB only) beats step 2 fed noisy depth (Table 3)", "rows": "#15 > Table 3",
-            "ours": where, "interval": None, "paper": f"from σ² = {PAPER_NOISE_LEVEL} (cross-view)",
-            "verdict": word, "paired": None, "paired_verdict": None}
+    return {
+        "claim": "step 4 (RGB only) beats step 2 fed noisy depth (Table 3)",
+        "rows": "#15 > Table 3",
+        "ours": where,
+        "interval": None,
+        "paper": f"from σ² = {PAPER_NOISE_LEVEL} (cross-view)",
+        "verdict": word,
+        "paired": None,
+        "paired_verdict": None,
+    }
 
 
 def claims_markdown(claims: list[dict], runs: int, n: int) -> list[str]:
     if not claims:
         return []
-    how = (f"one run, {n} test videos: 95 % interval of the difference of two proportions" if runs == 1 else
-           f"{runs} runs (one per seed, {n} test videos each): mean of the per-run differences, 95 % t-interval "
-           f"with {runs - 1} degrees of freedom")
-    lines = ["## The paper's claims", "",
-             f"Runs used: **{runs}**. Differences in points; the paper's are its cross-subject Table 2.", "",
-             f"- *Across runs* ({how}): would the gain recur with new data and a new training run?",
-             f"- *Paired bootstrap* (test videos resampled with replacement, the same draw for both rows, "
-             f"stratified by run, {BOOTSTRAP_REPLICATES} replicates; 95 % percentile interval of the mean "
-             f"difference): is the difference, for these trained models, larger than the choice of test videos "
-             f"alone would make it? It leaves out training and data variation, so it is the narrower one; a claim "
-             f"that holds only there is a property of these runs, not yet of the method.", "",
-             "| Claim | Rows | Ours | ± (across runs) | Verdict (across runs) | Paired bootstrap 95 % | "
-             "Verdict (paired) | Paper |", "|---|---|---|---|---|---|---|---|"]
+    how = (
+        f"one run, {n} test videos: 95 % interval of the difference of two proportions"
+        if runs == 1
+        else f"{runs} runs (one per seed, {n} test videos each): mean of the per-run differences, 95 % t-interval "
+        f"with {runs - 1} degrees of freedom"
+    )
+    lines = [
+        "## The paper's claims",
+        "",
+        f"Runs used: **{runs}**. Differences in points; the paper's are its cross-subject Table 2.",
+        "",
+        f"- *Across runs* ({how}): would the gain recur with new data and a new training run?",
+        f"- *Paired bootstrap* (test videos resampled with replacement, the same draw for both rows, "
+        f"stratified by run, {BOOTSTRAP_REPLICATES} replicates; 95 % percentile interval of the mean "
+        f"difference): is the difference, for these trained models, larger than the choice of test videos "
+        f"alone would make it? It leaves out training and data variation, so it is the narrower one; a claim "
+        f"that holds only there is a property of these runs, not yet of the method.",
+        "",
+        "| Claim | Rows | Ours | ± (across runs) | Verdict (across runs) | Paired bootstrap 95 % | "
+        "Verdict (paired) | Paper |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
 
     def num(v, fmt):
         return "-" if v is None else v if isinstance(v, str) else format(v, fmt)
 
     for c in claims:
         paired = "-" if c.get("paired") is None else f"{c['paired'][0]:+.2f} to {c['paired'][1]:+.2f}"
-        lines.append(f"| {c['claim']} | {c['rows']} | {num(c['ours'], '+.2f')} | {num(c['interval'], '.2f')} | "
-                     f"{c['verdict']} | {paired} | {c.get('paired_verdict') or '-'} | {num(c['paper'], '+.2f')} |")
+        lines.append(
+            f"| {c['claim']} | {c['rows']} | {num(c['ours'], '+.2f')} | {num(c['interval'], '.2f')} | "
+            f"{c['verdict']} | {paired} | {c.get('paired_verdict') or '-'} | {num(c['paper'], '+.2f')} |"
+        )
     return lines + [""]

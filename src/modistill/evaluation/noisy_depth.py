@@ -23,8 +23,10 @@ from modistill.errors import UserError
 from modistill.training.module import StepModule
 from modistill.utils.io import load_tensors
 
-NOISE_WHERE = {"depth": "the depth map in millimetres, before encoding (paper)",
-               "encoded": "the encoded 8-bit depth image per colour channel (released code)"}
+NOISE_WHERE = {
+    "depth": "the depth map in millimetres, before encoding (paper)",
+    "encoded": "the encoded 8-bit depth image per colour channel (released code)",
+}
 
 
 def speckle(depth_u8: torch.Tensor, sigma2: float, generator: torch.Generator) -> torch.Tensor:
@@ -55,8 +57,10 @@ class DepthCodec:
         k = (img[..., 0].astype(np.int64) << 16) | (img[..., 1].astype(np.int64) << 8) | img[..., 2]
         i = np.clip(np.searchsorted(self.keys, k), 0, len(self.keys) - 1)
         if not np.array_equal(self.keys[i][k != 0], k[k != 0]):
-            raise UserError("the cached depth holds colours outside its encoding's palette (resized or "
-                            "compressed); use evaluate.noise_on=encoded")
+            raise UserError(
+                "the cached depth holds colours outside its encoding's palette (resized or "
+                "compressed); use evaluate.noise_on=encoded"
+            )
         return np.where(k == 0, -1, self.levels[i])
 
     def noisy(self, img: torch.Tensor, near: float, far: float, sigma2: float, g: torch.Generator) -> torch.Tensor:
@@ -75,14 +79,23 @@ def _depth_ranges(cache: str | Path, names: list[str]) -> list[tuple[float, floa
     records = load_manifest(cache)
     missing = [n for n in names if "depth_mm" not in records.get(n, {})]
     if missing:
-        raise UserError(f"{cache}: no depth range recorded for {len(missing)} test videos (e.g. {missing[0]}); "
-                        f"noise on the depth map needs it: use evaluate.noise_on=encoded")
+        raise UserError(
+            f"{cache}: no depth range recorded for {len(missing)} test videos (e.g. {missing[0]}); "
+            f"noise on the depth map needs it: use evaluate.noise_on=encoded"
+        )
     return [tuple(records[n]["depth_mm"]) for n in names]
 
 
 @torch.no_grad()
-def noisy_depth_accuracies(cfg: dict, run_dir: str | Path, test_names: list[str], num_classes: int,
-                           sigma2s: list[float], void: bool = True, seed: int = 0) -> list[dict]:
+def noisy_depth_accuracies(
+    cfg: dict,
+    run_dir: str | Path,
+    test_names: list[str],
+    num_classes: int,
+    sigma2s: list[float],
+    void: bool = True,
+    seed: int = 0,
+) -> list[dict]:
     """Accuracy of the step-2 model for each noise level; ``void`` adds the all-zero depth row."""
     form = cfg["evaluate"]["noise_on"]
     d = cfg["data"]
@@ -104,13 +117,18 @@ def noisy_depth_accuracies(cfg: dict, run_dir: str | Path, test_names: list[str]
         for batch in loader:
             batch = dict(batch)
             if form == "depth" and s2 > 0:
-                batch["depth"] = torch.stack([codec.noisy(x, *ranges[int(i)], s2, g)
-                                              for x, i in zip(batch["depth"], batch["index"], strict=True)])
+                batch["depth"] = torch.stack(
+                    [
+                        codec.noisy(x, *ranges[int(i)], s2, g)
+                        for x, i in zip(batch["depth"], batch["index"], strict=True)
+                    ]
+                )
             else:
                 batch["depth"] = speckle(batch["depth"], s2, g)
             pred = module(batch).fused.argmax(-1)
             correct += int((pred == batch["label"]).sum())
             total += len(pred)
-        rows.append({"sigma2": "void" if s2 < 0 else ("no noise" if s2 == 0 else f"{s2:g}"),
-                     "accuracy": correct / total})
+        rows.append(
+            {"sigma2": "void" if s2 < 0 else ("no noise" if s2 == 0 else f"{s2:g}"), "accuracy": correct / total}
+        )
     return rows

@@ -21,12 +21,14 @@ def save_png(fig: Figure, out: str | Path) -> Path:
     return Path(out)
 
 
-def read_curve(step_dir: str | Path, key: str = "train/hall_loss_step", x: str = "step") -> tuple[list[int],
-                                                                                               list[float]]:
+def read_curve(
+    step_dir: str | Path, key: str = "train/hall_loss_step", x: str = "step"
+) -> tuple[list[int], list[float]]:
     """A logged metric over iterations (``x="step"``) or epochs (``x="epoch"``), across the CSV versions of a step
     (one per resumed session; a later version's point replaces an earlier one's)."""
-    versions = sorted((Path(step_dir) / "logs").glob("version_*/metrics.csv"),
-                      key=lambda p: int(p.parent.name.split("_")[1]))
+    versions = sorted(
+        (Path(step_dir) / "logs").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1])
+    )
     points: dict[int, float] = {}
     for path in versions:
         with open(path) as f:
@@ -38,9 +40,11 @@ def read_curve(step_dir: str | Path, key: str = "train/hall_loss_step", x: str =
 
 
 # What the training curves show per epoch: (logged key, panel title, column of training_curves.csv, log scale).
-EPOCH_CURVES = (("train/loss_epoch", "training loss", "train_loss", False),
-                ("val/acc", "validation accuracy", "val_acc", False),
-                ("train/lr", "learning rate", "lr", True))
+EPOCH_CURVES = (
+    ("train/loss_epoch", "training loss", "train_loss", False),
+    ("val/acc", "validation accuracy", "val_acc", False),
+    ("train/lr", "learning rate", "lr", True),
+)
 
 
 def epoch_curves(step_dir: str | Path) -> dict[str, tuple[list[int], list[float]]]:
@@ -81,8 +85,10 @@ def curves_csv(curves: dict[str, dict[str, tuple[list[int], list[float]]]]) -> s
     for step, c in curves.items():
         values = {key: dict(zip(*c[key], strict=True)) for key in c}
         for e in sorted({e for xs, _ in c.values() for e in xs}):
-            lines.append(f"{step},{e}," + ",".join(f"{values[k][e]:.6g}" if e in values.get(k, {}) else ""
-                                                   for k, *_ in EPOCH_CURVES))
+            lines.append(
+                f"{step},{e},"
+                + ",".join(f"{values[k][e]:.6g}" if e in values.get(k, {}) else "" for k, *_ in EPOCH_CURVES)
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -113,11 +119,19 @@ def noise_curve_png(rows: list[dict], step4: tuple[float, float], out: str | Pat
     fig = Figure(figsize=(6, 3.6))
     ax = fig.subplots()
     xs = [float(r["sigma2"]) for r in levels]
-    ax.errorbar(xs, [100 * r["mean"] for r in levels], [100 * r["std"] for r in levels], marker="o", capsize=3,
-                label="step 2, RGB + noisy depth")
+    ax.errorbar(
+        xs,
+        [100 * r["mean"] for r in levels],
+        [100 * r["std"] for r in levels],
+        marker="o",
+        capsize=3,
+        label="step 2, RGB + noisy depth",
+    )
     ax.set_xscale("log")
-    for r, style in ((next((r for r in rows if r["sigma2"] == "no noise"), None), ":"),
-                     (next((r for r in rows if r["sigma2"] == "void"), None), "--")):
+    for r, style in (
+        (next((r for r in rows if r["sigma2"] == "no noise"), None), ":"),
+        (next((r for r in rows if r["sigma2"] == "void"), None), "--"),
+    ):
         if r is not None:
             ax.axhline(100 * r["mean"], color="tab:blue", ls=style, lw=1, label=f"step 2, {r['sigma2']}")
     ax.axhline(100 * step4[0], color="tab:red", lw=1.5, label="step 4, RGB only")
@@ -131,8 +145,9 @@ def noise_curve_png(rows: list[dict], step4: tuple[float, float], out: str | Pat
     return save_png(fig, out)
 
 
-def confusion_matrix_png(labels: list[int], preds: list[int], class_names: list[str], out: str | Path,
-                         title: str) -> Path:
+def confusion_matrix_png(
+    labels: list[int], preds: list[int], class_names: list[str], out: str | Path, title: str
+) -> Path:
     n = len(class_names)
     cm = np.zeros((n, n), int)
     for y, p in zip(labels, preds, strict=True):
@@ -148,8 +163,15 @@ def confusion_matrix_png(labels: list[int], preds: list[int], class_names: list[
         for i in range(n):
             for j in range(n):
                 if cm[i, j]:
-                    ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=6,
-                            color="white" if norm[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        cm[i, j],
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if norm[i, j] > 0.5 else "black",
+                    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"{title}; chance {100 / n:.0f}%")

@@ -32,16 +32,20 @@ def _setup(runs: list[Path]) -> str:
     epochs = f", {describe_epochs(cfg['train'])}; {describe_recipe(cfg)}" if cfg else ""
     d, inp, model = meta["data"], meta["input"], meta["model"]
     classes = _n(len(d["class_names"]), "class", "classes")
-    text = (f"{_n(len(runs), 'run')}, {d['benchmark']} {d['protocol']}, {classes}; "
-            f"{model['arch']} width {model['width']}, {inp['size']} px, {inp['frames']} frames, "
-            f"{'ImageNet' if model['pretrained'] else 'random'} init{epochs}.")
+    text = (
+        f"{_n(len(runs), 'run')}, {d['benchmark']} {d['protocol']}, {classes}; "
+        f"{model['arch']} width {model['width']}, {inp['size']} px, {inp['frames']} frames, "
+        f"{'ImageNet' if model['pretrained'] else 'random'} init{epochs}."
+    )
     # The demo's layout: OUT/seed_S/{data,cache,run}; the generator's settings are in data/synth.json.
     synth_path = runs[0].parent / "data" / "synth.json"
     if synth_path.exists():
         s = json.loads(synth_path.read_text())
-        text += (f" Synthetic benchmark (seed = run seed): {_n(s['classes'], 'class', 'classes')} x "
-                 f"{_n(s['subjects'], 'subject')} x {_n(s['cameras'], 'camera')} x "
-                 f"{_n(s['replications'], 'replication')}, clutter {s['clutter']}")
+        text += (
+            f" Synthetic benchmark (seed = run seed): {_n(s['classes'], 'class', 'classes')} x "
+            f"{_n(s['subjects'], 'subject')} x {_n(s['cameras'], 'camera')} x "
+            f"{_n(s['replications'], 'replication')}, clutter {s['clutter']}"
+        )
         if "depth_mask" in s:  # generators before the ROI depth did not record it
             text += f", depth mask {s['depth_mask']}"
             text += f" (ROI margin {s['roi_margin']})" if s["depth_mask"] == "roi" else ""
@@ -67,8 +71,10 @@ def write_results_section(readme: str | Path, summary: str | Path, runs: list[Pa
     body = body.replace("# Test accuracy over", "#### Test accuracy over", 1)
     body = re.sub(r"^## ", "#### ", body, flags=re.M)
     body = re.sub(r"^Runs: .*\n\n", "", body, flags=re.M)
-    section = (f"_Written by `modistill demo --seeds ... --readme README.md`; do not edit by hand._ "
-               f"{_setup([Path(r) for r in runs])}\n\n{body}")
+    section = (
+        f"_Written by `modistill demo --seeds ... --readme README.md`; do not edit by hand._ "
+        f"{_setup([Path(r) for r in runs])}\n\n{body}"
+    )
     replace_marked_section(readme, START, END, section, "results section")
     figures.mkdir(parents=True, exist_ok=True)
     for src, dst in copies:

@@ -50,35 +50,64 @@ def _evaluate(run_dir: str | Path) -> Path:
         lo, hi = wilson(r["accuracy"], n_test)
         r["interval"] = f"{100 * lo:.1f}-{100 * hi:.1f}"
         r["paper"] = paper_value(r["row"], protocol) if data["benchmark"] != "pairs" else "-"
-    lines = [f"# modistill report: {cfg['name']}", "",
-             f"Data: `{data['cache']}` ({meta['num_classes']} classes, {meta['size']} px, "
-             f"{cfg['data']['frames']} frames), protocol {protocol}. Model: {cfg['model']['arch']} "
-             f"(width {cfg['model']['width']}), "
-             f"connections {cfg['model']['connection']}, "
-             f"{'ImageNet init' if cfg['model']['pretrained'] else 'random init'}. "
-             f"Seed {cfg['seed']}, {describe_epochs(cfg['train'])}; {describe_recipe(cfg)}.", "",
-             f"Test set: {n_test} videos; chance {100 / meta['num_classes']:.1f} %. Intervals are 95 % Wilson "
-             f"intervals of each accuracy on this test size. The test modality says what each row saw at test "
-             f"time: rows 7 and 11-13 receive real depth through the connections; only rows 2-5, 10, 14 and 15 "
-             f"are RGB only.", ""]
-    lines += ["## Table 2: steps and ablations (test accuracy)", "",
-              markdown_table(rows, [("row", "#"), ("method", "Method"), ("modality", "Test modality"),
-                                    ("loss", "Loss"), ("accuracy", "Top-1"), ("interval", "95 % interval"),
-                                    ("top5", "Top-5"), ("mean_class", "Mean class"),
-                                    ("paper", f"Paper ({protocol})")]), ""]
+    lines = [
+        f"# modistill report: {cfg['name']}",
+        "",
+        f"Data: `{data['cache']}` ({meta['num_classes']} classes, {meta['size']} px, "
+        f"{cfg['data']['frames']} frames), protocol {protocol}. Model: {cfg['model']['arch']} "
+        f"(width {cfg['model']['width']}), "
+        f"connections {cfg['model']['connection']}, "
+        f"{'ImageNet init' if cfg['model']['pretrained'] else 'random init'}. "
+        f"Seed {cfg['seed']}, {describe_epochs(cfg['train'])}; {describe_recipe(cfg)}.",
+        "",
+        f"Test set: {n_test} videos; chance {100 / meta['num_classes']:.1f} %. Intervals are 95 % Wilson "
+        f"intervals of each accuracy on this test size. The test modality says what each row saw at test "
+        f"time: rows 7 and 11-13 receive real depth through the connections; only rows 2-5, 10, 14 and 15 "
+        f"are RGB only.",
+        "",
+    ]
+    lines += [
+        "## Table 2: steps and ablations (test accuracy)",
+        "",
+        markdown_table(
+            rows,
+            [
+                ("row", "#"),
+                ("method", "Method"),
+                ("modality", "Test modality"),
+                ("loss", "Loss"),
+                ("accuracy", "Top-1"),
+                ("interval", "95 % interval"),
+                ("top5", "Top-5"),
+                ("mean_class", "Mean class"),
+                ("paper", f"Paper ({protocol})"),
+            ],
+        ),
+        "",
+    ]
     noisy = []
     if "step2" in metrics and "step4" in metrics:
         if not (Path(data["cache"]) / "cache.json").exists():
-            raise UserError(f"{data['cache']}: the run's cache is gone (Table 3 re-tests step 2 on its test clips); "
-                            f"restore it there")
-        noisy = noisy_depth_accuracies(cfg, run_dir, metrics["step2"]["test_names"], meta["num_classes"],
-                                       cfg["evaluate"]["noise_sigma2"], cfg["evaluate"]["void"], cfg["seed"])
+            raise UserError(
+                f"{data['cache']}: the run's cache is gone (Table 3 re-tests step 2 on its test clips); "
+                f"restore it there"
+            )
+        noisy = noisy_depth_accuracies(
+            cfg,
+            run_dir,
+            metrics["step2"]["test_names"],
+            meta["num_classes"],
+            cfg["evaluate"]["noise_sigma2"],
+            cfg["evaluate"]["void"],
+            cfg["seed"],
+        )
     correct = per_video_correct(metrics)
-    claims = check_claims({r["row"]: [r["accuracy"]] for r in rows}, n_test,
-                          {row: [np.array(v)] for row, v in correct.items()})
-    if noisy:
-        claims.append(noise_claim({r["sigma2"]: [r["accuracy"]] for r in noisy}, [metrics["step4"]["accuracy"]],
-                                  n_test))
+    claims = check_claims(
+        {r["row"]: [r["accuracy"]] for r in rows}, n_test, {row: [np.array(v)] for row, v in correct.items()}
+    )
+    noise = noisy and noise_claim({r["sigma2"]: [r["accuracy"]] for r in noisy}, [metrics["step4"]["accuracy"]], n_test)
+    if noise:
+        claims.append(noise)
     lines += claims_markdown(claims, 1, n_test)
     if noisy:
         row = {"what": "Accuracy (step 2, RGB + noisy depth)"} | {r["sigma2"]: r["accuracy"] for r in noisy}
@@ -86,35 +115,71 @@ def _evaluate(run_dir: str | Path) -> Path:
         s4 = metrics["step4"]["accuracy"]
         beaten = [r["sigma2"] for r in noisy if r["accuracy"] < s4]
         form = NOISE_WHERE[cfg["evaluate"]["noise_on"]]
-        noise_curve_png([{"sigma2": r["sigma2"], "mean": r["accuracy"], "std": 0.0} for r in noisy], (s4, 0.0),
-                        run_dir / "noisy_depth.png", f"Table 3: noise {form}")
-        lines += ["## Table 3: step-2 model with noisy depth", "",
-                  f"Noise n ~ N(1, σ²) multiplies {form} (`evaluate.noise_on`).", "", table3, "",
-                  "![Table 3](noisy_depth.png)", "",
-                  f"Step 4 (RGB only, hallucinated depth): {100 * s4:.2f}%, the red line; numerically above step 2 "
-                  f"fed noisy depth at {', '.join(beaten) if beaten else 'no level'} (the claims table says where "
-                  f"the difference exceeds the test-size interval).", ""]
+        noise_curve_png(
+            [{"sigma2": r["sigma2"], "mean": r["accuracy"], "std": 0.0} for r in noisy],
+            (s4, 0.0),
+            run_dir / "noisy_depth.png",
+            f"Table 3: noise {form}",
+        )
+        lines += [
+            "## Table 3: step-2 model with noisy depth",
+            "",
+            f"Noise n ~ N(1, σ²) multiplies {form} (`evaluate.noise_on`).",
+            "",
+            table3,
+            "",
+            "![Table 3](noisy_depth.png)",
+            "",
+            f"Step 4 (RGB only, hallucinated depth): {100 * s4:.2f}%, the red line; numerically above step 2 "
+            f"fed noisy depth at {', '.join(beaten) if beaten else 'no level'} (the claims table says where "
+            f"the difference exceeds the test-size interval).",
+            "",
+        ]
         atomic_write_text(run_dir / "noisy_depth.json", json.dumps(noisy, indent=2))
-    curves = {s: lab for s, lab in (("step3", "w/ connections (row 13)"), ("step3_noconn", "w/o connections (row 14)"),
-                                    ("step3_eq3", "w/ connections, eq. 3 (row 11)")) if s in metrics}
+    curves = {
+        s: lab
+        for s, lab in (
+            ("step3", "w/ connections (row 13)"),
+            ("step3_noconn", "w/o connections (row 14)"),
+            ("step3_eq3", "w/ connections, eq. 3 (row 11)"),
+        )
+        if s in metrics
+    }
     if curves and hallucination_curves(run_dir, run_dir / "hall_loss.png", curves):
         lines += ["## Fig. 4: hallucination loss during step 3", "", "![hallucination loss](hall_loss.png)", ""]
     order = [s for s in STEPS if s in metrics]  # step order, not alphabetical
-    curves = {s: epoch_curves(run_dir / s) for s in order}
-    if training_curves_png(curves, run_dir / "training_curves.png"):
-        atomic_write_text(run_dir / "training_curves.csv", curves_csv(curves))
-        lines += ["## Training curves", "",
-                  "Per step and epoch: training loss, validation accuracy (the selection criterion) and learning "
-                  "rate (`training_curves.csv`).", "", "![training curves](training_curves.png)", ""]
+    per_epoch = {s: epoch_curves(run_dir / s) for s in order}
+    if training_curves_png(per_epoch, run_dir / "training_curves.png"):
+        atomic_write_text(run_dir / "training_curves.csv", curves_csv(per_epoch))
+        lines += [
+            "## Training curves",
+            "",
+            "Per step and epoch: training loss, validation accuracy (the selection criterion) and learning "
+            "rate (`training_curves.csv`).",
+            "",
+            "![training curves](training_curves.png)",
+            "",
+        ]
     final = "step4" if "step4" in metrics else sorted(metrics)[-1]
     m = metrics[final]
-    confusion_matrix_png(m["label"], m["pred"], meta["class_names"], run_dir / "confusion.png",
-                         f"{final}: test confusion ({100 * m['accuracy']:.1f}%)")
+    confusion_matrix_png(
+        m["label"],
+        m["pred"],
+        meta["class_names"],
+        run_dir / "confusion.png",
+        f"{final}: test confusion ({100 * m['accuracy']:.1f}%)",
+    )
     lines += [f"## Confusion matrix ({final})", "", "![confusion matrix](confusion.png)", ""]
-    timing = [{"step": s, "seconds": f"{metrics[s]['train_seconds']:.0f}",
-               "best val": metrics[s].get("best_val_acc") or "-"} for s in order]
-    lines += ["## Steps run", "", markdown_table(timing, [("step", "Step"), ("seconds", "Train+test s"),
-                                                          ("best val", "Best val acc")]), ""]
+    timing = [
+        {"step": s, "seconds": f"{metrics[s]['train_seconds']:.0f}", "best val": metrics[s].get("best_val_acc") or "-"}
+        for s in order
+    ]
+    lines += [
+        "## Steps run",
+        "",
+        markdown_table(timing, [("step", "Step"), ("seconds", "Train+test s"), ("best val", "Best val acc")]),
+        "",
+    ]
     out = run_dir / "report.md"
     atomic_write_text(out, "\n".join(lines))
     atomic_write_text(run_dir / "table2.json", json.dumps(rows, indent=2))

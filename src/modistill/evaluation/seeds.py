@@ -5,6 +5,7 @@ that differ in what they measure (data, classes, protocol, input, model) are ref
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,19 @@ from modistill.training.run import RunInfo
 from modistill.utils.io import atomic_write_text
 
 # What must agree between runs for their mean to mean anything (seed and the synthetic data's draw may differ).
-COMPARED = (("data", "benchmark"), ("data", "protocol"), ("data", "class_names"), ("input", "size"),
-            ("input", "frames"), ("input", "stored_frames"), ("model", "arch"), ("model", "width"),
-            ("model", "temporal"), ("model", "connection"), ("model", "pretrained"))
+COMPARED = (
+    ("data", "benchmark"),
+    ("data", "protocol"),
+    ("data", "class_names"),
+    ("input", "size"),
+    ("input", "frames"),
+    ("input", "stored_frames"),
+    ("model", "arch"),
+    ("model", "width"),
+    ("model", "temporal"),
+    ("model", "connection"),
+    ("model", "pretrained"),
+)
 
 
 # Table 2's test modalities of the rows that see RGB and nothing else at test time.
@@ -32,12 +43,16 @@ def check_comparable(runs: list[RunInfo]) -> None:
         for sec, key in COMPARED:
             a, b = first.meta.get(sec, {}).get(key), run.meta.get(sec, {}).get(key)
             if a != b:
-                shown = (f"{len(a)} classes" if isinstance(a, list) else repr(a),
-                         f"{len(b)} classes" if isinstance(b, list) else repr(b))
+                shown = (
+                    f"{len(a)} classes" if isinstance(a, list) else repr(a),
+                    f"{len(b)} classes" if isinstance(b, list) else repr(b),
+                )
                 if shown[0] == shown[1]:
                     shown = ("other class names", "")
-                raise UserError(f"{run.dir}: differs from {first.dir} in {sec}.{key} ({shown[0]} vs "
-                                f"{shown[1]}); runs summarised together must differ only in their seed")
+                raise UserError(
+                    f"{run.dir}: differs from {first.dir} in {sec}.{key} ({shown[0]} vs "
+                    f"{shown[1]}); runs summarised together must differ only in their seed"
+                )
 
 
 def noisy_rows(run_dirs: list[Path]) -> list[dict]:
@@ -55,8 +70,14 @@ def noisy_rows(run_dirs: list[Path]) -> list[dict]:
     for level in per_run[0]:
         if all(level in r for r in per_run):
             accs = np.array([r[level] for r in per_run])
-            rows.append({"sigma2": level, "mean": float(accs.mean()),
-                         "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0, "runs": accs.tolist()})
+            rows.append(
+                {
+                    "sigma2": level,
+                    "mean": float(accs.mean()),
+                    "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+                    "runs": accs.tolist(),
+                }
+            )
     return rows
 
 
@@ -73,9 +94,17 @@ def seed_rows(run_dirs: list[Path]) -> list[dict]:
         if not all(key in r for r in per_run):
             continue
         accs = np.array([r[key]["accuracy"] for r in per_run])
-        rows.append({"row": key, "method": first["method"], "modality": first["modality"], "loss": first["loss"],
-                     "mean": float(accs.mean()), "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
-                     "runs": [float(a) for a in accs]})
+        rows.append(
+            {
+                "row": key,
+                "method": first["method"],
+                "modality": first["modality"],
+                "loss": first["loss"],
+                "mean": float(accs.mean()),
+                "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+                "runs": [float(a) for a in accs],
+            }
+        )
     return rows
 
 
@@ -86,38 +115,61 @@ def per_video_rows(run_dirs: list[Path]) -> dict[str, list[np.ndarray]]:
     return {row: [np.array(r[row]) for r in per_run] for row in common}
 
 
-def write_seed_summary(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
+def write_seed_summary(runs: Sequence[str | Path], out_dir: str | Path) -> Path:
     """``seeds.md``, ``seeds.json`` and ``seeds.png`` under ``out_dir``."""
-    run_dirs = [Path(d) for d in run_dirs]
+    run_dirs = [Path(d) for d in runs]
     out_dir = Path(out_dir)
     rows = seed_rows(run_dirs)
     noisy = noisy_rows(run_dirs)
 
     def shown(r: dict) -> dict:
-        return dict(r, acc=f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}",
-                    each=", ".join(f"{100 * a:.1f}" for a in r["runs"]))
+        return dict(
+            r, acc=f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}", each=", ".join(f"{100 * a:.1f}" for a in r["runs"])
+        )
 
-    lines = [f"# Test accuracy over {len(run_dirs)} runs (mean ± sample std, %)", "",
-             "Runs: " + ", ".join(f"`{d}`" for d in run_dirs), "",
-             markdown_table([shown(r) for r in rows], [("row", "#"), ("method", "Method"),
-                                                       ("modality", "Test modality"), ("loss", "Loss"),
-                                                       ("acc", "Accuracy"), ("each", "Per run")]),
-             "", "![accuracy per row](seeds.png)", ""]
+    lines = [
+        f"# Test accuracy over {len(run_dirs)} runs (mean ± sample std, %)",
+        "",
+        "Runs: " + ", ".join(f"`{d}`" for d in run_dirs),
+        "",
+        markdown_table(
+            [shown(r) for r in rows],
+            [
+                ("row", "#"),
+                ("method", "Method"),
+                ("modality", "Test modality"),
+                ("loss", "Loss"),
+                ("acc", "Accuracy"),
+                ("each", "Per run"),
+            ],
+        ),
+        "",
+        "![accuracy per row](seeds.png)",
+        "",
+    ]
     n_test = next((m["n"] for m in RunInfo(run_dirs[0]).metrics().values() if m.get("n")), 0)
     claims = check_claims({r["row"]: r["runs"] for r in rows}, n_test, per_video_rows(run_dirs))
     s4 = next((r for r in rows if r["row"] == "15"), None)
-    if noisy and s4 is not None:
-        claims.append(noise_claim({r["sigma2"]: r["runs"] for r in noisy}, s4["runs"], n_test))
+    noise = noise_claim({r["sigma2"]: r["runs"] for r in noisy}, s4["runs"], n_test) if noisy and s4 else None
+    if noise:
+        claims.append(noise)
     lines += claims_markdown(claims, len(run_dirs), n_test)
     if noisy:
-        lines += ["## Table 3: step 2 with noisy depth", "",
-                  markdown_table([shown(r) for r in noisy], [("sigma2", "σ²"), ("acc", "Accuracy"),
-                                                             ("each", "Per run")]), ""]
+        lines += [
+            "## Table 3: step 2 with noisy depth",
+            "",
+            markdown_table([shown(r) for r in noisy], [("sigma2", "σ²"), ("acc", "Accuracy"), ("each", "Per run")]),
+            "",
+        ]
         if s4 is not None:
             from modistill.evaluation.plots import noise_curve_png
 
-            noise_curve_png(noisy, (s4["mean"], s4["std"]), out_dir / "noisy_depth.png",
-                            f"Table 3 over {len(run_dirs)} runs (mean ± std)")
+            noise_curve_png(
+                noisy,
+                (s4["mean"], s4["std"]),
+                out_dir / "noisy_depth.png",
+                f"Table 3 over {len(run_dirs)} runs (mean ± std)",
+            )
             lines += ["![Table 3](noisy_depth.png)", ""]
     out = out_dir / "seeds.md"
     atomic_write_text(out, "\n".join(lines))
@@ -149,9 +201,13 @@ def _plot(rows: list[dict], path: Path, chance: float) -> None:
     line = ax.axhline(100 * chance, color="grey", ls="--", lw=1)
     top = max([100 * (r["mean"] + r["std"]) for r in rows] + [100 * a for r in rows for a in r["runs"]], default=100)
     ax.set_ylim(0, 1.35 * top)  # headroom above the bars for the legend
-    ax.legend([Patch(color="#c44e52"), Patch(color="#4c72b0"), line],
-              ["RGB only at test time", "sees depth at test time (input or connections)",
-               f"chance ({100 * chance:.0f}%)"], loc="upper left", fontsize=8, ncol=3)
+    ax.legend(
+        [Patch(color="#c44e52"), Patch(color="#4c72b0"), line],
+        ["RGB only at test time", "sees depth at test time (input or connections)", f"chance ({100 * chance:.0f}%)"],
+        loc="upper left",
+        fontsize=8,
+        ncol=3,
+    )
     ax.set_xticks(x, bar_labels(rows), rotation=55, ha="right", fontsize=7)
     ax.set_xlabel("Table 2 row")
     ax.set_ylabel("test accuracy (%)")

@@ -20,22 +20,47 @@ TABLE2 = (
     ("13", "step 3 w/ connections", "RGB (hall) + depth via connections", "eq. 7", "step3", "hall"),
     ("14", "step 3 w/o connections", "RGB (hall)", "eq. 7", "step3_noconn", "hall"),
     ("15", "step 4", "RGB", "x-entr", "step4", "fused"),
-    ("6a", "inverted RGB→depth: step 2, depth stream", "Depth + RGB via connections", "x-entr", "step2_inv",
-     "depth"),
+    ("6a", "inverted RGB→depth: step 2, depth stream", "Depth + RGB via connections", "x-entr", "step2_inv", "depth"),
     ("7a", "inverted RGB→depth: step 2, RGB stream", "RGB", "x-entr", "step2_inv", "rgb"),
     ("8a", "inverted RGB→depth: step 2", "RGB & Depth", "x-entr", "step2_inv", "fused"),
-    ("13a", "inverted RGB→depth: step 3", "RGB (hall) + depth (itself fed RGB) via connections", "eq. 7",
-     "step3_inv", "hall"),
-    ("13b", "inverted: step 3, teacher without its RGB injection", "RGB (hall) + depth via connections", "eq. 7",
-     "step3_inv_bare", "hall"),
+    (
+        "13a",
+        "inverted RGB→depth: step 3",
+        "RGB (hall) + depth (itself fed RGB) via connections",
+        "eq. 7",
+        "step3_inv",
+        "hall",
+    ),
+    (
+        "13b",
+        "inverted: step 3, teacher without its RGB injection",
+        "RGB (hall) + depth via connections",
+        "eq. 7",
+        "step3_inv_bare",
+        "hall",
+    ),
     ("15a", "inverted RGB→depth: step 4", "RGB", "x-entr", "step4_inv", "fused"),
 )
 
 
 # The paper's Table 2 (cross-subject, cross-view; None where not reported).
-PAPER = {"1": (70.44, 75.16), "2": (66.52, 71.39), "3": (64.64, None), "4": (68.60, None), "5": (70.70, None),
-         "6": (71.09, 77.30), "7": (66.68, 56.26), "8": (79.73, 81.43), "9": (78.27, 82.11), "10": (69.93, 70.64),
-         "11": (70.47, None), "12": (71.52, None), "13": (71.93, 74.10), "14": (71.10, None), "15": (73.42, 77.21)}
+PAPER = {
+    "1": (70.44, 75.16),
+    "2": (66.52, 71.39),
+    "3": (64.64, None),
+    "4": (68.60, None),
+    "5": (70.70, None),
+    "6": (71.09, 77.30),
+    "7": (66.68, 56.26),
+    "8": (79.73, 81.43),
+    "9": (78.27, 82.11),
+    "10": (69.93, 70.64),
+    "11": (70.47, None),
+    "12": (71.52, None),
+    "13": (71.93, 74.10),
+    "14": (71.10, None),
+    "15": (73.42, 77.21),
+}
 
 
 def paper_value(row: str, protocol: str) -> str:
@@ -54,8 +79,18 @@ def table2_rows(metrics: dict[str, dict]) -> list[dict]:
         m = metrics[step]
         acc = m["accuracy"] if which == "fused" else m["streams"][which]
         scores = m.get("scores", {}).get(which, {})
-        rows.append({"row": row, "method": method, "modality": modality, "loss": loss, "step": step,
-                     "accuracy": acc, "top5": scores.get("top5") or "-", "mean_class": scores.get("mean_class") or "-"})
+        rows.append(
+            {
+                "row": row,
+                "method": method,
+                "modality": modality,
+                "loss": loss,
+                "step": step,
+                "accuracy": acc,
+                "top5": scores.get("top5") or "-",
+                "mean_class": scores.get("mean_class") or "-",
+            }
+        )
     return rows
 
 

@@ -67,9 +67,11 @@ def pretrained_file(spec: str, arch: str) -> Path:
         name = spec.removeprefix("torchvision:")
         path = torchvision_file(arch, name)
         if not path.is_file():
-            raise UserError(f"{spec}: not in the local torch hub cache ({path}); fetch it once where there is "
-                            f"network: python -c \"import torchvision; torchvision.models.get_model_weights('{arch}')"
-                            f".{name}.get_state_dict()\" (TORCH_HOME sets the folder)")
+            raise UserError(
+                f"{spec}: not in the local torch hub cache ({path}); fetch it once where there is "
+                f"network: python -c \"import torchvision; torchvision.models.get_model_weights('{arch}')"
+                f'.{name}.get_state_dict()" (TORCH_HOME sets the folder)'
+            )
         return path
     if spec.startswith("hf-hub:"):
         repo = spec.removeprefix("hf-hub:")
@@ -77,13 +79,16 @@ def pretrained_file(spec: str, arch: str) -> Path:
             from huggingface_hub import hf_hub_download
             from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
         except ImportError:
-            raise UserError(f"{spec}: the Hugging Face Hub client is not installed: "
-                            f"pip install 'modistill[hub]'") from None
+            raise UserError(
+                f"{spec}: the Hugging Face Hub client is not installed: pip install 'modistill[hub]'"
+            ) from None
         try:
             path = Path(hf_hub_download(repo, "model.safetensors", local_files_only=True))
         except (LocalEntryNotFoundError, FileNotFoundError):
-            raise UserError(f"{spec}: not in the local Hugging Face cache; fetch it once where there is network: "
-                            f"hf download {repo} model.safetensors (HF_HOME sets the folder)") from None
+            raise UserError(
+                f"{spec}: not in the local Hugging Face cache; fetch it once where there is network: "
+                f"hf download {repo} model.safetensors (HF_HOME sets the folder)"
+            ) from None
         except HFValidationError as e:
             raise UserError(f"{spec}: not a Hub repository id ({str(e).splitlines()[0]})") from None
         return path

@@ -71,7 +71,10 @@ class TemporalConv(nn.Module):
 
 
 def block_forward(
-    block: nn.Module, x: torch.Tensor, frames: int, inject: tuple[torch.Tensor, torch.Tensor] | None = None,
+    block: nn.Module,
+    x: torch.Tensor,
+    frames: int,
+    inject: tuple[torch.Tensor, torch.Tensor] | None = None,
     keep_pre: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Run a torchvision residual unit; returns (output, pre-activation sum if ``keep_pre`` else None).
@@ -193,8 +196,10 @@ def load_imagenet(stream: Stream, spec: str | Path) -> None:
     missing, unexpected = stream.load_state_dict(state, strict=False)
     missing = [k for k in missing if ".temporal." not in k and not k.startswith("fc.")]
     if missing or unexpected:
-        raise UserError(f"{spec}: not a torchvision-style {stream.arch} state dict "
-                        f"(missing {missing[:2]}, unexpected {list(unexpected)[:2]})")
+        raise UserError(
+            f"{spec}: not a torchvision-style {stream.arch} state dict "
+            f"(missing {missing[:2]}, unexpected {list(unexpected)[:2]})"
+        )
     log.info("loaded ImageNet weights %s (%d tensors) from %s", spec, len(state), source)
 
 
@@ -209,8 +214,14 @@ def zero_init_residuals(stream: Stream) -> None:
     nn.init.zeros_(stream.fc.bias)
 
 
-def build_stream(arch: str, num_classes: int, width: int = 64, temporal: bool = True,
-                 pretrained: str | Path | None = None, zero_init: bool = False) -> Stream:
+def build_stream(
+    arch: str,
+    num_classes: int,
+    width: int = 64,
+    temporal: bool = True,
+    pretrained: str | Path | None = None,
+    zero_init: bool = False,
+) -> Stream:
     """A stream with ImageNet weights (``pretrained``), else random init (``zero_init``: see
     :func:`zero_init_residuals`)."""
     stream = Stream(arch, num_classes, width, temporal)

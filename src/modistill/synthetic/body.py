@@ -12,12 +12,54 @@ from dataclasses import dataclass
 import numpy as np
 
 # Indices (0-based) of the NTU joints.
-(SPINE_BASE, SPINE_MID, NECK, HEAD, SH_L, EL_L, WR_L, HA_L, SH_R, EL_R, WR_R, HA_R, HIP_L, KN_L, AN_L, FO_L,
- HIP_R, KN_R, AN_R, FO_R, SPINE_SH, TIP_L, THUMB_L, TIP_R, THUMB_R) = range(25)
+(
+    SPINE_BASE,
+    SPINE_MID,
+    NECK,
+    HEAD,
+    SH_L,
+    EL_L,
+    WR_L,
+    HA_L,
+    SH_R,
+    EL_R,
+    WR_R,
+    HA_R,
+    HIP_L,
+    KN_L,
+    AN_L,
+    FO_L,
+    HIP_R,
+    KN_R,
+    AN_R,
+    FO_R,
+    SPINE_SH,
+    TIP_L,
+    THUMB_L,
+    TIP_R,
+    THUMB_R,
+) = range(25)
 
-ANGLES = ("lean", "twist", "crouch", "root_x", "root_z", "root_y",
-          "sh_flex_l", "sh_abd_l", "el_l", "sh_flex_r", "sh_abd_r", "el_r",
-          "hip_flex_l", "hip_abd_l", "knee_l", "hip_flex_r", "hip_abd_r", "knee_r")
+ANGLES = (
+    "lean",
+    "twist",
+    "crouch",
+    "root_x",
+    "root_z",
+    "root_y",
+    "sh_flex_l",
+    "sh_abd_l",
+    "el_l",
+    "sh_flex_r",
+    "sh_abd_r",
+    "el_r",
+    "hip_flex_l",
+    "hip_abd_l",
+    "knee_l",
+    "hip_flex_r",
+    "hip_abd_r",
+    "knee_r",
+)
 
 
 @dataclass(frozen=True)
@@ -146,9 +188,26 @@ HELD_OBJECT = {"read book": "book", "play with phone": "phone"}
 # The first ten are the demo's classes: most separable by both modalities, two mainly by depth (motion along the
 # camera's line of sight: walking toward it, punching toward the body's front), two only by appearance (the
 # object classes).
-NAMED_ACTIONS = ("wave right hand", "hands up", "read book", "walk toward camera", "kick forward", "play with phone",
-                 "squat down", "punch forward", "clapping", "bow", "jump up", "touch head", "wave left hand",
-                 "side step", "reach forward", "turn around", "arm circles", "point right")
+NAMED_ACTIONS = (
+    "wave right hand",
+    "hands up",
+    "read book",
+    "walk toward camera",
+    "kick forward",
+    "play with phone",
+    "squat down",
+    "punch forward",
+    "clapping",
+    "bow",
+    "jump up",
+    "touch head",
+    "wave left hand",
+    "side step",
+    "reach forward",
+    "turn around",
+    "arm circles",
+    "point right",
+)
 
 
 def class_names(n_classes: int) -> list[str]:
@@ -171,8 +230,9 @@ def object_quad(joints: np.ndarray) -> np.ndarray:
     centre = 0.5 * (joints[HA_L] + joints[HA_R]) + 0.02 * forward
     v = np.cos(np.radians(35)) * up + np.sin(np.radians(35)) * forward
     w, h = 0.11, 0.075
-    return np.stack([centre - w * right - h * v, centre + w * right - h * v,
-                     centre + w * right + h * v, centre - w * right + h * v])
+    return np.stack(
+        [centre - w * right - h * v, centre + w * right - h * v, centre + w * right + h * v, centre - w * right + h * v]
+    )
 
 
 def action_angles(label: int, t: np.ndarray) -> dict[str, np.ndarray]:
@@ -182,8 +242,24 @@ def action_angles(label: int, t: np.ndarray) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(10_000 + label)
     b = _bump(t)
     a: dict[str, np.ndarray] = {}
-    for key in rng.choice(["sh_flex_l", "sh_abd_l", "el_l", "sh_flex_r", "sh_abd_r", "el_r", "hip_flex_r",
-                           "hip_flex_l", "lean", "twist", "knee_l", "knee_r"], size=3, replace=False):
+    for key in rng.choice(
+        [
+            "sh_flex_l",
+            "sh_abd_l",
+            "el_l",
+            "sh_flex_r",
+            "sh_abd_r",
+            "el_r",
+            "hip_flex_r",
+            "hip_flex_l",
+            "lean",
+            "twist",
+            "knee_l",
+            "knee_r",
+        ],
+        size=3,
+        replace=False,
+    ):
         amp = rng.uniform(30, 120) if key not in ("lean", "twist") else rng.uniform(15, 45)
         a[str(key)] = b * amp * (0.6 + 0.4 * _osc(t, int(rng.integers(1, 4)), rng.uniform()))
     return a
@@ -226,8 +302,9 @@ def pose(subject: Subject, ang: dict[str, float]) -> np.ndarray:
     sw, hw = 0.11 * h * subject.width, 0.06 * h * subject.width
     u_arm, f_arm, hand = 0.17 * h * subject.arm, 0.15 * h * subject.arm, 0.05 * h
     for side, sgn in (("l", -1.0), ("r", 1.0)):
-        sh, el, wr, ha, tip, th = ((SH_L, EL_L, WR_L, HA_L, TIP_L, THUMB_L) if side == "l"
-                                   else (SH_R, EL_R, WR_R, HA_R, TIP_R, THUMB_R))
+        sh, el, wr, ha, tip, th = (
+            (SH_L, EL_L, WR_L, HA_L, TIP_L, THUMB_L) if side == "l" else (SH_R, EL_R, WR_R, HA_R, TIP_R, THUMB_R)
+        )
         J[sh] = J[SPINE_SH] + right * sgn * sw - up * 0.02 * h
         # Upper arm hangs down, abducts sideways (about the forward axis), flexes forward (about the lateral axis).
         r_upper = torso @ _rot_x(-g(f"sh_flex_{side}")) @ _rot_z(sgn * g(f"sh_abd_{side}"))

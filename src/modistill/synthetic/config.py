@@ -58,7 +58,11 @@ class SynthConfig:
     def names(self) -> list[str]:
         from modistill.data import ntu
 
-        return [ntu.format_name(s, c, p, r, a)
-                for s in range(1, self.setups + 1) for c in range(1, self.cameras + 1)
-                for p in range(1, self.subjects + 1) for r in range(1, self.replications + 1)
-                for a in range(1, self.classes + 1)]
+        return [
+            ntu.format_name(s, c, p, r, a)
+            for s in range(1, self.setups + 1)
+            for c in range(1, self.cameras + 1)
+            for p in range(1, self.subjects + 1)
+            for r in range(1, self.replications + 1)
+            for a in range(1, self.classes + 1)
+        ]

@@ -22,12 +22,22 @@ CAMERA_YAW = {1: -45.0, 2: 0.0, 3: 45.0}
 
 # (joint a, joint b, radius in metres, part) drawn as capsules.
 SEGMENTS = (
-    (B.SPINE_BASE, B.SPINE_SH, 0.12, "shirt"), (B.SH_L, B.SH_R, 0.06, "shirt"), (B.HIP_L, B.HIP_R, 0.08, "pants"),
+    (B.SPINE_BASE, B.SPINE_SH, 0.12, "shirt"),
+    (B.SH_L, B.SH_R, 0.06, "shirt"),
+    (B.HIP_L, B.HIP_R, 0.08, "pants"),
     (B.SPINE_SH, B.NECK, 0.045, "skin"),
-    (B.SH_L, B.EL_L, 0.045, "shirt"), (B.EL_L, B.WR_L, 0.038, "sleeve"), (B.WR_L, B.TIP_L, 0.033, "skin"),
-    (B.SH_R, B.EL_R, 0.045, "shirt"), (B.EL_R, B.WR_R, 0.038, "sleeve"), (B.WR_R, B.TIP_R, 0.033, "skin"),
-    (B.HIP_L, B.KN_L, 0.07, "pants"), (B.KN_L, B.AN_L, 0.055, "pants"), (B.AN_L, B.FO_L, 0.045, "shoe"),
-    (B.HIP_R, B.KN_R, 0.07, "pants"), (B.KN_R, B.AN_R, 0.055, "pants"), (B.AN_R, B.FO_R, 0.045, "shoe"),
+    (B.SH_L, B.EL_L, 0.045, "shirt"),
+    (B.EL_L, B.WR_L, 0.038, "sleeve"),
+    (B.WR_L, B.TIP_L, 0.033, "skin"),
+    (B.SH_R, B.EL_R, 0.045, "shirt"),
+    (B.EL_R, B.WR_R, 0.038, "sleeve"),
+    (B.WR_R, B.TIP_R, 0.033, "skin"),
+    (B.HIP_L, B.KN_L, 0.07, "pants"),
+    (B.KN_L, B.AN_L, 0.055, "pants"),
+    (B.AN_L, B.FO_L, 0.045, "shoe"),
+    (B.HIP_R, B.KN_R, 0.07, "pants"),
+    (B.KN_R, B.AN_R, 0.055, "pants"),
+    (B.AN_R, B.FO_R, 0.045, "shoe"),
     (B.NECK, B.HEAD, 0.10, "skin"),
 )
 
@@ -75,8 +85,9 @@ def _fixed(p: np.ndarray) -> tuple[int, int]:
     return int(round(p[0] * (1 << SHIFT))), int(round(p[1] * (1 << SHIFT)))
 
 
-def _draw_body(img: np.ndarray, pix: np.ndarray, cam: np.ndarray, focal: float, values, aa: bool,
-               outline: float = 0.0) -> None:
+def _draw_body(
+    img: np.ndarray, pix: np.ndarray, cam: np.ndarray, focal: float, values, aa: bool, outline: float = 0.0
+) -> None:
     """Painter's algorithm over capsules, far to near. ``values(part, z)`` gives the pixel value of a part.
 
     ``outline`` > 0 draws each limb over a darker rim (value x ``1 - outline``), the shading edge that lets a
@@ -131,12 +142,22 @@ def _roi(pix: np.ndarray, size: tuple[int, int], margin: float) -> tuple[int, in
     x0, y0 = pix.min(0)
     x1, y1 = pix.max(0)
     m = margin * (y1 - y0)
-    return (int(max(0, np.floor(x0 - m))), int(max(0, np.floor(y0 - m))),
-            int(min(w, np.ceil(x1 + m))), int(min(h, np.ceil(y1 + m))))
+    return (
+        int(max(0, np.floor(x0 - m))),
+        int(max(0, np.floor(y0 - m))),
+        int(min(w, np.ceil(x1 + m))),
+        int(min(h, np.ceil(y1 + m))),
+    )
 
 
-def render_depth(cam: np.ndarray, size: tuple[int, int], rng: np.random.Generator, room: np.ndarray | None = None,
-                 roi_margin: float = 0.15, quad: np.ndarray | None = None) -> np.ndarray:
+def render_depth(
+    cam: np.ndarray,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+    room: np.ndarray | None = None,
+    roi_margin: float = 0.15,
+    quad: np.ndarray | None = None,
+) -> np.ndarray:
     """Masked uint16 depth (mm) at ``size`` (W, H), with Kinect-like noise, edge loss and holes.
 
     With ``room`` (from :func:`room_depth`) the mask is NTU's: everything inside a region of interest around the
@@ -151,8 +172,9 @@ def render_depth(cam: np.ndarray, size: tuple[int, int], rng: np.random.Generato
     _draw_body(img, pix, cam, DEPTH_F * s, lambda part, z: int(np.clip(z * 1000.0, 1, 65535)), aa=False)
     if quad is not None:
         q = project_depth(quad) * s
-        cv2.fillPoly(img, [np.round(q * (1 << SHIFT)).astype(np.int32)], int(quad[:, 2].mean() * 1000.0),
-                     cv2.LINE_8, SHIFT)
+        cv2.fillPoly(
+            img, [np.round(q * (1 << SHIFT)).astype(np.int32)], int(quad[:, 2].mean() * 1000.0), cv2.LINE_8, SHIFT
+        )
     mask = img > 0
     depth = img.astype(np.float32)
     if room is not None:
@@ -191,8 +213,9 @@ def scene_background(scene_rng: np.random.Generator, size: tuple[int, int], clut
         cv2.rectangle(bg, (x0, y0), (x1, y1), colour, -1)
     for _ in range(scene_rng.integers(4, 10)):
         c = (int(scene_rng.integers(0, w)), int(scene_rng.integers(0, h)))
-        cv2.circle(bg, c, int(scene_rng.integers(h // 30, h // 8)),
-                   tuple(float(v) for v in scene_rng.integers(0, 256, 3)), -1)
+        cv2.circle(
+            bg, c, int(scene_rng.integers(h // 30, h // 8)), tuple(float(v) for v in scene_rng.integers(0, 256, 3)), -1
+        )
     texture = scene_rng.normal(0, 10, (h // 4 + 1, w // 4 + 1, 3)).astype(np.float32)
     bg += cv2.resize(texture, (w, h), interpolation=cv2.INTER_NEAREST)
     return 128.0 + clutter * (bg - 128.0)
@@ -211,8 +234,9 @@ class Distractor:
     front: bool
 
 
-def make_distractors(rng: np.random.Generator, size: tuple[int, int], n_frames: int, subject: B.Subject,
-                     clutter: float = 1.0) -> list:
+def make_distractors(
+    rng: np.random.Generator, size: tuple[int, int], n_frames: int, subject: B.Subject, clutter: float = 1.0
+) -> list:
     """Up to ``round(3 * clutter)`` moving objects."""
     w, h = size
     out = []
@@ -222,8 +246,17 @@ def make_distractors(rng: np.random.Generator, size: tuple[int, int], n_frames: 
         lengths = np.array([rng.uniform(0.04, 0.2) * h, rng.uniform(0.02, 0.06) * h])
         # Some distractors wear the subject's colours: colour alone must not identify the person.
         colour = (subject.shirt, subject.skin, subject.pants, tuple(rng.integers(0, 256, 3)))[int(rng.integers(4))]
-        out.append(Distractor(start, velocity, lengths, tuple(float(c) for c in colour), rng.uniform(0, 180),
-                              rng.normal(0, 6), bool(rng.random() < 0.3)))
+        out.append(
+            Distractor(
+                start,
+                velocity,
+                lengths,
+                tuple(float(c) for c in colour),
+                rng.uniform(0, 180),
+                rng.normal(0, 6),
+                bool(rng.random() < 0.3),
+            )
+        )
     return out
 
 
@@ -252,8 +285,13 @@ def render_rgb(
     img = background.copy()
     _draw_distractors(img, [d for d in distractors if not d.front], frame)
     pix = project_color(cam) * s
-    colours = {"shirt": subject.shirt, "sleeve": subject.shirt, "pants": subject.pants, "skin": subject.skin,
-               "shoe": (30, 30, 35)}
+    colours = {
+        "shirt": subject.shirt,
+        "sleeve": subject.shirt,
+        "pants": subject.pants,
+        "skin": subject.skin,
+        "shoe": (30, 30, 35),
+    }
 
     def shade(part, z):
         k = float(np.clip(1.25 - 0.12 * z, 0.6, 1.15))
@@ -273,6 +311,7 @@ def render_rgb(
 def _draw_object(img: np.ndarray, q: np.ndarray, kind: str) -> None:
     """A held board in the colour image: ``book`` (white pages, dark lines of text) or ``phone`` (black, lit
     screen). Same outline for both, so only appearance separates them."""
+
     def poly(pts):
         return [np.round(pts * (1 << SHIFT)).astype(np.int32)]
 
@@ -317,8 +356,7 @@ def lighting(rng: np.random.Generator, n_frames: int) -> list[tuple[float, np.nd
 def person_mask(cam: np.ndarray, size: tuple[int, int], camera: str = "color") -> np.ndarray:
     """Boolean (H, W) silhouette of the body as seen by the colour or depth camera, at image ``size``."""
     w, h = size
-    ref, focal, proj = ((COLOR_REF, COLOR_F, project_color) if camera == "color"
-                        else (DEPTH_REF, DEPTH_F, project_depth))
+    ref, focal, proj = (COLOR_REF, COLOR_F, project_color) if camera == "color" else (DEPTH_REF, DEPTH_F, project_depth)
     s = w / ref[0]
     img = np.zeros((h, w), np.uint8)
     _draw_body(img, proj(cam) * s, cam, focal * s, lambda part, z: 255, aa=False)

@@ -20,6 +20,8 @@ from modistill.utils.progress import progress, run_parallel
 
 BODY_ID_BASE = 72057594037927936  # 2**56, the magnitude of real Kinect v2 tracking ids
 LEAF_JOINTS = (3, 15, 19, 21, 22, 23, 24)
+
+
 def _performance(cfg: SynthConfig, s: int, p: int, r: int, a: int) -> tuple[B.Subject, np.ndarray, int]:
     """World joint positions (T, 25, 3) of one performance, shared by the cameras that film it (as in NTU), and
     the held object's corners as joints 25-28 when the class holds one."""
@@ -56,8 +58,23 @@ def _skeleton_frames(cam: np.ndarray, rng: np.random.Generator, body_id: int, n_
         joints[inferred, 5:7] += rng.normal(0, 6.0, (inferred.sum(), 2))
         joints[:, 11] = state
         lean = (float(np.clip(rng.normal(0, 0.1), -1, 1)), float(np.clip(rng.normal(0, 0.1), -1, 1)))
-        frames.append([ntu.Body(body_id, 0, 1, int(rng.integers(0, 4)), 1, int(rng.integers(0, 4)), 0,
-                                lean[0], lean[1], ntu.TRACKED, joints)])
+        frames.append(
+            [
+                ntu.Body(
+                    body_id,
+                    0,
+                    1,
+                    int(rng.integers(0, 4)),
+                    1,
+                    int(rng.integers(0, 4)),
+                    0,
+                    lean[0],
+                    lean[1],
+                    ntu.TRACKED,
+                    joints,
+                )
+            ]
+        )
     return frames
 
 
@@ -87,10 +104,14 @@ def _render(cfg: SynthConfig, name: str):
     cam, quad = cam[:, :25], (cam[:, 25:] if kind else None)
     rng = np.random.default_rng([cfg.seed, 4, sn.setup, sn.camera, sn.performer, sn.replication, sn.action])
     cv2.setRNGSeed(int(rng.integers(0, 2**31 - 1)))
-    background = R.scene_background(np.random.default_rng([cfg.seed, 5, sn.setup, sn.camera]), cfg.rgb_size,
-                                    cfg.clutter)
-    room = (R.room_depth(rig, cfg.depth_size, np.random.default_rng([cfg.seed, 6, sn.setup, sn.camera]))
-            if cfg.depth_mask == "roi" else None)
+    background = R.scene_background(
+        np.random.default_rng([cfg.seed, 5, sn.setup, sn.camera]), cfg.rgb_size, cfg.clutter
+    )
+    room = (
+        R.room_depth(rig, cfg.depth_size, np.random.default_rng([cfg.seed, 6, sn.setup, sn.camera]))
+        if cfg.depth_mask == "roi"
+        else None
+    )
     distractors = R.make_distractors(rng, cfg.rgb_size, n, subject, cfg.clutter)
     light = R.lighting(rng, n)
     noise = R.sensor_noise(cfg.rgb_size)
@@ -98,8 +119,19 @@ def _render(cfg: SynthConfig, name: str):
     for t in range(n):
         q = None if quad is None else quad[t]
         depth.append(R.render_depth(cam[t], cfg.depth_size, rng, room, cfg.roi_margin, q))
-        rgb.append(R.render_rgb(cam[t], cfg.rgb_size, background, subject, distractors, t, light[t], noise,
-                                None if q is None else (kind, q)))
+        rgb.append(
+            R.render_rgb(
+                cam[t],
+                cfg.rgb_size,
+                background,
+                subject,
+                distractors,
+                t,
+                light[t],
+                noise,
+                None if q is None else (kind, q),
+            )
+        )
     n_empty = int(rng.integers(1, 4)) if rng.random() < cfg.empty_frame_prob else 0
     body_id = BODY_ID_BASE + int(rng.integers(1, 10_000))
     return rgb, depth, _skeleton_frames(cam, rng, body_id, n_empty)
@@ -149,7 +181,8 @@ def generate(cfg: SynthConfig, out_dir: str | Path, workers: int = 1, show_progr
     meta = asdict(cfg) | {"class_names": B.class_names(cfg.classes), "format": cfg.layout, "samples": len(names)}
     atomic_write_text(root / "synth.json", json.dumps(meta, indent=2))
     jobs = [(cfg, root, n) for n in names]
-    for _ in progress(run_parallel(_render_one, jobs, workers), total=len(jobs), desc="synth", unit="video",
-                      disable=not show_progress):
+    for _ in progress(
+        run_parallel(_render_one, jobs, workers), total=len(jobs), desc="synth", unit="video", disable=not show_progress
+    ):
         pass
     return names

@@ -7,9 +7,12 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modistill.errors import UserError
+
+if TYPE_CHECKING:
+    from lightning.pytorch.loggers import Logger
 
 # logger → (packages that can serve it, the pip name to install)
 PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -26,8 +29,10 @@ def check_loggers(names: list[str]) -> None:
             continue
         modules, pip_name = PACKAGES[name]
         if not any(importlib.util.find_spec(m) for m in modules):
-            raise UserError(f"config train.loggers lists {name}, but its package is not installed: "
-                            f"pip install {pip_name}, or remove {name} from train.loggers")
+            raise UserError(
+                f"config train.loggers lists {name}, but its package is not installed: "
+                f"pip install {pip_name}, or remove {name} from train.loggers"
+            )
 
 
 def flat_hyperparameters(cfg: dict, prefix: str = "") -> dict[str, Any]:
@@ -42,7 +47,7 @@ def flat_hyperparameters(cfg: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def make_loggers(cfg: dict, run_dir: Path, step: str) -> list:
+def make_loggers(cfg: dict, run_dir: Path, step: str) -> list[Logger]:
     """One Lightning logger per name in ``train.loggers``, each given the step's resolved config as its
     hyperparameters. A resumed step logs to a new CSV/TensorBoard version folder, so the interrupted part's
     record is kept."""
@@ -50,20 +55,24 @@ def make_loggers(cfg: dict, run_dir: Path, step: str) -> list:
 
     check_loggers(cfg["train"]["loggers"])
     step_dir = run_dir / step
-    loggers = []
+    loggers: list[Logger] = []
     for name in cfg["train"]["loggers"]:
         if name == "csv":
             loggers.append(L.pytorch.loggers.CSVLogger(step_dir, name="logs"))
         elif name == "tensorboard":
             loggers.append(L.pytorch.loggers.TensorBoardLogger(step_dir, name="tb"))
         elif name == "wandb":  # WANDB_MODE=offline keeps it on disk; the project from WANDB_PROJECT
-            loggers.append(L.pytorch.loggers.WandbLogger(
-                name=f"{cfg['name']}/{step}", group=cfg["name"], save_dir=str(step_dir),
-                project=os.environ.get("WANDB_PROJECT", "modistill")))
+            loggers.append(
+                L.pytorch.loggers.WandbLogger(
+                    name=f"{cfg['name']}/{step}",
+                    group=cfg["name"],
+                    save_dir=str(step_dir),
+                    project=os.environ.get("WANDB_PROJECT", "modistill"),
+                )
+            )
         elif name == "mlflow":
             uri = os.environ.get("MLFLOW_TRACKING_URI") or (run_dir / "mlruns").resolve().as_uri()
-            loggers.append(L.pytorch.loggers.MLFlowLogger(experiment_name=cfg["name"], run_name=step,
-                                                          tracking_uri=uri))
+            loggers.append(L.pytorch.loggers.MLFlowLogger(experiment_name=cfg["name"], run_name=step, tracking_uri=uri))
     params = flat_hyperparameters(cfg) | {"step": step}
     for lg in loggers:
         lg.log_hyperparams(params)

@@ -25,19 +25,24 @@ def classification_scores(logits: torch.Tensor, labels: torch.Tensor, num_classe
     """Top-1, top-5 and mean-class accuracy, as MMAction2 reports them (top-5 only above 5 classes, where it
     says something). Mean-class accuracy is the mean recall over the classes present in the test labels
     (torchmetrics' macro average would also count classes that are only predicted)."""
+
     def acc(**kw) -> float:
         return float(multiclass_accuracy(logits, labels, num_classes=num_classes, average="micro", **kw))
 
     pred = logits.argmax(-1)
     recalls = [(pred[labels == c] == c).float().mean() for c in torch.unique(labels)]
-    return {"top1": acc(), "top5": acc(top_k=5) if num_classes > 5 else None,
-            "mean_class": float(torch.stack(recalls).mean())}
+    return {
+        "top1": acc(),
+        "top5": acc(top_k=5) if num_classes > 5 else None,
+        "mean_class": float(torch.stack(recalls).mean()),
+    }
 
 
 def ema_update(decay: float):
     """The averaging rule of ``train.ema_decay``: ``avg ← d·avg + (1−d)·w`` with ``d = min(decay, (1+n)/(10+n))`` after
     ``n`` updates (TensorFlow's ExponentialMovingAverage with ``num_updates``). The warm-up matters for the short
     fine-tuning steps: with a fixed 0.99, 60 updates would still weigh the starting weights by 0.55."""
+
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor | int) -> None:
         if not averaged[0].is_floating_point():  # counters (BatchNorm's num_batches_tracked) follow the model
@@ -45,6 +50,7 @@ def ema_update(decay: float):
             return
         n = int(n)
         torch._foreach_lerp_(averaged, current, 1 - min(decay, (1 + n) / (10 + n)))
+
     return update
 
 
@@ -62,8 +68,9 @@ class StepModule(L.LightningModule):
         streams = {}
         for name in self.spec.streams:
             pretrained = m["pretrained"] if self.spec.init[name] is None else None
-            streams[name] = build_stream(m["arch"], num_classes, m["width"], m["temporal"], pretrained,
-                                         m["zero_init_residual"])
+            streams[name] = build_stream(
+                m["arch"], num_classes, m["width"], m["temporal"], pretrained, m["zero_init_residual"]
+            )
         fuse = list(self.spec.select) or list(self.spec.streams)
         self.net = MultiStream(streams, self.spec.inputs, connections_for(self.spec, m["connection"]), fuse=fuse)
         for name in self.spec.frozen:
@@ -105,11 +112,18 @@ class StepModule(L.LightningModule):
         if kind == "ce":
             return self._ce(out.fused, y), {}
         teacher_f, student_f = out.features["depth"], out.features["hall"]
-        hall = losses.hallucination_loss(teacher_f, student_f, d["hall_layers"], d["hall_reduction"],
-                                         d["hall_weight"], videos=y.shape[0])
-        gd = losses.generalized_distillation_loss(out.logits["hall"], y, out.logits["depth"], d["lambda"],
-                                                  d["temperature"], d["t2_scaling"],
-                                                  self.cfg["train"]["label_smoothing"])
+        hall = losses.hallucination_loss(
+            teacher_f, student_f, d["hall_layers"], d["hall_reduction"], d["hall_weight"], videos=y.shape[0]
+        )
+        gd = losses.generalized_distillation_loss(
+            out.logits["hall"],
+            y,
+            out.logits["depth"],
+            d["lambda"],
+            d["temperature"],
+            d["t2_scaling"],
+            self.cfg["train"]["label_smoothing"],
+        )
         base = kind.removeprefix("hoffman-")
         distill = {"eq3": hall, "eq5": gd, "eq7": losses.eq7(gd, hall, d["alpha"])}[base]
         parts = {"hall": hall.detach(), "gd": gd.detach()}
@@ -127,16 +141,23 @@ class StepModule(L.LightningModule):
         out = self(batch)
         loss, parts = self.compute_loss(out, batch["label"])
         if not torch.isfinite(loss):
-            raise NonFiniteError(f"{self.step_name}: training loss is {float(loss.detach())} at epoch "
-                                 f"{self.current_epoch}, batch {batch_idx}; the step is stopped and not marked done "
-                                 f"(try a lower train.lr)")
+            raise NonFiniteError(
+                f"{self.step_name}: training loss is {float(loss.detach())} at epoch "
+                f"{self.current_epoch}, batch {batch_idx}; the step is stopped and not marked done "
+                f"(try a lower train.lr)"
+            )
         bs = batch["label"].shape[0]
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
         for k, v in parts.items():
             self.log(f"train/{k}_loss", v, on_step=True, on_epoch=True, batch_size=bs)
         if batch_idx == 0:  # the rate the epoch starts with (one value per epoch in the curves)
-            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True,
-                     batch_size=bs)
+            self.log(
+                "train/lr",
+                self.trainer.optimizers[0].param_groups[0]["lr"],
+                on_step=False,
+                on_epoch=True,
+                batch_size=bs,
+            )
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -182,8 +203,11 @@ class StepModule(L.LightningModule):
         still load with ``weights_only``). Batches and augmentation do not use them (see
         :class:`~modistill.training.sampler.EpochSampler`); anything else that does resumes where it stopped."""
         kind, keys, pos, has_gauss, cached = np.random.get_state()
-        checkpoint["rng"] = {"torch": torch.get_rng_state(), "python": random.getstate(),
-                             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached]}
+        checkpoint["rng"] = {
+            "torch": torch.get_rng_state(),
+            "python": random.getstate(),
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         rng = checkpoint.get("rng")
@@ -214,8 +238,14 @@ class StepModule(L.LightningModule):
         y = cat["label"]
         logits = {"fused": cat["fused"]} | {k.split("/")[1]: v for k, v in cat.items() if k.startswith("stream/")}
         scores = {k: classification_scores(v, y, self.num_classes) for k, v in logits.items()}
-        res = {"accuracy": scores["fused"]["top1"], "n": int(len(y)),
-               "streams": {k: v["top1"] for k, v in scores.items() if k != "fused"}, "scores": scores,
-               "pred": cat["fused"].argmax(-1).tolist(), "label": y.tolist(), "index": cat["index"].tolist(),
-               "stream_pred": {k: v.argmax(-1).tolist() for k, v in logits.items() if k != "fused"}}
+        res = {
+            "accuracy": scores["fused"]["top1"],
+            "n": int(len(y)),
+            "streams": {k: v["top1"] for k, v in scores.items() if k != "fused"},
+            "scores": scores,
+            "pred": cat["fused"].argmax(-1).tolist(),
+            "label": y.tolist(),
+            "index": cat["index"].tolist(),
+            "stream_pred": {k: v.argmax(-1).tolist() for k, v in logits.items() if k != "fused"},
+        }
         return res

@@ -14,6 +14,7 @@ def _on_stderr(method):
     def init(self):
         with contextlib.redirect_stdout(sys.stderr):  # Lightning passes file=sys.stdout, read at call time
             return method(self)
+
     init.__doc__ = method.__doc__
     return init
 

@@ -32,17 +32,49 @@ RUN_FORMAT = "modistill-run/1"
 FULL_FRAME = [0.0, 0.0, 1.0, 1.0]
 # Config keys that change what every step learns. Hardware, logging and worker settings are left out: they do
 # not change the result on one device type (the precision, which does, is resolved and included).
-STEP_KEYS = ("seed", "data.benchmark", "data.protocol", "data.validation", "data.val_per_class", "data.exclude_list",
-             "data.frames", "data.train_sampling", "data.flip", "model.arch", "model.width", "model.temporal",
-             "train.optimizer", "train.lr", "train.weight_decay", "train.lr_drop_epoch", "train.lr_drop_factor",
-             "train.batch_size", "train.epochs",
-             "train.precision", "train.limit_train_batches")
+STEP_KEYS = (
+    "seed",
+    "data.benchmark",
+    "data.protocol",
+    "data.validation",
+    "data.val_per_class",
+    "data.exclude_list",
+    "data.frames",
+    "data.train_sampling",
+    "data.flip",
+    "model.arch",
+    "model.width",
+    "model.temporal",
+    "train.optimizer",
+    "train.lr",
+    "train.weight_decay",
+    "train.lr_drop_epoch",
+    "train.lr_drop_factor",
+    "train.batch_size",
+    "train.epochs",
+    "train.precision",
+    "train.limit_train_batches",
+)
 # Training levers added after the first runs: in a step's fingerprint only when set to something other than their
 # default, so that the steps of a run that does not use them keep their fingerprints.
-RECIPE_KEYS = ("data.val_performers", "data.crop_scale", "model.zero_init_residual", "train.schedule",
-               "train.warmup_epochs", "train.label_smoothing", "train.ema_decay")
-DISTILL_KEYS = ("distill.alpha", "distill.lambda", "distill.temperature", "distill.t2_scaling",
-                "distill.hall_layers", "distill.hall_reduction", "distill.hall_weight")
+RECIPE_KEYS = (
+    "data.val_performers",
+    "data.crop_scale",
+    "model.zero_init_residual",
+    "train.schedule",
+    "train.warmup_epochs",
+    "train.label_smoothing",
+    "train.ema_decay",
+)
+DISTILL_KEYS = (
+    "distill.alpha",
+    "distill.lambda",
+    "distill.temperature",
+    "distill.t2_scaling",
+    "distill.hall_layers",
+    "distill.hall_reduction",
+    "distill.hall_weight",
+)
 
 
 RUN_LOCK = ".lock"
@@ -69,9 +101,12 @@ def run_lock(run_dir: str | Path, command: str) -> Iterator[None]:
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with exclusive_lock(run_dir / RUN_LOCK, f"{run_dir}: in use by another modistill train, tune or evaluate "
-                                                f"(pid {{pid}}); wait for it to end, or use another run folder",
-                            f"{run_dir}: cannot write"):
+        with exclusive_lock(
+            run_dir / RUN_LOCK,
+            f"{run_dir}: in use by another modistill train, tune or evaluate "
+            f"(pid {{pid}}); wait for it to end, or use another run folder",
+            f"{run_dir}: cannot write",
+        ):
             yield
     finally:
         if created and [p.name for p in run_dir.iterdir()] in ([], [RUN_LOCK]):
@@ -104,8 +139,9 @@ def absolute_paths(cfg: dict) -> dict:
 
 def data_fingerprint(cache_meta: dict, splits: dict[str, list[str]], labels: dict[str, int]) -> str:
     """What the data gives a step: the cache's settings and class names, and the exact split with its labels."""
-    settings = {k: cache_meta.get(k) for k in ("version", "size", "frames", "depth_encoding", "benchmark",
-                                                "class_names")}
+    settings = {
+        k: cache_meta.get(k) for k in ("version", "size", "frames", "depth_encoding", "benchmark", "class_names")
+    }
     return _hash({"cache": settings, "splits": {k: [[n, labels[n]] for n in v] for k, v in splits.items()}})
 
 
@@ -114,16 +150,24 @@ def deploy_crop(cache_meta: dict, records: dict[str, dict], train_names: list[st
     stands for. NTU-style caches hold skeleton-aligned crops: the deploy crop is the median of the training
     videos' crops. Pairs caches hold whole frames. A cache whose records lost their crops is refused."""
     if cache_meta.get("benchmark") == "pairs":
-        return {"policy": "full frame (pairs caches store whole frames)", "box": FULL_FRAME,
-                "source": "full frame, as in training"}
+        return {
+            "policy": "full frame (pairs caches store whole frames)",
+            "box": FULL_FRAME,
+            "source": "full frame, as in training",
+        }
     recs = [records[n] for n in train_names if records.get(n, {}).get("crop_rgb") and records[n].get("rgb_size")]
     if not recs:
-        raise UserError(f"{cache}: no training video has a crop record in manifest.json (was the manifest "
-                        f"rebuilt?); re-prepare the cache into a new folder")
+        raise UserError(
+            f"{cache}: no training video has a crop record in manifest.json (was the manifest "
+            f"rebuilt?); re-prepare the cache into a new folder"
+        )
     boxes = np.array([np.array(r["crop_rgb"]) / np.tile(r["rgb_size"], 2) for r in recs])
     box = [round(float(v), 4) for v in np.median(boxes, 0)]
-    return {"policy": "per video: the RGB box whose skeleton-aligned depth view lies inside the depth frame",
-            "box": box, "source": f"median of {len(recs)} of {len(train_names)} training crops"}
+    return {
+        "policy": "per video: the RGB box whose skeleton-aligned depth view lies inside the depth frame",
+        "box": box,
+        "source": f"median of {len(recs)} of {len(train_names)} training crops",
+    }
 
 
 def versions() -> dict[str, str]:
@@ -133,23 +177,39 @@ def versions() -> dict[str, str]:
 
     from modistill import __version__
 
-    return {"modistill": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "lightning": lightning.__version__, "python": platform.python_version()}
+    return {
+        "modistill": __version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "lightning": lightning.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def run_metadata(cfg: dict, cache_meta: dict, crop: dict, fingerprint: str) -> dict:
     d, m = cfg["data"], cfg["model"]
     return {
         "format": RUN_FORMAT,
-        "data": {"cache": d["cache"], "fingerprint": fingerprint, "benchmark": cache_meta["benchmark"],
-                 "protocol": d["protocol"] if cache_meta["benchmark"] != "pairs" else "split column",
-                 "num_classes": cache_meta["num_classes"], "class_names": cache_meta["class_names"]},
-        "input": {"size": cache_meta["size"], "frames": d["frames"], "stored_frames": cache_meta["frames"],
-                  "sampling": "frames = evenly_spaced(video frames, stored_frames)[evenly_spaced(stored_frames, "
-                              "frames)], evenly_spaced(n, k) = int(linspace(0, n - 1, k))",
-                  "train_sampling": d["train_sampling"],
-                  "modalities": {"rgb": "RGB uint8", "depth": f"{cache_meta['depth_encoding']}-encoded depth uint8"},
-                  "rgb_crop": crop["policy"], "deploy_crop": crop["box"], "deploy_crop_source": crop["source"]},
+        "data": {
+            "cache": d["cache"],
+            "fingerprint": fingerprint,
+            "benchmark": cache_meta["benchmark"],
+            "protocol": d["protocol"] if cache_meta["benchmark"] != "pairs" else "split column",
+            "num_classes": cache_meta["num_classes"],
+            "class_names": cache_meta["class_names"],
+        },
+        "input": {
+            "size": cache_meta["size"],
+            "frames": d["frames"],
+            "stored_frames": cache_meta["frames"],
+            "sampling": "frames = evenly_spaced(video frames, stored_frames)[evenly_spaced(stored_frames, "
+            "frames)], evenly_spaced(n, k) = int(linspace(0, n - 1, k))",
+            "train_sampling": d["train_sampling"],
+            "modalities": {"rgb": "RGB uint8", "depth": f"{cache_meta['depth_encoding']}-encoded depth uint8"},
+            "rgb_crop": crop["policy"],
+            "deploy_crop": crop["box"],
+            "deploy_crop_source": crop["source"],
+        },
         "model": {k: m[k] for k in ("arch", "width", "temporal", "connection", "pretrained")},
         "versions": versions(),
     }
@@ -183,9 +243,14 @@ def step_records(cfg: dict, precision: str, data_fp: str) -> dict[str, dict]:
             spec = STEPS[name]
             parents = {src[0]: visit(src[0])["fingerprint"] for src in spec.init.values() if src is not None}
             keys = step_keys(cfg, spec, precision, data_fp)
-            out[name] = {"step": name, "fingerprint": _hash({"keys": keys, "parents": parents}), "keys": keys,
-                         "parents": parents, "streams": list(spec.streams),
-                         "connections": [list(c) for c in connections_for(spec, cfg["model"]["connection"])]}
+            out[name] = {
+                "step": name,
+                "fingerprint": _hash({"keys": keys, "parents": parents}),
+                "keys": keys,
+                "parents": parents,
+                "streams": list(spec.streams),
+                "connections": [list(c) for c in connections_for(spec, cfg["model"]["connection"])],
+            }
         return out[name]
 
     for name in STEPS:
@@ -215,8 +280,7 @@ def check_steps(run_dir: Path, records: dict[str, dict]) -> None:
     for name in existing_steps(run_dir):
         path = run_dir / name / "step.json"
         if not path.exists():
-            raise UserError(f"{run_dir / name}: no step.json (made by an older modistill); train into a new "
-                            f"--run-dir")
+            raise UserError(f"{run_dir / name}: no step.json (made by an older modistill); train into a new --run-dir")
         old = read_json(path, "delete this step folder to retrain it")
         new = records[name]
         if old.get("fingerprint") == new["fingerprint"]:
@@ -227,8 +291,10 @@ def check_steps(run_dir: Path, records: dict[str, dict]) -> None:
         if not diff:
             changed = [p for p, fp in new["parents"].items() if old.get("parents", {}).get(p) != fp]
             diff = [f"parent step {', '.join(changed)} changed"]
-        raise UserError(f"{run_dir}: {name} was trained with another config ({'; '.join(diff)}); train into a "
-                        f"new --run-dir, or retrain with --retrain-from {name}")
+        raise UserError(
+            f"{run_dir}: {name} was trained with another config ({'; '.join(diff)}); train into a "
+            f"new --run-dir, or retrain with --retrain-from {name}"
+        )
 
 
 def remove_steps(run_dir: Path, first: str) -> list[str]:
@@ -254,8 +320,10 @@ class RunInfo:
             raise UserError(f"{self.dir}: not a run folder (not a directory)")
         path = self.dir / "run.json"
         if not path.exists():
-            raise UserError(f"{self.dir}: no run.json (input size, crop and class names of the run); it is not a "
-                            f"run folder or was made by an older modistill: retrain into a new --run-dir")
+            raise UserError(
+                f"{self.dir}: no run.json (input size, crop and class names of the run); it is not a "
+                f"run folder or was made by an older modistill: retrain into a new --run-dir"
+            )
         self.meta = read_json(path, "retrain into a new --run-dir")
         if self.meta.get("format") != RUN_FORMAT:
             raise UserError(f"{path}: run format {self.meta.get('format')!r}, this version reads {RUN_FORMAT!r}")
@@ -264,8 +332,9 @@ class RunInfo:
         """A finished step's record; a one-line error when it is missing or unfinished."""
         step_dir = self.dir / name
         if not (step_dir / "metrics.json").exists() or not (step_dir / "weights.pt").exists():
-            raise UserError(f"{self.dir}: {name} is not finished (no {name}/metrics.json or weights.pt); train it "
-                            f"first")
+            raise UserError(
+                f"{self.dir}: {name} is not finished (no {name}/metrics.json or weights.pt); train it first"
+            )
         return read_json(step_dir / "step.json", f"retrain {name} (--retrain-from {name})")
 
     def metrics(self) -> dict[str, dict]:

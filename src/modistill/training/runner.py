@@ -62,31 +62,40 @@ def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict, dict[str, int
     meta = load_cache_meta(d["cache"])
     check_not_preparing(d["cache"])
     if meta["benchmark"] != "pairs" and meta["benchmark"] != d["benchmark"]:
-        raise UserError(f"{d['cache']}: prepared as {meta['benchmark']}, the config says data.benchmark="
-                        f"{d['benchmark']}; set data.benchmark={meta['benchmark']}")
+        raise UserError(
+            f"{d['cache']}: prepared as {meta['benchmark']}, the config says data.benchmark="
+            f"{d['benchmark']}; set data.benchmark={meta['benchmark']}"
+        )
     if d["train_sampling"] != "even" and meta["frames"] <= d["frames"]:
-        raise UserError(f"{d['cache']}: data.train_sampling={d['train_sampling']} draws {d['frames']} of the stored "
-                        f"frames, but the "
-                        f"cache stores only {meta['frames']}: it would always take the same ones; prepare with more "
-                        f"--frames (e.g. {2 * d['frames']}) or use data.train_sampling=even")
+        raise UserError(
+            f"{d['cache']}: data.train_sampling={d['train_sampling']} draws {d['frames']} of the stored "
+            f"frames, but the "
+            f"cache stores only {meta['frames']}: it would always take the same ones; prepare with more "
+            f"--frames (e.g. {2 * d['frames']}) or use data.train_sampling=even"
+        )
     if d["frames"] > meta["frames"]:
-        raise UserError(f"{d['cache']}: stores {meta['frames']} frames per video, config data.frames={d['frames']}"
-                        f" asks for more; prepare with --frames {d['frames']} or lower data.frames")
+        raise UserError(
+            f"{d['cache']}: stores {meta['frames']} frames per video, config data.frames={d['frames']}"
+            f" asks for more; prepare with --frames {d['frames']} or lower data.frames"
+        )
     records = load_manifest(d["cache"])
     if meta["benchmark"] == "pairs":
         sp = split_pairs(records)
     else:
         names = [n for n, r in records.items() if r["status"] == "ok"]
         exclude = read_name_list(d["exclude_list"]) if d["exclude_list"] else None
-        sp = split_ntu(names, d["benchmark"], d["protocol"], d["validation"], exclude, d["val_per_class"],
-                      d["val_performers"])
+        sp = split_ntu(
+            names, d["benchmark"], d["protocol"], d["validation"], exclude, d["val_per_class"], d["val_performers"]
+        )
     if not sp["train"] or not sp["test"]:
         raise UserError(f"{d['cache']}: the {d['protocol']} split has no train or no test videos")
     labels = {n: sample_label(n, records.get(n, {})) for part in sp.values() for n in part}
     bad = next((n for n, y in labels.items() if not 0 <= y < meta["num_classes"]), None)
     if bad is not None:
-        raise UserError(f"{d['cache']}: sample {bad} has label {labels[bad]}, outside the cache's "
-                        f"{meta['num_classes']} classes; re-prepare the cache")
+        raise UserError(
+            f"{d['cache']}: sample {bad} has label {labels[bad]}, outside the cache's "
+            f"{meta['num_classes']} classes; re-prepare the cache"
+        )
     _warn_thin_split(sp, labels, meta["class_names"], d)
     return sp, meta, labels, records
 
@@ -100,10 +109,18 @@ def _warn_thin_split(sp: dict[str, list[str]], labels: dict[str, int], names: li
     thin = [(names[c], int(k)) for c, k in enumerate(counts) if k < MIN_TRAIN_PER_CLASS]
     if thin:
         shown = ", ".join(f"{n} ({k})" for n, k in thin[:5]) + (" ..." if len(thin) > 5 else "")
-        log.warning("the %s split leaves fewer than %d training videos for %d of %d classes: %s; %d train / %d "
-                    "validation videos in all%s", d["protocol"], MIN_TRAIN_PER_CLASS, len(thin), len(names), shown,
-                    len(sp["train"]), len(sp["val"]),
-                    " (data.validation=null keeps them for training)" if sp["val"] else "")
+        log.warning(
+            "the %s split leaves fewer than %d training videos for %d of %d classes: %s; %d train / %d "
+            "validation videos in all%s",
+            d["protocol"],
+            MIN_TRAIN_PER_CLASS,
+            len(thin),
+            len(names),
+            shown,
+            len(sp["train"]),
+            len(sp["val"]),
+            " (data.validation=null keeps them for training)" if sp["val"] else "",
+        )
 
 
 def _exit_quietly(_signum, _frame) -> None:
@@ -140,12 +157,17 @@ def loader_workers(setting: int | str) -> int:
 def _loader(cfg: dict, names: list[str], train: bool, modalities: tuple[str, ...]) -> DataLoader:
     d, t = cfg["data"], cfg["train"]
     workers = loader_workers(d["workers"])
-    ds = ClipDataset(d["cache"], names, d["frames"], train, d["train_sampling"], d["flip"], modalities,
-                     d["crop_scale"])
-    return DataLoader(ds, batch_size=t["batch_size"], sampler=EpochSampler(len(ds), cfg["seed"], shuffle=train),
-                      num_workers=workers, persistent_workers=workers > 0,
-                      worker_init_fn=_quiet_worker if workers > 0 else None,
-                      pin_memory=torch.cuda.is_available(), drop_last=False)
+    ds = ClipDataset(d["cache"], names, d["frames"], train, d["train_sampling"], d["flip"], modalities, d["crop_scale"])
+    return DataLoader(
+        ds,
+        batch_size=t["batch_size"],
+        sampler=EpochSampler(len(ds), cfg["seed"], shuffle=train),
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        worker_init_fn=_quiet_worker if workers > 0 else None,
+        pin_memory=torch.cuda.is_available(),
+        drop_last=False,
+    )
 
 
 def _precision(cfg: dict) -> str:
@@ -163,13 +185,14 @@ def _init_from(module: StepModule, run_dir: Path, step: str) -> None:
         src_step, src_stream = src
         state = load_tensors(run_dir / src_step / "weights.pt", f"retrain {src_step} (--retrain-from {src_step})")
         prefix = f"net.streams.{src_stream}."
-        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         module.net.streams[stream].load_state_dict(sub)
         log.info("%s: %s stream initialised from %s/%s", step, stream, src_step, src_stream)
 
 
-def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, record: dict,
-               extra_callbacks: tuple = ()) -> dict:
+def train_step(
+    cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, record: dict, extra_callbacks: tuple = ()
+) -> dict:
     step_dir = run_dir / step
     step_dir.mkdir(parents=True, exist_ok=True)
     write_step_record(step_dir, record)
@@ -188,47 +211,77 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, re
     # Two checkpoints: the best by validation accuracy (model selection) and the latest epoch (resumption).
     # Lightning's own save_last only refreshes last.ckpt when a new best is saved, which would lose the epochs
     # after the best one on a resume.
-    callbacks = [L.pytorch.callbacks.ModelCheckpoint(
-        dirpath=ckpt_dir, filename="best", monitor="val/acc" if has_val else None, mode="max", save_top_k=1,
-        enable_version_counter=False),
-        L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
-                                            enable_version_counter=False)]
+    selection = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor="val/acc" if has_val else None,
+        mode="max",
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    callbacks: list[L.Callback] = [
+        selection,
+        L.pytorch.callbacks.ModelCheckpoint(
+            dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
+        ),
+    ]
     if t["progress"]:
         callbacks.append(StderrProgressBar())
     callbacks.extend(extra_callbacks)
     loggers = make_loggers(cfg, run_dir, step)
     trainer = L.Trainer(
-        max_epochs=epochs_for(cfg, step), accelerator=t["accelerator"], devices=t["devices"], strategy=t["strategy"],
-        num_nodes=t["num_nodes"], precision=_precision(cfg), callbacks=callbacks, logger=loggers,
-        log_every_n_steps=t["log_every_n_steps"], enable_progress_bar=t["progress"],
-        limit_train_batches=t["limit_train_batches"], enable_model_summary=False, deterministic=False,
-        num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()], use_distributed_sampler=False)
+        max_epochs=epochs_for(cfg, step),
+        accelerator=t["accelerator"],
+        devices=t["devices"],
+        strategy=t["strategy"],
+        num_nodes=t["num_nodes"],
+        precision=_precision(cfg),  # type: ignore[arg-type]  # one of config.PRECISIONS
+        callbacks=callbacks,
+        logger=loggers,
+        log_every_n_steps=t["log_every_n_steps"],
+        enable_progress_bar=t["progress"],
+        limit_train_batches=t["limit_train_batches"],
+        enable_model_summary=False,
+        deterministic=False,
+        num_sanity_val_steps=0,
+        plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,
+    )
     last = ckpt_dir / "last.ckpt"
     for stale in ckpt_dir.glob(".*.tmp"):  # a write cut short by a kill; the previous checkpoint is intact
         stale.unlink()
     if last.exists():
         load_tensors(last, f"delete it to restart {step} from its first epoch")
     t0 = time.time()
-    trainer.fit(module, _loader(cfg, splits["train"], True, mods),
-                _loader(cfg, splits["val"], False, mods) if has_val else None,
-                ckpt_path=str(last) if last.exists() else None)
+    trainer.fit(
+        module,
+        _loader(cfg, splits["train"], True, mods),
+        _loader(cfg, splits["val"], False, mods) if has_val else None,
+        ckpt_path=str(last) if last.exists() else None,
+    )
     best = ckpt_dir / "best.ckpt"
     chosen = best if (has_val and best.exists()) else last
     state = load_tensors(chosen, f"delete {ckpt_dir} to retrain {step}")["state_dict"]
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise NonFiniteError(f"{step}: the selected weights ({chosen.name}) hold NaN or infinite values ({bad[0]}); "
-                             f"the step is not marked done (try a lower train.lr)")
+        raise NonFiniteError(
+            f"{step}: the selected weights ({chosen.name}) hold NaN or infinite values ({bad[0]}); "
+            f"the step is not marked done (try a lower train.lr)"
+        )
     module.load_state_dict(state)
     module.adopt_ema()
     module.test_records = []
     trainer.test(module, _loader(cfg, splits["test"], False, mods), verbose=False)
     res = module.test_results()
     spec = module.spec
-    res.update(step=step, loss=spec.loss,
-               train_seconds=time.time() - t0, selected=chosen.name,
-               best_val_acc=float(callbacks[0].best_model_score) if callbacks[0].best_model_score is not None
-               else None, test_names=[splits["test"][i] for i in res["index"]])
+    res.update(
+        step=step,
+        loss=spec.loss,
+        train_seconds=time.time() - t0,
+        selected=chosen.name,
+        best_val_acc=float(best_score) if (best_score := selection.best_model_score) is not None else None,
+        test_names=[splits["test"][i] for i in res["index"]],
+    )
     if trainer.is_global_zero:
         atomic_write(step_dir / "weights.pt", lambda p: torch.save(module.state_dict(), p))
         atomic_write_text(step_dir / "metrics.json", json.dumps(res))
@@ -236,8 +289,9 @@ def train_step(cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, re
     return res
 
 
-def open_run(cfg: dict, run_dir: str | Path, retrain_from: str | None = None) -> tuple[dict, list[str], dict, dict,
-                                                                                     dict[str, dict]]:
+def open_run(
+    cfg: dict, run_dir: str | Path, retrain_from: str | None = None
+) -> tuple[dict, list[str], dict, dict, dict[str, dict]]:
     """Check the config against the data and against the steps already in ``run_dir``, then write the run's own
     description. Returns the resolved config, the steps in order, the splits, the cache metadata and every step's
     record. Nothing is written when a check fails."""
@@ -264,8 +318,9 @@ def open_run(cfg: dict, run_dir: str | Path, retrain_from: str | None = None) ->
     return cfg, order, splits, meta, step_recs
 
 
-def run_training(cfg: dict, run_dir: str | Path, retrain_from: str | None = None,
-                 callbacks: tuple = ()) -> dict[str, dict]:
+def run_training(
+    cfg: dict, run_dir: str | Path, retrain_from: str | None = None, callbacks: tuple = ()
+) -> dict[str, dict]:
     """Run every configured step and variant; returns each step's metrics.
 
     A step already in the run folder is reused only when its fingerprint matches this config; otherwise the run
@@ -283,8 +338,14 @@ def _run_steps(cfg: dict, run_dir: Path, retrain_from: str | None, callbacks: tu
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels once
     if on_cpu and cfg["train"]["cpu_keep_freed_memory"] and keep_freed_memory():
         log.info("CPU run: malloc keeps freed memory for reuse (train.cpu_keep_freed_memory=false to turn off)")
-    log.info("run %s: %d train / %d val / %d test videos, %d classes", run_dir, len(splits["train"]),
-             len(splits["val"]), len(splits["test"]), meta["num_classes"])
+    log.info(
+        "run %s: %d train / %d val / %d test videos, %d classes",
+        run_dir,
+        len(splits["train"]),
+        len(splits["val"]),
+        len(splits["test"]),
+        meta["num_classes"],
+    )
     results = {}
     todo = [s for s in order if not (run_dir / s / "metrics.json").exists()]
     clock = StepClock(len(todo))

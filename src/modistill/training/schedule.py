@@ -8,8 +8,14 @@ import math
 from collections.abc import Callable
 
 
-def lr_factor(schedule: str, epochs: int, steps_per_epoch: int, warmup_epochs: float = 0.0, drop_epoch: int = 0,
-              drop_factor: float = 0.1) -> Callable[[int], float]:
+def lr_factor(
+    schedule: str,
+    epochs: int,
+    steps_per_epoch: int,
+    warmup_epochs: float = 0.0,
+    drop_epoch: int = 0,
+    drop_factor: float = 0.1,
+) -> Callable[[int], float]:
     """``f(i)``: the factor on ``train.lr`` at optimizer step ``i`` (0-based)."""
     per_epoch = max(1, steps_per_epoch)
     total = max(1, epochs * per_epoch)

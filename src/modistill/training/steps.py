@@ -47,51 +47,115 @@ def connections_for(spec: StepSpec, direction: str) -> list[tuple[str, str]]:
 
 
 def _step3(name, title, loss, connection, teacher="step2", direction=None):
-    return StepSpec(name, title, ("depth", "hall"), {"depth": "depth", "hall": "rgb"},
-                    {"depth": (teacher, "depth"), "hall": (teacher, "depth")}, connection, ("depth",), loss,
-                    ("hall",), direction)
+    return StepSpec(
+        name,
+        title,
+        ("depth", "hall"),
+        {"depth": "depth", "hall": "rgb"},
+        {"depth": (teacher, "depth"), "hall": (teacher, "depth")},
+        connection,
+        ("depth",),
+        loss,
+        ("hall",),
+        direction,
+    )
 
 
 def _hoffman(loss):
-    return StepSpec(f"hoffman_{loss}", f"Hoffman et al. w/o connections, {loss}", ("rgb", "depth", "hall"),
-                    {"rgb": "rgb", "depth": "depth", "hall": "rgb"},
-                    {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth"),
-                     "hall": ("step1_depth", "depth")}, False, (), f"hoffman-{loss}", ("rgb", "hall"))
+    return StepSpec(
+        f"hoffman_{loss}",
+        f"Hoffman et al. w/o connections, {loss}",
+        ("rgb", "depth", "hall"),
+        {"rgb": "rgb", "depth": "depth", "hall": "rgb"},
+        {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth"), "hall": ("step1_depth", "depth")},
+        False,
+        (),
+        f"hoffman-{loss}",
+        ("rgb", "hall"),
+    )
 
 
-STEPS: dict[str, StepSpec] = {s.name: s for s in (
-    StepSpec("step1_rgb", "step 1, RGB stream", ("rgb",), {"rgb": "rgb"}, {"rgb": None}),
-    StepSpec("step1_depth", "step 1, depth stream", ("depth",), {"depth": "depth"}, {"depth": None}),
-    StepSpec("step2", "step 2", ("rgb", "depth"), {"rgb": "rgb", "depth": "depth"},
-             {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")}, True),
-    _step3("step3", "step 3 w/ connections", "eq7", True),
-    StepSpec("step4", "step 4", ("rgb", "hall"), {"rgb": "rgb", "hall": "rgb"},
-             {"rgb": ("step2", "rgb"), "hall": ("step3", "hall")}, True),
-    # Ablations (Table 2).
-    StepSpec("step2_noconn", "step 2 w/o connections", ("rgb", "depth"), {"rgb": "rgb", "depth": "depth"},
-             {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")}, False),
-    _step3("step3_noconn_eq3", "step 3 w/o connections", "eq3", False),
-    _step3("step3_eq3", "step 3 w/ connections", "eq3", True),
-    _step3("step3_eq5", "step 3 w/ connections", "eq5", True),
-    _step3("step3_noconn", "step 3 w/o connections", "eq7", False),
-    # Supplement Table 1: the same pipeline with RGB→depth connections (rows 6a-8a, 13a, 15a).
-    StepSpec("step2_inv", "step 2, inverted RGB→depth", ("rgb", "depth"), {"rgb": "rgb", "depth": "depth"},
-             {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")}, True,
-             direction="rgb_to_depth"),
-    # The teacher as it was trained: its RGB injection comes from the frozen step-2 RGB stream.
-    StepSpec("step3_inv", "step 3, inverted RGB→depth teacher", ("rgb", "depth", "hall"),
-             {"rgb": "rgb", "depth": "depth", "hall": "rgb"},
-             {"rgb": ("step2_inv", "rgb"), "depth": ("step2_inv", "depth"), "hall": ("step2_inv", "depth")}, True,
-             ("rgb", "depth"), "eq7", ("hall",), "rgb_to_depth"),
-    # The earlier form, kept to compare: the same teacher run without the injection it was trained with.
-    _step3("step3_inv_bare", "step 3, inverted teacher without its RGB injection", "eq7", True, "step2_inv",
-           "rgb_to_depth"),
-    StepSpec("step4_inv", "step 4, inverted RGB→hall", ("rgb", "hall"), {"rgb": "rgb", "hall": "rgb"},
-             {"rgb": ("step2_inv", "rgb"), "hall": ("step3_inv", "hall")}, True, direction="rgb_to_depth"),
-    _hoffman("eq3"),
-    _hoffman("eq5"),
-    _hoffman("eq7"),
-)}
+STEPS: dict[str, StepSpec] = {
+    s.name: s
+    for s in (
+        StepSpec("step1_rgb", "step 1, RGB stream", ("rgb",), {"rgb": "rgb"}, {"rgb": None}),
+        StepSpec("step1_depth", "step 1, depth stream", ("depth",), {"depth": "depth"}, {"depth": None}),
+        StepSpec(
+            "step2",
+            "step 2",
+            ("rgb", "depth"),
+            {"rgb": "rgb", "depth": "depth"},
+            {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")},
+            True,
+        ),
+        _step3("step3", "step 3 w/ connections", "eq7", True),
+        StepSpec(
+            "step4",
+            "step 4",
+            ("rgb", "hall"),
+            {"rgb": "rgb", "hall": "rgb"},
+            {"rgb": ("step2", "rgb"), "hall": ("step3", "hall")},
+            True,
+        ),
+        # Ablations (Table 2).
+        StepSpec(
+            "step2_noconn",
+            "step 2 w/o connections",
+            ("rgb", "depth"),
+            {"rgb": "rgb", "depth": "depth"},
+            {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")},
+            False,
+        ),
+        _step3("step3_noconn_eq3", "step 3 w/o connections", "eq3", False),
+        _step3("step3_eq3", "step 3 w/ connections", "eq3", True),
+        _step3("step3_eq5", "step 3 w/ connections", "eq5", True),
+        _step3("step3_noconn", "step 3 w/o connections", "eq7", False),
+        # Supplement Table 1: the same pipeline with RGB→depth connections (rows 6a-8a, 13a, 15a).
+        StepSpec(
+            "step2_inv",
+            "step 2, inverted RGB→depth",
+            ("rgb", "depth"),
+            {"rgb": "rgb", "depth": "depth"},
+            {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")},
+            True,
+            direction="rgb_to_depth",
+        ),
+        # The teacher as it was trained: its RGB injection comes from the frozen step-2 RGB stream.
+        StepSpec(
+            "step3_inv",
+            "step 3, inverted RGB→depth teacher",
+            ("rgb", "depth", "hall"),
+            {"rgb": "rgb", "depth": "depth", "hall": "rgb"},
+            {"rgb": ("step2_inv", "rgb"), "depth": ("step2_inv", "depth"), "hall": ("step2_inv", "depth")},
+            True,
+            ("rgb", "depth"),
+            "eq7",
+            ("hall",),
+            "rgb_to_depth",
+        ),
+        # The earlier form, kept to compare: the same teacher run without the injection it was trained with.
+        _step3(
+            "step3_inv_bare",
+            "step 3, inverted teacher without its RGB injection",
+            "eq7",
+            True,
+            "step2_inv",
+            "rgb_to_depth",
+        ),
+        StepSpec(
+            "step4_inv",
+            "step 4, inverted RGB→hall",
+            ("rgb", "hall"),
+            {"rgb": "rgb", "hall": "rgb"},
+            {"rgb": ("step2_inv", "rgb"), "hall": ("step3_inv", "hall")},
+            True,
+            direction="rgb_to_depth",
+        ),
+        _hoffman("eq3"),
+        _hoffman("eq5"),
+        _hoffman("eq7"),
+    )
+}
 
 MAIN_STEPS = ("step1_rgb", "step1_depth", "step2", "step3", "step4")
 DEPLOYABLE = ("step4", "step4_inv")  # the RGB-only models a run can export

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from modistill.config import dump_config, load_config
 from modistill.errors import NonFiniteError, UserError
-from modistill.training.run import run_lock
 from modistill.training.steps import STEPS, resolve_order
 from modistill.utils.io import atomic_write_text
 from modistill.utils.lock import exclusive_lock
@@ -45,14 +44,17 @@ def _check(run_dir: Path, step: str, params: list[str], cfg: dict) -> list[str]:
         raise UserError(f"tune: --params must name some of {', '.join(SPACE)}, got {params}")
     parents = [s for s in resolve_order([step]) if s != step]
     if "lr" in params and parents:
-        raise UserError(f"tune: the learning rate is part of every step's fingerprint, so tuning it for {step} "
-                        f"would retrain {', '.join(parents)}; tune lr on step1_rgb or step1_depth")
+        raise UserError(
+            f"tune: the learning rate is part of every step's fingerprint, so tuning it for {step} "
+            f"would retrain {', '.join(parents)}; tune lr on step1_rgb or step1_depth"
+        )
     if STEPS[step].loss == "ce" and any(p in DISTILL_PARAMS for p in params):
-        raise UserError(f"tune: {step} trains with cross-entropy only; α, λ and T act on the distillation steps "
-                        f"(step3, its variants, hoffman_*)")
+        raise UserError(
+            f"tune: {step} trains with cross-entropy only; α, λ and T act on the distillation steps "
+            f"(step3, its variants, hoffman_*)"
+        )
     if cfg["data"]["validation"] is None:
-        raise UserError(f"{run_dir}: the run has no validation split (data.validation is null); the tune selects "
-                        f"on it")
+        raise UserError(f"{run_dir}: the run has no validation split (data.validation is null); the tune selects on it")
     missing = [p for p in parents if not (run_dir / p / "metrics.json").exists()]
     if missing:
         raise UserError(f"{run_dir}: {', '.join(missing)} not finished; train the run up to {step}'s parents first")
@@ -126,12 +128,20 @@ def _finished(study) -> int:
     cut short by an interrupted tune does not count and is run again."""
     from optuna.trial import TrialState
 
-    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-               or (t.state == TrialState.FAIL and "failed" in t.user_attrs) for t in study.get_trials(deepcopy=False))
+    return sum(
+        t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (t.state == TrialState.FAIL and "failed" in t.user_attrs)
+        for t in study.get_trials(deepcopy=False)
+    )
 
 
-def tune(run_dir: str | Path, step: str = "step3", params: list[str] | None = None, trials: int = 20,
-         seed: int = 0, pruner: str = "median") -> Path:
+def tune(
+    run_dir: str | Path,
+    step: str = "step3",
+    params: list[str] | None = None,
+    trials: int = 20,
+    seed: int = 0,
+    pruner: str = "median",
+) -> Path:
     """Run (or resume) the study until ``trials`` trials are finished (complete, pruned or diverged); returns
     ``RUN/tune/tune.json``."""
     try:
@@ -143,6 +153,8 @@ def tune(run_dir: str | Path, step: str = "step3", params: list[str] | None = No
         raise UserError(f"{run_dir}: not a run folder (no config.yaml); train it first")
     if pruner not in PRUNERS:
         raise UserError(f"tune: --pruner must be one of {PRUNERS}, got {pruner!r}")
+    from modistill.training.run import run_lock  # NumPy: imported here, so the command line's parser stays light
+
     with run_lock(run_dir, "tune"):
         return _tune(optuna, run_dir, step, list(params or DISTILL_PARAMS), trials, seed, pruner)
 
@@ -154,16 +166,26 @@ def _tune(optuna, run_dir: Path, step: str, params: list[str], trials: int, seed
         raise UserError(f"tune: --trials must be at least 1, got {trials}")
     tune_dir = run_dir / "tune"
     tune_dir.mkdir(exist_ok=True)
-    with exclusive_lock(tune_dir / ".lock", f"{tune_dir}: another tune is running on this run (pid {{pid}})",
-                        f"{tune_dir}: cannot write"):
+    with exclusive_lock(
+        tune_dir / ".lock",
+        f"{tune_dir}: another tune is running on this run (pid {{pid}})",
+        f"{tune_dir}: cannot write",
+    ):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(
-            study_name=step, storage=f"sqlite:///{tune_dir / 'study.db'}", direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=seed), pruner=_pruner(pruner), load_if_exists=True)
+            study_name=step,
+            storage=f"sqlite:///{tune_dir / 'study.db'}",
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            pruner=_pruner(pruner),
+            load_if_exists=True,
+        )
         recorded = study.user_attrs.get("params")
         if recorded is not None and recorded != params:
-            raise UserError(f"{tune_dir}: this study tunes {recorded}, not {params}; tune into another run folder "
-                            f"or delete {tune_dir}")
+            raise UserError(
+                f"{tune_dir}: this study tunes {recorded}, not {params}; tune into another run folder "
+                f"or delete {tune_dir}"
+            )
         study.set_user_attr("params", params)
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             # Left running by an interrupted tune (the lock says no one else runs): failed, its folder removed.
@@ -173,10 +195,19 @@ def _tune(optuna, run_dir: Path, step: str, params: list[str], trials: int, seed
         done = _finished(study)
         base = [f"steps=[{step}]", "variants=[]", "train.progress=false"]
         if done < trials:
-            log.info("tune %s: %d of %d trials done; %s on the validation split, %s pruning", step, done, trials,
-                     ", ".join(params), pruner)
-            study.optimize(_objective(run_dir, tune_dir, step, params, parents, base), n_trials=trials - done,
-                           catch=(NonFiniteError,))
+            log.info(
+                "tune %s: %d of %d trials done; %s on the validation split, %s pruning",
+                step,
+                done,
+                trials,
+                ", ".join(params),
+                pruner,
+            )
+            study.optimize(
+                _objective(run_dir, tune_dir, step, params, parents, base),
+                n_trials=trials - done,
+                catch=(NonFiniteError,),
+            )
         return _record(study, run_dir, tune_dir, step, params, pruner)
 
 
@@ -186,25 +217,42 @@ def _record(study, run_dir: Path, tune_dir: Path, step: str, params: list[str], 
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     record = {
-        "step": step, "objective": f"best validation accuracy of {step} (validation split; test never read)",
-        "sampler": "optuna TPESampler", "pruner": pruner,
+        "step": step,
+        "objective": f"best validation accuracy of {step} (validation split; test never read)",
+        "sampler": "optuna TPESampler",
+        "pruner": pruner,
         "space": {p: dict(zip(("key", "low", "high", "log"), SPACE[p], strict=True)) for p in params},
         "trials": [{"number": t.number, "params": t.params, "val_acc": t.value} for t in complete],
-        "pruned": [{"number": t.number, "params": t.params, "last_epoch": t.last_step,
-                    "val_acc": t.intermediate_values.get(t.last_step)} for t in trials if t.state == TrialState.PRUNED],
-        "failed": [{"number": t.number, "params": t.params, "reason": t.user_attrs["failed"]}
-                   for t in trials if t.state == TrialState.FAIL and "failed" in t.user_attrs],
+        "pruned": [
+            {
+                "number": t.number,
+                "params": t.params,
+                "last_epoch": t.last_step,
+                "val_acc": t.intermediate_values.get(t.last_step),
+            }
+            for t in trials
+            if t.state == TrialState.PRUNED
+        ],
+        "failed": [
+            {"number": t.number, "params": t.params, "reason": t.user_attrs["failed"]}
+            for t in trials
+            if t.state == TrialState.FAIL and "failed" in t.user_attrs
+        ],
     }
     if not complete:
         atomic_write_text(tune_dir / "tune.json", json.dumps(record | {"best": None}, indent=2))
-        raise UserError(f"{tune_dir}: no trial completed ({len(record['pruned'])} pruned, {len(record['failed'])} "
-                        f"diverged); see tune.json, then tune again with more --trials or --pruner none")
+        raise UserError(
+            f"{tune_dir}: no trial completed ({len(record['pruned'])} pruned, {len(record['failed'])} "
+            f"diverged); see tune.json, then tune again with more --trials or --pruner none"
+        )
     best = study.best_trial
     overrides = {SPACE[p][0]: best.params[p] for p in params}
     record["best"] = {"number": best.number, "val_acc": best.value, "overrides": overrides}
-    record["apply"] = (f"modistill train {run_dir / 'config.yaml'} "
-                       + " ".join(f"{k}={v:.4g}" for k, v in overrides.items())
-                       + f" --run-dir {run_dir} --retrain-from {step}")
+    record["apply"] = (
+        f"modistill train {run_dir / 'config.yaml'} "
+        + " ".join(f"{k}={v:.4g}" for k, v in overrides.items())
+        + f" --run-dir {run_dir} --retrain-from {step}"
+    )
     atomic_write_text(tune_dir / "tune.json", json.dumps(record, indent=2))
     nested: dict = {}
     for key, v in overrides.items():

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp_path)``, flush it to disk, then rename onto ``path`` (same folder, so the rename is
     atomic)."""
     path = Path(path)
@@ -74,8 +74,13 @@ def load_tensors(path: str | Path, remedy: str) -> dict:
         raise UserError(f"{path}: is a directory; {remedy}") from None
     except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
         first = (str(e).splitlines() or [type(e).__name__])[0]
-        why = "truncated" if "central directory" in first or "EOF" in first or isinstance(e, EOFError) else \
-            "holds more than tensors" if "weights_only" in first or "Unpickl" in type(e).__name__ else "damaged"
+        why = (
+            "truncated"
+            if "central directory" in first or "EOF" in first or isinstance(e, EOFError)
+            else "holds more than tensors"
+            if "weights_only" in first or "Unpickl" in type(e).__name__
+            else "damaged"
+        )
         raise UserError(f"{path}: unreadable ({why}); {remedy}") from None
 
 
@@ -105,5 +110,6 @@ def replace_marked_section(path: str | Path, start: str, end: str, section: str,
     text = read_text(path, "README")
     if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
         raise UserError(f"{path}: needs one line {start} and, after it, one line {end} around the {what}")
-    atomic_write_text(path, text[: text.index(start)] + f"{start}\n{section.strip()}\n{end}"
-                      + text[text.index(end) + len(end):])
+    atomic_write_text(
+        path, text[: text.index(start)] + f"{start}\n{section.strip()}\n{end}" + text[text.index(end) + len(end) :]
+    )

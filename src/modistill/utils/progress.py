@@ -33,16 +33,18 @@ class WorkerPool:
         self._ex: ProcessPoolExecutor | None = None
 
     def _executor(self, workers: int | None = None) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(workers or self.workers, mp_context=_context(), initializer=self.initializer,
-                                   initargs=self.initargs)
+        return ProcessPoolExecutor(
+            workers or self.workers, mp_context=_context(), initializer=self.initializer, initargs=self.initargs
+        )
 
     def close(self) -> None:
         if self._ex is not None:
             self._ex.shutdown(wait=True, cancel_futures=True)
             self._ex = None
 
-    def map_unordered(self, fn: Callable[[Any], Any], jobs: Sequence[Any],
-                      on_crash: Callable[[Any], Any] | None = None) -> Iterator[Any]:
+    def map_unordered(
+        self, fn: Callable[[Any], Any], jobs: Sequence[Any], on_crash: Callable[[Any], Any] | None = None
+    ) -> Iterator[Any]:
         """Yield ``fn(job)`` as jobs finish, one job per worker in flight. A job whose worker died twice (once
         among the running jobs, once alone) yields ``on_crash(job)``, or raises when ``on_crash`` is None."""
         queue = list(jobs)[::-1]
@@ -93,9 +95,15 @@ def worker_pool(workers: int, initializer: Callable[..., None] | None = None, in
         pool.close()
 
 
-def run_parallel(fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int = 1,
-                 initializer: Callable[..., None] | None = None, initargs: tuple = (), pool: WorkerPool | None = None,
-                 on_crash: Callable[[Any], Any] | None = None) -> Iterator[Any]:
+def run_parallel(
+    fn: Callable[[Any], Any],
+    jobs: Sequence[Any],
+    workers: int = 1,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple = (),
+    pool: WorkerPool | None = None,
+    on_crash: Callable[[Any], Any] | None = None,
+) -> Iterator[Any]:
     """Yield ``fn(job)`` results as they complete: in ``pool`` when given, else in a new pool of ``workers``
     processes (each first runs ``initializer(*initargs)``) when ``workers > 1``, else in this process.
     ``on_crash(job)`` stands for the result of a job that kills its worker (see :class:`WorkerPool`)."""
