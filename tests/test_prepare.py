@@ -240,7 +240,7 @@ def test_unused_files_are_listed_with_their_reason(tiny_ntu, tmp_path):
     summary = prepare_ntu(root, tmp_path / "cache", PrepareOptions(size=32, frames=3), show_progress=False)
     recs = load_manifest(tmp_path / "cache")
     assert "zero field" in recs["S001C001P000R001A001_rgb.avi"]["reason"]
-    assert recs["S001C001P001R001A061"]["reason"] == "action A061 is outside ntu60 (60 actions)"
+    assert recs["S001C001P001R001A061"]["reason"] == "action A061 is outside the tree's class list (3 actions)"
     assert recs["S001C002P001R001A009_rgb.avi"]["reason"] == "not a regular file"
     assert recs["S001C002P001R001A009_rgb.avi"]["status"] == "skipped"
     assert summary["counts"]["skipped"] == 4

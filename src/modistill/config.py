@@ -240,7 +240,9 @@ SCHEMA: dict[str, Field] = {
     "data.validation": F(
         "paper",
         "str",
-        _one_of("paper", "performers"),
+        _says(lambda: "paper \\| performers")(
+            lambda v: None if v in ("paper", "performers") else "must be paper, performers or null (no split)"
+        ),
         nullable=True,
         help="paper: the supplement's split (data.val_per_class videos per class of one performer); "
         "performers: the data.val_performers lowest-numbered training performers, whole "
