@@ -59,3 +59,31 @@ TINY_TRAIN = [
     "train.progress=false",
     "variants=[]",
 ]
+
+
+def train_cmd(cache: Path, run: Path, *overrides: str) -> list[str]:
+    """`python -m modistill train demo` on the tiny cache in a subprocess (for signals); later overrides win."""
+    import sys
+
+    base = [
+        "train.step_epochs={}",
+        "data.val_performers=1",
+        "model.width=4",
+        "train.batch_size=2",
+        "data.workers=0",
+        "data.frames=3",
+        "train.progress=false",
+        "variants=[]",
+    ]
+    return [
+        sys.executable,
+        "-m",
+        "modistill",
+        "train",
+        "demo",
+        f"data.cache={cache}",
+        *base,
+        *overrides,
+        "--run-dir",
+        str(run),
+    ]

@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-from faultkit import TINY_TRAIN
+from faultkit import TINY_TRAIN, train_cmd
 
 from modistill.training.run import RUN_LOCK, run_lock
 from modistill.training.runner import _quiet_worker
@@ -85,26 +84,7 @@ def test_a_terminated_loader_worker_ends(tmp_path):
 
 
 def _train(cache, run, session: bool) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "modistill",
-        "train",
-        "demo",
-        f"data.cache={cache}",
-        "train.epochs=200",
-        "train.step_epochs={}",
-        "data.val_performers=1",
-        "model.width=4",
-        "train.batch_size=2",
-        "data.workers=1",
-        "data.frames=3",
-        "train.progress=false",
-        "steps=[step1_rgb]",
-        "variants=[]",
-        "--run-dir",
-        str(run),
-    ]
+    cmd = train_cmd(cache, run, "train.epochs=200", "data.workers=1", "steps=[step1_rgb]")
     return subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=session
     )

@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+from faultkit import train_cmd
 
 from modistill.cli import main
 from modistill.data import cache as C
@@ -186,28 +187,7 @@ def test_cli_bad_input_one_line_exit_2(argv, fragment, tmp_path, capsys):
 
 
 def _train_cmd(cache, run):
-    import sys
-
-    return [
-        sys.executable,
-        "-m",
-        "modistill",
-        "train",
-        "demo",
-        f"data.cache={cache}",
-        "train.epochs=12",
-        "train.step_epochs={}",
-        "data.val_performers=1",
-        "model.width=4",
-        "train.batch_size=2",
-        "data.workers=0",
-        "data.frames=3",
-        "train.progress=false",
-        "steps=[step1_depth]",
-        "variants=[]",
-        "--run-dir",
-        str(run),
-    ]
+    return train_cmd(cache, run, "train.epochs=12", "steps=[step1_depth]")
 
 
 @pytest.fixture(scope="module")
