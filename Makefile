@@ -40,7 +40,7 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # The lowest dependency versions pyproject.toml allows, in .venv-floors (.ci/floors).
-test-floors:
+test-floors: $(STAMP)
 	bash .ci/floors
 
 clean:
