@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ def _says(text: Callable[[], str]) -> Callable[[Check], Check]:
 
 
 KIND_ALLOWED = {
-    "bool": "true \\| false",
+    "bool": "true | false",
     "path": "a file or folder",
     "workers": "auto, or 0 to 256",
     "devices": "auto, a count >= 1, -1 (all) or [indices]",
@@ -79,9 +79,20 @@ def _range(lo: float | None = None, hi: float | None = None, lo_open: bool = Fal
 
 
 def _one_of(*allowed) -> Check:
-    return _says(lambda: " \\| ".join(map(str, allowed)))(
+    return _says(lambda: " | ".join(map(str, allowed)))(
         lambda v: None if v in allowed else f"is not one of {list(allowed)}"
     )
+
+
+def _one_of_names(names: Callable[[], Sequence[str]]) -> Check:
+    """Like :func:`_one_of`, for names a heavier module owns (imported when a config is checked, not when this
+    module is imported, so that the command line's parser stays light)."""
+
+    @_says(lambda: " | ".join(names()))
+    def check(v):
+        return None if v in names() else f"is not one of {list(names())}"
+
+    return check
 
 
 def _archs() -> list[str]:
@@ -90,20 +101,14 @@ def _archs() -> list[str]:
     return sorted(ARCHS)
 
 
-@_says(lambda: " \\| ".join(_archs()))
-def _arch(v: str) -> str | None:
-    return None if v in _archs() else f"is not one of {_archs()}"
-
-
 def _samplings() -> tuple[str, ...]:
     from modistill.data.dataset import SAMPLINGS
 
     return SAMPLINGS
 
 
-@_says(lambda: " \\| ".join(_samplings()))
-def _sampling(v: str) -> str | None:
-    return None if v in _samplings() else f"is not one of {list(_samplings())}"
+_arch = _one_of_names(_archs)
+_sampling = _one_of_names(_samplings)
 
 
 def _steps(allow_empty: bool) -> Check:
@@ -240,7 +245,7 @@ SCHEMA: dict[str, Field] = {
     "data.validation": F(
         "paper",
         "str",
-        _says(lambda: "paper \\| performers")(
+        _says(lambda: "paper | performers")(
             lambda v: None if v in ("paper", "performers") else "must be paper, performers or null (no split)"
         ),
         nullable=True,
@@ -670,7 +675,7 @@ def reference_markdown() -> str:
         for key in keys:
             f = SCHEMA[key]
             kind = f.kind + (", or null" if f.nullable else "")
-            text = f.help.replace("|", "\\|")
-            lines.append(f"| `{key}` | `{_shown(f.default)}` | {kind} | {allowed(f)} | {text} |")
+            cells = [f"`{key}`", f"`{_shown(f.default)}`", kind, allowed(f), f.help]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
     return "\n".join(lines)

@@ -49,11 +49,10 @@ def flat_hyperparameters(cfg: dict, prefix: str = "") -> dict[str, Any]:
 
 def make_loggers(cfg: dict, run_dir: Path, step: str) -> list[Logger]:
     """One Lightning logger per name in ``train.loggers``, each given the step's resolved config as its
-    hyperparameters. A resumed step logs to a new CSV/TensorBoard version folder, so the interrupted part's
-    record is kept."""
+    hyperparameters (the run checked the packages with :func:`check_loggers` before writing anything). A resumed
+    step logs to a new CSV/TensorBoard version folder, so the interrupted part's record is kept."""
     import lightning as L
 
-    check_loggers(cfg["train"]["loggers"])
     step_dir = run_dir / step
     loggers: list[Logger] = []
     for name in cfg["train"]["loggers"]:
