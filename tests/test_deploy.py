@@ -463,7 +463,7 @@ def test_int8_export_reports_accuracy_and_speed(run_dir, tiny_ntu, tmp_path, cap
     assert json.loads(capsys.readouterr().out)[0]["error"] is None
 
 
-def test_model_card_metadata_is_written_through_huggingface_hub(exported, run_dir, tmp_path):
+def test_model_card_metadata_is_written_through_huggingface_hub(exported):
     """The Hub reads pipeline_tag, the license and a model-index with this model's own results."""
     from huggingface_hub import ModelCard
 
@@ -472,8 +472,6 @@ def test_model_card_metadata_is_written_through_huggingface_hub(exported, run_di
     assert (card.data.license, card.data.license_name) == ("other", "ntu-rgbd-release-agreement")
     top1 = next(r for r in card.data.eval_results if r.metric_type == "accuracy")
     assert (top1.metric_value, top1.dataset_split, top1.task_type) == (50.0, "test", "video-classification")
-    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx"), "--license", "apache-2.0"]) == 0
-    assert ModelCard.load(tmp_path / "m-hub" / "README.md").data.license == "apache-2.0"
 
 
 def _hub_cache(tmp_path, monkeypatch):
@@ -503,14 +501,17 @@ def test_predict_loads_a_hub_id_from_the_local_cache_offline(exported, tiny_ntu,
     assert "not in the local Hugging Face cache; fetch it once" in capsys.readouterr().err
 
 
-def test_reexport_replaces_the_hub_folder_in_one_step(exported, run_dir, tmp_path, monkeypatch):
+def test_reexport_replaces_the_hub_folder_in_one_step(run_dir, tmp_path, monkeypatch):
     """Readers never find the folder missing: the old one is removed only once the new one is in place."""
     import shutil
+
+    from huggingface_hub import ModelCard
 
     from modistill.deploy import hub
 
     out = tmp_path / "m-hub"
-    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx")]) == 0
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx"), "--license", "apache-2.0"]) == 0
+    assert ModelCard.load(out / "README.md").data.license == "apache-2.0"  # export --license reaches the card
     (out / "config.json").write_text("old")
     seen = []
     real = shutil.rmtree
@@ -528,6 +529,6 @@ def test_reexport_replaces_the_hub_folder_in_one_step(exported, run_dir, tmp_pat
 
     monkeypatch.setattr(hub.shutil, "rmtree", spy)
     monkeypatch.setattr(Path, "rename", rename_spy)
-    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx")]) == 0
+    hub.write_hub_folder(tmp_path / "m.safetensors", load_bundle(tmp_path / "m.safetensors")[1], run_dir, out)
     assert seen and all(s is not None and s != "old" for s in seen), seen
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m-hub", "m.onnx", "m.safetensors"]
