@@ -469,9 +469,27 @@ def test_model_card_metadata_is_written_through_huggingface_hub(exported):
 
     card = ModelCard.load(exported[0].with_name("model-hub") / "README.md")
     assert card.data.pipeline_tag == "video-classification" and card.data.library_name == "modistill"
-    assert (card.data.license, card.data.license_name) == ("other", "ntu-rgbd-release-agreement")
+    assert (card.data.license, card.data.license_name) == ("apache-2.0", None)  # trained on the synthetic tree
     top1 = next(r for r in card.data.eval_results if r.metric_type == "accuracy")
     assert (top1.metric_value, top1.dataset_split, top1.task_type) == (50.0, "test", "video-classification")
+    assert top1.dataset_name.startswith("modistill synthetic") and top1.dataset_type == "modistill-synthetic"
+
+
+def test_a_model_trained_on_ntu_names_the_datasets_terms(exported, run_dir):
+    """The weights inherit the training data's terms: for NTU RGB+D its release agreement, by name and link."""
+    import types
+
+    import yaml
+
+    from modistill.deploy.hub import card_metadata
+    from modistill.training.run import RunInfo
+
+    run = RunInfo(run_dir)
+    real = types.SimpleNamespace(meta=run.meta | {"data": run.meta["data"] | {"origin": "ntu"}}, metrics=run.metrics)
+    front = yaml.safe_load(card_metadata(load_bundle(exported[1])[1], real).strip("-\n"))
+    assert (front["license"], front["license_name"]) == ("other", "ntu-rgbd-release-agreement")
+    assert front["license_link"].startswith("https://rose1.ntu.edu.sg/")
+    assert front["model-index"][0]["results"][0]["dataset"]["name"] == "NTU RGB+D 60"
 
 
 def _hub_cache(tmp_path, monkeypatch):
@@ -510,8 +528,8 @@ def test_reexport_replaces_the_hub_folder_in_one_step(run_dir, tmp_path, monkeyp
     from modistill.deploy import hub
 
     out = tmp_path / "m-hub"
-    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx"), "--license", "apache-2.0"]) == 0
-    assert ModelCard.load(out / "README.md").data.license == "apache-2.0"  # export --license reaches the card
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx"), "--license", "mit"]) == 0
+    assert ModelCard.load(out / "README.md").data.license == "mit"  # export --license reaches the card
     (out / "config.json").write_text("old")
     seen = []
     real = shutil.rmtree

@@ -67,8 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--license",
         default=None,
         metavar="ID",
-        help="the model card's license (a Hub identifier such as apache-2.0); default: other, named after "
-        "the training data's terms (NTU RGB+D: its release agreement)",
+        help="the model card's license (a Hub identifier such as apache-2.0); default: apache-2.0 for the synthetic "
+        "benchmark, else other, named after the training data's terms (NTU RGB+D: its release agreement)",
     )
     e.add_argument(
         "--step",

@@ -192,9 +192,9 @@ def check_not_preparing(cache: str | Path) -> None:
         os.close(fd)
 
 
-def open_cache(cache: Path, settings: dict, class_names: list[str], source: Path) -> None:
+def open_cache(cache: Path, settings: dict, class_names: list[str], source: Path, origin: str) -> None:
     """Create the cache folder and its ``cache.json``; refuse to resume a cache made with other settings. Call
-    inside :func:`prepare_lock`."""
+    inside :func:`prepare_lock`. ``origin`` (synthetic, ntu or pairs) travels on to the run and the model card."""
     meta = {"version": CACHE_VERSION, **settings}
     make_cache_dir(cache / "clips")
     meta_path = cache / "cache.json"
@@ -203,7 +203,7 @@ def open_cache(cache: Path, settings: dict, class_names: list[str], source: Path
         diff = {k: (old.get(k), v) for k, v in meta.items() if old.get(k) != v}
         if diff:
             raise UserError(f"{cache}: existing cache was prepared with other settings {diff}; use another --out")
-    meta.update(num_classes=len(class_names), class_names=class_names, root=str(Path(source).resolve()))
+    meta.update(num_classes=len(class_names), class_names=class_names, root=str(Path(source).resolve()), origin=origin)
     try:
         atomic_write_text(meta_path, json.dumps(meta, indent=2))
     except OSError as e:

@@ -220,6 +220,7 @@ def prepare_pairs(
             {"size": size, "frames": frames, "depth_encoding": depth_encoding, "benchmark": "pairs"},
             class_names,
             Path(manifest),
+            "pairs",
         )
         clean_stale(cache)
         done: dict[str, dict] = {}  # rebuilt from the CSV: finished rows come back from their clips' records

@@ -172,6 +172,7 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
             },
             class_names,
             root,
+            "synthetic" if (root / "synth.json").exists() else "ntu",
         )
         stale = clean_stale(cache)
         if stale:

@@ -197,6 +197,7 @@ def run_metadata(cfg: dict, cache_meta: dict, crop: dict, fingerprint: str) -> d
             "protocol": d["protocol"] if cache_meta["benchmark"] != "pairs" else "split column",
             "num_classes": cache_meta["num_classes"],
             "class_names": cache_meta["class_names"],
+            "origin": cache_meta.get("origin"),  # synthetic | ntu | pairs; None for caches made before it was kept
         },
         "input": {
             "size": cache_meta["size"],
