@@ -649,3 +649,46 @@ def test_a_logger_without_its_package_is_refused_before_anything_is_written(
 def test_the_csv_logger_cannot_be_removed(capsys):
     assert main(["config", "show", "demo", "train.loggers=[tensorboard]"]) == 2
     assert "must keep csv" in capsys.readouterr().err
+
+
+def test_wandb_and_mlflow_loggers_get_the_run_and_its_hyperparameters(small_cache, tmp_path, monkeypatch):
+    """Neither package is installed here: stand-ins with Lightning's logger interface record what modistill passes
+    (the names, where MLflow writes, the hyperparameters and the metrics)."""
+    import importlib.util
+
+    import lightning.pytorch.loggers as pl_loggers
+
+    made = {}
+
+    class Recorder(pl_loggers.Logger):
+        def __init__(self, **kwargs):
+            super().__init__()
+            self.kwargs, self.params, self.metrics = kwargs, {}, []
+            made[type(self).__name__] = self
+
+        name = property(lambda self: "recorder")
+        version = property(lambda self: 0)
+
+        def log_hyperparams(self, params, *args, **kwargs):
+            self.params.update(params)
+
+        def log_metrics(self, metrics, step=None):
+            self.metrics.append(dict(metrics))
+
+    monkeypatch.setattr(pl_loggers, "WandbLogger", type("WandbLogger", (Recorder,), {}))
+    monkeypatch.setattr(pl_loggers, "MLFlowLogger", type("MLFlowLogger", (Recorder,), {}))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: object() if n in ("wandb", "mlflow") else real(n, *a)
+    )
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    run = tmp_path / "run"
+    cfg = tiny_cfg(small_cache, "steps=[step1_rgb]", "train.loggers=[csv,wandb,mlflow]", "name=trackers")
+    run_training(cfg, run)
+    wandb, mlflow = made["WandbLogger"], made["MLFlowLogger"]
+    assert wandb.kwargs["name"] == "trackers/step1_rgb" and wandb.kwargs["save_dir"] == str(run / "step1_rgb")
+    assert mlflow.kwargs["experiment_name"] == "trackers" and mlflow.kwargs["run_name"] == "step1_rgb"
+    assert mlflow.kwargs["tracking_uri"] == (run / "mlruns").resolve().as_uri()
+    for lg in (wandb, mlflow):
+        assert lg.params["train.lr"] == cfg["train"]["lr"] and lg.params["step"] == "step1_rgb"
+        assert any("val/acc" in m for m in lg.metrics)
