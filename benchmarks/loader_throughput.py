@@ -35,6 +35,7 @@ def make_cache(root: Path, clips: int, size: int, frames: int) -> list[str]:
         {"size": size, "frames": frames, "depth_encoding": "jet", "benchmark": "ntu60"},
         [f"A{i:03d}" for i in range(1, 61)],
         root,
+        "synthetic",  # random clips made here
     )
     rng = np.random.default_rng(0)
     names = []
