@@ -231,9 +231,10 @@ def load_bundle(path: str | Path) -> tuple[DeployModel, dict]:
 def load_deploy_model(source: str | Path, step: str = "step4") -> tuple[DeployModel, dict]:
     """A run folder (its step-4 model, or ``step``), a Hub-style folder, ``hf-hub:USER/NAME`` (a Hub-style folder
     in the local Hugging Face cache) or a ``.safetensors`` bundle."""
-    from modistill.deploy.hub import HUB_SCHEME, WEIGHTS, hub_folder, is_hub_folder
+    from modistill.deploy.hub import WEIGHTS, hub_folder, is_hub_folder
+    from modistill.utils.hf_cache import HF_SCHEME
 
-    if str(source).startswith(HUB_SCHEME):
+    if str(source).startswith(HF_SCHEME):
         return load_bundle(hub_folder(str(source)) / WEIGHTS)
     source = Path(source)
     if is_hub_folder(source):

@@ -19,11 +19,11 @@ from typing import Any
 from modistill.errors import UserError
 from modistill.evaluation.tables import markdown_table, table2_rows
 from modistill.training.run import RunInfo
+from modistill.utils.hf_cache import cached
 from modistill.utils.io import current_umask
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
-HUB_SCHEME = "hf-hub:"
 # The terms a model inherits from its training data, by benchmark, when export is not given --license.
 DATA_LICENSES = {
     "ntu60": ("ntu-rgbd-release-agreement", "https://rose1.ntu.edu.sg/dataset/actionRecognition/"),
@@ -36,21 +36,7 @@ DATASET_NAMES = {"ntu60": "NTU RGB+D 60", "ntu120": "NTU RGB+D 120", "pairs": "o
 def hub_folder(spec: str) -> Path:
     """``hf-hub:USER/NAME`` (optionally ``@REVISION``): the model folder in the local Hugging Face cache, offline;
     one line saying how to fetch it when it is not there."""
-    repo, _, revision = spec.removeprefix(HUB_SCHEME).partition("@")
-    try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
-    except ImportError:
-        raise UserError(f"{spec}: the Hugging Face Hub client is not installed: pip install huggingface_hub") from None
-    try:
-        path = Path(snapshot_download(repo, revision=revision or None, local_files_only=True))
-    except (LocalEntryNotFoundError, FileNotFoundError):
-        raise UserError(
-            f"{spec}: not in the local Hugging Face cache; fetch it once where there is network: "
-            f"hf download {repo} (HF_HOME sets the folder)"
-        ) from None
-    except HFValidationError as e:
-        raise UserError(f"{spec}: not a Hub repository id ({str(e).splitlines()[0]})") from None
+    path = cached(spec)
     if not is_hub_folder(path):
         raise UserError(
             f"{spec}: the cached repository ({path}) has no {CONFIG} and {WEIGHTS}; it is not a modistill model"

@@ -10,13 +10,14 @@ import torch
 
 from modistill.deploy.video import camera_clip
 from modistill.errors import DataError, UserError
+from modistill.utils.hf_cache import HF_SCHEME
 
 
 class Predictor:
     """Loads a model once; :meth:`logits` takes uint8 clips ``[B, T, 3, S, S]``."""
 
     def __init__(self, model: str | Path, runtime: str = "auto", device: str = "cpu"):
-        hub_id = str(model) if str(model).startswith("hf-hub:") else None
+        hub_id = str(model) if str(model).startswith(HF_SCHEME) else None
         model = Path(model)
         self.device = device
         if runtime == "auto":

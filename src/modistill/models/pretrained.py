@@ -16,8 +16,9 @@ from urllib.parse import urlparse
 import torch
 
 from modistill.errors import UserError
+from modistill.utils.hf_cache import HF_SCHEME, cached
 
-SCHEMES = ("torchvision:", "hf-hub:")
+SCHEMES = ("torchvision:", HF_SCHEME)
 
 
 def is_named(spec: str) -> bool:
@@ -73,25 +74,8 @@ def pretrained_file(spec: str, arch: str) -> Path:
                 f'.{name}.get_state_dict()" (TORCH_HOME sets the folder)'
             )
         return path
-    if spec.startswith("hf-hub:"):
-        repo = spec.removeprefix("hf-hub:")
-        try:
-            from huggingface_hub import hf_hub_download
-            from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
-        except ImportError:
-            raise UserError(
-                f"{spec}: the Hugging Face Hub client is not installed: pip install 'modistill[hub]'"
-            ) from None
-        try:
-            path = Path(hf_hub_download(repo, "model.safetensors", local_files_only=True))
-        except (LocalEntryNotFoundError, FileNotFoundError):
-            raise UserError(
-                f"{spec}: not in the local Hugging Face cache; fetch it once where there is network: "
-                f"hf download {repo} model.safetensors (HF_HOME sets the folder)"
-            ) from None
-        except HFValidationError as e:
-            raise UserError(f"{spec}: not a Hub repository id ({str(e).splitlines()[0]})") from None
-        return path
+    if spec.startswith(HF_SCHEME):
+        return cached(spec, "model.safetensors")
     path = Path(spec)
     if not path.is_file():
         raise UserError(f"{spec}: pretrained weights file not found")
