@@ -314,6 +314,13 @@ SCHEMA: dict[str, Field] = {
         _one_of("depth_to_rgb", "rgb_to_depth", "none"),
         help="direction of the multiplicative cross-stream connections (none: two-stream late fusion)",
     ),
+    "model.privileged": F(
+        "depth",
+        "str",
+        _one_of("depth", "pose"),
+        help="the privileged modality: what the depth stream of the four steps sees in training (the cache must hold "
+        "it: prepare --modalities). The deployed model reads RGB only either way",
+    ),
     "train.optimizer": F("adam", "str", _one_of("adam", "sgd", "adamw"), help="optimizer of every step"),
     "train.lr": F(1.0e-3, "float", _range(0, lo_open=True), help="learning rate (the paper: 1e-3)"),
     "train.weight_decay": F(0.0, "float", _range(0), help="L2 (adam, sgd) or decoupled (adamw) weight decay"),
@@ -620,6 +627,11 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 def _check_combinations(cfg: dict) -> None:
     """Keys that are valid alone but contradict each other."""
     t = cfg["train"]
+    if cfg["model"]["privileged"] != "depth" and cfg["evaluate"]["noise_on"] == "depth":
+        raise UserError(
+            f"config model.privileged={cfg['model']['privileged']} with evaluate.noise_on=depth: Table 3's noise "
+            "in millimetres needs depth; set evaluate.noise_on=encoded (noise on the privileged images)"
+        )
     if t["precision"] == "16-true":
         raise UserError(
             "config train.precision=16-true keeps the weights in float16, where Adam's epsilon (1e-8) "

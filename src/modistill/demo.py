@@ -37,10 +37,24 @@ FULL = {
 }
 
 
+def demo_dirs(out: Path, privileged: str) -> tuple[Path, Path, Path]:
+    """(cache, run, demo.json) of the demo with this privileged modality. Depth keeps the plain names; another
+    modality gets its own cache and run beside them, on the same synthetic data (``data/``)."""
+    if privileged == "depth":
+        return out / "cache", out / "run", out / "demo.json"
+    return out / f"cache_{privileged}", out / f"run_{privileged}", out / f"demo_{privileged}.json"
+
+
 def run_demo(
-    out: str | Path, quick: bool = False, seed: int = 0, workers: int = 2, overrides: list[str] | tuple[str, ...] = ()
+    out: str | Path,
+    quick: bool = False,
+    seed: int = 0,
+    workers: int = 2,
+    overrides: list[str] | tuple[str, ...] = (),
+    privileged: str = "depth",
 ) -> Path:
-    """Run the demo into ``out`` (data/, cache/, run/) and return the report's path."""
+    """Run the demo into ``out`` (data/, cache/, run/; see :func:`demo_dirs` for another privileged modality)
+    and return the report's path."""
     from modistill.config import CONFIG_DIR, load_config
     from modistill.data.prepare import PrepareOptions, prepare_ntu
     from modistill.evaluation.report import evaluate_run
@@ -50,21 +64,30 @@ def run_demo(
     t0 = time.time()
     mode = QUICK if quick else FULL
     out = Path(out)
-    data, cache, run = out / "data", out / "cache", out / "run"
+    data = out / "data"
+    cache, run, record = demo_dirs(out, privileged)
+    # Table 3's noise in millimetres exists only for depth; another modality's is on its encoded images.
+    modality = [] if privileged == "depth" else [f"model.privileged={privileged}", "evaluate.noise_on=encoded"]
     cfg = load_config(
         CONFIG_DIR / "demo.yaml",  # checked before any work, with the cache path it will have
-        [f"data.cache={cache}", f"seed={seed}", *mode["overrides"], *overrides],
+        [f"data.cache={cache}", f"seed={seed}", *mode["overrides"], *modality, *overrides],
     )
     log.info("demo 1/4: synthetic RGB-D benchmark (NTU layout) → %s", data)
     generate(SynthConfig(seed=seed, **mode["synth"]), data, workers=workers)
     log.info("demo 2/4: align, crop and cache → %s", cache)
-    s = prepare_ntu(data, cache, PrepareOptions(size=mode["size"], frames=mode["frames"], workers=workers))
+    s = prepare_ntu(
+        data,
+        cache,
+        PrepareOptions(
+            size=mode["size"], frames=mode["frames"], workers=workers, modalities=("rgb", cfg["model"]["privileged"])
+        ),
+    )
     log.info("prepared %s", s["counts"])
     log.info("demo 3/4: training steps %s + variants %s", cfg["steps"], cfg["variants"])
     run_training(cfg, run)
     log.info("demo 4/4: evaluation")
     report = evaluate_run(run)
-    (out / "demo.json").write_text(json.dumps({"seconds": time.time() - t0, "report": str(report)}))
+    record.write_text(json.dumps({"seconds": time.time() - t0, "report": str(report)}))
     return report
 
 
@@ -75,22 +98,34 @@ def run_demo_seeds(
     workers: int = 2,
     overrides: list[str] | tuple[str, ...] = (),
     readme: str | Path | None = None,
+    privileged: tuple[str, ...] = ("depth",),
 ) -> Path:
-    """The demo once per seed (each with its own synthetic data) into ``out/seed_S``, then the mean ± sd summary
-    with the claims table (``out/seeds.md``); ``readme``: also write that summary into the README's results
-    section. Finished seeds are skipped, so an interrupted run resumes."""
-    from modistill.evaluation.seeds import write_seed_summary
+    """The demo once per seed and privileged modality (each seed with its own synthetic data, shared by the
+    modalities) into ``out/seed_S``, then per modality the mean ± sd summary with the claims table
+    (``out/seeds.md`` for depth, ``out/<modality>/seeds.md`` for another), and with several modalities their
+    side-by-side table (``out/modalities.md``); ``readme``: also write these into the README's results sections.
+    Finished runs are skipped, so an interrupted run resumes. Returns the first modality's summary."""
+    from modistill.evaluation.seeds import write_modality_table, write_seed_summary
 
     out = Path(out)
-    runs = []
-    for k, seed in enumerate(seeds, 1):
-        log.info("demo seeds %d/%d: seed %d", k, len(seeds), seed)
-        if not (out / f"seed_{seed}" / "demo.json").exists():
-            run_demo(out / f"seed_{seed}", quick, seed, workers, overrides)
-        runs.append(out / f"seed_{seed}" / "run")
-    summary = write_seed_summary(runs, out)
-    if readme is not None:
-        from modistill.evaluation.readme import write_results_section
+    summaries: dict[str, Path] = {}
+    for p in privileged:
+        runs = []
+        for k, seed in enumerate(seeds, 1):
+            log.info("demo seeds %d/%d: seed %d, privileged %s", k, len(seeds), seed, p)
+            cache, run, record = demo_dirs(out / f"seed_{seed}", p)
+            if not record.exists():
+                run_demo(out / f"seed_{seed}", quick, seed, workers, overrides, p)
+            runs.append(run)
+        summaries[p] = write_seed_summary(runs, out if p == "depth" else out / p)
+        if readme is not None and p == privileged[0]:
+            from modistill.evaluation.readme import write_results_section
 
-        write_results_section(readme, summary, runs)
-    return summary
+            write_results_section(readme, summaries[p], runs)
+    if len(privileged) > 1:
+        table = write_modality_table(summaries, out / "modalities.md")
+        if readme is not None:
+            from modistill.evaluation.readme import write_modalities_section
+
+            write_modalities_section(readme, table)
+    return summaries[privileged[0]]

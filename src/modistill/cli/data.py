@@ -43,16 +43,31 @@ def cmd_synth(a: argparse.Namespace) -> None:
 STRICT_EXIT = 3  # prepare --strict: the cache is usable, but some videos failed or were left out
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
 def cmd_prepare(a: argparse.Namespace) -> int | None:
     if a.dataset == "pairs":
         from modistill.data.pairs import prepare_pairs
 
+        if tuple(a.modalities) != ("rgb", "depth"):
+            raise UserError(
+                "prepare pairs: --modalities is rgb,depth (the CSV's rgb and depth columns; pose images are made "
+                "from NTU skeleton files, keypoint files of a pairs CSV are not read yet)"
+            )
         s = prepare_pairs(a.root, a.out, a.size, a.frames, a.depth_encoding, a.workers, show_progress=not a.quiet)
     else:
         from modistill.data.prepare import PrepareOptions, prepare_ntu
 
         opts = PrepareOptions(
-            size=a.size, frames=a.frames, depth_encoding=a.depth_encoding, benchmark=a.benchmark, workers=a.workers
+            size=a.size,
+            frames=a.frames,
+            depth_encoding=a.depth_encoding,
+            benchmark=a.benchmark,
+            workers=a.workers,
+            modalities=tuple(a.modalities),
+            pose_sigma=a.pose_sigma,
         )
         s = prepare_ntu(a.root, a.out, opts, show_progress=not a.quiet)
     print(
@@ -159,6 +174,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["jet", "gray"],
         default=po.depth_encoding,
         help="depth as 3 channels: jet colour map (paper) or the grey value repeated",
+    )
+    p.add_argument(
+        "--modalities",
+        type=_names,
+        default=",".join(po.modalities),
+        help="modalities stored per clip, comma-separated: rgb and any of depth, pose (pose images drawn from the "
+        "skeletons, see docs). Training names the privileged one with model.privileged",
+    )
+    p.add_argument(
+        "--pose-sigma",
+        type=float,
+        default=None,
+        help="width of the pose images' Gaussians, as a fraction of the clip side (default 0.6/56, PoseC3D's)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(

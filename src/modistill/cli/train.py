@@ -64,7 +64,9 @@ def cmd_demo(a: argparse.Namespace) -> None:
     t0 = time.time()
     if a.seeds is not None:
         a.seeds = a.seeds or list(DEMO_SEEDS)
-        summary = run_demo_seeds(a.out, a.seeds, a.quick, a.workers, a.overrides, a.readme)
+        summary = run_demo_seeds(
+            a.out, a.seeds, a.quick, a.workers, a.overrides, a.readme, tuple(dict.fromkeys(a.privileged))
+        )
         print(summary.read_text())
         print(f"demo over seeds {a.seeds} finished in {time.time() - t0:.0f}s; summary: {summary}")
         return
@@ -72,7 +74,9 @@ def cmd_demo(a: argparse.Namespace) -> None:
         raise UserError(
             "demo: --readme writes the results of several seeds; add --seeds (e.g. --seeds, or --seeds 0 1 2)"
         )
-    report = run_demo(a.out, a.quick, a.seed, a.workers, a.overrides)
+    if len(a.privileged) > 1:
+        raise UserError("demo: one --privileged modality per run; several are compared with --seeds")
+    report = run_demo(a.out, a.quick, a.seed, a.workers, a.overrides, a.privileged[0])
     print(report.read_text())
     print(f"demo finished in {time.time() - t0:.0f}s; report: {report}")
 
@@ -167,6 +171,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         help="with --seeds: also write the summary into this README's results section",
+    )
+    d.add_argument(
+        "--privileged",
+        nargs="+",
+        choices=["depth", "pose"],
+        default=["depth"],
+        help="the privileged modality (depth: the paper; pose: skeleton images). Another than depth gets its own "
+        "cache and run (OUT/cache_pose, OUT/run_pose) on the same synthetic data. With --seeds, several are run "
+        "on the same seeds and put side by side (OUT/modalities.md)",
     )
     d.add_argument("--workers", type=int, default=2, help="processes that write and prepare the synthetic tree")
     d.add_argument("overrides", nargs="*", help="config overrides for the training")

@@ -4,7 +4,8 @@ Layout (``OUT``)::
 
     cache.json            settings (size, frames, depth encoding, benchmark), classes (a cache never mixes settings)
     manifest.json         index of every file seen: status (ok / failed / skipped), reason, frames, alignment
-    clips/<name>.npy      uint8 [2, K, S, S, 3]: RGB and encoded depth, K evenly spaced frames
+    clips/<name>.npy      uint8 [M, K, S, S, 3]: the M modalities of cache.json (default RGB and encoded depth),
+                          K evenly spaced frames
     clips/<name>.json     that clip's record (crop, alignment, frames), written *before* the clip
     camera_fits.json      NTU only: per-(setup, camera) alignment fits, the fallback for videos without skeletons
     .prepare.lock         held (flock) by the prepare that is writing the cache
@@ -72,7 +73,7 @@ def load_clip(cache: str | Path, name: str, shape: tuple[int, ...] | None = None
     if arr.dtype != np.uint8 or (shape is not None and arr.shape != shape):
         raise ClipError(
             f"{p}: clip is {arr.dtype} {list(arr.shape)}, this cache holds uint8 "
-            f"{list(shape) if shape else '[2, K, S, S, 3]'}; {redo}"
+            f"{list(shape) if shape else '[M, K, S, S, 3]'}; {redo}"
         )
     return arr
 

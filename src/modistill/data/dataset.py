@@ -15,9 +15,8 @@ from torch.utils.data import Dataset
 
 from modistill.data import ntu, video
 from modistill.data.cache import load_cache_meta, load_clip, load_manifest
-
-MODALITIES = ("rgb", "depth")
-
+from modistill.data.modalities import MODALITIES, cache_modalities
+from modistill.errors import UserError
 
 SAMPLINGS = ("even", "mixed", "jitter")
 
@@ -62,10 +61,12 @@ def sample_label(name: str, record: dict) -> int:
 
 
 class ClipDataset(Dataset):
-    """Items: ``{"rgb": uint8 [T,3,S,S], "depth": uint8 [T,3,S,S], "label": int, "index": int}``.
+    """Items: ``{"rgb": uint8 [T,3,S,S], "depth": uint8 [T,3,S,S], "label": int, "index": int}``, one entry per
+    modality asked for (any the cache holds, e.g. ``pose``).
 
-    Training applies the same horizontal flip to both modalities (p = ``flip``), as in the paper, and with
-    ``crop_scale`` the same random resized crop (:func:`random_resized_box`), so the modalities stay aligned.
+    Training applies the same horizontal flip to every modality (p = ``flip``), as in the paper, each in its own
+    way (a pose image also exchanges left and right), and with ``crop_scale`` the same random resized crop
+    (:func:`random_resized_box`), so the modalities stay aligned.
     """
 
     def __init__(
@@ -76,13 +77,20 @@ class ClipDataset(Dataset):
         train: bool = False,
         sampling: str = "even",
         flip: float = 0.5,
-        modalities: tuple[str, ...] = MODALITIES,
+        modalities: tuple[str, ...] = ("rgb", "depth"),
         crop_scale: tuple[float, float] | None = None,
     ):
         self.cache = Path(cache)
         self.names = list(names)
         meta = load_cache_meta(self.cache)
-        self.shape = (2, meta["frames"], meta["size"], meta["size"], 3)
+        self.held = cache_modalities(meta)
+        missing = [m for m in modalities if m not in self.held]
+        if missing:
+            raise UserError(
+                f"{self.cache}: the cache holds {', '.join(self.held)}, not {', '.join(missing)}; "
+                f"prepare a cache with --modalities {','.join(dict.fromkeys([*self.held, *missing]))}"
+            )
+        self.shape = (len(self.held), meta["frames"], meta["size"], meta["size"], 3)
         records = load_manifest(self.cache)
         self.labels = [sample_label(n, records.get(n, {})) for n in self.names]
         self.frames, self.train, self.sampling, self.flip = frames, train, sampling, flip
@@ -106,7 +114,7 @@ class ClipDataset(Dataset):
         box = random_resized_box(rng, size, self.crop_scale) if self.train and self.crop_scale else None
         item: dict = {"label": self.labels[i], "index": i}
         for m in self.modalities:
-            x = arr[MODALITIES.index(m), idx]  # [T, S, S, 3]
+            x = arr[self.held.index(m), idx]  # [T, S, S, 3]
             if box is not None:
                 bx, by, bw, bh = box
                 x = np.stack(
@@ -120,6 +128,6 @@ class ClipDataset(Dataset):
                     ]
                 )
             if flip:
-                x = x[:, :, ::-1]
+                x = MODALITIES[m].flip(x)
             item[m] = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
         return item

@@ -15,6 +15,25 @@ class PrepareOptions:
     depth_encoding: str = "jet"
     benchmark: str = "ntu60"
     workers: int = 1
+    modalities: tuple[str, ...] = ("rgb", "depth")
+    pose_sigma: float | None = None  # of the clip's side; None: data.pose.POSE_SIGMA
+
+    def settings(self) -> dict:
+        """What the cache records of these options (``cache.json``); the modalities only when they are not the
+        default pair, so that caches made before modalities were named resume unchanged."""
+        out = {
+            "size": self.size,
+            "frames": self.frames,
+            "depth_encoding": self.depth_encoding,
+            "benchmark": self.benchmark,
+        }
+        if tuple(self.modalities) != ("rgb", "depth"):
+            out["modalities"] = list(self.modalities)
+        if "pose" in self.modalities:
+            from modistill.data.pose import POSE_ENCODING, POSE_SIGMA
+
+            out["pose"] = {"encoding": POSE_ENCODING, "sigma": self.pose_sigma or POSE_SIGMA, "joints": "ntu25"}
+        return out
 
     def validate(self) -> None:
         from modistill.data.encode import DEPTH_ENCODINGS
@@ -28,5 +47,17 @@ class PrepareOptions:
             raise UserError(f"prepare: --frames must be between 1 and 256, got {self.frames}")
         if self.depth_encoding not in DEPTH_ENCODINGS:
             raise UserError(f"prepare: --depth-encoding must be one of {DEPTH_ENCODINGS}")
+        from modistill.data.modalities import MODALITIES
+
+        unknown = [m for m in self.modalities if m not in MODALITIES]
+        if unknown or "rgb" not in self.modalities or len(set(self.modalities)) != len(self.modalities):
+            raise UserError(
+                f"prepare: --modalities must list rgb and any of {sorted(set(MODALITIES) - {'rgb'})} once each, "
+                f"got {','.join(self.modalities)}"
+            )
+        if self.pose_sigma is not None and not 0 < self.pose_sigma <= 0.25:
+            raise UserError(
+                f"prepare: --pose-sigma must be a fraction of the clip side in (0, 0.25], got {self.pose_sigma}"
+            )
         if self.benchmark not in BENCHMARKS:
             raise UserError(f"prepare: --benchmark must be one of {sorted(BENCHMARKS)}")

@@ -107,9 +107,18 @@ def _process(job) -> dict:
             notes.append(f"depth frames of other sizes {[f'{x}x{y}' for y, x in other]} rescaled to {w}x{h}")
         crop = intersection_crop(al, (rgb[0].shape[1], rgb[0].shape[0]), (depth[0].shape[1], depth[0].shape[0]))
         near, far = depth_range(depth)
-        out = np.empty((2, opts.frames, opts.size, opts.size, 3), np.uint8)
+        mods = list(opts.modalities)
+        out = np.empty((len(mods), opts.frames, opts.size, opts.size, 3), np.uint8)
         for k in range(opts.frames):
-            out[0, k], _, out[1, k] = aligned_pair(rgb[k], depth[k], crop, opts.size, near, far, opts.depth_encoding)
+            out[0, k], _, d = aligned_pair(rgb[k], depth[k], crop, opts.size, near, far, opts.depth_encoding)
+            if "depth" in mods:
+                out[mods.index("depth"), k] = d
+        if "pose" in mods:
+            out[mods.index("pose")], blank = _pose_frames(
+                layout.skeleton(name), idx, crop.rgb, (rgb[0].shape[1], rgb[0].shape[0]), opts
+            )
+            if blank:
+                notes.append(f"pose: {blank}")
         rec.update(
             status="ok",
             reason="; ".join(notes) or None,
@@ -123,6 +132,35 @@ def _process(job) -> dict:
         rec["status"] = "failed"
         rec["reason"] = str(e).splitlines()[0] if str(e) else type(e).__name__
     return rec
+
+
+def _pose_frames(
+    skeleton: Path, idx: np.ndarray, box: tuple[float, float, float, float], rgb_size: tuple[int, int], opts
+) -> tuple[np.ndarray, str | None]:
+    """Pose images of the sampled frames from the skeleton's colour joint coordinates (every body, joints that
+    are not tracked left out), cut by the RGB crop ``box``; and a note naming the frames left blank."""
+    from modistill.data.align import COLOR_REF
+    from modistill.data.pose import NTU25, POSE_SIGMA, render_pose, to_clip_pixels
+
+    out = np.zeros((len(idx), opts.size, opts.size, 3), np.uint8)
+    try:
+        frames = ntu.read_skeleton(skeleton)
+    except DataError as e:
+        return out, f"every frame blank: skeleton unusable ({e.problem})"
+    scale = np.array([rgb_size[0] / COLOR_REF[0], rgb_size[1] / COLOR_REF[1]])
+    blank = []
+    for k, i in enumerate(idx):
+        bodies = frames[int(i)] if int(i) < len(frames) else []
+        drawn = []
+        for b in bodies:
+            xy = b.joints[:, 5:7] * scale
+            xy[(b.joints[:, 11] == 0) | ~np.isfinite(xy).all(1)] = np.nan
+            drawn.append(to_clip_pixels(xy, box, opts.size))
+        if not any(np.isfinite(j).all(1).any() for j in drawn):
+            blank.append(int(i))
+            continue
+        out[k] = render_pose(drawn, NTU25, opts.size, opts.pose_sigma or POSE_SIGMA)
+    return out, f"no body in frames {blank}, left blank" if blank else None
 
 
 def _nearest_present(wanted: list[int], present: list[int]) -> tuple[list[int], list[int]]:
@@ -164,12 +202,7 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
     with prepare_lock(cache):
         open_cache(
             cache,
-            {
-                "size": opts.size,
-                "frames": opts.frames,
-                "depth_encoding": opts.depth_encoding,
-                "benchmark": opts.benchmark,
-            },
+            opts.settings(),
             class_names,
             root,
             "synthetic" if (root / "synth.json").exists() else "ntu",

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from modistill.data.modalities import as_privileged
 from modistill.errors import UserError
 from modistill.evaluation.tables import markdown_table, table2_rows
 from modistill.training.run import RunInfo
@@ -97,7 +98,8 @@ def card_metadata(meta: dict, run: RunInfo, license: str | None = None) -> str:
 def model_card(meta: dict, run: RunInfo, license: str | None = None) -> str:
     """A model card from the run's own records: what the model is, how it was measured, how to feed it."""
     data = run.meta["data"]
-    rows = table2_rows(run.metrics())
+    privileged = run.meta["model"].get("privileged") or "depth"  # runs made before it was a key saw depth
+    rows = table2_rows(run.metrics(), privileged)
     table = markdown_table(
         rows,
         [
@@ -112,9 +114,8 @@ def model_card(meta: dict, run: RunInfo, license: str | None = None) -> str:
     n_test = next((m.get("n") for m in run.metrics().values() if m.get("n")), "?")
     classes = ", ".join(f"{i}: {n}" for i, n in enumerate(meta["class_names"]))
     pp = meta["preprocess"]
-    return "\n".join(
+    body = "\n".join(
         [
-            card_metadata(meta, run, license),
             "",
             f"# {meta['arch']} RGB-only action recogniser ({meta['step']}, modistill)",
             "",
@@ -162,6 +163,7 @@ def model_card(meta: dict, run: RunInfo, license: str | None = None) -> str:
             "",
         ]
     )
+    return card_metadata(meta, run, license) + "\n" + as_privileged(body, privileged)
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -107,7 +107,8 @@ def noisy_depth_accuracies(
     state = load_tensors(Path(run_dir) / "step2" / "weights.pt", "retrain step2 (--retrain-from step2)")
     module.load_state_dict(state)
     module.eval()
-    ds = ClipDataset(d["cache"], test_names, d["frames"], train=False)
+    priv = cfg["model"]["privileged"]  # encoded noise only, for another modality than depth (config check)
+    ds = ClipDataset(d["cache"], test_names, d["frames"], train=False, modalities=("rgb", priv))
     loader = DataLoader(ds, batch_size=cfg["train"]["batch_size"], num_workers=0)
     levels = list(sigma2s) + ([-1.0] if void else [])
     rows = []
@@ -124,7 +125,7 @@ def noisy_depth_accuracies(
                     ]
                 )
             else:
-                batch["depth"] = speckle(batch["depth"], s2, g)
+                batch[priv] = speckle(batch[priv], s2, g)
             pred = module(batch).fused.argmax(-1)
             correct += int((pred == batch["label"]).sum())
             total += len(pred)

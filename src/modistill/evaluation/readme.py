@@ -80,3 +80,18 @@ def write_results_section(readme: str | Path, summary: str | Path, runs: list[Pa
     for src, dst in copies:
         shutil.copyfile(src, dst)
     return readme
+
+
+MODALITIES_START = "<!-- modistill:modalities:start -->"
+MODALITIES_END = "<!-- modistill:modalities:end -->"
+
+
+def write_modalities_section(readme: str | Path, table: str | Path) -> Path:
+    """Replace the README's side-by-side section of the privileged modalities with ``table`` (a modalities.md)."""
+    readme = Path(readme)
+    body = read_text(Path(table), "rerun the seeds summary")
+    section = (
+        f"_Written by `modistill demo --seeds --privileged ... --readme README.md`; do not edit by hand._\n\n{body}"
+    )
+    replace_marked_section(readme, MODALITIES_START, MODALITIES_END, section, "privileged-modalities section")
+    return readme

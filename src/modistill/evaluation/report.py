@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from modistill.config import describe_epochs, describe_recipe, read_yaml
+from modistill.data.modalities import as_privileged
 from modistill.errors import UserError
 from modistill.evaluation.claims import check_claims, claims_markdown, noise_claim, wilson
 from modistill.evaluation.noisy_depth import NOISE_WHERE, noisy_depth_accuracies
@@ -43,7 +44,8 @@ def _evaluate(run_dir: str | Path) -> Path:
         raise UserError(f"{run_dir}: no finished steps to evaluate")
     data, inp = run.meta["data"], run.meta["input"]
     meta = {"num_classes": data["num_classes"], "class_names": data["class_names"], "size": inp["size"]}
-    rows = table2_rows(metrics)
+    privileged = cfg["model"].setdefault("privileged", "depth")  # runs made before it was a key saw depth
+    rows = table2_rows(metrics, privileged)
     n_test = next((m["n"] for m in metrics.values() if m.get("n")), 0)
     protocol = cfg["data"]["protocol"]
     for r in rows:
@@ -181,6 +183,6 @@ def _evaluate(run_dir: str | Path) -> Path:
         "",
     ]
     out = run_dir / "report.md"
-    atomic_write_text(out, "\n".join(lines))
+    atomic_write_text(out, as_privileged("\n".join(lines), privileged))
     atomic_write_text(run_dir / "table2.json", json.dumps(rows, indent=2))
     return out

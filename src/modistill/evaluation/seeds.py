@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modistill.data.modalities import as_privileged
 from modistill.errors import UserError
 from modistill.evaluation.claims import check_claims, claims_markdown, noise_claim
 from modistill.evaluation.tables import markdown_table, per_video_correct, table2_rows
@@ -26,6 +27,7 @@ COMPARED = (
     ("input", "stored_frames"),
     ("model", "arch"),
     ("model", "width"),
+    ("model", "privileged"),
     ("model", "temporal"),
     ("model", "connection"),
     ("model", "pretrained"),
@@ -81,11 +83,17 @@ def noisy_rows(run_dirs: list[Path]) -> list[dict]:
     return rows
 
 
+def run_privileged(run: RunInfo) -> str:
+    """The run's privileged modality; runs made before ``model.privileged`` existed saw depth."""
+    return run.meta.get("model", {}).get("privileged") or "depth"
+
+
 def seed_rows(run_dirs: list[Path]) -> list[dict]:
     """One row per Table-2 row present in every run: mean and sample std of the accuracy (fractions)."""
     infos = [RunInfo(d) for d in run_dirs]
     check_comparable(infos)
-    per_run = [{r["row"]: r for r in table2_rows(info.metrics())} for info in infos]
+    privileged = run_privileged(infos[0])
+    per_run = [{r["row"]: r for r in table2_rows(info.metrics(), privileged)} for info in infos]
     if not all(per_run):
         empty = [str(d) for d, rows in zip(run_dirs, per_run, strict=True) if not rows]
         raise UserError(f"{empty[0]}: no finished steps to summarise")
@@ -172,7 +180,7 @@ def write_seed_summary(runs: Sequence[str | Path], out_dir: str | Path) -> Path:
             )
             lines += ["![Table 3](noisy_depth.png)", ""]
     out = out_dir / "seeds.md"
-    atomic_write_text(out, "\n".join(lines))
+    atomic_write_text(out, as_privileged("\n".join(lines), run_privileged(RunInfo(run_dirs[0]))))
     atomic_write_text(out_dir / "seeds.json", json.dumps({"table2": rows, "table3": noisy}, indent=2))
     classes = RunInfo(run_dirs[0]).meta.get("data", {}).get("class_names") or []
     _plot(rows, out_dir / "seeds.png", 1 / max(len(classes), 1))
@@ -213,3 +221,55 @@ def _plot(rows: list[dict], path: Path, chance: float) -> None:
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"mean ± sd over {len(rows[0]['runs']) if rows else 0} runs (dots: each run)")
     save_png(fig, path)
+
+
+SIDE_BY_SIDE_ROWS = ("1", "2", "5", "8", "13", "15")
+SIDE_BY_SIDE_CLAIMS = ("1", "2"), ("15", "2"), ("15", "5"), ("8", "15")
+
+
+def write_modality_table(summaries: dict[str, Path], out: Path) -> Path:
+    """The privileged modalities side by side over the same seeds (``summaries``: modality → its seeds.md, with
+    seeds.json beside it): the rows that differ between them, and the headline claims with their across-run
+    interval. Says whether the step-1 RGB stream is the same in every modality's runs, as it should be."""
+    from modistill.data.modalities import as_privileged, title
+    from modistill.evaluation.claims import CLAIMS
+
+    tables = {}
+    for p, md in summaries.items():
+        path = Path(md).with_name("seeds.json")
+        try:
+            tables[p] = {r["row"]: r for r in json.loads(path.read_text())["table2"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            raise UserError(f"{path}: unreadable; rerun the seeds summary") from None
+    names = list(tables)
+    head = "| # | Method | " + " | ".join(f"privileged: {title(p)}" for p in names) + " |"
+    lines = [head, "|---|---|" + "---|" * len(names)]
+    for row in SIDE_BY_SIDE_ROWS:
+        if not all(row in t for t in tables.values()):
+            continue
+        method = tables[names[0]][row]["method"].replace(title(names[0]), "privileged").replace(names[0], "privileged")
+        cells = [f"{100 * t[row]['mean']:.2f} ± {100 * t[row]['std']:.2f}" for t in tables.values()]
+        lines.append(f"| {row} | {method} | " + " | ".join(cells) + " |")
+    lines += ["", "| Claim | Rows | " + " | ".join(title(p) for p in names) + " |", "|---|---|" + "---|" * len(names)]
+    words = {(a, b): claim for claim, a, b, _ in CLAIMS}
+    for a, b in SIDE_BY_SIDE_CLAIMS:
+        if not all(a in t and b in t for t in tables.values()):
+            continue
+        cells = []
+        for t in tables.values():
+            c = check_claims({a: t[a]["runs"], b: t[b]["runs"]}, 0)
+            c = [x for x in c if x["rows"] == f"#{a} > #{b}"][0]
+            cells.append(f"{c['ours']:+.2f} ± {c['interval']:.2f} ({c['verdict']})")
+        claim = as_privileged(words[(a, b)], "privileged")
+        lines.append(f"| {claim} | #{a} > #{b} | " + " | ".join(cells) + " |")
+    rgb = [tuple(t["2"]["runs"]) for t in tables.values() if "2" in t]
+    same = len(set(rgb)) == 1
+    lines += [
+        "",
+        f"Runs per modality: {len(tables[names[0]]['2']['runs']) if '2' in tables[names[0]] else '-'} (the same "
+        f"seeds and synthetic data). The step-1 RGB stream (row 2) is "
+        + ("the same in every modality's runs (identical accuracies)." if same else "NOT the same across modalities."),
+    ]
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(out, text)
+    return out

@@ -70,8 +70,11 @@ def paper_value(row: str, protocol: str) -> str:
     return "-" if value is None else f"{value:.2f}%"
 
 
-def table2_rows(metrics: dict[str, dict]) -> list[dict]:
-    """Rows whose step was run, with the measured accuracy (fraction)."""
+def table2_rows(metrics: dict[str, dict], privileged: str = "depth") -> list[dict]:
+    """Rows whose step was run, with the measured accuracy (fraction); ``privileged`` names the modality the
+    depth stream saw (``model.privileged``) in the method and test-modality words."""
+    from modistill.data.modalities import as_privileged
+
     rows = []
     for row, method, modality, loss, step, which in TABLE2:
         if step not in metrics:
@@ -82,8 +85,8 @@ def table2_rows(metrics: dict[str, dict]) -> list[dict]:
         rows.append(
             {
                 "row": row,
-                "method": method,
-                "modality": modality,
+                "method": as_privileged(method, privileged),
+                "modality": as_privileged(modality, privileged),
                 "loss": loss,
                 "step": step,
                 "accuracy": acc,

@@ -18,7 +18,7 @@ from modistill.models.multistream import MultiStream, StreamOutput
 from modistill.models.preprocess import normalize
 from modistill.models.stream import build_stream
 from modistill.training.schedule import is_constant, lr_factor
-from modistill.training.steps import STEPS, connections_for
+from modistill.training.steps import STEPS, connections_for, stream_inputs
 
 
 def classification_scores(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, float | None]:
@@ -72,10 +72,11 @@ class StepModule(L.LightningModule):
                 m["arch"], num_classes, m["width"], m["temporal"], pretrained, m["zero_init_residual"]
             )
         fuse = list(self.spec.select) or list(self.spec.streams)
-        self.net = MultiStream(streams, self.spec.inputs, connections_for(self.spec, m["connection"]), fuse=fuse)
+        inputs = stream_inputs(self.spec, m["privileged"])
+        self.net = MultiStream(streams, inputs, connections_for(self.spec, m["connection"]), fuse=fuse)
         for name in self.spec.frozen:
             self.net.freeze(name)
-        self.modalities = sorted(set(self.spec.inputs.values()))
+        self.modalities = sorted(set(inputs.values()))
         self.needs_features = self.spec.loss != "ce"
         self.test_records: list[dict] = []
         self.num_classes = num_classes

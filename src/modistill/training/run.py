@@ -142,6 +142,8 @@ def data_fingerprint(cache_meta: dict, splits: dict[str, list[str]], labels: dic
     settings = {
         k: cache_meta.get(k) for k in ("version", "size", "frames", "depth_encoding", "benchmark", "class_names")
     }
+    if cache_meta.get("pose"):  # only caches that hold pose images, so that the others keep their fingerprints
+        settings["pose"] = cache_meta["pose"]
     return _hash({"cache": settings, "splits": {k: [[n, labels[n]] for n in v] for k, v in splits.items()}})
 
 
@@ -206,14 +208,23 @@ def run_metadata(cfg: dict, cache_meta: dict, crop: dict, fingerprint: str) -> d
             "sampling": "frames = evenly_spaced(video frames, stored_frames)[evenly_spaced(stored_frames, "
             "frames)], evenly_spaced(n, k) = int(linspace(0, n - 1, k))",
             "train_sampling": d["train_sampling"],
-            "modalities": {"rgb": "RGB uint8", "depth": f"{cache_meta['depth_encoding']}-encoded depth uint8"},
+            "modalities": _modality_words(cache_meta),
             "rgb_crop": crop["policy"],
             "deploy_crop": crop["box"],
             "deploy_crop_source": crop["source"],
         },
-        "model": {k: m[k] for k in ("arch", "width", "temporal", "connection", "pretrained")},
+        "model": {k: m[k] for k in ("arch", "width", "temporal", "connection", "pretrained", "privileged")},
         "versions": versions(),
     }
+
+
+def _modality_words(cache_meta: dict) -> dict[str, str]:
+    from modistill.data.modalities import MODALITIES, cache_modalities
+
+    words = {m: MODALITIES[m].words for m in cache_modalities(cache_meta)}
+    if "depth" in words:
+        words["depth"] = f"{cache_meta['depth_encoding']}-encoded depth uint8"
+    return words
 
 
 def step_keys(cfg: dict, spec: StepSpec, precision: str, data_fp: str) -> dict[str, Any]:
@@ -229,6 +240,8 @@ def step_keys(cfg: dict, spec: StepSpec, precision: str, data_fp: str) -> dict[s
         keys["model.pretrained"] = cfg["model"]["pretrained"]
     if spec.connection and spec.direction is None:
         keys["model.connection"] = cfg["model"]["connection"]
+    if "depth" in spec.inputs.values() and cfg["model"]["privileged"] != "depth":
+        keys["model.privileged"] = cfg["model"]["privileged"]
     if spec.loss != "ce":
         keys.update({k: _get(cfg, k) for k in DISTILL_KEYS})
     return keys

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from modistill.config import dump_config, epochs_for
 from modistill.data.cache import check_not_preparing, load_cache_meta, load_manifest
 from modistill.data.dataset import ClipDataset, sample_label
+from modistill.data.modalities import as_privileged
 from modistill.data.pairs import split_pairs
 from modistill.data.splits import read_name_list, split_ntu
 from modistill.errors import NonFiniteError, UserError
@@ -289,6 +290,22 @@ def train_step(
     return res
 
 
+def _check_modalities(cfg: dict, meta: dict, order: list[str]) -> None:
+    """Every modality the steps read is in the cache, or one line saying how to prepare one that holds it."""
+    from modistill.data.modalities import cache_modalities
+    from modistill.training.steps import stream_inputs
+
+    held = cache_modalities(meta)
+    wanted = {m for s in order for m in stream_inputs(STEPS[s], cfg["model"]["privileged"]).values()}
+    missing = sorted(wanted - set(held))
+    if missing:
+        raise UserError(
+            f"{cfg['data']['cache']}: the cache holds {', '.join(held)}, not {', '.join(missing)} "
+            f"(model.privileged={cfg['model']['privileged']}); prepare one with "
+            f"--modalities {','.join(dict.fromkeys([*held, *missing]))}"
+        )
+
+
 def open_run(
     cfg: dict, run_dir: str | Path, retrain_from: str | None = None
 ) -> tuple[dict, list[str], dict, dict, dict[str, dict]]:
@@ -304,6 +321,7 @@ def open_run(
     if cfg["data"]["exclude_list"] and not Path(cfg["data"]["exclude_list"]).is_file():
         raise UserError(f"{cfg['data']['exclude_list']}: data.exclude_list is not a file")
     splits, meta, labels, records = dataset_splits(cfg)
+    _check_modalities(cfg, meta, order)
     data_fp = data_fingerprint(meta, splits, labels)
     crop = deploy_crop(meta, records, splits["train"], cfg["data"]["cache"])
     step_recs = step_records(cfg, _precision(cfg), data_fp)
@@ -355,7 +373,7 @@ def _run_steps(cfg: dict, run_dir: Path, retrain_from: str | None, callbacks: tu
             log.info("%s: already done, skipping", step)
             results[step] = read_json(done, f"delete {run_dir / step} and rerun to retrain {step}")
             continue
-        log.info("%s, %s", clock.start(step), STEPS[step].title)
+        log.info("%s, %s", clock.start(step), as_privileged(STEPS[step].title, cfg["model"]["privileged"]))
         results[step] = train_step(cfg, run_dir, step, splits, meta, step_recs[step], callbacks)
         clock.finish()
         log.info("%s: test accuracy %.2f%%", step, 100 * results[step]["accuracy"])

@@ -24,6 +24,13 @@ class StepSpec:
     direction: str | None = None  # fixed connection direction (inverted study); None = the config's
 
 
+def stream_inputs(spec: StepSpec, privileged: str = "depth") -> dict[str, str]:
+    """The modality each stream of ``spec`` is fed. Specs say ``depth`` for the privileged slot (the paper's
+    name); ``model.privileged`` puts another modality there, and the stream keeps its role (and its weights'
+    names)."""
+    return {k: (privileged if v == "depth" else v) for k, v in spec.inputs.items()}
+
+
 def connections_for(spec: StepSpec, direction: str) -> list[tuple[str, str]]:
     """Concrete (source, target) pairs of a step for the configured connection direction.
 
