@@ -190,3 +190,43 @@ def test_depth_runs_do_not_change_when_the_cache_also_holds_pose(pose_cache, sma
     assert wa.keys() == wb.keys()
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0)
+
+
+def _summary(folder, runs_by_row):
+    folder.mkdir(parents=True)
+    rows = [
+        {
+            "row": r,
+            "method": m,
+            "modality": "-",
+            "loss": "-",
+            "mean": float(np.mean(v)),
+            "std": float(np.std(v, ddof=1)),
+        }
+        | {"runs": v}
+        for r, m, v in runs_by_row
+    ]
+    (folder / "seeds.json").write_text(json.dumps({"table2": rows, "table3": []}))
+    return folder / "seeds.md"
+
+
+def test_modalities_side_by_side_name_the_claims_and_check_the_shared_rgb_stream(tmp_path):
+    from modistill.evaluation.seeds import write_modality_table
+
+    rgb = [0.30, 0.32, 0.31]
+    depth = _summary(
+        tmp_path / "d",
+        [("1", "step 1, depth stream", [0.4, 0.41, 0.42]), ("2", "step 1, RGB stream", rgb),
+         ("15", "step 4", [0.40, 0.42, 0.41]), ("5", "Hoffman et al.", [0.3, 0.3, 0.3])],
+    )  # fmt: skip
+    pose = _summary(
+        tmp_path / "p",
+        [("1", "step 1, pose stream", [0.2, 0.2, 0.25]), ("2", "step 1, RGB stream", rgb),
+         ("15", "step 4", [0.31, 0.30, 0.33]), ("5", "Hoffman et al.", [0.3, 0.3, 0.3])],
+    )  # fmt: skip
+    text = write_modality_table({"depth": depth, "pose": pose}, tmp_path / "m.md").read_text()
+    assert "| 1 | step 1, privileged stream | 41.00 ± 1.00 | 21.67 ± 2.89 |" in text
+    assert "| step 4 (RGB only) beats the RGB stream of step 1 | #15 > #2 | +10.00 ± 0.00 (holds) |" in text
+    assert "privileged beats RGB at step 1" in text and "the same in every modality's runs" in text
+    other = _summary(tmp_path / "q", [("2", "step 1, RGB stream", [0.3, 0.3, 0.4])])
+    assert "NOT the same" in write_modality_table({"depth": depth, "pose": other}, tmp_path / "n.md").read_text()

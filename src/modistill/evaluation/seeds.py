@@ -234,7 +234,7 @@ def write_modality_table(summaries: dict[str, Path], out: Path) -> Path:
     from modistill.data.modalities import as_privileged, title
     from modistill.evaluation.claims import CLAIMS
 
-    tables = {}
+    tables: dict[str, dict[str, dict]] = {}
     for p, md in summaries.items():
         path = Path(md).with_name("seeds.json")
         try:
@@ -257,8 +257,8 @@ def write_modality_table(summaries: dict[str, Path], out: Path) -> Path:
             continue
         cells = []
         for t in tables.values():
-            c = check_claims({a: t[a]["runs"], b: t[b]["runs"]}, 0)
-            c = [x for x in c if x["rows"] == f"#{a} > #{b}"][0]
+            found = check_claims({a: t[a]["runs"], b: t[b]["runs"]}, 0)
+            c = next(x for x in found if x["rows"] == f"#{a} > #{b}")
             cells.append(f"{c['ours']:+.2f} ± {c['interval']:.2f} ({c['verdict']})")
         claim = as_privileged(words[(a, b)], "privileged")
         lines.append(f"| {claim} | #{a} > #{b} | " + " | ".join(cells) + " |")
