@@ -124,6 +124,44 @@ def test_sixteen_bit_colour_frames_are_scaled_and_converted_to_rgb(tmp_path):
     folder.mkdir()
     for i in range(3):
         cv2.imwrite(str(folder / f"f{i}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)
-    frames, n = _read(folder, 3, 10)
+    frames, n, _ = _read(folder, 3, 10)
     assert n == 3 and frames[0].dtype == np.uint8
     assert np.abs(frames[0].astype(int) - rgb).max() <= 1  # red stays red, 8-bit levels
+
+
+def test_pose_images_from_keypoint_files(tiny_ntu, tmp_path):
+    """A keypoints JSON per row (NTU-25 joints from the skeleton's colour coordinates, in the video's pixels; a
+    COCO-17 file with an empty frame; a malformed file) gives pose images, a noted blank frame, a failed row."""
+    from modistill.data.pairs import read_keypoints
+
+    L = ntu.NtuLayout(tiny_ntu)
+    names = sorted(L.sample_names()[0])[:2]
+    w, h = video.read_rgb_frames(L.rgb(names[0]))[0].shape[1::-1]
+    frames = ntu.read_skeleton(L.skeleton(names[0]))
+    ntu_kp = [[(b.joints[:, 5:7] * [w / 1920, h / 1080]).tolist() for b in bodies] for bodies in frames]
+    (tmp_path / "a.json").write_text(json.dumps({"layout": "ntu25", "frames": ntu_kp}))
+    coco = [[[[w / 2, h / 2 + 3 * j, 0.9] for j in range(17)]] for _ in range(len(frames))]
+    coco[0] = []  # no person in the first frame
+    coco[5][0][3] = None  # an undetected joint
+    (tmp_path / "b.json").write_text(json.dumps(coco))
+    (tmp_path / "c.json").write_text(json.dumps([[[[1, 2]] * 5]]))  # 5 joints: neither layout
+    lines = ["id,label,rgb,depth,split,pose"]
+    for rid, n, kp in (("a", names[0], "a.json"), ("b", names[1], "b.json"), ("c", names[1], "c.json")):
+        lines.append(f"{rid},0,{L.rgb(n)},{L.depth_dir(n)},train,{kp}")
+    (tmp_path / "p.csv").write_text("\n".join(lines) + "\n")
+    cache = tmp_path / "cache"
+    prepare_pairs(
+        tmp_path / "p.csv", cache, size=32, frames=3, show_progress=False, modalities=("rgb", "depth", "pose")
+    )
+    recs = load_manifest(cache)
+    assert recs["a"]["status"] == "ok" and recs["b"]["status"] == "ok"
+    assert "c.json" in recs["c"]["reason"] and "COCO-17 or NTU-25" in recs["c"]["reason"]
+    assert "pose: no body in frames [0]" in recs["b"]["reason"]
+    a, b = np.load(clip_path(cache, "a")), np.load(clip_path(cache, "b"))
+    assert a.shape == (3, 3, 32, 32, 3) and (a[2] > 0).mean() > 0.01
+    assert b[2, 0].sum() == 0 and b[2, 1].sum() > 0
+    assert b[2, 1, :, 15:17].max() > 150 and b[2, 1, :, :12].max() == 0  # the COCO column drawn at the centre
+    _, layout = read_keypoints(tmp_path / "b.json")
+    assert layout.name == "coco17"
+    with pytest.raises(UserError, match="rgb,depth or rgb,depth,pose"):
+        prepare_pairs(tmp_path / "p.csv", tmp_path / "c2", size=32, frames=3, modalities=("rgb", "pose"))

@@ -51,12 +51,16 @@ def cmd_prepare(a: argparse.Namespace) -> int | None:
     if a.dataset == "pairs":
         from modistill.data.pairs import prepare_pairs
 
-        if tuple(a.modalities) != ("rgb", "depth"):
-            raise UserError(
-                "prepare pairs: --modalities is rgb,depth (the CSV's rgb and depth columns; pose images are made "
-                "from NTU skeleton files, keypoint files of a pairs CSV are not read yet)"
-            )
-        s = prepare_pairs(a.root, a.out, a.size, a.frames, a.depth_encoding, a.workers, show_progress=not a.quiet)
+        s = prepare_pairs(
+            a.root,
+            a.out,
+            a.size,
+            a.frames,
+            a.depth_encoding,
+            a.workers,
+            show_progress=not a.quiet,
+            modalities=tuple(a.modalities),
+        )
     else:
         from modistill.data.prepare import PrepareOptions, prepare_ntu
 

@@ -1,8 +1,9 @@
 """Users' own paired data: a CSV manifest of RGB + privileged-modality videos or frame folders.
 
-Columns (header required): ``id,label,rgb,depth`` and optionally ``subject,view,split``. Paths are relative to
-the CSV's folder. ``rgb``/``depth`` may be a video file (anything PyAV reads), a folder of images or a glob of
-images (``clip/*_rgb.jpg``), frames in natural name order. The privileged modality may be 16-bit depth PNGs
+Columns (header required): ``id,label,rgb,depth`` and optionally ``subject,view,split`` and ``pose`` (a
+keypoints JSON file per video, for ``--modalities rgb,depth,pose``; format in :func:`read_keypoints`). Paths are
+relative to the CSV's folder. ``rgb``/``depth`` may be a video file (anything PyAV reads), a folder of images or a
+glob of images (``clip/*_rgb.jpg``), frames in natural name order. The privileged modality may be 16-bit depth PNGs
 (jet- or gray-encoded like NTU depth) or any 8-bit image (IR, optical flow, ...) used as is. ``label`` is a
 class index or a class name (names are indexed in sorted order). ``split`` is ``train``/``val``/``test``; it
 defines the protocol of the training run.
@@ -31,6 +32,7 @@ from modistill.data.cache import (
     write_clip,
 )
 from modistill.data.encode import depth_range, encode_depth
+from modistill.data.pose import LAYOUTS, JointLayout, render_pose, to_clip_pixels
 from modistill.errors import DataError, UserError
 from modistill.utils.io import read_text
 
@@ -83,9 +85,52 @@ def read_pairs_csv(path: str | Path) -> tuple[list[dict], list[str], list[tuple[
                 "subject": (r.get("subject") or "").strip(),
                 "view": (r.get("view") or "").strip(),
                 "split": (r.get("split") or "").strip(),
+                "pose": str(path.parent / r["pose"].strip()) if (r.get("pose") or "").strip() else None,
             }
         )
     return out, names, bad
+
+
+def read_keypoints(path: Path) -> tuple[list[list[np.ndarray]], JointLayout]:
+    """A video's keypoints: ``{"layout": "coco17" | "ntu25", "frames": [[body, ...], ...]}`` or the bare list
+    of frames; a body is one ``[x, y]`` or ``[x, y, score]`` per joint in the RGB frame's pixels (a score <= 0 or
+    a null joint: not detected). The layout defaults to the joint count's (17: COCO, 25: NTU). Returns the bodies
+    per frame as [J, 2] arrays (NaN where not detected) and the layout."""
+    import json
+
+    try:
+        data = json.loads(read_text(path, "keypoints file"))
+    except ValueError as e:
+        raise DataError(path, f"not JSON ({e})") from None
+    frames = data.get("frames") if isinstance(data, dict) else data
+    if not isinstance(frames, list):
+        raise DataError(path, 'needs a list of frames, or {"layout": ..., "frames": [...]}')
+    out: list[list[np.ndarray]] = []
+    count = None
+    for t, bodies in enumerate(frames):
+        drawn = []
+        for body in bodies if isinstance(bodies, list) else [None]:
+            if not isinstance(body, list) or not body:
+                raise DataError(path, f"frame {t}: a body must be a list of joints")
+            joints = np.full((len(body), 2), np.nan)
+            for j, p in enumerate(body):
+                if p is None:
+                    continue
+                if not isinstance(p, list) or len(p) not in (2, 3) or not all(isinstance(v, int | float) for v in p):
+                    raise DataError(path, f"frame {t}: joint {j} must be [x, y] or [x, y, score]")
+                if len(p) == 2 or p[2] > 0:
+                    joints[j] = p[:2]
+            count = count or len(body)
+            if len(body) != count:
+                raise DataError(path, f"frame {t}: a body of {len(body)} joints, another of {count}")
+            drawn.append(joints)
+        out.append(drawn)
+    name = data.get("layout") if isinstance(data, dict) and "layout" in data else {17: "coco17", 25: "ntu25"}.get(count)
+    if count is None:
+        name = name or "coco17"  # no body in any frame: every pose image is blank whatever the layout
+    if name not in LAYOUTS or (count is not None and len(LAYOUTS[name].sides) != count):
+        raise DataError(path, f"joints are COCO-17 or NTU-25 (layout coco17 or ntu25), got {count} joints ({name})")
+    return out, LAYOUTS[name]
 
 
 def _row_problem(r: dict, rid: str, seen: set[str]) -> str | None:
@@ -130,8 +175,9 @@ def _count(src: Path) -> int:
     return -1  # a video: counted while decoding
 
 
-def _read(src: Path, k: int, limit: int) -> tuple[list[np.ndarray], int]:
-    """``k`` evenly spaced frames of the first ``limit`` (RGB uint8 for 8-bit images, uint16 for 16-bit)."""
+def _read(src: Path, k: int, limit: int) -> tuple[list[np.ndarray], int, np.ndarray]:
+    """``k`` evenly spaced frames of the first ``limit`` (RGB uint8 for 8-bit images, uint16 for 16-bit), the
+    frame count and the indices read."""
     files = _frame_files(src)
     if files is not None:
         idx = video.evenly_spaced(min(len(files), limit), k)
@@ -147,9 +193,9 @@ def _read(src: Path, k: int, limit: int) -> tuple[list[np.ndarray], int]:
             if img.dtype == np.uint8:
                 img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB if img.ndim == 2 else cv2.COLOR_BGR2RGB)
             imgs.append(img)
-        return imgs, len(files)
-    frames, _, n = video.read_rgb_evenly(src, k, limit=limit)
-    return frames, n
+        return imgs, len(files), idx
+    frames, idx, n = video.read_rgb_evenly(src, k, limit=limit)
+    return frames, n, np.asarray(idx)
 
 
 def _to_rgb_image(img: np.ndarray, size: int) -> np.ndarray:
@@ -161,7 +207,7 @@ def _job_name(job) -> str:
 
 
 def _process(job) -> dict:
-    rec, cache, size, frames, encoding = job
+    rec, cache, size, frames, encoding, modalities = job
     out_rec = {k: rec[k] for k in ("label", "subject", "view", "split")} | {
         "name": rec["id"],
         "status": "failed",
@@ -173,13 +219,13 @@ def _process(job) -> dict:
         if 0 in (n_rgb_files, n_dep_files):
             raise DataError(rgb_src if n_rgb_files == 0 else dep_src, "no image frames")
         limit = min([c for c in (n_rgb_files, n_dep_files) if c >= 0], default=10**9)
-        rgb, n_rgb = _read(rgb_src, frames, limit)
-        dep, n_dep = _read(dep_src, frames, min(limit, n_rgb))
+        rgb, n_rgb, idx = _read(rgb_src, frames, limit)
+        dep, n_dep, _ = _read(dep_src, frames, min(limit, n_rgb))
         if n_rgb != n_dep:
             if min(n_rgb, limit) != min(n_rgb, n_dep):  # the RGB was sampled over another length: sample again
-                rgb, n_rgb = _read(rgb_src, frames, min(n_rgb, n_dep))
+                rgb, n_rgb, idx = _read(rgb_src, frames, min(n_rgb, n_dep))
             out_rec["reason"] = f"frame counts differ (rgb {n_rgb}, privileged {n_dep}); using the common length"
-        arr = np.empty((2, frames, size, size, 3), np.uint8)
+        arr = np.empty((len(modalities), frames, size, size, 3), np.uint8)
         if dep[0].dtype == np.uint16:
             near, far = depth_range(dep)
         for k in range(frames):
@@ -190,12 +236,36 @@ def _process(job) -> dict:
                 arr[1, k] = encode_depth(d, near, far, encoding)
             else:
                 arr[1, k] = _to_rgb_image(d, size)
+        if "pose" in modalities:
+            arr[modalities.index("pose")], note = _pose(rec, idx, rgb[0].shape, size)
+            if note:
+                out_rec["reason"] = "; ".join(x for x in (out_rec["reason"], note) if x)
         out_rec.update(status="ok", rgb_frames=n_rgb, depth_frames=n_dep)
         write_clip(cache, rec["id"], arr, out_rec)
     except (DataError, ValueError, OSError) as e:
         out_rec["status"] = "failed"
         out_rec["reason"] = str(e).splitlines()[0] if str(e) else type(e).__name__
     return out_rec
+
+
+def _pose(rec: dict, idx: np.ndarray, rgb_shape: tuple, size: int) -> tuple[np.ndarray, str | None]:
+    """Pose images of the sampled frames from the row's keypoints file, in the whole RGB frame (pairs caches
+    resize whole frames), and a note naming the frames left blank."""
+    if rec["pose"] is None:
+        raise DataError(Path(rec["rgb"]), "no keypoints file in the pose column (needed for --modalities ...,pose)")
+    frames, layout = read_keypoints(Path(rec["pose"]))
+    h, w = rgb_shape[:2]
+    out = np.zeros((len(idx), size, size, 3), np.uint8)
+    blank = []
+    for k, i in enumerate(idx):
+        bodies = [
+            to_clip_pixels(b, (0.0, 0.0, float(w), float(h)), size) for b in (frames[i] if i < len(frames) else [])
+        ]
+        if not any(np.isfinite(b).all(1).any() for b in bodies):
+            blank.append(int(i))
+            continue
+        out[k] = render_pose(bodies, layout, size)
+    return out, f"pose: no body in frames {blank}, left blank" if blank else None
 
 
 def prepare_pairs(
@@ -206,18 +276,28 @@ def prepare_pairs(
     depth_encoding: str = "jet",
     workers: int = 1,
     show_progress: bool = True,
+    modalities: tuple[str, ...] = ("rgb", "depth"),
 ) -> dict:
-    """Build or resume a cache (same format as ``prepare ntu``) from a pairs CSV."""
+    """Build or resume a cache (same format as ``prepare ntu``) from a pairs CSV; ``modalities``: rgb,depth, and
+    pose from the ``pose`` column's keypoint files."""
     from modistill.data.prepare import PrepareOptions, process_videos
 
-    PrepareOptions(size, frames, depth_encoding, workers=workers).validate()
+    opts = PrepareOptions(size, frames, depth_encoding, workers=workers, modalities=modalities)
+    opts.validate()
+    settings = opts.settings() | {"benchmark": "pairs"}
+    if "pose" in settings:
+        settings["pose"] = settings["pose"] | {"joints": "the keypoint files' (coco17 or ntu25)"}
+    if tuple(modalities[:2]) != ("rgb", "depth"):
+        raise UserError(
+            "prepare pairs: --modalities is rgb,depth or rgb,depth,pose (the CSV's depth column is required)"
+        )
     records, class_names, bad_rows = read_pairs_csv(manifest)
     cache = Path(out)
     make_cache_dir(cache)
     with prepare_lock(cache):
         open_cache(
             cache,
-            {"size": size, "frames": frames, "depth_encoding": depth_encoding, "benchmark": "pairs"},
+            settings,
             class_names,
             Path(manifest),
             "pairs",
@@ -232,7 +312,7 @@ def prepare_pairs(
             if rec is not None:  # the CSV's label, subject, view and split win over the stored ones
                 done[r["id"]] = rec | {k: r[k] for k in ("label", "subject", "view", "split")}
             else:
-                todo.append((r, cache, size, frames, depth_encoding))
+                todo.append((r, cache, size, frames, depth_encoding, list(modalities)))
         return process_videos(_process, todo, _job_name, cache, done, len(records), workers, show_progress, time.time())
 
 
