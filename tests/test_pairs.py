@@ -143,6 +143,8 @@ def test_pose_images_from_keypoint_files(tiny_ntu, tmp_path):
     coco = [[[[w / 2, h / 2 + 3 * j, 0.9] for j in range(17)]] for _ in range(len(frames))]
     coco[0] = []  # no person in the first frame
     coco[5][0][3] = None  # an undetected joint
+    for t in range(1, len(coco)):
+        coco[t][0][16] = [0.0, h / 2, 0.0]  # a score of 0: not detected, so nothing is drawn at the left edge
     (tmp_path / "b.json").write_text(json.dumps(coco))
     (tmp_path / "c.json").write_text(json.dumps([[[[1, 2]] * 5]]))  # 5 joints: neither layout
     lines = ["id,label,rgb,depth,split,pose"]
