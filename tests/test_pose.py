@@ -6,6 +6,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from test_training import tiny_cfg
 
 from modistill.cli import main
 from modistill.config import CONFIG_DIR, load_config
@@ -136,35 +137,16 @@ def test_training_flip_of_pose_exchanges_channels(pose_cache):
     torch.testing.assert_close(item["rgb"], rgb)
 
 
-def _cfg(cache, *extra):
-    return load_config(
-        CONFIG_DIR / "demo.yaml",
-        [
-            f"data.cache={cache}",
-            "train.epochs=1",
-            "train.step_epochs={}",
-            "data.val_performers=1",
-            "model.width=4",
-            "train.batch_size=4",
-            "data.frames=3",
-            "data.workers=0",
-            "train.progress=false",
-            "variants=[]",
-            *extra,
-        ],
-    )
-
-
 def test_a_cache_without_the_privileged_modality_is_refused_before_anything_is_written(small_cache, tmp_path):
     run = tmp_path / "run"
     with pytest.raises(UserError, match="--modalities rgb,depth,pose"):
-        run_training(_cfg(small_cache, "model.privileged=pose", "evaluate.noise_on=encoded"), run)
+        run_training(tiny_cfg(small_cache, "model.privileged=pose", "evaluate.noise_on=encoded"), run)
     assert not run.exists()
 
 
 def test_every_main_step_trains_with_pose_and_the_deployed_model_reads_only_rgb(pose_cache, tmp_path, capsys):
     run = tmp_path / "run"
-    cfg = _cfg(pose_cache, "model.privileged=pose", "evaluate.noise_on=encoded")
+    cfg = tiny_cfg(pose_cache, "model.privileged=pose", "evaluate.noise_on=encoded")
     res = run_training(cfg, run)
     assert set(res) == {"step1_rgb", "step1_depth", "step2", "step3", "step4"}
     step1 = StepModule("step1_depth", cfg, 3)
@@ -183,8 +165,8 @@ def test_every_main_step_trains_with_pose_and_the_deployed_model_reads_only_rgb(
 
 def test_depth_runs_do_not_change_when_the_cache_also_holds_pose(pose_cache, small_cache, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    run_training(_cfg(small_cache, "steps=[step1_depth]"), a)
-    run_training(_cfg(pose_cache, "steps=[step1_depth]"), b)
+    run_training(tiny_cfg(small_cache, "steps=[step1_depth]"), a)
+    run_training(tiny_cfg(pose_cache, "steps=[step1_depth]"), b)
     wa = torch.load(a / "step1_depth" / "weights.pt", weights_only=True)
     wb = torch.load(b / "step1_depth" / "weights.pt", weights_only=True)
     assert wa.keys() == wb.keys()
