@@ -112,7 +112,9 @@ def hallucination_curves(run_dir: str | Path, out: str | Path, steps: dict[str, 
     return save_png(fig, out)
 
 
-def noise_curve_png(rows: list[dict], step4: tuple[float, float], out: str | Path, title: str) -> Path:
+def noise_curve_png(
+    rows: list[dict], step4: tuple[float, float], out: str | Path, title: str, privileged: str = "depth"
+) -> Path:
     """Table 3 as a figure: step-2 accuracy against the noise variance (mean ± std over runs when several), with
     the step-4 RGB-only accuracy drawn across. ``rows``: ``{"sigma2", "mean", "std"}``, fractions; void last."""
     levels = [r for r in rows if r["sigma2"] not in ("no noise", "void")]
@@ -125,7 +127,7 @@ def noise_curve_png(rows: list[dict], step4: tuple[float, float], out: str | Pat
         [100 * r["std"] for r in levels],
         marker="o",
         capsize=3,
-        label="step 2, RGB + noisy depth",
+        label=f"step 2, RGB + noisy {privileged}",
     )
     ax.set_xscale("log")
     for r, style in (

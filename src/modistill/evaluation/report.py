@@ -121,7 +121,8 @@ def _evaluate(run_dir: str | Path) -> Path:
             [{"sigma2": r["sigma2"], "mean": r["accuracy"], "std": 0.0} for r in noisy],
             (s4, 0.0),
             run_dir / "noisy_depth.png",
-            f"Table 3: noise {form}",
+            f"Table 3: noise {as_privileged(form, privileged)}",
+            privileged,
         )
         lines += [
             "## Table 3: step-2 model with noisy depth",

@@ -177,13 +177,14 @@ def write_seed_summary(runs: Sequence[str | Path], out_dir: str | Path) -> Path:
                 (s4["mean"], s4["std"]),
                 out_dir / "noisy_depth.png",
                 f"Table 3 over {len(run_dirs)} runs (mean ± std)",
+                run_privileged(RunInfo(run_dirs[0])),
             )
             lines += ["![Table 3](noisy_depth.png)", ""]
     out = out_dir / "seeds.md"
     atomic_write_text(out, as_privileged("\n".join(lines), run_privileged(RunInfo(run_dirs[0]))))
     atomic_write_text(out_dir / "seeds.json", json.dumps({"table2": rows, "table3": noisy}, indent=2))
     classes = RunInfo(run_dirs[0]).meta.get("data", {}).get("class_names") or []
-    _plot(rows, out_dir / "seeds.png", 1 / max(len(classes), 1))
+    _plot(rows, out_dir / "seeds.png", 1 / max(len(classes), 1), run_privileged(RunInfo(run_dirs[0])))
     return out
 
 
@@ -192,7 +193,7 @@ def bar_labels(rows: list[dict]) -> list[str]:
     return [f"{r['row']}: {r['method']}, {r['loss']}" for r in rows]
 
 
-def _plot(rows: list[dict], path: Path, chance: float) -> None:
+def _plot(rows: list[dict], path: Path, chance: float, privileged: str = "depth") -> None:
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
@@ -211,7 +212,11 @@ def _plot(rows: list[dict], path: Path, chance: float) -> None:
     ax.set_ylim(0, 1.35 * top)  # headroom above the bars for the legend
     ax.legend(
         [Patch(color="#c44e52"), Patch(color="#4c72b0"), line],
-        ["RGB only at test time", "sees depth at test time (input or connections)", f"chance ({100 * chance:.0f}%)"],
+        [
+            "RGB only at test time",
+            f"sees {privileged} at test time (input or connections)",
+            f"chance ({100 * chance:.0f}%)",
+        ],
         loc="upper left",
         fontsize=8,
         ncol=3,
