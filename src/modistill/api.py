@@ -18,16 +18,25 @@ def prepare(
     benchmark: str = "ntu60",
     workers: int = 1,
     show_progress: bool = True,
+    modalities: tuple[str, ...] = ("rgb", "depth"),
 ) -> dict:
     """Build or resume a cache from an NTU RGB+D tree (``dataset="ntu"``) or a pairs CSV (``"pairs"``);
-    returns the summary ``modistill prepare`` prints."""
+    ``modalities``: what each clip stores (rgb and any of depth, pose). Returns the summary ``modistill prepare``
+    prints."""
     if dataset == "pairs":
         from modistill.data.pairs import prepare_pairs
 
-        return prepare_pairs(root, out, size, frames, depth_encoding, workers, show_progress)
+        return prepare_pairs(root, out, size, frames, depth_encoding, workers, show_progress, modalities)
     from modistill.data.prepare import PrepareOptions, prepare_ntu
 
-    opts = PrepareOptions(size=size, frames=frames, depth_encoding=depth_encoding, benchmark=benchmark, workers=workers)
+    opts = PrepareOptions(
+        size=size,
+        frames=frames,
+        depth_encoding=depth_encoding,
+        benchmark=benchmark,
+        workers=workers,
+        modalities=tuple(modalities),
+    )
     return prepare_ntu(root, out, opts, show_progress)
 
 
