@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 
-.PHONY: demo demo-quick demo-seeds test lint docs test-floors clean
+.PHONY: demo demo-quick demo-seeds demo-modalities test lint docs test-floors clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo-quick: $(STAMP)
 # README's results section.
 demo-seeds: $(STAMP)
 	$(BIN)/modistill demo --seeds --out demo_seeds --readme README.md
+
+# The same seeds with pose images as the privileged modality too (reuses demo-seeds' depth runs), side by side.
+demo-modalities: $(STAMP)
+	$(BIN)/modistill demo --seeds --privileged depth pose --out demo_seeds --readme README.md
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
