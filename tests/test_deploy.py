@@ -122,6 +122,16 @@ def test_predict_avi_and_mp4_with_both_runtimes(exported, tiny_ntu, tmp_path, ca
     assert avi_p["top"][0]["prob"] == pytest.approx(mp4_p["top"][0]["prob"], abs=0.02)
 
 
+def test_a_fixed_crop_model_refuses_person_boxes(exported, tiny_ntu, tmp_path, capsys):
+    video = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({video.name: [10, 10, 50, 50]}))
+    capsys.readouterr()
+    assert main(["predict", str(video), "--model", str(exported[0]), "--boxes", str(boxes)]) == 2
+    err = capsys.readouterr().err
+    assert "this model crops every video to the fixed box" in err and "Traceback" not in err
+
+
 def test_predict_reports_a_bad_video_and_keeps_going(exported, tiny_ntu, tmp_path, capsys):
     import os
 

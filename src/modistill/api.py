@@ -19,14 +19,16 @@ def prepare(
     workers: int = 1,
     show_progress: bool = True,
     modalities: tuple[str, ...] = ("rgb", "depth"),
+    crop: str = "fov",
+    person_padding: float = 0.25,
 ) -> dict:
     """Build or resume a cache from an NTU RGB+D tree (``dataset="ntu"``) or a pairs CSV (``"pairs"``);
-    ``modalities``: what each clip stores (rgb and any of depth, pose). Returns the summary ``modistill prepare``
-    prints."""
+    ``modalities``: what each clip stores (rgb and any of depth, pose); ``crop``: ``fov`` (the paper's) or
+    ``person`` (:mod:`modistill.data.person_box`, NTU trees). Returns the summary ``modistill prepare`` prints."""
     if dataset == "pairs":
         from modistill.data.pairs import prepare_pairs
 
-        return prepare_pairs(root, out, size, frames, depth_encoding, workers, show_progress, modalities)
+        return prepare_pairs(root, out, size, frames, depth_encoding, workers, show_progress, modalities, crop)
     from modistill.data.prepare import PrepareOptions, prepare_ntu
 
     opts = PrepareOptions(
@@ -36,6 +38,8 @@ def prepare(
         benchmark=benchmark,
         workers=workers,
         modalities=tuple(modalities),
+        crop=crop,
+        person_padding=person_padding,
     )
     return prepare_ntu(root, out, opts, show_progress)
 

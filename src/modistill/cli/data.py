@@ -60,6 +60,7 @@ def cmd_prepare(a: argparse.Namespace) -> int | None:
             a.workers,
             show_progress=not a.quiet,
             modalities=tuple(a.modalities),
+            crop=a.crop,
         )
     else:
         from modistill.data.prepare import PrepareOptions, prepare_ntu
@@ -72,6 +73,8 @@ def cmd_prepare(a: argparse.Namespace) -> int | None:
             workers=a.workers,
             modalities=tuple(a.modalities),
             pose_sigma=a.pose_sigma,
+            crop=a.crop,
+            person_padding=a.person_padding,
         )
         s = prepare_ntu(a.root, a.out, opts, show_progress=not a.quiet)
     print(
@@ -191,6 +194,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         help="width of the pose images' Gaussians, as a fraction of the clip side (default 0.6/56, PoseC3D's)",
+    )
+    p.add_argument(
+        "--crop",
+        choices=["fov", "person"],
+        default=po.crop,
+        help="fov: the region RGB and depth both see (the paper's crop); person: one square box per video around "
+        "every skeleton joint of every body over all frames, padded (see --person-padding), the same in depth "
+        "through the video's RGB-depth fit",
+    )
+    p.add_argument(
+        "--person-padding",
+        type=float,
+        default=po.person_padding,
+        help="--crop person: the box's side grows by this fraction of itself (MMAction2 PoseCompact's 0.25)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(

@@ -15,7 +15,8 @@ def cmd_export(a: argparse.Namespace) -> None:
     print(
         f"wrote {r['onnx']}, {r['safetensors']} and the Hub-style folder {r['hub']}: {m['arch']} (width "
         f"{m['width']}), {m['num_classes']} classes, input [B, {m['frames']}, 3, {m['size']}, {m['size']}] RGB "
-        f"0-255, crop {m['crop']} ({m['crop_source']}); ONNX vs PyTorch max |Δlogit| = {r['max_abs_diff']:.2e}"
+        f"0-255, crop {_crop_words(m['crop'])} ({m['crop_source']}); "
+        f"ONNX vs PyTorch max |Δlogit| = {r['max_abs_diff']:.2e}"
     )
     if "int8" in r:
         q = r["int8_report"]
@@ -26,10 +27,21 @@ def cmd_export(a: argparse.Namespace) -> None:
         )
 
 
+def _crop_words(crop: list | dict) -> str:
+    return f"around the person (padding {crop['padding']})" if isinstance(crop, dict) else str(crop)
+
+
 def cmd_predict(a: argparse.Namespace) -> int | None:
     from modistill.deploy.predict import Predictor
 
-    results = Predictor(a.model, a.runtime, a.device).predict(a.videos, a.topk)
+    boxes = None
+    if a.boxes is not None:
+        from modistill.deploy.boxes import read_boxes
+
+        boxes = read_boxes(a.boxes)
+    results = Predictor(a.model, a.runtime, a.device).predict(
+        a.videos, a.topk, boxes, a.detector, a.detector_score, a.no_person == "full-frame"
+    )
     if a.json:
         print(json.dumps(results, indent=2, allow_nan=False))
     else:
@@ -37,7 +49,7 @@ def cmd_predict(a: argparse.Namespace) -> int | None:
             if r["error"]:
                 print(f"{r['video']}: error: {r['error']}")
                 continue
-            print(r["video"])
+            print(r["video"] + (f" (note: {r['note']})" if r.get("note") else ""))
             for t in r["top"]:
                 print(f"  {100 * t['prob']:6.2f}%  {t['class']:3d}  {t['name']}")
     return 2 if any(r["error"] for r in results) else None
@@ -96,6 +108,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--device",
         default="cpu",
         help="cpu, cuda or cuda:N (PyTorch); for ONNX Runtime also tensorrt[:N] (its TensorRT provider)",
+    )
+    p.add_argument(
+        "--boxes",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="person boxes per video (JSON or CSV, pixels of the raw video) for a model prepared with --crop "
+        "person; see modistill.deploy.boxes for the format. A video without a box fails with a reason",
+    )
+    p.add_argument(
+        "--detector",
+        default=None,
+        metavar="SPEC",
+        help="person-crop models without --boxes: the torchvision detector that finds the person, e.g. "
+        "torchvision:KeypointRCNN_ResNet50_FPN_Weights.COCO_V1, read from the local torch hub cache (default: the "
+        "one the model's metadata names)",
+    )
+    p.add_argument(
+        "--detector-score",
+        type=float,
+        default=None,
+        help="person boxes scoring at least this count (default: the model's, 0.5)",
+    )
+    p.add_argument(
+        "--no-person",
+        choices=["fail", "full-frame"],
+        default="fail",
+        help="a video in which no person is found (or without a box in --boxes): fail with a reason (default), or "
+        "crop it to the full frame, which its result then says",
     )
     p.add_argument("--topk", type=int, default=5, help="classes listed per video")
     p.add_argument("--json", action="store_true", help="print results as JSON")

@@ -162,3 +162,13 @@ def intersection_crop(al: Alignment, rgb_size: tuple[int, int], depth_size: tupl
             f"RGB and depth views do not overlap (scale {al.scale:.4g}, offset {al.offset_x:.4g}, {al.offset_y:.4g})"
         )
     return Crop((x0, y0, x1, y1), ((x0 - bx) / ax, (y0 - by) / ay, (x1 - bx) / ax, (y1 - by) / ay))
+
+
+def person_crop(
+    al: Alignment, box: tuple[float, float, float, float], rgb_size: tuple[int, int], depth_size: tuple[int, int]
+) -> Crop:
+    """A person box in the RGB frame and the same scene region in the depth frame, through the video's fit. The
+    depth region may reach outside the depth camera's view: those pixels read as missing depth (0)."""
+    ax, bx, ay, by = depth_to_rgb_affine(al, rgb_size, depth_size)
+    x0, y0, x1, y1 = box
+    return Crop((x0, y0, x1, y1), ((x0 - bx) / ax, (y0 - by) / ay, (x1 - bx) / ax, (y1 - by) / ay))

@@ -17,6 +17,8 @@ class PrepareOptions:
     workers: int = 1
     modalities: tuple[str, ...] = ("rgb", "depth")
     pose_sigma: float | None = None  # of the clip's side; None: data.pose.POSE_SIGMA
+    crop: str = "fov"  # fov: the paper's RGB∩depth view; person: data.person_box
+    person_padding: float = 0.25  # data.person_box.PERSON_PADDING
 
     def settings(self) -> dict:
         """What the cache records of these options (``cache.json``); the modalities only when they are not the
@@ -29,6 +31,8 @@ class PrepareOptions:
         }
         if tuple(self.modalities) != ("rgb", "depth"):
             out["modalities"] = list(self.modalities)
+        if self.crop != "fov":
+            out["crop"] = {"policy": self.crop, "padding": self.person_padding}
         if "pose" in self.modalities:
             from modistill.data.pose import POSE_ENCODING, POSE_SIGMA
 
@@ -59,5 +63,11 @@ class PrepareOptions:
             raise UserError(
                 f"prepare: --pose-sigma must be a fraction of the clip side in (0, 0.25], got {self.pose_sigma}"
             )
+        from modistill.data.person_box import CROP_POLICIES
+
+        if self.crop not in CROP_POLICIES:
+            raise UserError(f"prepare: --crop must be one of {', '.join(CROP_POLICIES)}, got {self.crop}")
+        if not 0 <= self.person_padding <= 2:
+            raise UserError(f"prepare: --person-padding must be between 0 and 2, got {self.person_padding}")
         if self.benchmark not in BENCHMARKS:
             raise UserError(f"prepare: --benchmark must be one of {sorted(BENCHMARKS)}")

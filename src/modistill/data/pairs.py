@@ -277,9 +277,16 @@ def prepare_pairs(
     workers: int = 1,
     show_progress: bool = True,
     modalities: tuple[str, ...] = ("rgb", "depth"),
+    crop: str = "fov",
 ) -> dict:
     """Build or resume a cache (same format as ``prepare ntu``) from a pairs CSV; ``modalities``: rgb,depth, and
-    pose from the ``pose`` column's keypoint files."""
+    pose from the ``pose`` column's keypoint files. Pairs caches store whole frames: ``crop`` other than ``fov``
+    is refused, since a pairs CSV gives no person boxes yet."""
+    if crop != "fov":
+        raise UserError(
+            f"prepare pairs: --crop {crop} needs person boxes per video, which pairs CSVs cannot give yet; "
+            "pairs caches store whole frames"
+        )
     from modistill.data.prepare import PrepareOptions, process_videos
 
     opts = PrepareOptions(size, frames, depth_encoding, workers=workers, modalities=modalities)

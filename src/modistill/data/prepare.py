@@ -56,7 +56,21 @@ def _scan_alignment(job) -> dict:
         "alignment": al.to_dict() if al else None,
         "skeleton_error": None if al else "no well-tracked joints",
         "skeleton_frames": len(frames),
+        "person_box": _joint_box(frames),
     }
+
+
+def _joint_box(frames: list[list[ntu.Body]]) -> list[float] | None:
+    """The tight box around every tracked or inferred joint of every body over every frame, as fractions of the
+    colour frame (joints outside it included: a person partly out of view); None when no frame has a body."""
+    from modistill.data.align import COLOR_REF
+    from modistill.data.person_box import tight_box
+
+    pts = [b.joints[b.joints[:, 11] != 0, 5:7] for bodies in frames for b in bodies]
+    box = tight_box(np.concatenate(pts)) if pts else None
+    if box is None:
+        return None
+    return [round(v / COLOR_REF[i % 2], 6) for i, v in enumerate(box)]
 
 
 def _scan_crashed(job) -> dict:
@@ -65,6 +79,7 @@ def _scan_crashed(job) -> dict:
         "alignment": None,
         "skeleton_error": "worker crashed reading the skeleton",
         "skeleton_frames": None,
+        "person_box": None,
     }
 
 
@@ -74,7 +89,7 @@ def _job_name(job) -> str:
 
 def _process(job) -> dict:
     """Pass 2: one video → aligned crops → ``clips/<name>.npy``. Never raises for bad data: returns a record."""
-    root, cache, name, al_dict, skel_frames, note, opts = job
+    root, cache, name, al_dict, skel_frames, note, opts, person = job
     layout = ntu.NtuLayout(root)
     rec = {"name": name, "status": "failed", "reason": None, "alignment": al_dict}
     try:
@@ -105,7 +120,15 @@ def _process(job) -> dict:
             h, w = depth[0].shape
             depth = [d if d.shape == (h, w) else cv2.resize(d, (w, h), interpolation=cv2.INTER_NEAREST) for d in depth]
             notes.append(f"depth frames of other sizes {[f'{x}x{y}' for y, x in other]} rescaled to {w}x{h}")
-        crop = intersection_crop(al, (rgb[0].shape[1], rgb[0].shape[0]), (depth[0].shape[1], depth[0].shape[0]))
+        rgb_wh, depth_wh = (rgb[0].shape[1], rgb[0].shape[0]), (depth[0].shape[1], depth[0].shape[0])
+        if opts.crop == "person":
+            crop = _person_crop(al, person["box"], rgb_wh, depth_wh, opts.person_padding, layout.skeleton(name))
+            rec["person_box"] = person
+            rec["crop_depth"] = [round(v, 2) for v in crop.depth]
+            if person.get("note"):
+                notes.append(person["note"])
+        else:
+            crop = intersection_crop(al, rgb_wh, depth_wh)
         near, far = depth_range(depth)
         mods = list(opts.modalities)
         out = np.empty((len(mods), opts.frames, opts.size, opts.size, 3), np.uint8)
@@ -132,6 +155,26 @@ def _process(job) -> dict:
         rec["status"] = "failed"
         rec["reason"] = str(e).splitlines()[0] if str(e) else type(e).__name__
     return rec
+
+
+def _person_crop(
+    al: Alignment,
+    box: list[float],
+    rgb_wh: tuple[int, int],
+    depth_wh: tuple[int, int],
+    padding: float,
+    skeleton: Path,
+):
+    """The person crop (:mod:`modistill.data.person_box`) of a tight box given as fractions of the frame, and the
+    same region in depth through the video's fit."""
+    from modistill.data.align import person_crop
+    from modistill.data.person_box import square_box
+
+    px = [v * rgb_wh[i % 2] for i, v in enumerate(box)]
+    sq = square_box(px, rgb_wh, padding)
+    if sq is None:
+        raise DataError(skeleton, f"the joints' box {[round(v) for v in px]} leaves no person crop in the frame")
+    return person_crop(al, sq, rgb_wh, depth_wh)
 
 
 def _pose_frames(
@@ -297,9 +340,20 @@ def _clip_jobs(
         )
     except OSError as e:
         raise UserError(f"{cache / 'camera_fits.json'}: cannot write ({os_reason(e)}); free space and rerun") from None
+    people = _camera_person_boxes(todo, scans, records) if opts.crop == "person" else {}
     jobs = []
     for n in todo:
         r, key = scans[n], _camera_key(n)
+        person = None
+        if opts.crop == "person":
+            person = _video_person_box(n, r, people.get(key, []))
+            if person is None:
+                records[n] = {
+                    "name": n,
+                    "status": "failed",
+                    "reason": f"no body in any skeleton frame and no other {key} video has one for a person box",
+                }
+                continue
         al, note = r["alignment"], None
         cam = fits.get(key)
         if al is not None and cam is not None:
@@ -321,8 +375,38 @@ def _clip_jobs(
             continue
         if note:
             log.info("%s: %s", n, note)
-        jobs.append((root, cache, n, al, r["skeleton_frames"], note, opts))
+        jobs.append((root, cache, n, al, r["skeleton_frames"], note, opts, person))
     return jobs
+
+
+def _camera_person_boxes(todo: list[str], scans: dict[str, dict], records: dict[str, dict]) -> dict[str, list]:
+    """Per camera, the own joint boxes of its videos (finished earlier or scanned now): the fallback of a video
+    with no body in its skeleton."""
+    out: dict[str, list] = defaultdict(list)
+    for name, r in list(records.items()) + [(n, scans[n]) for n in todo]:
+        box = r.get("person_box")
+        if isinstance(box, dict):  # a finished record: {box, source, note}
+            box = box["box"] if box.get("source") == "skeleton" else None
+        if box and name[:1] == "S":
+            out[_camera_key(name)].append(box)
+    return out
+
+
+def _video_person_box(name: str, scan: dict, camera_boxes: list) -> dict | None:
+    """The tight person box of one video (fractions of the frame) and where it comes from: its own joints, or
+    its camera's median box when no frame has a body (noted); None when neither exists."""
+    from modistill.data.person_box import median_box
+
+    if scan.get("person_box"):
+        return {"box": scan["person_box"], "source": "skeleton"}
+    if not camera_boxes:
+        return None
+    key = _camera_key(name)
+    return {
+        "box": [round(v, 6) for v in median_box(camera_boxes)],
+        "source": "camera median",
+        "note": f"person box: no body in any skeleton frame; the {key} median box of {len(camera_boxes)} videos",
+    }
 
 
 def process_videos(

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from modistill.data.person_box import PERSON_RULE
 from modistill.errors import NonFiniteError, UserError
 from modistill.models.multistream import RGBOnly
 from modistill.models.preprocess import normalize
@@ -40,6 +41,12 @@ PREPROCESS = {
     "normalisation is inside the model",
     "output": "logits [B, num_classes]; probabilities = softmax(logits)",
 }
+
+PERSON_CROP = (
+    f"crop is a rule: given the tight box x0, y0, x1, y1 in pixels around every person over the sampled frames "
+    f"(the user's boxes, or those of crop['detector'] with score >= crop['score'], merged over frames and people), "
+    f"the crop is {PERSON_RULE}; padding = crop['padding']"
+)
 
 
 class DeployModel(nn.Module):
@@ -99,7 +106,23 @@ def validate_meta(meta: object, source: str | Path) -> dict:
             f"{source}: model metadata frames={meta['frames']} exceeds stored_frames={meta['stored_frames']}"
         )
     crop = meta["crop"]
-    if (
+    if isinstance(crop, dict):
+        pad, score = crop.get("padding"), crop.get("score")
+        if (
+            crop.get("rule") != "person"
+            or not isinstance(pad, int | float)
+            or isinstance(pad, bool)
+            or not 0 <= pad <= 2
+            or not str(crop.get("detector", "")).startswith("torchvision:")
+            or not isinstance(score, int | float)
+            or not 0 < score < 1
+        ):
+            raise UserError(
+                f"{source}: model metadata crop={crop!r} must be a box [x0, y0, x1, y1] or "
+                f'{{"rule": "person", "padding": p, "detector": "torchvision:...", "score": s}} with 0 <= p <= 2 '
+                f"and 0 < s < 1"
+            )
+    elif (
         not isinstance(crop, list)
         or len(crop) != 4
         or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in crop)
@@ -158,7 +181,7 @@ def bundle_from_run(run_dir: str | Path, step: str = "step4") -> tuple[dict[str,
             "crop": inp["deploy_crop"],
             "crop_source": inp["deploy_crop_source"],
             "crop_policy": inp["rgb_crop"],
-            "preprocess": PREPROCESS,
+            "preprocess": PREPROCESS | ({"crop": PERSON_CROP} if isinstance(inp["deploy_crop"], dict) else {}),
             "run": str(run.dir.resolve()),
             "step": step,
             "step_fingerprint": rec["fingerprint"],

@@ -139,7 +139,11 @@ def model_card(meta: dict, run: RunInfo, license: str | None = None) -> str:
             "## Input",
             "",
             f"- {meta['frames']} frames of a video: {pp['frames']} (stored_frames = {meta['stored_frames']})",
-            f"- crop {meta['crop']} as fractions of the frame ({meta['crop_source']}): {pp['crop']}",
+            (
+                f"- crop around the person, padding {meta['crop']['padding']} ({meta['crop_source']}): {pp['crop']}"
+                if isinstance(meta["crop"], dict)
+                else f"- crop {meta['crop']} as fractions of the frame ({meta['crop_source']}): {pp['crop']}"
+            ),
             f"- resize to {meta['size']} x {meta['size']}: {pp['resize']}",
             f"- {pp['input']}",
             "",

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modistill.deploy.video import camera_clip
+from modistill.deploy.video import crop_clip, person_crop_box, sampled_frames
 from modistill.errors import DataError, UserError
 from modistill.utils.hf_cache import HF_SCHEME
 
@@ -48,10 +48,35 @@ class Predictor:
         with torch.inference_mode():
             return self._torch(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
 
-    def predict(self, videos: list[str | Path], topk: int = 5) -> list[dict]:
-        """One result per video: ``{"video", "top": [{"class", "name", "prob"}], "error"}``; a bad video gets an
-        error entry and the others still run."""
+    def predict(
+        self,
+        videos: list[str | Path],
+        topk: int = 5,
+        boxes: dict | None = None,
+        detector: str | None = None,
+        detector_score: float | None = None,
+        full_frame: bool = False,
+    ) -> list[dict]:
+        """One result per video: ``{"video", "top": [{"class", "name", "prob"}], "error"}`` (and ``"note"`` when
+        the crop is not the model's rule); a bad video gets an error entry and the others still run.
+
+        A person-crop model takes each video's person box from ``boxes``
+        (:func:`modistill.deploy.boxes.read_boxes`), else from a detector (``detector`` or the model's own, with
+        ``detector_score`` or the model's threshold). A video without a box fails, unless ``full_frame``: then it
+        is cropped to its whole frame and its result says so. A fixed-crop model refuses these options, since it
+        would not use them."""
         m = self.meta
+        person = isinstance(m["crop"], dict)
+        if not person and (boxes is not None or detector or detector_score is not None or full_frame):
+            raise UserError(
+                f"this model crops every video to the fixed box {m['crop']} it was trained with; --boxes, "
+                f"--detector and --no-person apply to models prepared with --crop person"
+            )
+        find = None
+        if person and boxes is None:
+            from modistill.deploy.detector import load_detector
+
+            find = load_detector(detector or m["crop"]["detector"], detector_score or m["crop"]["score"])
         k = max(1, min(topk, m["num_classes"]))
         out = []
         for v in videos:
@@ -60,7 +85,7 @@ class Predictor:
                 out.append({"video": str(v), "top": [], "error": why})
                 continue
             try:
-                clip = camera_clip(v, m["frames"], m["size"], m["crop"], m["stored_frames"])
+                clip, note = self._clip(v, boxes, find, full_frame)
             except DataError as e:  # the entry names the video already: keep the problem only
                 out.append({"video": str(v), "top": [], "error": e.problem if Path(e.path) == Path(v) else str(e)})
                 continue
@@ -71,11 +96,30 @@ class Predictor:
             p = np.exp(z - z.max())
             p /= p.sum()
             order = np.argsort(-p)[:k]
-            out.append(
-                {
-                    "video": str(v),
-                    "error": None,
-                    "top": [{"class": int(i), "name": m["class_names"][i], "prob": float(p[i])} for i in order],
-                }
-            )
+            res = {
+                "video": str(v),
+                "error": None,
+                "top": [{"class": int(i), "name": m["class_names"][i], "prob": float(p[i])} for i in order],
+            }
+            out.append(res | ({"note": note} if note else {}))
         return out
+
+    def _clip(self, v: str | Path, boxes: dict | None, find, full_frame: bool) -> tuple[np.ndarray, str | None]:
+        """The model's input clip of one video, and a note when its crop is not the model's rule."""
+        from modistill.deploy.boxes import box_for
+
+        m = self.meta
+        imgs = sampled_frames(v, m["frames"], m["stored_frames"])
+        h, w = imgs[0].shape[:2]
+        crop = m["crop"]
+        if not isinstance(crop, dict):
+            return crop_clip(imgs, (crop[0] * w, crop[1] * h, crop[2] * w, crop[3] * h), m["size"]), None
+        if boxes is not None:
+            pbox, why = box_for(v, boxes), "no person box for this video in --boxes"
+        else:
+            pbox, why = find.box(imgs), f"no person found ({find.spec}, score >= {find.score})"
+        if pbox is None:
+            if not full_frame:
+                raise DataError(v, why)
+            return crop_clip(imgs, (0.0, 0.0, float(w), float(h)), m["size"]), f"{why}: cropped to the full frame"
+        return crop_clip(imgs, person_crop_box(v, pbox, (w, h), crop["padding"]), m["size"]), None

@@ -34,6 +34,11 @@ def torchvision_file(arch: str, name: str) -> Path:
     except KeyError:
         known = [w.name for w in torchvision.models.get_model_weights(arch)]
         raise UserError(f"torchvision:{name}: no such {arch} weights; known: {known}") from None
+    return weights_path(weights)
+
+
+def weights_path(weights) -> Path:
+    """The file torch.hub keeps a torchvision weights enum member in."""
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
 
 

@@ -142,8 +142,9 @@ def data_fingerprint(cache_meta: dict, splits: dict[str, list[str]], labels: dic
     settings = {
         k: cache_meta.get(k) for k in ("version", "size", "frames", "depth_encoding", "benchmark", "class_names")
     }
-    if cache_meta.get("pose"):  # only caches that hold pose images, so that the others keep their fingerprints
-        settings["pose"] = cache_meta["pose"]
+    for k in ("pose", "crop"):  # only caches with pose images or a person crop: the others keep their fingerprints
+        if cache_meta.get(k):
+            settings[k] = cache_meta[k]
     return _hash({"cache": settings, "splits": {k: [[n, labels[n]] for n in v] for k, v in splits.items()}})
 
 
@@ -156,6 +157,21 @@ def deploy_crop(cache_meta: dict, records: dict[str, dict], train_names: list[st
             "policy": "full frame (pairs caches store whole frames)",
             "box": FULL_FRAME,
             "source": "full frame, as in training",
+        }
+    crop = cache_meta.get("crop") or {"policy": "fov"}
+    if crop["policy"] == "person":
+        from modistill.data.person_box import DEFAULT_DETECTOR, DETECTOR_SCORE, PERSON_RULE
+
+        return {
+            "policy": f"person: {PERSON_RULE}",
+            "box": {
+                "rule": "person",
+                "padding": crop["padding"],
+                "detector": DEFAULT_DETECTOR,
+                "score": DETECTOR_SCORE,
+            },
+            "source": "per video: the tight box around every person (skeleton joints in training; a person box "
+            "given per video at deploy time), padded and made square by the rule",
         }
     recs = [records[n] for n in train_names if records.get(n, {}).get("crop_rgb") and records[n].get("rgb_size")]
     if not recs:
