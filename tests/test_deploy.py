@@ -409,9 +409,21 @@ def test_a_gpu_provider_that_does_not_start_is_refused_not_replaced_by_the_cpu(e
     assert OnnxModel(exported[0]).session.get_providers() == ["CPUExecutionProvider"]
 
 
-def _independent_client(onnx_path, video_path):
+def _person_rule(meta, person, w, h):
+    """The person-crop rule as the metadata states it (``preprocess.crop``), written from that text."""
+    x0, y0, x1, y1 = person
+    s = min(max(x1 - x0, y1 - y0) * (1 + meta["crop"]["padding"]), min(w, h))
+    out = []
+    for lo, hi, extent in ((x0, x1, w), (y0, y1, h)):
+        length = min(max(s, min(hi, extent) - max(lo, 0)), extent)
+        start = min(max((lo + hi) / 2 - length / 2, 0), extent - length)
+        out.append((start, start + length))
+    return out[0][0], out[1][0], out[0][1], out[1][1]
+
+
+def _independent_client(onnx_path, video_path, person=None):
     """A third-party client written from the ONNX metadata alone: PyAV, NumPy, OpenCV and onnxruntime, nothing
-    of modistill's preprocessing."""
+    of modistill's preprocessing. ``person``: the video's tight person box, for a person-crop model."""
     import av
     import cv2
     import onnxruntime as ort
@@ -430,7 +442,10 @@ def _independent_client(onnx_path, video_path):
     for i in keep:
         img = frames[i]
         h, w = img.shape[:2]
-        x0, y0, x1, y1 = meta["crop"][0] * w, meta["crop"][1] * h, meta["crop"][2] * w, meta["crop"][3] * h
+        if isinstance(meta["crop"], dict):
+            x0, y0, x1, y1 = _person_rule(meta, person, w, h)
+        else:
+            x0, y0, x1, y1 = meta["crop"][0] * w, meta["crop"][1] * h, meta["crop"][2] * w, meta["crop"][3] * h
         sx, sy = size / (x1 - x0), size / (y1 - y0)
         m = np.array([[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5]], np.float32)
         flags = cv2.INTER_AREA if sx < 1 and sy < 1 else cv2.INTER_LINEAR

@@ -6,14 +6,15 @@ import shutil
 
 import numpy as np
 import pytest
+from test_deploy import _independent_client
 from test_training import tiny_cfg
 
 from modistill.cli import main
 from modistill.data import ntu
 from modistill.data.align import COLOR_REF, Alignment, depth_to_rgb_affine, person_crop
 from modistill.data.cache import load_cache_meta, load_clip, load_manifest
-from modistill.data.person_box import DEFAULT_DETECTOR, square_box
-from modistill.data.prepare import PrepareOptions, _joint_box, _video_person_box, prepare_ntu
+from modistill.data.person_box import DEFAULT_DETECTOR, joint_box, square_box
+from modistill.data.prepare import PrepareOptions, _video_person_box, prepare_ntu
 from modistill.deploy.boxes import box_for, read_boxes
 from modistill.deploy.bundle import bundle_from_run, validate_meta
 from modistill.deploy.detector import load_detector
@@ -48,13 +49,13 @@ def test_boxes_from_joints_two_people_out_of_frame_and_frames_without_body():
     b = _body([(1500.0, 100.0), (2100.0, 900.0)])  # partly outside the 1920-wide frame
     hidden = _body([(5.0, 5.0)], state=0)  # not tracked: left out
     frames = [[], [a], [a, b, hidden], []]
-    box = _joint_box(frames)
+    box = joint_box(frames)
     assert box == pytest.approx(
         [100 / COLOR_REF[0], 100 / COLOR_REF[1], 2100 / COLOR_REF[0], 900 / COLOR_REF[1]], abs=1e-6
     )
     crop = square_box([v * (1920, 1080)[i % 2] for i, v in enumerate(box)], (1920, 1080))
     assert crop == pytest.approx((100.0, 0.0, 1920.0, 1080.0), abs=0.01)  # the joints inside the frame, no further
-    assert _joint_box([[], []]) is None
+    assert joint_box([[], []]) is None
     assert _video_person_box("S001C001P001R001A001", {"person_box": None}, []) is None  # refused per video
     fallback = _video_person_box("S001C001P001R001A001", {"person_box": None}, [[0, 0, 0.4, 0.4], [0.2, 0.2, 0.6, 1]])
     assert fallback["box"] == [0.1, 0.1, 0.5, 0.7] and fallback["source"] == "camera median"
@@ -304,3 +305,25 @@ def test_pairs_caches_refuse_person_crops(tmp_path, capsys):
     assert main(["prepare", "pairs", "--root", str(csv), "--out", str(tmp_path / "c"), "--crop", "person"]) == 2
     assert "prepare pairs: --crop person needs person boxes per video" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+def test_an_independent_client_crops_a_person_model_like_predict(person_model, tiny_ntu, tmp_path, capsys):
+    """The person rule in the metadata is complete: a client written from it matches predict to 1e-5, with boxes
+    near the frame's edge, larger than its height, and partly outside it."""
+    layout = ntu.NtuLayout(tiny_ntu)
+    boxes = {
+        "S001C001P001R001A001": [60.0, 20.0, 100.0, 90.0],
+        "S001C002P003R001A003": [0.0, 0.0, 30.0, 40.0],
+        "S001C001P002R001A002": [20.0, 5.0, 150.0, 108.0],
+        "S001C002P001R001A001": [170.0, 40.0, 230.0, 120.0],
+    }
+    videos = [str(layout.rgb(n)) for n in boxes]
+    path = tmp_path / "boxes.json"
+    path.write_text(json.dumps({v: b for v, b in zip(videos, boxes.values(), strict=True)}))
+    capsys.readouterr()
+    onnx_path = person_model[1]
+    assert main(["predict", *videos, "--model", str(onnx_path), "--boxes", str(path), "--json", "--topk", "3"]) == 0
+    for r, box in zip(json.loads(capsys.readouterr().out), boxes.values(), strict=True):
+        ours = _independent_client(onnx_path, r["video"], box)
+        for t in r["top"]:
+            assert abs(ours[t["class"]] - t["prob"]) <= 1e-5, (r["video"], t, ours)

@@ -146,3 +146,29 @@ def test_deterministic_and_resumable(tmp_path):
     other = SynthConfig(**{**cfg.__dict__, "seed": 4})
     generate(other, tmp_path / "c", show_progress=False)
     assert (tmp_path / "c" / "nturgb+d_skeletons" / f"{cfg.names()[0]}.skeleton").read_bytes() != sa
+
+
+def test_new_camera_placements_show_the_same_performance_smaller_and_elsewhere(tmp_path):
+    """``placement=new``: the same performances, seen from farther, higher and off-centre through a wider lens;
+    the default placement draws exactly what it drew before the option existed (the rig's RNG is untouched)."""
+    from dataclasses import replace
+
+    from modistill.data.align import estimate_alignment
+    from modistill.data.person_box import joint_box
+
+    cfg = SynthConfig(classes=1, subjects=1, cameras=3, frames=10, rgb_size=(192, 108), depth_size=(128, 106))
+    generate(cfg, tmp_path / "ntu", show_progress=False)
+    generate(replace(cfg, placement="new"), tmp_path / "new", show_progress=False)
+    for c in (1, 2, 3):
+        name = f"S001C00{c}P001R001A001"
+        old = ntu.read_skeleton(ntu.NtuLayout(tmp_path / "ntu").skeleton(name))
+        new = ntu.read_skeleton(ntu.NtuLayout(tmp_path / "new").skeleton(name))
+        assert len(old) == len(new)  # the same performance
+        (a0, b0, a1, b1), (c0, d0, c1, d1) = joint_box(old), joint_box(new)
+        assert (d1 - d0) < 0.7 * (b1 - b0)  # the person is much smaller
+        assert abs((c0 + c1) - (a0 + a1)) / 2 > 0.02 or abs((d0 + d1) - (b0 + b1)) / 2 > 0.05  # and elsewhere
+        assert estimate_alignment(new) is not None  # prepare can still align such a video
+    rig = R.make_rig(np.random.default_rng([0, 3, 1, 2]), 2)
+    again = np.random.default_rng([0, 3, 1, 2])
+    dist, height = again.uniform(2.1, 2.8), again.uniform(0.8, 1.4)
+    assert rig.zoom == 1.0 and abs(np.hypot(rig.centre[0], rig.centre[2]) - dist) < 1e-9 and rig.centre[1] == height

@@ -35,6 +35,7 @@ def cmd_synth(a: argparse.Namespace) -> None:
         depth_mask=a.depth_mask,
         roi_margin=a.roi_margin,
         layout=a.layout,
+        placement=a.placement,
     )
     names = generate(cfg, a.out_dir, workers=a.workers, show_progress=not a.quiet)
     print(f"wrote {len(names)} samples in the {a.layout} layout under {a.out_dir}")
@@ -153,6 +154,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["ntu", "nwucla", "uwa3d"],
         default="ntu",
         help="on-disk layout: NTU RGB+D (default), NW-UCLA or UWA3D II style frame folders",
+    )
+    s.add_argument(
+        "--placement",
+        choices=["ntu", "new"],
+        default=d.placement,
+        help="ntu: Kinect-like camera placements (default); new: farther, higher, off-centre and with a wider "
+        "lens, never seen by a model trained on ntu placements (the new-camera benchmark)",
     )
     s.add_argument("--seed", type=int, default=d.seed, help="random seed of the generator")
     s.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel writer processes")

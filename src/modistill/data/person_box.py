@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from modistill.data.ntu import Body
+
 PERSON_PADDING = 0.25  # PoseCompact's default
 MIN_SIDE_PX = 10.0  # PoseCompact skips boxes under 10 px: such a box holds no usable person
 CROP_POLICIES = ("fov", "person")
@@ -74,3 +76,16 @@ def median_box(boxes: Sequence[Sequence[float]]) -> Box:
     """Per-coordinate median of boxes given as fractions of their frames (a camera's fallback box)."""
     arr = np.median(np.asarray(boxes, np.float64).reshape(-1, 4), axis=0)
     return float(arr[0]), float(arr[1]), float(arr[2]), float(arr[3])
+
+
+def joint_box(frames: Sequence[Sequence[Body]]) -> list[float] | None:
+    """The tight box around every tracked or inferred joint of every body over every frame of an NTU skeleton, as
+    fractions of the colour frame (joints outside it included: a person partly out of view); None when no frame
+    has a body."""
+    from modistill.data.align import COLOR_REF
+
+    pts = [b.joints[b.joints[:, 11] != 0, 5:7] for bodies in frames for b in bodies]
+    box = tight_box(np.concatenate(pts)) if pts else None
+    if box is None:
+        return None
+    return [round(v / COLOR_REF[i % 2], 6) for i, v in enumerate(box)]

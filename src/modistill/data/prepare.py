@@ -34,6 +34,7 @@ from modistill.data.cache import (
 )
 from modistill.data.encode import aligned_pair, depth_range
 from modistill.data.options import PrepareOptions
+from modistill.data.person_box import joint_box
 from modistill.data.splits import BENCHMARKS
 from modistill.errors import DataError, UserError
 from modistill.utils.io import atomic_write_text, read_json
@@ -56,21 +57,8 @@ def _scan_alignment(job) -> dict:
         "alignment": al.to_dict() if al else None,
         "skeleton_error": None if al else "no well-tracked joints",
         "skeleton_frames": len(frames),
-        "person_box": _joint_box(frames),
+        "person_box": joint_box(frames),
     }
-
-
-def _joint_box(frames: list[list[ntu.Body]]) -> list[float] | None:
-    """The tight box around every tracked or inferred joint of every body over every frame, as fractions of the
-    colour frame (joints outside it included: a person partly out of view); None when no frame has a body."""
-    from modistill.data.align import COLOR_REF
-    from modistill.data.person_box import tight_box
-
-    pts = [b.joints[b.joints[:, 11] != 0, 5:7] for bodies in frames for b in bodies]
-    box = tight_box(np.concatenate(pts)) if pts else None
-    if box is None:
-        return None
-    return [round(v / COLOR_REF[i % 2], 6) for i, v in enumerate(box)]
 
 
 def _scan_crashed(job) -> dict:

@@ -29,6 +29,7 @@ class SynthConfig:
     depth_mask: str = "roi"  # roi = NTU's masked depth (a box around the skeleton keeps floor and wall); body
     roi_margin: float = 0.15  # the ROI box grows by this fraction of the skeleton's height on each side
     layout: str = "ntu"  # ntu | nwucla | uwa3d
+    placement: str = "ntu"  # ntu: Kinect-like cameras; new: farther, higher, off-centre, wider lens (render.make_rig)
 
     def validate(self) -> None:
         for key in ("classes", "subjects", "cameras", "replications", "setups", "frames"):
@@ -40,6 +41,8 @@ class SynthConfig:
             raise UserError(f"synth: --layout must be one of {LAYOUTS}, got {self.layout!r}")
         if self.layout != "ntu" and self.classes > LAYOUT_CLASSES[self.layout]:
             raise UserError(f"synth: the {self.layout} layout has at most {LAYOUT_CLASSES[self.layout]} classes")
+        if self.placement not in ("ntu", "new"):
+            raise UserError(f"synth: --placement must be ntu or new, got {self.placement!r}")
         if not 0.0 <= self.clutter <= 1.0:
             raise UserError(f"synth: --clutter must be in [0, 1], got {self.clutter}")
         if self.depth_mask not in ("roi", "body"):

@@ -48,24 +48,39 @@ class Rig:
 
     rotation: np.ndarray  # rows: camera x (right), y (up), z (forward) in world coordinates
     centre: np.ndarray
+    zoom: float = 1.0  # the colour camera's focal length, as a multiple of COLOR_F
 
     def to_camera(self, pts: np.ndarray) -> np.ndarray:
         return (pts - self.centre) @ self.rotation.T
 
 
-def make_rig(setup_rng: np.random.Generator, camera: int) -> Rig:
-    """Camera ``camera`` of a setup: yaw from CAMERA_YAW, distance/height drawn per setup, looking at the chest."""
-    dist = setup_rng.uniform(2.1, 2.8)
-    height = setup_rng.uniform(0.8, 1.4)
+PLACEMENTS = ("ntu", "new")
+
+
+def make_rig(setup_rng: np.random.Generator, camera: int, placement: str = "ntu") -> Rig:
+    """Camera ``camera`` of a setup: yaw from CAMERA_YAW, distance/height drawn per setup, looking at the chest.
+
+    ``new``: placements the ``ntu`` ones never reach, for testing a model on a camera it was not trained with:
+    farther (3.3-4.0 m instead of 2.1-2.8), higher (1.7-2.1 m instead of 0.8-1.4), aimed 0.8-1.2 m to one side of
+    the performer (off-centre), with a wider colour lens (focal × 0.65-0.8): the person is smaller and elsewhere
+    in the frame."""
+    new = placement == "new"
+    dist = setup_rng.uniform(3.3, 4.0) if new else setup_rng.uniform(2.1, 2.8)
+    height = setup_rng.uniform(1.7, 2.1) if new else setup_rng.uniform(0.8, 1.4)
     yaw = np.radians(CAMERA_YAW.get(camera, 30.0 * (camera - 2)) + setup_rng.uniform(-5, 5))
     centre = np.array([dist * np.sin(yaw), height, dist * np.cos(yaw)])
     target = np.array([0.0, 1.0, 0.0])
+    zoom = 1.0
+    if new:
+        side = np.array([np.cos(yaw), 0.0, -np.sin(yaw)])  # horizontal, across the line of sight
+        target = target + side * setup_rng.uniform(0.8, 1.2) * setup_rng.choice([-1.0, 1.0])
+        zoom = float(setup_rng.uniform(0.65, 0.8))
     f = target - centre
     f /= np.linalg.norm(f)
     right = np.cross(f, [0.0, 1.0, 0.0])
     right /= np.linalg.norm(right)
     up = np.cross(right, f)
-    return Rig(np.stack([right, up, f]), centre)
+    return Rig(np.stack([right, up, f]), centre, zoom)
 
 
 def project_depth(cam: np.ndarray) -> np.ndarray:
@@ -74,11 +89,12 @@ def project_depth(cam: np.ndarray) -> np.ndarray:
     return np.stack([DEPTH_REF[0] / 2 + DEPTH_F * cam[:, 0] / z, DEPTH_REF[1] / 2 - DEPTH_F * cam[:, 1] / z], 1)
 
 
-def project_color(cam: np.ndarray) -> np.ndarray:
+def project_color(cam: np.ndarray, zoom: float = 1.0) -> np.ndarray:
     """Depth-camera-space points → (N, 2) pixels of the colour camera in the 1920x1080 reference grid."""
     z = np.maximum(cam[:, 2], 1e-3)
     x = cam[:, 0] + BASELINE
-    return np.stack([COLOR_REF[0] / 2 + COLOR_F * x / z, COLOR_REF[1] / 2 - COLOR_F * cam[:, 1] / z], 1)
+    f = COLOR_F * zoom
+    return np.stack([COLOR_REF[0] / 2 + f * x / z, COLOR_REF[1] / 2 - f * cam[:, 1] / z], 1)
 
 
 def _fixed(p: np.ndarray) -> tuple[int, int]:
@@ -277,14 +293,15 @@ def render_rgb(
     light: tuple[float, np.ndarray],
     noise_bank: list[np.ndarray],
     held: tuple[str, np.ndarray] | None = None,
+    zoom: float = 1.0,
 ) -> np.ndarray:
     """RGB uint8 frame (H, W, 3): background, distractors behind, the person and what they hold (``held``: kind
-    and (4, 3) corners), distractors in front, light, noise."""
+    and (4, 3) corners), distractors in front, light, noise; ``zoom``: the colour focal length × COLOR_F."""
     w, _ = size
     s = w / COLOR_REF[0]
     img = background.copy()
     _draw_distractors(img, [d for d in distractors if not d.front], frame)
-    pix = project_color(cam) * s
+    pix = project_color(cam, zoom) * s
     colours = {
         "shirt": subject.shirt,
         "sleeve": subject.shirt,
@@ -297,9 +314,9 @@ def render_rgb(
         k = float(np.clip(1.25 - 0.12 * z, 0.6, 1.15))
         return tuple(float(c) * k for c in colours[part])
 
-    _draw_body(img, pix, cam, COLOR_F * s, shade, aa=True, outline=0.45)
+    _draw_body(img, pix, cam, COLOR_F * zoom * s, shade, aa=True, outline=0.45)
     if held is not None:
-        _draw_object(img, project_color(held[1]) * s, held[0])
+        _draw_object(img, project_color(held[1], zoom) * s, held[0])
     _draw_distractors(img, [d for d in distractors if d.front], frame)
     gain, cast = light
     img *= gain * cast

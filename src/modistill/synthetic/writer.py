@@ -37,7 +37,7 @@ def _performance(cfg: SynthConfig, s: int, p: int, r: int, a: int) -> tuple[B.Su
     return subject, body @ rot.T + offset, n
 
 
-def _skeleton_frames(cam: np.ndarray, rng: np.random.Generator, body_id: int, n_empty: int) -> list:
+def _skeleton_frames(cam: np.ndarray, rng: np.random.Generator, body_id: int, n_empty: int, zoom: float) -> list:
     """NTU skeleton records: camera-space metres, depth and colour reference-grid pixels, tracking states."""
     frames = []
     for t, pts in enumerate(cam):
@@ -47,7 +47,7 @@ def _skeleton_frames(cam: np.ndarray, rng: np.random.Generator, body_id: int, n_
         joints = np.zeros((25, 12))
         joints[:, 0:3] = pts
         joints[:, 3:5] = R.project_depth(pts)
-        joints[:, 5:7] = R.project_color(pts)
+        joints[:, 5:7] = R.project_color(pts, zoom)
         joints[:, 7] = 1.0
         joints[LEAF_JOINTS, 7] = 0.0
         state = np.full(25, ntu.TRACKED, dtype=float)
@@ -98,7 +98,7 @@ def _render(cfg: SynthConfig, name: str):
     """RGB frames, uint16 depth frames and NTU skeleton frames of one sample (an NTU name)."""
     sn = ntu.parse_name(name)
     subject, world, n = _performance(cfg, sn.setup, sn.performer, sn.replication, sn.action)
-    rig = R.make_rig(np.random.default_rng([cfg.seed, 3, sn.setup, sn.camera]), sn.camera)
+    rig = R.make_rig(np.random.default_rng([cfg.seed, 3, sn.setup, sn.camera]), sn.camera, cfg.placement)
     cam = np.stack([rig.to_camera(p) for p in world])
     kind = B.held_object(sn.action - 1)
     cam, quad = cam[:, :25], (cam[:, 25:] if kind else None)
@@ -130,11 +130,12 @@ def _render(cfg: SynthConfig, name: str):
                 light[t],
                 noise,
                 None if q is None else (kind, q),
+                rig.zoom,
             )
         )
     n_empty = int(rng.integers(1, 4)) if rng.random() < cfg.empty_frame_prob else 0
     body_id = BODY_ID_BASE + int(rng.integers(1, 10_000))
-    return rgb, depth, _skeleton_frames(cam, rng, body_id, n_empty)
+    return rgb, depth, _skeleton_frames(cam, rng, body_id, n_empty, rig.zoom)
 
 
 def render_sample(cfg: SynthConfig, root: Path, name: str) -> str:
