@@ -10,9 +10,10 @@ from test_deploy import _independent_client
 from test_training import tiny_cfg
 
 from modistill.cli import main
-from modistill.data import ntu
+from modistill.data import ntu, video
 from modistill.data.align import COLOR_REF, Alignment, depth_to_rgb_affine, person_crop
 from modistill.data.cache import load_cache_meta, load_clip, load_manifest
+from modistill.data.encode import crop_resize
 from modistill.data.person_box import DEFAULT_DETECTOR, joint_box, square_box
 from modistill.data.prepare import PrepareOptions, _video_person_box, prepare_ntu
 from modistill.deploy.boxes import box_for, read_boxes
@@ -299,12 +300,40 @@ def test_no_person_found_fails_that_video_and_a_mismatched_detector_file_is_refu
         load_detector(DETECTOR)
 
 
-def test_pairs_caches_refuse_person_crops(tmp_path, capsys):
-    csv = tmp_path / "pairs.csv"
-    csv.write_text("rgb,depth,label,split\n")
-    assert main(["prepare", "pairs", "--root", str(csv), "--out", str(tmp_path / "c"), "--crop", "person"]) == 2
-    assert "prepare pairs: --crop person needs person boxes per video" in capsys.readouterr().err
-    assert not (tmp_path / "c").exists()
+def test_pairs_take_person_boxes_from_their_columns(person_cache, tiny_ntu, tmp_path):
+    """A pairs row's x0,y0,x1,y1 columns crop RGB as prepare ntu crops around the same joints; depth (registered)
+    at the same fractions; a row with neither box nor keypoints fails with the reason."""
+    from modistill.data.pairs import prepare_pairs
+
+    layout = ntu.NtuLayout(tiny_ntu)
+    names = ["S001C001P001R001A001", "S001C002P002R001A003"]
+    lines = ["id,label,rgb,depth,split,x0,y0,x1,y1"]
+    for n in names:
+        rec = load_manifest(person_cache)[n]
+        w, h = rec["rgb_size"]
+        box = ",".join(str(v * (w, h)[i % 2]) for i, v in enumerate(rec["person_box"]["box"]))
+        lines.append(f"{n},0,{layout.rgb(n)},{layout.depth_dir(n)},train,{box}")
+    lines.append(f"nobox,1,{layout.rgb(names[0])},{layout.depth_dir(names[0])},test,,,,")
+    (tmp_path / "p.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "cache"
+    prepare_pairs(tmp_path / "p.csv", out, size=S, frames=3, show_progress=False, crop="person")
+    recs = load_manifest(out)
+    assert load_cache_meta(out)["crop"] == {"policy": "person", "padding": 0.25}
+    assert (
+        recs["nobox"]["status"] == "failed"
+        and "needs x0,y0,x1,y1 columns or a pose keypoints file" in (recs["nobox"]["reason"])
+    )
+    for n in names:
+        assert recs[n]["crop_rgb"] == pytest.approx(load_manifest(person_cache)[n]["crop_rgb"], abs=0.02)
+        ours, theirs = load_clip(out, n), load_clip(person_cache, n)
+        assert np.abs(ours[0].astype(int) - theirs[0].astype(int)).mean() < 1.0
+        # depth is cut at the RGB crop's fractions of its own frame: its missing pixels (black) are those there
+        x0, y0, x1, y1 = (v / (192, 108)[i % 2] for i, v in enumerate(recs[n]["crop_rgb"]))
+        for k, i in enumerate(video.evenly_spaced(layout.depth_count(n), 3)):
+            d = ntu.read_depth(layout.depth_frame(n, int(i) + 1))
+            dh, dw = d.shape
+            cut = crop_resize(d, (x0 * dw, y0 * dh, x1 * dw, y1 * dh), S, nearest=True)
+            assert np.array_equal(ours[1, k].sum(-1) == 0, cut == 0)
 
 
 def test_an_independent_client_crops_a_person_model_like_predict(person_model, tiny_ntu, tmp_path, capsys):

@@ -28,7 +28,9 @@ def prepare(
     if dataset == "pairs":
         from modistill.data.pairs import prepare_pairs
 
-        return prepare_pairs(root, out, size, frames, depth_encoding, workers, show_progress, modalities, crop)
+        return prepare_pairs(
+            root, out, size, frames, depth_encoding, workers, show_progress, modalities, crop, person_padding
+        )
     from modistill.data.prepare import PrepareOptions, prepare_ntu
 
     opts = PrepareOptions(

@@ -62,6 +62,7 @@ def cmd_prepare(a: argparse.Namespace) -> int | None:
             show_progress=not a.quiet,
             modalities=tuple(a.modalities),
             crop=a.crop,
+            person_padding=a.person_padding,
         )
     else:
         from modistill.data.prepare import PrepareOptions, prepare_ntu

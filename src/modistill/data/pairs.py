@@ -1,7 +1,9 @@
 """Users' own paired data: a CSV manifest of RGB + privileged-modality videos or frame folders.
 
-Columns (header required): ``id,label,rgb,depth`` and optionally ``subject,view,split`` and ``pose`` (a
-keypoints JSON file per video, for ``--modalities rgb,depth,pose``; format in :func:`read_keypoints`). Paths are
+Columns (header required): ``id,label,rgb,depth`` and optionally ``subject,view,split``, ``pose`` (a
+keypoints JSON file per video, for ``--modalities rgb,depth,pose``; format in :func:`read_keypoints`) and
+``x0,y0,x1,y1`` (the tight box around every person over the video, in the RGB frame's pixels, for ``--crop
+person``; without it the box is the one around the row's keypoints). Paths are
 relative to the CSV's folder. ``rgb``/``depth`` may be a video file (anything PyAV reads), a folder of images or a
 glob of images (``clip/*_rgb.jpg``), frames in natural name order. The privileged modality may be 16-bit depth PNGs
 (jet- or gray-encoded like NTU depth) or any 8-bit image (IR, optical flow, ...) used as is. ``label`` is a
@@ -9,7 +11,8 @@ class index or a class name (names are indexed in sorted order). ``split`` is ``
 defines the protocol of the training run.
 
 The two modalities are assumed registered (same camera or already aligned), so both are resized whole to the
-network size; there is no skeleton alignment.
+network size (``--crop fov``, the default for pairs means the whole frame), or both cut to the same person crop
+at the same fractions of their frames (``--crop person``); there is no skeleton alignment.
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ from modistill.data.cache import (
     prepare_lock,
     write_clip,
 )
-from modistill.data.encode import depth_range, encode_depth
+from modistill.data.encode import crop_resize, depth_range, encode_depth
 from modistill.data.pose import LAYOUTS, JointLayout, render_pose, to_clip_pixels
 from modistill.errors import DataError, UserError
 from modistill.utils.io import read_text
 
 REQUIRED = ("id", "label", "rgb", "depth")
+BOX_COLUMNS = ("x0", "y0", "x1", "y1")
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
@@ -86,6 +90,7 @@ def read_pairs_csv(path: str | Path) -> tuple[list[dict], list[str], list[tuple[
                 "view": (r.get("view") or "").strip(),
                 "split": (r.get("split") or "").strip(),
                 "pose": str(path.parent / r["pose"].strip()) if (r.get("pose") or "").strip() else None,
+                "box": [float(r[c]) for c in BOX_COLUMNS] if (r.get("x0") or "").strip() else None,
             }
         )
     return out, names, bad
@@ -149,6 +154,14 @@ def _row_problem(r: dict, rid: str, seen: set[str]) -> str | None:
     split = (r.get("split") or "").strip()
     if split and split not in SPLITS:
         return f"split must be one of {SPLITS}, got {split!r}"
+    box = [(r.get(c) or "").strip() for c in BOX_COLUMNS]
+    if any(box):
+        try:
+            x0, y0, x1, y1 = (float(v) for v in box)
+        except ValueError:
+            return f"the person box {','.join(BOX_COLUMNS)} needs four numbers, got {box}"
+        if not (np.isfinite([x0, y0, x1, y1]).all() and x0 < x1 and y0 < y1):
+            return f"the person box needs x0 < x1 and y0 < y1, got {box}"
     return None
 
 
@@ -198,16 +211,42 @@ def _read(src: Path, k: int, limit: int) -> tuple[list[np.ndarray], int, np.ndar
     return frames, n, np.asarray(idx)
 
 
-def _to_rgb_image(img: np.ndarray, size: int) -> np.ndarray:
-    return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-
-
 def _job_name(job) -> str:
     return job[0]["id"]
 
 
+def _person_box(rec: dict, rgb_shape: tuple, padding: float) -> tuple[tuple[float, float, float, float], dict]:
+    """The person crop (pixels) of a row: around its box columns, else around its keypoints over all frames."""
+    from modistill.data.person_box import square_box, tight_box
+
+    if rec["box"] is not None:
+        tight, source = rec["box"], "box columns"
+    elif rec["pose"] is not None:
+        frames, _ = read_keypoints(Path(rec["pose"]))
+        pts = [b for bodies in frames for b in bodies]
+        found = tight_box(np.concatenate(pts)) if pts else None
+        if found is None:
+            raise DataError(Path(rec["pose"]), "no keypoint in any frame for a person box")
+        tight, source = list(found), "keypoints"
+    else:
+        raise DataError(Path(rec["rgb"]), "--crop person needs x0,y0,x1,y1 columns or a pose keypoints file")
+    h, w = rgb_shape[:2]
+    sq = square_box(tight, (w, h), padding)
+    if sq is None:
+        raise DataError(Path(rec["rgb"]), f"its person box {[round(v) for v in tight]} leaves no crop in the frame")
+    return sq, {"box": [round(v, 2) for v in tight], "source": source}
+
+
+def _cut(img: np.ndarray, frac: tuple[float, float, float, float] | None, size: int, nearest: bool = False):
+    """The whole frame resized (``frac`` None), or the region at these fractions of the frame cut and resized."""
+    if frac is None:
+        return cv2.resize(img, (size, size), interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
+    h, w = img.shape[:2]
+    return crop_resize(img, (frac[0] * w, frac[1] * h, frac[2] * w, frac[3] * h), size, nearest)
+
+
 def _process(job) -> dict:
-    rec, cache, size, frames, encoding, modalities = job
+    rec, cache, size, frames, encoding, modalities, person_padding = job
     out_rec = {k: rec[k] for k in ("label", "subject", "view", "split")} | {
         "name": rec["id"],
         "status": "failed",
@@ -225,19 +264,24 @@ def _process(job) -> dict:
             if min(n_rgb, limit) != min(n_rgb, n_dep):  # the RGB was sampled over another length: sample again
                 rgb, n_rgb, idx = _read(rgb_src, frames, min(n_rgb, n_dep))
             out_rec["reason"] = f"frame counts differ (rgb {n_rgb}, privileged {n_dep}); using the common length"
+        frac = box = None
+        if person_padding is not None:
+            box, out_rec["person_box"] = _person_box(rec, rgb[0].shape, person_padding)
+            h, w = rgb[0].shape[:2]
+            frac = (box[0] / w, box[1] / h, box[2] / w, box[3] / h)
+            out_rec.update(crop_rgb=[round(v, 2) for v in box], rgb_size=[w, h])
         arr = np.empty((len(modalities), frames, size, size, 3), np.uint8)
         if dep[0].dtype == np.uint16:
             near, far = depth_range(dep)
         for k in range(frames):
-            arr[0, k] = _to_rgb_image(rgb[k], size)
+            arr[0, k] = _cut(rgb[k], frac, size)
             d = dep[k]
             if d.dtype == np.uint16:
-                d = cv2.resize(d, (size, size), interpolation=cv2.INTER_NEAREST)
-                arr[1, k] = encode_depth(d, near, far, encoding)
+                arr[1, k] = encode_depth(_cut(d, frac, size, nearest=True), near, far, encoding)
             else:
-                arr[1, k] = _to_rgb_image(d, size)
+                arr[1, k] = _cut(d, frac, size)
         if "pose" in modalities:
-            arr[modalities.index("pose")], note = _pose(rec, idx, rgb[0].shape, size)
+            arr[modalities.index("pose")], note = _pose(rec, idx, rgb[0].shape, size, box)
             if note:
                 out_rec["reason"] = "; ".join(x for x in (out_rec["reason"], note) if x)
         out_rec.update(status="ok", rgb_frames=n_rgb, depth_frames=n_dep)
@@ -248,9 +292,9 @@ def _process(job) -> dict:
     return out_rec
 
 
-def _pose(rec: dict, idx: np.ndarray, rgb_shape: tuple, size: int) -> tuple[np.ndarray, str | None]:
-    """Pose images of the sampled frames from the row's keypoints file, in the whole RGB frame (pairs caches
-    resize whole frames), and a note naming the frames left blank."""
+def _pose(rec: dict, idx: np.ndarray, rgb_shape: tuple, size: int, box=None) -> tuple[np.ndarray, str | None]:
+    """Pose images of the sampled frames from the row's keypoints file, in the RGB frame's crop (``box``, pixels;
+    None: the whole frame), and a note naming the frames left blank."""
     if rec["pose"] is None:
         raise DataError(Path(rec["rgb"]), "no keypoints file in the pose column (needed for --modalities ...,pose)")
     frames, layout = read_keypoints(Path(rec["pose"]))
@@ -258,9 +302,8 @@ def _pose(rec: dict, idx: np.ndarray, rgb_shape: tuple, size: int) -> tuple[np.n
     out = np.zeros((len(idx), size, size, 3), np.uint8)
     blank = []
     for k, i in enumerate(idx):
-        bodies = [
-            to_clip_pixels(b, (0.0, 0.0, float(w), float(h)), size) for b in (frames[i] if i < len(frames) else [])
-        ]
+        region = box or (0.0, 0.0, float(w), float(h))
+        bodies = [to_clip_pixels(b, region, size) for b in (frames[i] if i < len(frames) else [])]
         if not any(np.isfinite(b).all(1).any() for b in bodies):
             blank.append(int(i))
             continue
@@ -278,18 +321,16 @@ def prepare_pairs(
     show_progress: bool = True,
     modalities: tuple[str, ...] = ("rgb", "depth"),
     crop: str = "fov",
+    person_padding: float = 0.25,
 ) -> dict:
     """Build or resume a cache (same format as ``prepare ntu``) from a pairs CSV; ``modalities``: rgb,depth, and
-    pose from the ``pose`` column's keypoint files. Pairs caches store whole frames: ``crop`` other than ``fov``
-    is refused, since a pairs CSV gives no person boxes yet."""
-    if crop != "fov":
-        raise UserError(
-            f"prepare pairs: --crop {crop} needs person boxes per video, which pairs CSVs cannot give yet; "
-            "pairs caches store whole frames"
-        )
+    pose from the ``pose`` column's keypoint files; ``crop``: ``fov`` stores whole frames (the two modalities are
+    registered), ``person`` the person crop of each row's box columns or keypoints."""
     from modistill.data.prepare import PrepareOptions, process_videos
 
-    opts = PrepareOptions(size, frames, depth_encoding, workers=workers, modalities=modalities)
+    opts = PrepareOptions(
+        size, frames, depth_encoding, workers=workers, modalities=modalities, crop=crop, person_padding=person_padding
+    )
     opts.validate()
     settings = opts.settings() | {"benchmark": "pairs"}
     if "pose" in settings:
@@ -319,7 +360,8 @@ def prepare_pairs(
             if rec is not None:  # the CSV's label, subject, view and split win over the stored ones
                 done[r["id"]] = rec | {k: r[k] for k in ("label", "subject", "view", "split")}
             else:
-                todo.append((r, cache, size, frames, depth_encoding, list(modalities)))
+                padding = person_padding if crop == "person" else None
+                todo.append((r, cache, size, frames, depth_encoding, list(modalities), padding))
         return process_videos(_process, todo, _job_name, cache, done, len(records), workers, show_progress, time.time())
 
 

@@ -151,13 +151,8 @@ def data_fingerprint(cache_meta: dict, splits: dict[str, list[str]], labels: dic
 def deploy_crop(cache_meta: dict, records: dict[str, dict], train_names: list[str], cache: str) -> dict:
     """The RGB region (fractions of the frame) a camera image is cropped to before resizing, and the policy it
     stands for. NTU-style caches hold skeleton-aligned crops: the deploy crop is the median of the training
-    videos' crops. Pairs caches hold whole frames. A cache whose records lost their crops is refused."""
-    if cache_meta.get("benchmark") == "pairs":
-        return {
-            "policy": "full frame (pairs caches store whole frames)",
-            "box": FULL_FRAME,
-            "source": "full frame, as in training",
-        }
+    videos' crops. Pairs caches hold whole frames. A person-crop cache gives its rule instead of a box. A cache
+    whose records lost their crops is refused."""
     crop = cache_meta.get("crop") or {"policy": "fov"}
     if crop["policy"] == "person":
         from modistill.data.person_box import DEFAULT_DETECTOR, DETECTOR_SCORE, PERSON_RULE
@@ -170,8 +165,14 @@ def deploy_crop(cache_meta: dict, records: dict[str, dict], train_names: list[st
                 "detector": DEFAULT_DETECTOR,
                 "score": DETECTOR_SCORE,
             },
-            "source": "per video: the tight box around every person (skeleton joints in training; a person box "
-            "given per video at deploy time), padded and made square by the rule",
+            "source": "per video: the tight box around every person (in training from its skeleton, box columns "
+            "or keypoints; at deploy time from a detector or given boxes), padded and squared by the rule",
+        }
+    if cache_meta.get("benchmark") == "pairs":
+        return {
+            "policy": "full frame (pairs caches store whole frames)",
+            "box": FULL_FRAME,
+            "source": "full frame, as in training",
         }
     recs = [records[n] for n in train_names if records.get(n, {}).get("crop_rgb") and records[n].get("rgb_size")]
     if not recs:
