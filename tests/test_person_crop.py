@@ -356,3 +356,27 @@ def test_an_independent_client_crops_a_person_model_like_predict(person_model, t
         ours = _independent_client(onnx_path, r["video"], box)
         for t in r["top"]:
             assert abs(ours[t["class"]] - t["prob"]) <= 1e-5, (r["video"], t, ours)
+
+
+def test_the_detector_exports_to_onnx_and_predict_runs_it_without_pytorch_detection(
+    person_model, tiny_ntu, tmp_path, monkeypatch, capsys
+):
+    _save_detector(monkeypatch, tmp_path, {1: 20.0})
+    onnx_det = tmp_path / "det.onnx"
+    assert main(["export-detector", "--detector", DETECTOR, "--out", str(onnx_det)]) in (0, None)
+    video = ntu.NtuLayout(tiny_ntu).rgb("S001C002P002R001A003")
+    frames = sampled_frames(video, 3, 3)  # 192 x 108: not the size the graph was traced at
+    ref, ours = load_detector(DETECTOR), load_detector(str(onnx_det))
+    for f in frames:
+        (b0, l0, _), (b1, l1, _) = ref.detections(f), ours.detections(f)
+        assert len(b0) == len(b1) > 0 and set(l0.tolist()) == set(l1.tolist()) == {1}
+    assert ref.box(frames) == pytest.approx(ours.box(frames), abs=0.05)  # the merged person box predict uses
+    capsys.readouterr()
+    results = []
+    for det in (DETECTOR, str(onnx_det)):
+        assert main(["predict", str(video), "--model", str(person_model[1]), "--detector", det, "--json"]) in (0, None)
+        results.append(json.loads(capsys.readouterr().out)[0])
+    assert results[0]["top"][0]["class"] == results[1]["top"][0]["class"]
+    assert results[0]["top"][0]["prob"] == pytest.approx(results[1]["top"][0]["prob"], abs=1e-4)
+    with pytest.raises(UserError, match="not a person detector exported by modistill"):
+        load_detector(str(person_model[1]))

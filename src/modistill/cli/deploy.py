@@ -27,6 +27,15 @@ def cmd_export(a: argparse.Namespace) -> None:
         )
 
 
+def cmd_export_detector(a: argparse.Namespace) -> None:
+    from modistill.data.person_box import DEFAULT_DETECTOR, DETECTOR_SCORE
+    from modistill.deploy.detector import export_detector, load_detector
+
+    det = load_detector(a.detector or DEFAULT_DETECTOR, a.detector_score or DETECTOR_SCORE)
+    out = export_detector(det, a.out)
+    print(f"wrote {out}: {det.spec} (person = label {det.person}, score >= {det.score}); predict --detector {out}")
+
+
 def _crop_words(crop: list | dict) -> str:
     return f"around the person (padding {crop['padding']})" if isinstance(crop, dict) else str(crop)
 
@@ -90,6 +99,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     e.set_defaults(func=cmd_export)
 
+    d = sub.add_parser(
+        "export-detector",
+        help="write a torchvision person detector from the local hub cache as ONNX, for predict --detector FILE",
+    )
+    d.add_argument(
+        "--detector",
+        default=None,
+        metavar="SPEC",
+        help="torchvision:WEIGHTS_ENUM.MEMBER (default: FasterRCNN_MobileNet_V3_Large_FPN_Weights.COCO_V1)",
+    )
+    d.add_argument("--detector-score", type=float, default=None, help="the score threshold it records (default 0.5)")
+    d.add_argument("--out", type=Path, required=True, help="ONNX path")
+    d.set_defaults(func=cmd_export_detector)
+
     p = sub.add_parser("predict", help="top-k actions of raw RGB videos (no depth, no skeleton needed)")
     p.add_argument("videos", nargs="+", type=Path, help="video files (any format PyAV reads)")
     p.add_argument(
@@ -122,8 +145,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="SPEC",
         help="person-crop models without --boxes: the torchvision detector that finds the person, e.g. "
-        "torchvision:KeypointRCNN_ResNet50_FPN_Weights.COCO_V1, read from the local torch hub cache (default: the "
-        "one the model's metadata names)",
+        "torchvision:KeypointRCNN_ResNet50_FPN_Weights.COCO_V1, read from the local torch hub cache, or an .onnx "
+        "file of export-detector (default: the one the model's metadata names)",
     )
     p.add_argument(
         "--detector-score",
