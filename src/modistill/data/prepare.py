@@ -336,11 +336,7 @@ def _clip_jobs(
         if opts.crop == "person":
             person = _video_person_box(n, r, people.get(key, []))
             if person is None:
-                records[n] = {
-                    "name": n,
-                    "status": "failed",
-                    "reason": f"no body in any skeleton frame and no other {key} video has one for a person box",
-                }
+                records[n] = _failed(n, f"no body in any skeleton frame and no other {key} video has one for a box")
                 continue
         al, note = r["alignment"], None
         cam = fits.get(key)
@@ -355,16 +351,18 @@ def _clip_jobs(
             )
             al = cam
         elif al is None:
-            records[n] = {
-                "name": n,
-                "status": "failed",
-                "reason": f"skeleton unusable ({r['skeleton_error']}) and no camera fit for {key}: {refused[key]}",
-            }
+            records[n] = _failed(
+                n, f"skeleton unusable ({r['skeleton_error']}) and no camera fit for {key}: {refused[key]}"
+            )
             continue
         if note:
             log.info("%s: %s", n, note)
         jobs.append((root, cache, n, al, r["skeleton_frames"], note, opts, person))
     return jobs
+
+
+def _failed(name: str, reason: str) -> dict:
+    return {"name": name, "status": "failed", "reason": reason}
 
 
 def _camera_person_boxes(todo: list[str], scans: dict[str, dict], records: dict[str, dict]) -> dict[str, list]:
