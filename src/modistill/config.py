@@ -96,9 +96,9 @@ def _one_of_names(names: Callable[[], Sequence[str]]) -> Check:
 
 
 def _archs() -> list[str]:
-    from modistill.models.stream import ARCHS
+    from modistill.models.stream import BACKBONES
 
-    return sorted(ARCHS)
+    return sorted(BACKBONES)
 
 
 def _samplings() -> tuple[str, ...]:
@@ -287,7 +287,13 @@ SCHEMA: dict[str, Field] = {
         "size; null: off (paper)",
     ),
     "data.workers": F("auto", "workers", help="DataLoader processes; auto: the cores per device, at most 8"),
-    "model.arch": F("resnet50", "str", _arch, help="backbone of every stream (the paper: resnet50)"),
+    "model.arch": F(
+        "resnet50",
+        "str",
+        _arch,
+        help="backbone of every stream: the paper's per-frame 2D ResNets (the paper: resnet50) or torchvision's "
+        "video ResNets r3d_18, mc3_18, r2plus1d_18",
+    ),
     "model.width": F(
         64,
         "int",
@@ -298,10 +304,16 @@ SCHEMA: dict[str, Field] = {
         None,
         "path",
         nullable=True,
-        help="ImageNet weights, offline: torchvision:IMAGENET1K_V2, hf-hub:timm/resnet50.a1_in1k "
-        "(from the local caches) or a .pth/.safetensors file; null: random init",
+        help="pretrained weights, offline: torchvision:IMAGENET1K_V2 (2D ResNets), torchvision:KINETICS400_V1 "
+        "(video ResNets), hf-hub:timm/resnet50.a1_in1k (from the local caches) or a .pth/.safetensors file; null: "
+        "random init",
     ),
-    "model.temporal": F(True, "bool", help="the paper's 3x1x1 temporal convolutions after each stage"),
+    "model.temporal": F(
+        True,
+        "bool",
+        help="the paper's 3x1x1 temporal convolutions after each stage (2D ResNets; video ResNets convolve over "
+        "time themselves and add none)",
+    ),
     "model.zero_init_residual": F(
         False,
         "bool",

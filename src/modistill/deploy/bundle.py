@@ -21,7 +21,7 @@ from modistill.data.person_box import PERSON_RULE
 from modistill.errors import NonFiniteError, UserError
 from modistill.models.multistream import RGBOnly
 from modistill.models.preprocess import normalize
-from modistill.models.stream import ARCHS, Stream
+from modistill.models.stream import BACKBONES, make_stream
 from modistill.training.run import RunInfo
 from modistill.training.steps import DEPLOYABLE
 from modistill.utils.io import atomic_write, load_tensors
@@ -37,8 +37,8 @@ PREPROCESS = {
     "resize": "cv2.warpAffine(frame, M, (size, size), flags=INTER_AREA if sx < 1 and sy < 1 else INTER_LINEAR, "
     "borderMode=BORDER_CONSTANT, borderValue=0) with sx = size / (x1 - x0), sy = size / (y1 - y0), "
     "M = [[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5]] (float32), then uint8",
-    "input": "float32 RGB 0-255 [B, frames, 3, size, size] (frames x channels x rows x columns); ImageNet "
-    "normalisation is inside the model",
+    "input": "float32 RGB 0-255 [B, frames, 3, size, size] (frames x channels x rows x columns); the "
+    "backbone's normalisation (ImageNet's for 2D ResNets, Kinetics-400's for video ResNets) is inside the model",
     "output": "logits [B, num_classes]; probabilities = softmax(logits)",
 }
 
@@ -58,7 +58,7 @@ class DeployModel(nn.Module):
         self.model = model
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.model(normalize(clips))
+        return self.model(normalize(clips, stats=self.model.net.streams["rgb"].input_stats))
 
 
 def _digest(state: dict[str, torch.Tensor], meta_json: str) -> str:
@@ -138,7 +138,7 @@ def validate_meta(meta: object, source: str | Path) -> dict:
             f"{source}: model metadata has {len(names) if isinstance(names, list) else 'no list of'} "
             f"class names for {meta['num_classes']} classes"
         )
-    if meta["arch"] not in ARCHS:
+    if meta["arch"] not in BACKBONES:
         raise UserError(f"{source}: unknown backbone {meta['arch']!r} in the model metadata")
     return meta
 
@@ -194,7 +194,7 @@ def bundle_from_run(run_dir: str | Path, step: str = "step4") -> tuple[dict[str,
 def build_model(state: dict[str, torch.Tensor], meta: dict, source: str | Path) -> DeployModel:
     """The eval-mode deploy model; refuses metadata that does not describe the tensors."""
     validate_meta(meta, source)
-    streams = [Stream(meta["arch"], meta["num_classes"], meta["width"], meta["temporal"]) for _ in range(2)]
+    streams = [make_stream(meta["arch"], meta["num_classes"], meta["width"], meta["temporal"]) for _ in range(2)]
     model = RGBOnly(*streams, connections=[tuple(c) for c in meta["connections"]])
     own = model.net.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))

@@ -75,7 +75,7 @@ class MultiStream(nn.Module):
         for name in self._order:
             stream = self.streams[name]
             with torch.set_grad_enabled(torch.is_grad_enabled() and name not in self.frozen):
-                x[name] = stream.stem(batch[self.inputs[name]].flatten(0, 1))
+                x[name] = stream.enter(batch[self.inputs[name]])
         source_of = {tgt: src for src, tgt in self.connections}
         feats: dict[str, dict[str, torch.Tensor]] = {n: {} for n in self._order}
         for k in range(4):

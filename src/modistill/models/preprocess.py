@@ -7,6 +7,9 @@ import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET = (IMAGENET_MEAN, IMAGENET_STD)
+# torchvision's video models were trained on Kinetics-400 with these (their weights' transforms).
+KINETICS = ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989))
 
 
 def memory_format(device: torch.device) -> torch.memory_format:
@@ -15,8 +18,11 @@ def memory_format(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
 
-def normalize(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """uint8 [..., 3, H, W] → float ImageNet-normalised (applied to jet depth too, as to any 3-channel image), in
+def normalize(
+    x: torch.Tensor, dtype: torch.dtype = torch.float32, stats: tuple[tuple[float, ...], tuple[float, ...]] = IMAGENET
+) -> torch.Tensor:
+    """uint8 [..., 3, H, W] → float normalised by the backbone's ``stats`` (mean, std; ImageNet's for the 2D
+    ResNets, Kinetics-400's for the video ones), applied to jet depth too, as to any 3-channel image, in
     the device's memory format (:func:`memory_format`) whatever the input's strides. The arithmetic is float32;
     the result is cast to ``dtype`` afterwards, the weights' type (bf16 or fp16 under ``*-true`` precision), since
     a 0-255 image cast first would lose its low bits."""
@@ -26,6 +32,6 @@ def normalize(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tens
         x = x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, x.shape[:2])
     else:
         x = x.contiguous()
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1) * 255.0
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1) * 255.0
+    mean = torch.tensor(stats[0], device=x.device).view(3, 1, 1) * 255.0
+    std = torch.tensor(stats[1], device=x.device).view(3, 1, 1) * 255.0
     return ((x.float() - mean) / std).to(dtype)

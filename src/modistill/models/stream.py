@@ -18,7 +18,7 @@ from torchvision.models import resnet
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from modistill.errors import UserError
-from modistill.models.preprocess import memory_format
+from modistill.models.preprocess import IMAGENET, memory_format
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ ARCHS = {
     "resnet101": (Bottleneck, [3, 4, 23, 3]),
 }
 STAGES = ("layer1", "layer2", "layer3", "layer4")
+BACKBONES = (*ARCHS, "r3d_18", "mc3_18", "r2plus1d_18")  # the last three: models/video_stream.py
 
 
 class TemporalConv(nn.Module):
@@ -111,10 +112,12 @@ def block_forward(
 class Stream(nn.Module):
     """A per-frame ResNet stream with temporal convs; logits are per frame and averaged per video."""
 
+    input_stats = IMAGENET  # the normalisation its pretrained weights expect
+
     def __init__(self, arch: str = "resnet50", num_classes: int = 60, width: int = 64, temporal: bool = True):
         super().__init__()
         if arch not in ARCHS:
-            raise UserError(f"unknown backbone {arch!r}; choose one of {sorted(ARCHS)}")
+            raise UserError(f"unknown backbone {arch!r}; choose one of {sorted(BACKBONES)}")
         block, layers = ARCHS[arch]
         net = resnet.ResNet(block, layers, num_classes=num_classes)
         if width != 64:
@@ -132,6 +135,10 @@ class Stream(nn.Module):
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+
+    def enter(self, clips: torch.Tensor) -> torch.Tensor:
+        """``clips`` [B, T, 3, H, W] → the stem's output per frame, [B*T, C, h, w] (the stream interface)."""
+        return self.stem(clips.flatten(0, 1))
 
     def stage(
         self, k: int, x: torch.Tensor, frames: int, source: torch.Tensor | None = None
@@ -156,7 +163,7 @@ class Stream(nn.Module):
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """``clips``: [B, T, 3, H, W] → video logits [B, classes]."""
         b, t = clips.shape[:2]
-        x = self.stem(clips.flatten(0, 1))
+        x = self.enter(clips)
         for k in range(4):
             x, _ = self.stage(k, x, t)
         return self.head(x, t)
@@ -200,18 +207,31 @@ def load_imagenet(stream: Stream, spec: str | Path) -> None:
             f"{spec}: not a torchvision-style {stream.arch} state dict "
             f"(missing {missing[:2]}, unexpected {list(unexpected)[:2]})"
         )
-    log.info("loaded ImageNet weights %s (%d tensors) from %s", spec, len(state), source)
+    log.info("loaded pretrained weights %s (%d tensors) from %s", spec, len(state), source)
 
 
-def zero_init_residuals(stream: Stream) -> None:
+def zero_init_residuals(stream: nn.Module) -> None:
     """Zero the last BatchNorm scale of every residual unit and the classifier (Goyal et al. 2017; torchvision's
     ``zero_init_residual``): a randomly initialised stream starts as its shortcut path with uniform predictions
     (loss ln C), which shortens the initial plateau of training from scratch on small data."""
+    if not isinstance(stream, Stream):
+        stream.zero_init_residuals()  # type: ignore[operator]
+        return
     for name in STAGES:
         for unit in getattr(stream, name):
             nn.init.zeros_(unit.bn3.weight if isinstance(unit, Bottleneck) else unit.bn2.weight)
     nn.init.zeros_(stream.fc.weight)
     nn.init.zeros_(stream.fc.bias)
+
+
+def make_stream(arch: str, num_classes: int, width: int = 64, temporal: bool = True) -> Stream:
+    """The stream class of a backbone name: the paper's per-frame ResNets here, torchvision's video ResNets in
+    :mod:`modistill.models.video_stream`; both follow the same interface (``enter``, ``stage``, ``head``)."""
+    from modistill.models.video_stream import VIDEO_ARCHS, VideoStream
+
+    if arch in VIDEO_ARCHS:
+        return VideoStream(arch, num_classes, width, temporal)  # type: ignore[return-value]
+    return Stream(arch, num_classes, width, temporal)
 
 
 def build_stream(
@@ -222,9 +242,10 @@ def build_stream(
     pretrained: str | Path | None = None,
     zero_init: bool = False,
 ) -> Stream:
-    """A stream with ImageNet weights (``pretrained``), else random init (``zero_init``: see
+    """A stream of backbone ``arch`` (:data:`BACKBONES`) with pretrained weights (``pretrained``: ImageNet for the
+    2D ResNets, Kinetics-400 for the video ones), else random init (``zero_init``: see
     :func:`zero_init_residuals`)."""
-    stream = Stream(arch, num_classes, width, temporal)
+    stream = make_stream(arch, num_classes, width, temporal)
     if pretrained:
         load_imagenet(stream, pretrained)
     elif zero_init:

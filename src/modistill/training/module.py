@@ -89,7 +89,8 @@ class StepModule(L.LightningModule):
 
     def forward(self, batch: dict) -> StreamOutput:
         dtype = next(self.net.parameters()).dtype  # bf16/fp16 under *-true precision, else float32
-        inputs = {m: normalize(batch[m], dtype) for m in self.modalities}
+        stats = next(iter(self.net.streams.values())).input_stats
+        inputs = {m: normalize(batch[m], dtype, stats) for m in self.modalities}
         net = self.ema.module if self.ema is not None and not self.training else self.net
         return net(inputs, return_features=self.needs_features)
 

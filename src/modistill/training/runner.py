@@ -31,6 +31,7 @@ from modistill.data.pairs import split_pairs
 from modistill.data.splits import read_name_list, split_ntu
 from modistill.errors import NonFiniteError, UserError
 from modistill.models.pretrained import pretrained_file
+from modistill.models.stream import ARCHS
 from modistill.training.checkpoint_io import AtomicCheckpointIO
 from modistill.training.loggers import check_loggers, make_loggers
 from modistill.training.module import StepModule
@@ -322,6 +323,8 @@ def open_run(
         raise UserError(f"{cfg['data']['exclude_list']}: data.exclude_list is not a file")
     splits, meta, labels, records = dataset_splits(cfg)
     _check_modalities(cfg, meta, order)
+    if cfg["model"]["arch"] not in ARCHS and cfg["model"]["temporal"]:
+        log.info("model.arch=%s convolves over time itself: no temporal convs are added", cfg["model"]["arch"])
     data_fp = data_fingerprint(meta, splits, labels)
     crop = deploy_crop(meta, records, splits["train"], cfg["data"]["cache"])
     step_recs = step_records(cfg, _precision(cfg), data_fp)

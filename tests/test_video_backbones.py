@@ -1,0 +1,113 @@
+"""torchvision's video ResNets as streams (#30, first part): every step trains, the connection is real, Kinetics
+weights load by key, export and predict work; the 2D default is untouched."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_training import tiny_cfg
+
+from modistill.cli import main
+from modistill.data import ntu
+from modistill.deploy.bundle import load_bundle
+from modistill.deploy.onnx_export import OnnxModel
+from modistill.errors import UserError
+from modistill.models.multistream import MultiStream
+from modistill.models.stream import Stream, build_stream
+from modistill.training.runner import run_training
+
+VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18")
+
+
+@pytest.mark.parametrize("arch", VIDEO)
+def test_every_step_trains_exports_and_predicts(arch, small_cache, tiny_ntu, tmp_path, capsys):
+    run = tmp_path / "run"
+    res = run_training(tiny_cfg(small_cache, f"model.arch={arch}", "variants=[step2_noconn]"), run)
+    assert set(res) == {"step1_rgb", "step1_depth", "step2", "step3", "step4", "step2_noconn"}
+    assert json.loads((run / "run.json").read_text())["model"]["arch"] == arch
+    onnx_path = tmp_path / "m.onnx"
+    assert main(["export", str(run), "--out", str(onnx_path)]) in (0, None)
+    model, meta = load_bundle(onnx_path.with_suffix(".safetensors"))
+    assert meta["arch"] == arch
+    x = np.random.default_rng(0).uniform(0, 255, (2, 3, 3, 32, 32)).astype(np.float32)
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert np.abs(OnnxModel(onnx_path)(x) - ref).max() <= 1e-4
+    capsys.readouterr()
+    video = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
+    assert main(["predict", str(video), "--model", str(onnx_path), "--json"]) in (0, None)
+    assert json.loads(capsys.readouterr().out)[0]["error"] is None
+
+
+@pytest.mark.parametrize("arch", VIDEO)
+def test_the_connection_is_real(arch):
+    torch.manual_seed(0)
+    rgb, depth = build_stream(arch, 4, 4), build_stream(arch, 4, 4)
+    x = torch.randn(2, 3, 3, 32, 32)
+    d1, d2 = torch.randn(2, 3, 3, 32, 32), torch.randn(2, 3, 3, 32, 32)
+    for connected in (True, False):
+        net = MultiStream(
+            {"rgb": rgb, "depth": depth}, {"rgb": "rgb", "depth": "depth"}, [("depth", "rgb")] if connected else []
+        ).eval()
+        a, b = net({"rgb": x, "depth": d1}).logits["rgb"], net({"rgb": x, "depth": d2}).logits["rgb"]
+        assert (not torch.equal(a, b)) if connected else torch.equal(a, b)
+    net = MultiStream({"rgb": rgb, "depth": depth}, {"rgb": "rgb", "depth": "depth"}, [("depth", "rgb")])
+    net.zero_grad()
+    torch.nn.functional.cross_entropy(net({"rgb": x, "depth": d1}).logits["rgb"], torch.tensor([0, 1])).backward()
+    assert depth.stem[0].weight.grad.abs().sum() > 0  # the RGB loss reaches the source stream
+
+
+@pytest.mark.parametrize("arch", VIDEO)
+def test_kinetics_weights_load_by_key_and_a_mismatch_is_refused(arch, tmp_path, monkeypatch):
+    import torchvision
+
+    from modistill.models.pretrained import weights_path
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    torch.manual_seed(1)
+    state = torchvision.models.get_model(arch, weights=None).state_dict()
+    path = weights_path(torchvision.models.get_model_weights(arch)["KINETICS400_V1"])
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    stream = build_stream(arch, 7, 64, pretrained="torchvision:KINETICS400_V1")
+    own = stream.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in state.items() if not k.startswith("fc."))
+    assert own["fc.weight"].shape == (7, 512)
+    state["layer2.0.downsample.0.weight"] = state["layer2.0.downsample.0.weight"][:5]
+    torch.save(state, path)
+    with pytest.raises(UserError, match=f"shapes do not match a {arch} .* at layer2.0.downsample.0"):
+        build_stream(arch, 7, 64, pretrained="torchvision:KINETICS400_V1")
+
+
+def test_the_2d_stream_enters_as_before():
+    """The stream interface's ``enter`` is the old stem on the flattened frames, bit for bit, and the 2D forward
+    is the old composition."""
+    torch.manual_seed(0)
+    s = Stream("resnet18", 5, 8).eval()
+    clips = torch.randn(2, 3, 3, 32, 32)
+    with torch.no_grad():
+        x = s.stem(clips.flatten(0, 1))
+        assert torch.equal(s.enter(clips), x)
+        for k in range(4):
+            x, _ = s.stage(k, x, 3)
+        assert torch.equal(s(clips), s.head(x, 3))
+
+
+def test_video_backbones_take_the_kinetics_normalisation_in_training_and_deployment(small_cache):
+    from modistill.deploy.bundle import DeployModel
+    from modistill.models.multistream import RGBOnly
+    from modistill.models.preprocess import KINETICS
+    from modistill.training.module import StepModule
+
+    torch.manual_seed(0)
+    model = DeployModel(RGBOnly(build_stream("mc3_18", 3, 4), build_stream("mc3_18", 3, 4))).eval()
+    clips = torch.rand(1, 3, 3, 32, 32) * 255
+    mean, std = (torch.tensor(v).view(3, 1, 1) * 255 for v in KINETICS)
+    with torch.no_grad():
+        assert torch.allclose(model(clips), model.model.net({"rgb": (clips - mean) / std}).fused, atol=1e-6)
+    step = StepModule("step1_rgb", tiny_cfg(small_cache, "model.arch=mc3_18"), 3).eval()
+    batch = {"rgb": torch.randint(0, 256, (1, 3, 3, 32, 32), dtype=torch.uint8)}
+    with torch.no_grad():
+        ref = step.net({"rgb": (batch["rgb"].float() - mean) / std}).fused
+        assert torch.allclose(step(batch).fused, ref, atol=1e-6)
