@@ -148,6 +148,12 @@ def describe_epochs(train: dict) -> str:
     return f"{text} ({extra})" if extra else text
 
 
+def describe_init(pretrained: str | None) -> str:
+    """How the streams started, for reports: the pretrained weights' name (ImageNet or Kinetics-400 weights, by
+    backbone) or ``random``."""
+    return f"`{pretrained}`" if pretrained else "random"
+
+
 def describe_recipe(cfg: dict) -> str:
     """The optimiser, learning rate and batch, what the run adds to the paper's recipe (schedule, warm-up,
     regularisation, EMA, augmentation) and the validation split, in words, for reports."""

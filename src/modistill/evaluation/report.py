@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modistill.config import describe_epochs, describe_recipe, read_yaml
+from modistill.config import describe_epochs, describe_init, describe_recipe, read_yaml
 from modistill.data.modalities import as_privileged
 from modistill.errors import UserError
 from modistill.evaluation.claims import check_claims, claims_markdown, noise_claim, wilson
@@ -59,7 +59,7 @@ def _evaluate(run_dir: str | Path) -> Path:
         f"{cfg['data']['frames']} frames), protocol {protocol}. Model: {cfg['model']['arch']} "
         f"(width {cfg['model']['width']}), "
         f"connections {cfg['model']['connection']}, "
-        f"{'ImageNet init' if cfg['model']['pretrained'] else 'random init'}. "
+        f"{describe_init(cfg['model']['pretrained'])} init. "
         f"Seed {cfg['seed']}, {describe_epochs(cfg['train'])}; {describe_recipe(cfg)}.",
         "",
         f"Test set: {n_test} videos; chance {100 / meta['num_classes']:.1f} %. Intervals are 95 % Wilson "
