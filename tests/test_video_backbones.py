@@ -111,3 +111,12 @@ def test_video_backbones_take_the_kinetics_normalisation_in_training_and_deploym
     with torch.no_grad():
         ref = step.net({"rgb": (batch["rgb"].float() - mean) / std}).fused
         assert torch.allclose(step(batch).fused, ref, atol=1e-6)
+
+
+def test_the_bundled_video_configs_load_and_name_kinetics_weights():
+    from modistill.config import CONFIG_DIR, load_config
+
+    for name in ("ntu60_xsub_r2plus1d", "ntu120_xsub_r2plus1d"):
+        cfg = load_config(CONFIG_DIR / f"{name}.yaml", ["data.cache=/nowhere"])
+        assert (cfg["model"]["arch"], cfg["model"]["pretrained"]) == ("r2plus1d_18", "torchvision:KINETICS400_V1")
+        assert cfg["data"]["frames"] == 16 and cfg["model"]["temporal"] is False
