@@ -2,6 +2,7 @@
 weights load by key, export and predict work; the 2D default is untouched."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from modistill.models.multistream import MultiStream
 from modistill.models.stream import Stream, build_stream
 from modistill.training.runner import run_training
 
-VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18")
+VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18", "swin3d_t")
 
 
 @pytest.mark.parametrize("arch", VIDEO)
@@ -55,7 +56,7 @@ def test_the_connection_is_real(arch):
     net = MultiStream({"rgb": rgb, "depth": depth}, {"rgb": "rgb", "depth": "depth"}, [("depth", "rgb")])
     net.zero_grad()
     torch.nn.functional.cross_entropy(net({"rgb": x, "depth": d1}).logits["rgb"], torch.tensor([0, 1])).backward()
-    assert depth.stem[0].weight.grad.abs().sum() > 0  # the RGB loss reaches the source stream
+    assert next(depth.parameters()).grad.abs().sum() > 0  # the RGB loss reaches the source stream's first layer
 
 
 @pytest.mark.parametrize("arch", VIDEO)
@@ -71,12 +72,13 @@ def test_kinetics_weights_load_by_key_and_a_mismatch_is_refused(arch, tmp_path, 
     path.parent.mkdir(parents=True)
     torch.save(state, path)
     stream = build_stream(arch, 7, 64, pretrained="torchvision:KINETICS400_V1")
-    own = stream.state_dict()
-    assert all(torch.equal(own[k], v) for k, v in state.items() if not k.startswith("fc."))
-    assert own["fc.weight"].shape == (7, 512)
-    state["layer2.0.downsample.0.weight"] = state["layer2.0.downsample.0.weight"][:5]
+    own, head = stream.state_dict(), getattr(stream, "classifier", "fc")
+    assert all(torch.equal(own[k], v) for k, v in state.items() if not k.startswith(head + "."))
+    assert own[f"{head}.weight"].shape == (7, stream.feature_dim)
+    key = next(k for k, v in state.items() if v.dim() > 1)
+    state[key] = state[key][:5]
     torch.save(state, path)
-    with pytest.raises(UserError, match=f"shapes do not match a {arch} .* at layer2.0.downsample.0"):
+    with pytest.raises(UserError, match=f"shapes do not match a {arch} .* at {re.escape(key)}"):
         build_stream(arch, 7, 64, pretrained="torchvision:KINETICS400_V1")
 
 
@@ -91,7 +93,7 @@ def test_the_2d_stream_enters_as_before():
         assert torch.equal(s.enter(clips), x)
         for k in range(4):
             x, _ = s.stage(k, x, 3)
-        assert torch.equal(s(clips), s.head(x, 3))
+        assert torch.equal(s(clips), s.video_logits(x, 3))
 
 
 def test_video_backbones_take_the_kinetics_normalisation_in_training_and_deployment(small_cache):
@@ -120,3 +122,17 @@ def test_the_bundled_video_configs_load_and_name_kinetics_weights():
         cfg = load_config(CONFIG_DIR / f"{name}.yaml", ["data.cache=/nowhere"])
         assert (cfg["model"]["arch"], cfg["model"]["pretrained"]) == ("r2plus1d_18", "torchvision:KINETICS400_V1")
         assert cfg["data"]["frames"] == 16 and cfg["model"]["temporal"] is False
+
+
+def test_the_swin_stream_computes_torchvisions_swin3d_t_when_unconnected():
+    import torchvision
+
+    from modistill.models.swin_stream import SwinStream
+
+    torch.manual_seed(0)
+    ref = torchvision.models.video.swin3d_t(num_classes=5).eval()
+    ours = SwinStream("swin3d_t", 5, 64).eval()
+    ours.load_state_dict(ref.state_dict())
+    clips = torch.randn(1, 4, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(ours(clips), ref(clips.transpose(1, 2)))

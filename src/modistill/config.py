@@ -298,7 +298,7 @@ SCHEMA: dict[str, Field] = {
         "str",
         _arch,
         help="backbone of every stream: the paper's per-frame 2D ResNets (the paper: resnet50) or torchvision's "
-        "video ResNets r3d_18, mc3_18, r2plus1d_18",
+        "video models r3d_18, mc3_18, r2plus1d_18, swin3d_t, swin3d_s, swin3d_b",
     ),
     "model.width": F(
         64,

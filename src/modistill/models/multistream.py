@@ -91,7 +91,7 @@ class MultiStream(nn.Module):
                     x[name], unit1[name] = self.streams[name].stage(k, x[name], t, m)
                 if return_features:
                     feats[name][f"layer{k + 1}"] = x[name]
-        logits = {n: self.streams[n].head(x[n], t) for n in self._order}
+        logits = {n: self.streams[n].video_logits(x[n], t) for n in self._order}
         fused = torch.stack([logits[n] for n in self.fuse]).mean(0)
         return StreamOutput(logits, fused, feats if return_features else {})
 

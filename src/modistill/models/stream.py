@@ -29,7 +29,8 @@ ARCHS = {
     "resnet101": (Bottleneck, [3, 4, 23, 3]),
 }
 STAGES = ("layer1", "layer2", "layer3", "layer4")
-BACKBONES = (*ARCHS, "r3d_18", "mc3_18", "r2plus1d_18")  # the last three: models/video_stream.py
+# Every backbone name: the 2D ResNets here, video ResNets (models/video_stream.py), Video Swin (models/swin_stream.py).
+BACKBONES = (*ARCHS, "r3d_18", "mc3_18", "r2plus1d_18", "swin3d_t", "swin3d_s", "swin3d_b")
 
 
 class TemporalConv(nn.Module):
@@ -155,7 +156,7 @@ class Stream(nn.Module):
             y, _ = block_forward(unit, y, frames, inject)
         return y, out1
 
-    def head(self, feat: torch.Tensor, frames: int) -> torch.Tensor:
+    def video_logits(self, feat: torch.Tensor, frames: int) -> torch.Tensor:
         """Per-frame logits of a [B*T, C, h, w] feature map, averaged over the T frames → [B, classes]."""
         logits = self.fc(torch.flatten(F.adaptive_avg_pool2d(feat, 1), 1))
         return logits.reshape(-1, frames, logits.shape[-1]).mean(1)
@@ -166,7 +167,7 @@ class Stream(nn.Module):
         x = self.enter(clips)
         for k in range(4):
             x, _ = self.stage(k, x, t)
-        return self.head(x, t)
+        return self.video_logits(x, t)
 
 
 def _rescale(net: resnet.ResNet, block, layers, width: int, num_classes: int) -> None:
@@ -195,13 +196,14 @@ def load_imagenet(stream: Stream, spec: str | Path) -> None:
 
     spec = str(spec)
     state, source = load_pretrained_state(spec, stream.arch)
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    head = getattr(stream, "classifier", "fc") + "."
+    state = {k: v for k, v in state.items() if not k.startswith(head)}
     own = stream.state_dict()
     bad = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     if bad:
         raise UserError(f"{spec}: shapes do not match a {stream.arch} (width {stream.width}) at {bad[0]}")
     missing, unexpected = stream.load_state_dict(state, strict=False)
-    missing = [k for k in missing if ".temporal." not in k and not k.startswith("fc.")]
+    missing = [k for k in missing if ".temporal." not in k and not k.startswith(head)]
     if missing or unexpected:
         raise UserError(
             f"{spec}: not a torchvision-style {stream.arch} state dict "
@@ -226,11 +228,15 @@ def zero_init_residuals(stream: nn.Module) -> None:
 
 def make_stream(arch: str, num_classes: int, width: int = 64, temporal: bool = True) -> Stream:
     """The stream class of a backbone name: the paper's per-frame ResNets here, torchvision's video ResNets in
-    :mod:`modistill.models.video_stream`; both follow the same interface (``enter``, ``stage``, ``head``)."""
+    :mod:`modistill.models.video_stream`, Video Swin in :mod:`modistill.models.swin_stream`; all follow the same
+    interface (``enter``, ``stage``, ``video_logits``)."""
+    from modistill.models.swin_stream import SWIN_ARCHS, SwinStream
     from modistill.models.video_stream import VIDEO_ARCHS, VideoStream
 
     if arch in VIDEO_ARCHS:
         return VideoStream(arch, num_classes, width, temporal)  # type: ignore[return-value]
+    if arch in SWIN_ARCHS:
+        return SwinStream(arch, num_classes, width, temporal)  # type: ignore[return-value]
     return Stream(arch, num_classes, width, temporal)
 
 

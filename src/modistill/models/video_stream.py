@@ -1,6 +1,6 @@
 """One stream on a torchvision video ResNet (r3d_18, mc3_18, r2plus1d_18), behind the same stream interface as
 the paper's per-frame 2D ResNet (:class:`modistill.models.stream.Stream`): ``enter`` (clips → stem output),
-``stage`` (one of four stages, sending its unit-1 output and receiving another stream's), ``head`` (video logits).
+``stage`` (one of four stages, sending its unit-1 output and receiving another stream's), ``video_logits``.
 
 These backbones convolve over time themselves, so no temporal convolution is added (``temporal`` is ignored).
 The multiplicative connection sits where it sits in the 2D case, on the residual branch input of each stage's
@@ -100,7 +100,7 @@ class VideoStream(tv_video.VideoResNet):
             y, _ = video_block(unit, y, inject)
         return y, out1
 
-    def head(self, feat: torch.Tensor, frames: int) -> torch.Tensor:
+    def video_logits(self, feat: torch.Tensor, frames: int) -> torch.Tensor:
         """Video logits of a [B, C, T, h, w] feature map (global average over time and space)."""
         return self.fc(torch.flatten(self.avgpool(feat), 1))
 
@@ -109,7 +109,7 @@ class VideoStream(tv_video.VideoResNet):
         x = self.enter(clips)
         for k in range(4):
             x, _ = self.stage(k, x, clips.shape[1])
-        return self.head(x, clips.shape[1])
+        return self.video_logits(x, clips.shape[1])
 
     def zero_init_residuals(self) -> None:
         """Zero the last BatchNorm scale of every residual unit and the classifier (as the 2D streams' option)."""
