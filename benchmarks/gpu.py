@@ -10,7 +10,11 @@ paper's NTU RGB+D runs. Writes benchmarks/results/gpu.json; aims at under 8 minu
   alone, so the loader's share is visible;
 - hours per step and for the whole method (steps 1-4, 40 epochs) on NTU 60 and NTU 120 cross-subject.
 
+- for each video backbone of ``--backbones`` (default r2plus1d_18 and swin3d_t), at its own clip shape: training
+  steps 2 and 4 and RGB-only inference against bare torchvision models of the same backbone, with the FLOP floor.
+
 Usage: python benchmarks/gpu.py [--arch resnet50] [--size 224] [--iters 10] [--loop-clips 2000]
+           [--backbones r2plus1d_18 swin3d_t]
 Without CUDA it says so in one line and exits 0.
 """
 
@@ -54,10 +58,10 @@ def _timed(fn, iters: int, warmup: int = 3) -> float:
     return (time.perf_counter() - t) / iters
 
 
-def _batch(b: int, size: int) -> dict:
+def _batch(b: int, size: int, frames: int = FRAMES) -> dict:
     g = torch.Generator().manual_seed(0)
     out = {
-        m: torch.randint(0, 256, (b, FRAMES, 3, size, size), dtype=torch.uint8, generator=g).cuda()
+        m: torch.randint(0, 256, (b, frames, 3, size, size), dtype=torch.uint8, generator=g).cuda()
         for m in ("rgb", "depth")
     }
     out["label"] = torch.randint(0, CLASSES, (b,), generator=g).cuda()
@@ -109,11 +113,11 @@ def inference(arch: str, size: int, iters: int) -> list[dict]:
     from modistill.deploy.bundle import DeployModel
     from modistill.deploy.onnx_export import open_session
     from modistill.models.multistream import RGBOnly
-    from modistill.models.stream import Stream
+    from modistill.models.stream import make_stream
 
     _layout(True)
     rows = []
-    ours = DeployModel(RGBOnly(Stream(arch, CLASSES), Stream(arch, CLASSES))).eval().cuda()
+    ours = DeployModel(RGBOnly(make_stream(arch, CLASSES), make_stream(arch, CLASSES))).eval().cuda()
     bare = BarePair(arch).eval().cuda()
     for m in (ours, bare):
         m.to(memory_format=torch.channels_last)
@@ -179,6 +183,67 @@ def inference(arch: str, size: int, iters: int) -> list[dict]:
                 f"x{times['ours'] / times['bare']:.3f}"
             )
     return rows
+
+
+# Video backbones at their Kinetics clip (Swin3D at 16 of its 32 frames, to keep the script's time budget).
+BACKBONE_CLIPS = {"r3d_18": (16, 112), "mc3_18": (16, 112), "r2plus1d_18": (16, 112), "swin3d_t": (16, 224)}
+
+
+def backbone_rows(arch: str, iters: int, batch: int = 8) -> dict:
+    """One video backbone: training steps 2 and 4 and RGB-only inference (PyTorch bf16) against bare torchvision
+    models of the same backbone, at its own clip shape, with the FLOP floor of the training step."""
+    from inference import BarePair, ours
+    from model_overhead import _flops, bare_train_step, ours_train_step
+
+    frames, size = BACKBONE_CLIPS[arch]
+    _layout(False)  # 5-D activations: the contiguous layout (channels-last is a 2-D layout)
+    out: dict = {"arch": arch, "frames": frames, "size": size, "train": [], "inference": []}
+    data = _batch(batch, size, frames)
+    for step in ("step2", "step4"):
+        times, mems = {}, {}
+        for who, make in (("ours", ours_train_step), ("bare", bare_train_step)):
+            torch.cuda.reset_peak_memory_stats()
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                fn = make(step, arch, data, device="cuda")
+                times[who] = _timed(fn, iters)
+                flops = _flops(fn)
+            mems[who] = torch.cuda.max_memory_allocated() / 2**30
+            out.setdefault("flops", {})[f"{step}_{who}"] = flops
+        ratio = times["ours"] / times["bare"]
+        floor = out["flops"][f"{step}_ours"] / out["flops"][f"{step}_bare"]
+        out["train"].append(
+            {
+                "step": step,
+                "batch": batch,
+                "ours_ms": 1000 * times["ours"],
+                "bare_ms": 1000 * times["bare"],
+                "ratio": ratio,
+                "flop_ratio": floor,
+                "clips_per_s": batch / times["ours"],
+                "peak_GiB": mems["ours"],
+            }
+        )
+        print(
+            f"{arch} {frames}x{size} train {step} b{batch}: ours {1000 * times['ours']:.1f} ms, bare "
+            f"{1000 * times['bare']:.1f} ms, x{ratio:.3f} (FLOP floor x{floor:.3f}), {mems['ours']:.1f} GiB",
+            flush=True,
+        )
+    model, bare = ours(arch).cuda(), BarePair(arch).eval().cuda()
+    for b in (1, batch):
+        clip = torch.rand(b, frames, 3, size, size, device="cuda") * 255
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
+            t_ours, t_bare = _timed(lambda c=clip: model(c), iters), _timed(lambda c=clip: bare(c), iters)
+        out["inference"].append(
+            {
+                "runtime": "torch bf16",
+                "batch": b,
+                "ours_clips_per_s": b / t_ours,
+                "bare_clips_per_s": b / t_bare,
+                "ratio": t_ours / t_bare,
+            }
+        )
+        print(f"{arch} infer b{b}: ours {b / t_ours:.0f} clips/s, bare {b / t_bare:.0f}, x{t_ours / t_bare:.3f}")
+    return out
 
 
 def full_loop(size: int, clips: int, model_only_clips_per_s: float) -> dict:
@@ -247,6 +312,13 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--loop-clips", type=int, default=2000)
+    ap.add_argument(
+        "--backbones",
+        nargs="*",
+        default=["r2plus1d_18", "swin3d_t"],
+        choices=sorted(BACKBONE_CLIPS),
+        help="video backbones to add rows for, each at its own clip shape (none: --backbones with no name)",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     a = ap.parse_args(argv)
     if not torch.cuda.is_available():
@@ -270,6 +342,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     )
     res["full_loop"] = full_loop(a.size, a.loop_clips, step1)
     res["estimates"] = estimates(res["train"])
+    res["backbones"] = [backbone_rows(arch, a.iters) for arch in a.backbones]
     res["seconds"] = time.time() - t0
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "gpu.json").write_text(json.dumps(res, indent=2))

@@ -1,5 +1,6 @@
 """RGB-only inference latency of the deployable model (RGB + hallucination stream with temporal convolutions and
-the connection) against two bare torchvision ResNets on the same clip, logits averaged: the backbone's own cost.
+the connection) against two bare torchvision models of the same backbone on the same clip, logits averaged: the
+backbone's own cost. Any backbone (``--arch``: the 2D ResNets, r3d_18, mc3_18, r2plus1d_18, swin3d_t/s/b).
 
 Rows, one per runtime:
 - PyTorch eager, CPU fp32;
@@ -45,7 +46,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from modistill.deploy.bundle import DeployModel
 from modistill.models.multistream import RGBOnly
 from modistill.models.preprocess import normalize
-from modistill.models.stream import Stream
+from modistill.models.stream import ARCHS, make_stream
 
 CLASSES = 60
 START = "<!-- benchmarks:inference:start -->"
@@ -53,26 +54,42 @@ END = "<!-- benchmarks:inference:end -->"
 Call = Callable[[], object]
 
 
-class BarePair(nn.Module):
-    """Two torchvision ResNets on the same clip, logits averaged: the inference floor of the RGB-only model."""
+class BareStream(nn.Module):
+    """A plain torchvision model of the backbone on a normalised clip [B, T, 3, H, W] → video logits: a 2D ResNet
+    per frame with its logits averaged, a video model on the clip as it takes it ([B, 3, T, H, W])."""
 
     def __init__(self, arch: str):
         super().__init__()
-        self.a = getattr(torchvision.models, arch)(num_classes=CLASSES)
-        self.b = getattr(torchvision.models, arch)(num_classes=CLASSES)
+        self.per_frame = arch in ARCHS
+        self.net = torchvision.models.get_model(arch, num_classes=CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.per_frame:
+            return self.net(x.transpose(1, 2))
+        b, t = x.shape[:2]
+        return self.net(x.flatten(0, 1)).reshape(b, t, -1).mean(1)
+
+
+class BarePair(nn.Module):
+    """Two bare torchvision models of the backbone on the same clip, logits averaged, after the same normalisation
+    as ours: the inference floor of the RGB-only model."""
+
+    def __init__(self, arch: str):
+        super().__init__()
+        self.a, self.b = BareStream(arch), BareStream(arch)
+        self.stats = make_stream(arch, CLASSES, 8).input_stats
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        b, t = clips.shape[:2]
-        x = normalize(clips).flatten(0, 1)
-        return ((self.a(x) + self.b(x)) / 2).reshape(b, t, -1).mean(1)
+        x = normalize(clips, stats=self.stats)
+        return (self.a(x) + self.b(x)) / 2
 
 
 def ours(arch: str, temporal: bool = True, connection: bool = True) -> DeployModel:
     """The deployable model with random weights (temporal taps off identity, so no weight is special)."""
     model = DeployModel(
         RGBOnly(
-            Stream(arch, CLASSES, temporal=temporal),
-            Stream(arch, CLASSES, temporal=temporal),
+            make_stream(arch, CLASSES, temporal=temporal),
+            make_stream(arch, CLASSES, temporal=temporal),
             (("hall", "rgb"),) if connection else (),
         )
     )

@@ -1,8 +1,10 @@
-"""Training-step time of each step's model side by side with bare torchvision ResNets doing the same work on the
-same frames (the physical limit of the backbone). Inference latency is benchmarks/inference.py.
+"""Training-step time of each step's model side by side with bare torchvision models of the same backbone doing the
+same work on the same frames (the physical limit of the backbone; any backbone, ``--arch``). Inference latency is
+benchmarks/inference.py.
 
-Bare training step: one torchvision ResNet per stream (frozen streams forward-only in eval mode), logits averaged
-over frames and streams, cross-entropy, backward, Adam. Ours adds the temporal convs, the multiplicative
+Bare training step: one bare torchvision model per stream (frozen streams forward-only in eval mode; a 2D ResNet
+per frame, logits averaged over frames, or a video model on the clip), logits averaged over streams,
+cross-entropy, backward, Adam. Ours adds the temporal convs, the multiplicative
 connections and the step's own loss (eq. 7 with features for step 3), so ratio - 1 is the method's overhead.
 ``flop_ratio`` is the same ratio in multiply-adds (torch's FLOP counter, forward + backward): the part of the
 overhead that is the method's own arithmetic. ``ratio / flop_ratio`` near 1 means no time is lost beyond it.
@@ -21,17 +23,17 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
 from modistill.config import CONFIG_DIR, load_config
 from modistill.models.preprocess import normalize
+from modistill.models.stream import ARCHS, make_stream
 from modistill.training.module import StepModule
 from modistill.training.steps import STEPS
 from modistill.utils.memory import keep_freed_memory
 
 sys.path.insert(0, str(Path(__file__).parent))
-from inference import paired  # noqa: E402 - the sibling benchmark, importable however this file is loaded
+from inference import BareStream, paired  # noqa: E402 - the sibling benchmark, importable however this file is loaded
 
 CLASSES = 60
 
@@ -77,10 +79,9 @@ def bare_train_step(
     step: str, arch: str, batch: dict, device: str = "cpu", channels_last: bool = False, compiled: bool = False
 ) -> callable:
     spec = STEPS[step]
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    nets = {
-        n: getattr(torchvision.models, arch)(num_classes=CLASSES).to(device, memory_format=fmt) for n in spec.streams
-    }
+    fmt = torch.channels_last if channels_last and arch in ARCHS else torch.contiguous_format
+    nets = {n: BareStream(arch).to(device, memory_format=fmt) for n in spec.streams}
+    stats = make_stream(arch, CLASSES, 8).input_stats
     for n in spec.frozen:
         nets[n].eval().requires_grad_(False)
     if compiled:
@@ -88,14 +89,13 @@ def bare_train_step(
             m.compile()
     params = [p for n, m in nets.items() if n not in spec.frozen for p in m.parameters()]
     opt = torch.optim.Adam(params, lr=1e-3, fused=True if device == "cuda" else None)
-    b, t = batch["label"].shape[0], batch["rgb"].shape[1]
 
     def run():
         logits = []
         for n, m in nets.items():
-            x = normalize(batch[spec.inputs[n]]).flatten(0, 1).contiguous(memory_format=fmt)
+            x = normalize(batch[spec.inputs[n]], stats=stats)
             with torch.set_grad_enabled(n not in spec.frozen):
-                logits.append(m(x).reshape(b, t, -1).mean(1))
+                logits.append(m(x))
         loss = F.cross_entropy(torch.stack(logits).mean(0), batch["label"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
