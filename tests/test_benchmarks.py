@@ -167,3 +167,27 @@ def test_paired_timing_is_ours_over_bare_per_repetition():
     )
     assert calls == ["a", "b"] + ["a", "b"] * 6  # warm-up, then alternating clip by clip
     assert 2.0 < res["ratio_min"] <= res["ratio"] <= res["ratio_max"] < 3.5 and res["ours_ms"] > res["bare_ms"] >= 2
+
+
+def test_model_overhead_compares_a_video_backbone_with_its_bare_torchvision_model(tmp_path):
+    res = _load("model_overhead").main(
+        [
+            "--arch",
+            "mc3_18",
+            "--size",
+            "32",
+            "--batch",
+            "1",
+            "--frames",
+            "2",
+            "--iters",
+            "1",
+            "--steps",
+            "step2",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    (row,) = res["train_steps"]
+    assert row["ours_s"] > 0 and row["bare_s"] > 0
+    assert 1.0 <= row["flop_ratio"] < 1.05  # no temporal convs: only the connection's products beyond the backbone
