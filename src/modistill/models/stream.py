@@ -163,11 +163,16 @@ class Stream(nn.Module):
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """``clips``: [B, T, 3, H, W] → video logits [B, classes]."""
-        b, t = clips.shape[:2]
-        x = self.enter(clips)
-        for k in range(4):
-            x, _ = self.stage(k, x, t)
-        return self.video_logits(x, t)
+        return run_stream(self, clips)
+
+
+def run_stream(stream: nn.Module, clips: torch.Tensor) -> torch.Tensor:
+    """A stream on its own, through the stream interface: ``enter``, the four stages, ``video_logits``."""
+    t = clips.shape[1]
+    x = stream.enter(clips)  # type: ignore[operator]
+    for k in range(4):
+        x, _ = stream.stage(k, x, t)  # type: ignore[operator]
+    return stream.video_logits(x, t)  # type: ignore[operator]
 
 
 def _rescale(net: resnet.ResNet, block, layers, width: int, num_classes: int) -> None:

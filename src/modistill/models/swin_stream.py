@@ -88,13 +88,12 @@ class SwinStream(tv_swin.SwinTransformer3d):
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """``clips``: [B, T, 3, H, W] → video logits [B, classes]."""
-        x = self.enter(clips)
-        for k in range(4):
-            x, _ = self.stage(k, x, clips.shape[1])
-        return self.video_logits(x, clips.shape[1])
+        from modistill.models.stream import run_stream
+
+        return run_stream(self, clips)
 
     def zero_init_residuals(self) -> None:
-        """Zero the classifier, the random-init option of the other streams (a Swin block's branches are not
-        zeroed: its LayerNorms have no scale to zero that would make the block an identity and keep it trainable)."""
+        """Zero the classifier (uniform predictions at the start, as the other streams' option); the transformer
+        blocks keep torchvision's initialisation."""
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)

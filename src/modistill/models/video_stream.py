@@ -106,10 +106,9 @@ class VideoStream(tv_video.VideoResNet):
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """``clips``: [B, T, 3, H, W] → video logits [B, classes]."""
-        x = self.enter(clips)
-        for k in range(4):
-            x, _ = self.stage(k, x, clips.shape[1])
-        return self.video_logits(x, clips.shape[1])
+        from modistill.models.stream import run_stream
+
+        return run_stream(self, clips)
 
     def zero_init_residuals(self) -> None:
         """Zero the last BatchNorm scale of every residual unit and the classifier (as the 2D streams' option)."""
