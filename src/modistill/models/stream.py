@@ -141,6 +141,14 @@ class Stream(nn.Module):
         """``clips`` [B, T, 3, H, W] → the stem's output per frame, [B*T, C, h, w] (the stream interface)."""
         return self.stem(clips.flatten(0, 1))
 
+    def zero_init_residuals(self) -> None:
+        """Zero the last BatchNorm scale of every residual unit and the classifier (see the module function)."""
+        for name in STAGES:
+            for unit in getattr(self, name):
+                nn.init.zeros_(unit.bn3.weight if isinstance(unit, Bottleneck) else unit.bn2.weight)
+        nn.init.zeros_(self.fc.weight)
+        nn.init.zeros_(self.fc.bias)
+
     def stage(
         self, k: int, x: torch.Tensor, frames: int, source: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -220,15 +228,9 @@ def load_imagenet(stream: Stream, spec: str | Path) -> None:
 def zero_init_residuals(stream: nn.Module) -> None:
     """Zero the last BatchNorm scale of every residual unit and the classifier (Goyal et al. 2017; torchvision's
     ``zero_init_residual``): a randomly initialised stream starts as its shortcut path with uniform predictions
-    (loss ln C), which shortens the initial plateau of training from scratch on small data."""
-    if not isinstance(stream, Stream):
-        stream.zero_init_residuals()  # type: ignore[operator]
-        return
-    for name in STAGES:
-        for unit in getattr(stream, name):
-            nn.init.zeros_(unit.bn3.weight if isinstance(unit, Bottleneck) else unit.bn2.weight)
-    nn.init.zeros_(stream.fc.weight)
-    nn.init.zeros_(stream.fc.bias)
+    (loss ln C), which shortens the initial plateau of training from scratch on small data. Each stream class
+    knows its own units (``zero_init_residuals`` method)."""
+    stream.zero_init_residuals()  # type: ignore[operator]
 
 
 def make_stream(arch: str, num_classes: int, width: int = 64, temporal: bool = True) -> Stream:
