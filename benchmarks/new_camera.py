@@ -31,7 +31,7 @@ from modistill.data.person_box import joint_box
 from modistill.data.prepare import PrepareOptions, prepare_ntu
 from modistill.demo import FULL, QUICK
 from modistill.deploy.predict import Predictor
-from modistill.deploy.video import crop_clip, person_crop_box, sampled_frames
+from modistill.deploy.video import clip_box, crop_clip, sampled_frames
 from modistill.synthetic import SynthConfig, generate
 from modistill.training.runner import run_training
 
@@ -44,16 +44,16 @@ def _accuracy(pred: Predictor, root: Path, names: list[str], crop: str) -> float
     for n in names:
         imgs = sampled_frames(layout.rgb(n), m["frames"], m["stored_frames"])
         h, w = imgs[0].shape[:2]
-        if crop == "fov":
-            box = (m["crop"][0] * w, m["crop"][1] * h, m["crop"][2] * w, m["crop"][3] * h)
-        elif crop == "full frame":
+        if crop == "full frame":
             box = (0.0, 0.0, float(w), float(h))
         else:
-            frac = joint_box(ntu.read_skeleton(layout.skeleton(n)))
-            if frac is None:
-                raise SystemExit(f"{layout.skeleton(n)}: no body in any frame")
-            tight = [v * (w, h)[i % 2] for i, v in enumerate(frac)]
-            box = person_crop_box(layout.rgb(n), tight, (w, h), m["crop"]["padding"])
+            tight = None
+            if crop != "fov":
+                frac = joint_box(ntu.read_skeleton(layout.skeleton(n)))
+                if frac is None:
+                    raise SystemExit(f"{layout.skeleton(n)}: no body in any frame")
+                tight = [v * (w, h)[i % 2] for i, v in enumerate(frac)]
+            box = clip_box(layout.rgb(n), m["crop"], (w, h), tight)
         z = pred.logits(crop_clip(imgs, box, m["size"])[None])[0]
         hits += int(np.argmax(z) == ntu.parse_name(n).label)
     return hits / len(names)

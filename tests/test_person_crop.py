@@ -286,6 +286,9 @@ def test_no_person_found_fails_that_video_and_a_mismatched_detector_file_is_refu
     capsys.readouterr()
     assert main(["predict", str(video), "--model", str(person_model[1]), "--detector", DETECTOR]) == 2
     assert f"{video}: error: no person found ({DETECTOR}, score >= 0.5)" in capsys.readouterr().out
+    args = ["predict", str(video), "--model", str(person_model[1]), "--detector", DETECTOR, "--detector-score", "0"]
+    assert main(args) == 2  # refused, not replaced by the model's threshold
+    assert "--detector-score must be between 0 and 1, got 0.0" in capsys.readouterr().err
     _save_detector(monkeypatch, tmp_path / "b", {0: math.log(7 / 3), 1: 0.0})  # a person at score 0.3
     assert load_detector(DETECTOR).box(sampled_frames(video, 3, 3)) is None
     assert load_detector(DETECTOR, score=0.2).box(sampled_frames(video, 3, 3)) is not None

@@ -31,7 +31,9 @@ def cmd_export_detector(a: argparse.Namespace) -> None:
     from modistill.data.person_box import DEFAULT_DETECTOR, DETECTOR_SCORE
     from modistill.deploy.detector import export_detector, load_detector
 
-    det = load_detector(a.detector or DEFAULT_DETECTOR, a.detector_score or DETECTOR_SCORE)
+    det = load_detector(
+        a.detector or DEFAULT_DETECTOR, DETECTOR_SCORE if a.detector_score is None else a.detector_score
+    )
     out = export_detector(det, a.out)
     print(f"wrote {out}: {det.spec} (person = label {det.person}, score >= {det.score}); predict --detector {out}")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modistill.deploy.video import crop_clip, person_crop_box, sampled_frames
+from modistill.deploy.video import clip_box, crop_clip, sampled_frames
 from modistill.errors import DataError, UserError
 from modistill.utils.hf_cache import HF_SCHEME
 
@@ -76,7 +76,9 @@ class Predictor:
         if person and boxes is None:
             from modistill.deploy.detector import load_detector
 
-            find = load_detector(detector or m["crop"]["detector"], detector_score or m["crop"]["score"])
+            find = load_detector(
+                detector or m["crop"]["detector"], m["crop"]["score"] if detector_score is None else detector_score
+            )
         k = max(1, min(topk, m["num_classes"]))
         out = []
         for v in videos:
@@ -111,9 +113,8 @@ class Predictor:
         m = self.meta
         imgs = sampled_frames(v, m["frames"], m["stored_frames"])
         h, w = imgs[0].shape[:2]
-        crop = m["crop"]
-        if not isinstance(crop, dict):
-            return crop_clip(imgs, (crop[0] * w, crop[1] * h, crop[2] * w, crop[3] * h), m["size"]), None
+        if not isinstance(m["crop"], dict):
+            return crop_clip(imgs, clip_box(v, m["crop"], (w, h)), m["size"]), None
         if boxes is not None:
             pbox, why = box_for(v, boxes), "no person box for this video in --boxes"
         else:
@@ -122,4 +123,4 @@ class Predictor:
             if not full_frame:
                 raise DataError(v, why)
             return crop_clip(imgs, (0.0, 0.0, float(w), float(h)), m["size"]), f"{why}: cropped to the full frame"
-        return crop_clip(imgs, person_crop_box(v, pbox, (w, h), crop["padding"]), m["size"]), None
+        return crop_clip(imgs, clip_box(v, m["crop"], (w, h), pbox), m["size"]), None

@@ -31,12 +31,22 @@ def crop_clip(imgs: Sequence[np.ndarray], box: Sequence[float], size: int) -> np
     return np.stack([crop_resize(im, b, size) for im in imgs]).transpose(0, 3, 1, 2)
 
 
-def person_crop_box(path: str | Path, person: Sequence[float], frame: tuple[int, int], padding: float):
-    """The crop of a person-crop model for the tight ``person`` box in a ``frame`` of (W, H); a video whose box
-    leaves no crop in the frame fails like an unreadable one."""
-    sq = square_box(person, frame, padding)
+def clip_box(
+    path: str | Path,
+    crop: list[float] | tuple[float, ...] | dict,
+    frame: tuple[int, int],
+    person: Sequence[float] | None = None,
+) -> tuple[float, float, float, float]:
+    """The crop (pixels) a model takes of a ``frame`` of (W, H): its fixed box (fractions of the frame), or for the
+    person rule (``{"rule": "person", ...}``) the square around the tight ``person`` box. A person-crop video
+    without a box, or whose box leaves no crop in the frame, fails like an unreadable one."""
+    w, h = frame
+    if not isinstance(crop, dict):
+        return crop[0] * w, crop[1] * h, crop[2] * w, crop[3] * h
+    if person is None:
+        raise DataError(path, "no person box for this video (this model crops around the person: --boxes)")
+    sq = square_box(person, frame, crop["padding"])
     if sq is None:
-        w, h = frame
         raise DataError(path, f"its person box {[round(v) for v in person]} leaves no crop in the {w}x{h} frame")
     return sq
 
@@ -49,13 +59,8 @@ def camera_clip(
     stored_frames: int | None = None,
     person: Sequence[float] | None = None,
 ) -> np.ndarray:
-    """uint8 ``[frames, 3, size, size]`` RGB from a raw video file (any container/codec PyAV reads). ``crop``: a
-    fixed box as fractions of the frame, or the person rule (``{"rule": "person", ...}``), which crops around the
-    tight ``person`` box in the video's pixels."""
+    """uint8 ``[frames, 3, size, size]`` RGB from a raw video file (any container/codec PyAV reads), cropped by
+    :func:`clip_box`."""
     imgs = sampled_frames(path, frames, stored_frames)
     h, w = imgs[0].shape[:2]
-    if isinstance(crop, dict):
-        if person is None:
-            raise DataError(path, "no person box for this video (this model crops around the person: --boxes)")
-        return crop_clip(imgs, person_crop_box(path, person, (w, h), crop["padding"]), size)
-    return crop_clip(imgs, (crop[0] * w, crop[1] * h, crop[2] * w, crop[3] * h), size)
+    return crop_clip(imgs, clip_box(path, crop, (w, h), person), size)
