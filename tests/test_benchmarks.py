@@ -191,3 +191,40 @@ def test_model_overhead_compares_a_video_backbone_with_its_bare_torchvision_mode
     (row,) = res["train_steps"]
     assert row["ours_s"] > 0 and row["bare_s"] > 0
     assert 1.0 <= row["flop_ratio"] < 1.05  # no temporal convs: only the connection's products beyond the backbone
+
+
+def test_backbones_benchmark_runs_tiny_and_writes_its_readme_table(tmp_path, monkeypatch):
+    """A backbone's row: torchvision's facts, a ratio per main step and per runtime; a backbone measured earlier
+    keeps its row; the README's table is rewritten from the saved results alone."""
+    import pytest
+
+    pytest.importorskip("onnxruntime")
+    bench = _load("backbones")
+    monkeypatch.setitem(bench.CLIPS, "mc3_18", (2, 32, 1))
+    ratio = {"ratio": 1.5, "ratio_min": 1.4, "ratio_max": 1.6, "reps": 1, "clips": 1}
+    earlier = {
+        "arch": "r3d_18", "frames": 16, "size": 112, "batch": 2,
+        "params_m": 33.4, "gmacs_clip": 40.7, "k400_top1": 63.2,
+        "train": [{"step": s, "ratio": 1.25, "flop_ratio": 1.0, "iters": 1} for s in bench.STEPS],
+        "inference": [{"runtime": "PyTorch eager CPU fp32", **ratio}], "inference_flop_ratio": 1.0,
+        "threads": 2, "machine": "x",
+    }  # fmt: skip
+    (tmp_path / "backbones.json").write_text(json.dumps([earlier]))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{bench.START}\nold\n{bench.END}\n\nafter\n")
+    res = bench.main(["--backbones", "mc3_18", "--iters", "1", "--reps", "1", "--clips", "1", "--out", str(tmp_path),
+                      "--readme", str(readme)])  # fmt: skip
+    assert [r["arch"] for r in res] == ["r3d_18", "mc3_18"]  # in the table's order, the earlier row kept
+    mc3 = res[1]
+    assert (round(mc3["params_m"], 1), mc3["k400_top1"]) == (11.7, 63.96)  # torchvision's mc3_18 and its metadata
+    assert [r["step"] for r in mc3["train"]] == list(bench.STEPS) and all(r["ratio"] > 0 for r in mc3["train"])
+    assert {r["runtime"] for r in mc3["inference"]} >= {"PyTorch eager CPU fp32", "ONNX Runtime CPU fp32"}
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("after\n") and "| mc3_18 | 11.7M |" in text
+    assert (
+        "| r3d_18 | 33.4M | 40.7 (16x112) | 63.20 | 1.250 | 1.250 | 1.250 | 1.250 | 1.000 | 1.500 (1.400-1.600) | - |"
+        in text
+    )
+    readme.write_text(f"{bench.START}\n{bench.END}\n")
+    bench.main(["--table-only", "--readme", str(readme), "--out", str(tmp_path)])
+    assert readme.read_text().count("| mc3_18 | 11.7M |") == 1 and "| r3d_18 | 33.4M |" in readme.read_text()

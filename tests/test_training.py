@@ -337,6 +337,8 @@ def test_ddp_two_cpu_processes_gloo(small_cache, tmp_path):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.count("step2 ") == 1  # only rank 0 prints the summary
+    assert p.stderr.count("step 3/3: step2") == 1 and p.stderr.count("step1_rgb: test accuracy") == 1, p.stderr
+    assert "sync_dist" not in p.stderr  # the epoch curves are reduced over the ranks
     splits = json.loads((run / "splits.json").read_text())
     m = json.loads((run / "step2" / "metrics.json").read_text())
     assert sorted(m["test_names"]) == sorted(splits["test"]) and m["n"] == len(splits["test"])

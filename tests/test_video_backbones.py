@@ -23,22 +23,31 @@ VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18", "swin3d_t")
 
 @pytest.mark.parametrize("arch", VIDEO)
 def test_every_step_trains_exports_and_predicts(arch, small_cache, tiny_ntu, tmp_path, capsys):
-    run = tmp_path / "run"
-    res = run_training(tiny_cfg(small_cache, f"model.arch={arch}", "variants=[step2_noconn]"), run)
-    assert set(res) == {"step1_rgb", "step1_depth", "step2", "step3", "step4", "step2_noconn"}
+    run, frames = tmp_path / "run", 2 if arch.startswith("swin") else 3  # Swin3D takes frames in pairs
+    inverted = ["step2_inv", "step3_inv", "step4_inv"]
+    variants = f"variants=[step2_noconn,{','.join(inverted)}]"
+    res = run_training(tiny_cfg(small_cache, f"model.arch={arch}", variants, f"data.frames={frames}"), run)
+    assert set(res) == {"step1_rgb", "step1_depth", "step2", "step3", "step4", "step2_noconn", *inverted}
     assert json.loads((run / "run.json").read_text())["model"]["arch"] == arch
+    assert main(["evaluate", str(run)]) in (0, None)  # Table 2 with every row trained, Table 3 (noisy depth)
+    rows = {r["row"]: r for r in json.loads((run / "table2.json").read_text())}
+    assert set(rows) >= {"1", "2", "6", "7", "8", "9", "13", "15", "6a", "7a", "8a", "13a", "15a"}, sorted(rows)
+    assert all(r["accuracy"] not in (None, "") for r in rows.values()), rows
+    assert (run / "noisy_depth.png").exists()  # Table 3
     onnx_path = tmp_path / "m.onnx"
-    assert main(["export", str(run), "--out", str(onnx_path)]) in (0, None)
+    assert main(["export", str(run), "--out", str(onnx_path), "--quantize", "int8"]) in (0, None)
     model, meta = load_bundle(onnx_path.with_suffix(".safetensors"))
     assert meta["arch"] == arch
-    x = np.random.default_rng(0).uniform(0, 255, (2, 3, 3, 32, 32)).astype(np.float32)
+    x = np.random.default_rng(0).uniform(0, 255, (2, frames, 3, 32, 32)).astype(np.float32)
     with torch.inference_mode():
         ref = model(torch.from_numpy(x)).numpy()
     assert np.abs(OnnxModel(onnx_path)(x) - ref).max() <= 1e-4
     capsys.readouterr()
     video = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
-    assert main(["predict", str(video), "--model", str(onnx_path), "--json"]) in (0, None)
-    assert json.loads(capsys.readouterr().out)[0]["error"] is None
+    for path in (onnx_path, tmp_path / "m-int8.onnx"):
+        assert main(["predict", str(video), "--model", str(path), "--json"]) in (0, None)
+        assert json.loads(capsys.readouterr().out)[0]["error"] is None
+    assert OnnxModel(tmp_path / "m-int8.onnx").meta["quantization"].startswith("int8 static QDQ")
 
 
 @pytest.mark.parametrize("arch", VIDEO)
@@ -118,10 +127,53 @@ def test_video_backbones_take_the_kinetics_normalisation_in_training_and_deploym
 def test_the_bundled_video_configs_load_and_name_kinetics_weights():
     from modistill.config import CONFIG_DIR, load_config
 
-    for name in ("ntu60_xsub_r2plus1d", "ntu120_xsub_r2plus1d"):
+    for name, arch, frames in (
+        ("ntu60_xsub_r2plus1d", "r2plus1d_18", 16),
+        ("ntu120_xsub_r2plus1d", "r2plus1d_18", 16),
+        ("ntu60_xsub_swin3d_t", "swin3d_t", 32),
+        ("ntu120_xsub_swin3d_t", "swin3d_t", 32),
+    ):
         cfg = load_config(CONFIG_DIR / f"{name}.yaml", ["data.cache=/nowhere"])
-        assert (cfg["model"]["arch"], cfg["model"]["pretrained"]) == ("r2plus1d_18", "torchvision:KINETICS400_V1")
-        assert cfg["data"]["frames"] == 16 and cfg["model"]["temporal"] is False
+        assert (cfg["model"]["arch"], cfg["model"]["pretrained"]) == (arch, "torchvision:KINETICS400_V1")
+        assert cfg["data"]["frames"] == frames and cfg["model"]["temporal"] is False
+        assert cfg["data"]["benchmark"] == name.split("_")[0]
+
+
+def test_a_clip_the_backbone_would_pad_is_refused_before_anything_is_written(small_cache, tmp_path, capsys):
+    """Swin3D takes frames in pairs and sizes in multiples of 32 (torchvision pads the rest with zeros): refused in
+    one line naming the cache, nothing written; the video ResNets and the 2D default take any clip."""
+    from modistill.models.stream import check_clip
+
+    run = tmp_path / "run"
+    with pytest.raises(UserError, match=r"3 frames of 32 px, but model.arch=swin3d_t takes a multiple of 2 frames"):
+        run_training(tiny_cfg(small_cache, "model.arch=swin3d_t", "data.frames=3"), run)
+    assert not run.exists()
+    with pytest.raises(UserError, match="multiple of 2 frames and of 32 px"):
+        check_clip("swin3d_t", 16, 112, "x")
+    check_clip("swin3d_t", 32, 224, "x")
+    for arch in ("resnet18", "r3d_18", "mc3_18", "r2plus1d_18"):
+        check_clip(arch, 5, 97, "x")
+    from modistill.demo import FULL, arch_overrides, demo_dirs
+
+    # demo --arch: the main chain only, on the demo's cache, Swin3D reading 4 of its 5 frames, its own run folder
+    assert arch_overrides("swin3d_t", FULL["frames"], FULL["size"]) == [
+        "model.arch=swin3d_t",
+        "data.frames=4",
+        "variants=[]",
+    ]
+    assert arch_overrides("r3d_18", 5, 48)[1] == "data.frames=5"
+    assert demo_dirs(tmp_path, "depth", "r3d_18") == (
+        tmp_path / "cache",
+        tmp_path / "run_r3d_18",
+        tmp_path / "demo_r3d_18.json",
+    )
+    assert demo_dirs(tmp_path, "pose", "r3d_18")[1:] == (
+        tmp_path / "run_pose_r3d_18",
+        tmp_path / "demo_pose_r3d_18.json",
+    )
+    assert main(["demo", "--quick", "--arch", "swin3d_t", "--out", str(tmp_path / "demo")]) == 2
+    assert "demo --arch swin3d_t: 4 frames of 48 px" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()
 
 
 def test_the_swin_stream_computes_torchvisions_swin3d_t_when_unconnected():
@@ -136,3 +188,30 @@ def test_the_swin_stream_computes_torchvisions_swin3d_t_when_unconnected():
     clips = torch.randn(1, 4, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(ours(clips), ref(clips.transpose(1, 2)))
+
+
+def test_the_2d_default_is_bit_identical_to_commit_68e3e91():
+    """The paper's model, built from the same seed, gives the logits, loss and gradients it gave at 68e3e91 (before
+    the stream interface and the video backbones), stored by tests/make_2d_reference.py. Bits are only
+    defined for the same kernels: on another CPU family or torch release the comparison is to float32 rounding."""
+    from pathlib import Path
+
+    from make_2d_reference import OVERRIDES, outputs
+
+    from modistill.config import CONFIG_DIR, load_config
+
+    ref = torch.load(Path(__file__).parent / "data" / "stream2d_reference.pt")
+    assert ref["commit"].startswith("68e3e91")
+    same_kernels = (ref["torch"], ref["cpu"]) == (str(torch.__version__), torch.backends.cpu.get_cpu_capability())
+
+    def same(a: torch.Tensor, b: torch.Tensor) -> bool:
+        return torch.equal(a, b) if same_kernels else torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+
+    now = outputs(load_config(CONFIG_DIR / "ntu60_xsub.yaml", OVERRIDES))
+    for step, want in ref["outputs"].items():
+        got = now[step]
+        for kind in ("eval_logits", "train_logits"):
+            assert set(got[kind]) == set(want[kind])
+            assert all(same(got[kind][k], want[kind][k]) for k in want[kind]), (step, kind)
+        assert same(got["loss"], want["loss"]) and got["grad_name"] == want["grad_name"], step
+        assert same(got["grad"], want["grad"]), step

@@ -37,12 +37,30 @@ FULL = {
 }
 
 
-def demo_dirs(out: Path, privileged: str) -> tuple[Path, Path, Path]:
+def demo_dirs(out: Path, privileged: str, arch: str | None = None) -> tuple[Path, Path, Path]:
     """(cache, run, demo.json) of the demo with this privileged modality. Depth keeps the plain names; another
-    modality gets its own cache and run beside them, on the same synthetic data (``data/``)."""
-    if privileged == "depth":
-        return out / "cache", out / "run", out / "demo.json"
-    return out / f"cache_{privileged}", out / f"run_{privileged}", out / f"demo_{privileged}.json"
+    modality gets its own cache and run beside them, on the same synthetic data (``data/``). Another backbone
+    (``arch``) gets its own run on the same cache."""
+    cache, run, record = (
+        (out / "cache", out / "run", out / "demo")
+        if privileged == "depth"
+        else (out / f"cache_{privileged}", out / f"run_{privileged}", out / f"demo_{privileged}")
+    )
+    if arch is not None:
+        run, record = run.with_name(f"{run.name}_{arch}"), record.with_name(f"{record.name}_{arch}")
+    return cache, run, record.with_suffix(".json")
+
+
+def arch_overrides(arch: str, frames: int, size: int) -> list[str]:
+    """``demo --arch``: the main chain only (Table 2 rows 1, 2, 8, 13 and 15) on another backbone, on the demo's
+    cache. A backbone that takes frames in groups (Swin3D: 2) reads the largest such number of the cached frames;
+    a size it would pad is refused before anything is written."""
+    from modistill.models.stream import check_clip, stream_class
+
+    step = stream_class(arch).clip_multiples[0]
+    used = frames // step * step
+    check_clip(arch, used, size, f"demo --arch {arch}")
+    return [f"model.arch={arch}", f"data.frames={used}", "variants=[]"]
 
 
 def run_demo(
@@ -52,9 +70,10 @@ def run_demo(
     workers: int = 2,
     overrides: list[str] | tuple[str, ...] = (),
     privileged: str = "depth",
+    arch: str | None = None,
 ) -> Path:
-    """Run the demo into ``out`` (data/, cache/, run/; see :func:`demo_dirs` for another privileged modality)
-    and return the report's path."""
+    """Run the demo into ``out`` (data/, cache/, run/; see :func:`demo_dirs` for another privileged modality or
+    backbone) and return the report's path. ``arch``: only the main chain, on that backbone."""
     from modistill.config import CONFIG_DIR, load_config
     from modistill.data.prepare import PrepareOptions, prepare_ntu
     from modistill.evaluation.report import evaluate_run
@@ -65,12 +84,13 @@ def run_demo(
     mode = QUICK if quick else FULL
     out = Path(out)
     data = out / "data"
-    cache, run, record = demo_dirs(out, privileged)
+    cache, run, record = demo_dirs(out, privileged, arch)
+    backbone = [] if arch is None else arch_overrides(arch, mode["frames"], mode["size"])
     # Table 3's noise in millimetres exists only for depth; another modality's is on its encoded images.
     modality = [] if privileged == "depth" else [f"model.privileged={privileged}", "evaluate.noise_on=encoded"]
     cfg = load_config(
         CONFIG_DIR / "demo.yaml",  # checked before any work, with the cache path it will have
-        [f"data.cache={cache}", f"seed={seed}", *mode["overrides"], *modality, *overrides],
+        [f"data.cache={cache}", f"seed={seed}", *mode["overrides"], *modality, *backbone, *overrides],
     )
     log.info("demo 1/4: synthetic RGB-D benchmark (NTU layout) → %s", data)
     generate(SynthConfig(seed=seed, **mode["synth"]), data, workers=workers)

@@ -108,7 +108,16 @@ BENIGN_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)",
     r"The number of training batches .* is smaller than the logging",
     r"Found \d+ module\(s\) in eval mode",
+    r"torch.distributed.nn.functional.all_gather is deprecated",
 )
+
+
+def _worker_rank() -> int:
+    """This process's rank in a distributed run as Lightning's launchers and SLURM set it (0 outside one)."""
+    import os
+
+    ranks = [os.environ.get(k, "0") for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")]
+    return max(int(r) if r.isdigit() else 0 for r in ranks)
 
 
 def _setup_logging(verbose: bool, command: str) -> None:
@@ -124,6 +133,10 @@ def _setup_logging(verbose: bool, command: str) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    worker = _worker_rank() > 0  # a DDP process other than rank 0: errors only, rank 0 says everything else once
+    for h in root.handlers:
+        if isinstance(h, _StderrHandler):
+            h.setLevel(logging.ERROR if worker else logging.NOTSET)
     for name in [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in THIRD_PARTY]:
         lg = logging.getLogger(name)
         lg.setLevel(logging.NOTSET if "." in name else logging.DEBUG if verbose else logging.WARNING)
@@ -132,7 +145,9 @@ def _setup_logging(verbose: bool, command: str) -> None:
         lg.propagate = True
     for top in THIRD_PARTY:
         logging.getLogger(top).setLevel(logging.DEBUG if verbose else logging.WARNING)
-    if not verbose:
+    if worker:
+        warnings.simplefilter("ignore")
+    elif not verbose:
         for pattern in BENIGN_WARNINGS:
             warnings.filterwarnings("ignore", message=pattern)
 

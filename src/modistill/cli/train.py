@@ -63,6 +63,8 @@ def cmd_demo(a: argparse.Namespace) -> None:
 
     t0 = time.time()
     if a.seeds is not None:
+        if a.arch:
+            raise UserError("demo: --arch runs one seed (the main chain on that backbone); drop --seeds")
         a.seeds = a.seeds or list(DEMO_SEEDS)
         summary = run_demo_seeds(
             a.out, a.seeds, a.quick, a.workers, a.overrides, a.readme, tuple(dict.fromkeys(a.privileged))
@@ -76,7 +78,7 @@ def cmd_demo(a: argparse.Namespace) -> None:
         )
     if len(a.privileged) > 1:
         raise UserError("demo: one --privileged modality per run; several are compared with --seeds")
-    report = run_demo(a.out, a.quick, a.seed, a.workers, a.overrides, a.privileged[0])
+    report = run_demo(a.out, a.quick, a.seed, a.workers, a.overrides, a.privileged[0], a.arch)
     print(report.read_text())
     print(f"demo finished in {time.time() - t0:.0f}s; report: {report}")
 
@@ -180,6 +182,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the privileged modality (depth: the paper; pose: skeleton images). Another than depth gets its own "
         "cache and run (OUT/cache_pose, OUT/run_pose) on the same synthetic data. With --seeds, several are run "
         "on the same seeds and put side by side (OUT/modalities.md)",
+    )
+    d.add_argument(
+        "--arch",
+        default=None,
+        metavar="NAME",
+        help="run only the main chain (Table 2 rows 1, 2, 8, 13, 15) on this backbone (a model.arch name, e.g. "
+        "r2plus1d_18 or swin3d_t), random init, at the demo's size, into OUT/run_NAME on the demo's cache. "
+        "Without it the demo is the paper's 2D ResNet with every ablation",
     )
     d.add_argument("--workers", type=int, default=2, help="processes that write and prepare the synthetic tree")
     d.add_argument("overrides", nargs="*", help="config overrides for the training")

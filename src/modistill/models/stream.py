@@ -113,6 +113,9 @@ def block_forward(
 class Stream(nn.Module):
     """A per-frame ResNet stream with temporal convs; logits are per frame and averaged per video."""
 
+    clip_multiples = (1, 1)  # any number of frames and any size: convolutions pad as part of the model
+    clip_why = "any clip"
+
     input_stats = IMAGENET  # the normalisation its pretrained weights expect
 
     def __init__(self, arch: str = "resnet50", num_classes: int = 60, width: int = 64, temporal: bool = True):
@@ -237,14 +240,31 @@ def make_stream(arch: str, num_classes: int, width: int = 64, temporal: bool = T
     """The stream class of a backbone name: the paper's per-frame ResNets here, torchvision's video ResNets in
     :mod:`modistill.models.video_stream`, Video Swin in :mod:`modistill.models.swin_stream`; all follow the same
     interface (``enter``, ``stage``, ``video_logits``)."""
+    return stream_class(arch)(arch, num_classes, width, temporal)
+
+
+def stream_class(arch: str) -> type:
+    """The class implementing backbone ``arch``."""
     from modistill.models.swin_stream import SWIN_ARCHS, SwinStream
     from modistill.models.video_stream import VIDEO_ARCHS, VideoStream
 
     if arch in VIDEO_ARCHS:
-        return VideoStream(arch, num_classes, width, temporal)  # type: ignore[return-value]
+        return VideoStream
     if arch in SWIN_ARCHS:
-        return SwinStream(arch, num_classes, width, temporal)  # type: ignore[return-value]
-    return Stream(arch, num_classes, width, temporal)
+        return SwinStream
+    return Stream
+
+
+def check_clip(arch: str, frames: int, size: int, where: str) -> None:
+    """Refuse, in one line naming ``where`` the clip comes from, a clip the backbone would silently pad with zero
+    frames or pixels (each stream class states its ``clip_multiples``: frames, pixels, and why)."""
+    cls = stream_class(arch)
+    f, s = cls.clip_multiples
+    if frames % f or size % s:
+        raise UserError(
+            f"{where}: {frames} frames of {size} px, but model.arch={arch} takes a multiple of {f} frames and of {s} "
+            f"px ({cls.clip_why}); change data.frames or prepare another --size"
+        )
 
 
 def build_stream(

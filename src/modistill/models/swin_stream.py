@@ -44,6 +44,10 @@ class SwinStream(tv_swin.SwinTransformer3d):
 
     input_stats = IMAGENET  # the normalisation its pretrained weights expect
     classifier = "head"  # its classifier's parameter prefix, left out when pretrained weights load
+    clip_multiples = (2, 32)
+    clip_why = (
+        "its patches are 2 frames x 4 px and three patch mergings halve the grid; torchvision pads the rest with zeros"
+    )
 
     def __init__(self, arch: str = "swin3d_t", num_classes: int = 60, width: int = 64, temporal: bool = True):
         dim, depths, heads = SWIN_ARCHS[arch]

@@ -43,6 +43,8 @@ class VideoStream(tv_video.VideoResNet):
     models, with the same parameter names."""
 
     input_stats = KINETICS  # the normalisation its pretrained weights expect
+    clip_multiples = (1, 1)  # strided convolutions pad as part of the model: any clip
+    clip_why = "any clip"
 
     def __init__(self, arch: str = "r2plus1d_18", num_classes: int = 60, width: int = 64, temporal: bool = True):
         stem = tv_video.resnet.R2Plus1dStem if arch == "r2plus1d_18" else tv_video.resnet.BasicStem

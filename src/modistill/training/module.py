@@ -149,9 +149,10 @@ class StepModule(L.LightningModule):
                 f"(try a lower train.lr)"
             )
         bs = batch["label"].shape[0]
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
+        # sync_dist: under DDP the curves show the mean over every rank's batches, not rank 0's alone.
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs, sync_dist=True)
         for k, v in parts.items():
-            self.log(f"train/{k}_loss", v, on_step=True, on_epoch=True, batch_size=bs)
+            self.log(f"train/{k}_loss", v, on_step=True, on_epoch=True, batch_size=bs, sync_dist=True)
         if batch_idx == 0:  # the rate the epoch starts with (one value per epoch in the curves)
             self.log(
                 "train/lr",
@@ -159,6 +160,7 @@ class StepModule(L.LightningModule):
                 on_step=False,
                 on_epoch=True,
                 batch_size=bs,
+                sync_dist=True,
             )
         return loss
 
