@@ -159,14 +159,15 @@ def test_paired_timing_is_ours_over_bare_per_repetition():
 
     calls = []
     res = _load("inference").paired(
-        lambda: (calls.append("a"), time.sleep(0.006)),
-        lambda: (calls.append("b"), time.sleep(0.002)),
+        lambda: (calls.append("a"), time.sleep(0.04)),
+        lambda: (calls.append("b"), time.sleep(0.01)),
         reps=3,
         clips=2,
         warmup=1,
     )
     assert calls == ["a", "b"] + ["a", "b"] * 6  # warm-up, then alternating clip by clip
-    assert 2.0 < res["ratio_min"] <= res["ratio"] <= res["ratio_max"] < 3.5 and res["ours_ms"] > res["bare_ms"] >= 2
+    # sleeps long enough that a busy machine's timer slack (a few ms) cannot bring the ratio near 1
+    assert 2.5 < res["ratio_min"] <= res["ratio"] <= res["ratio_max"] < 4.5 and res["ours_ms"] > res["bare_ms"] >= 10
 
 
 def test_model_overhead_compares_a_video_backbone_with_its_bare_torchvision_model(tmp_path):
