@@ -46,7 +46,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from modistill.deploy.bundle import DeployModel
 from modistill.models.multistream import RGBOnly
 from modistill.models.preprocess import normalize
-from modistill.models.stream import ARCHS, make_stream
+from modistill.models.stream import make_stream, stream_class
 
 CLASSES = 60
 START = "<!-- benchmarks:inference:start -->"
@@ -60,7 +60,7 @@ class BareStream(nn.Module):
 
     def __init__(self, arch: str):
         super().__init__()
-        self.per_frame = arch in ARCHS
+        self.per_frame = stream_class(arch).per_frame
         self.net = torchvision.models.get_model(arch, num_classes=CLASSES)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -22,13 +22,15 @@ VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18", "swin3d_t")
 
 
 @pytest.mark.parametrize("arch", VIDEO)
-def test_every_step_trains_exports_and_predicts(arch, small_cache, tiny_ntu, tmp_path, capsys):
+def test_every_step_trains_exports_and_predicts(arch, small_cache, tiny_ntu, tmp_path, capsys, caplog):
+    caplog.set_level("INFO", logger="modistill")
     run, frames = tmp_path / "run", 2 if arch.startswith("swin") else 3  # Swin3D takes frames in pairs
     inverted = ["step2_inv", "step3_inv", "step4_inv"]
     variants = f"variants=[step2_noconn,{','.join(inverted)}]"
     res = run_training(tiny_cfg(small_cache, f"model.arch={arch}", variants, f"data.frames={frames}"), run)
     assert set(res) == {"step1_rgb", "step1_depth", "step2", "step3", "step4", "step2_noconn", *inverted}
     assert json.loads((run / "run.json").read_text())["model"]["arch"] == arch
+    assert f"model.arch={arch} convolves over time itself: no temporal convs are added" in caplog.text  # noted
     assert main(["evaluate", str(run)]) in (0, None)  # Table 2 with every row trained, Table 3 (noisy depth)
     rows = {r["row"]: r for r in json.loads((run / "table2.json").read_text())}
     assert set(rows) >= {"1", "2", "6", "7", "8", "9", "13", "15", "6a", "7a", "8a", "13a", "15a"}, sorted(rows)

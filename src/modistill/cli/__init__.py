@@ -128,15 +128,14 @@ def _setup_logging(verbose: bool, command: str) -> None:
     if command in ("train", "demo", "evaluate"):
         import lightning.pytorch  # noqa: F401 - its import configures its loggers: quiet them after it
     root = logging.getLogger()
-    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+    handler = next((h for h in root.handlers if isinstance(h, _StderrHandler)), None)
+    if handler is None:
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     worker = _worker_rank() > 0  # a DDP process other than rank 0: errors only, rank 0 says everything else once
-    for h in root.handlers:
-        if isinstance(h, _StderrHandler):
-            h.setLevel(logging.ERROR if worker else logging.NOTSET)
+    handler.setLevel(logging.ERROR if worker else logging.NOTSET)
     for name in [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in THIRD_PARTY]:
         lg = logging.getLogger(name)
         lg.setLevel(logging.NOTSET if "." in name else logging.DEBUG if verbose else logging.WARNING)

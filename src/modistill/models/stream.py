@@ -113,6 +113,7 @@ def block_forward(
 class Stream(nn.Module):
     """A per-frame ResNet stream with temporal convs; logits are per frame and averaged per video."""
 
+    per_frame = True  # runs each frame alone: time is modelled by the temporal convs it adds
     clip_multiples = (1, 1)  # any number of frames and any size: convolutions pad as part of the model
     clip_why = "any clip"
 
@@ -145,7 +146,7 @@ class Stream(nn.Module):
         return self.stem(clips.flatten(0, 1))
 
     def zero_init_residuals(self) -> None:
-        """Zero the last BatchNorm scale of every residual unit and the classifier (see the module function)."""
+        """Zero the last BatchNorm scale of every residual unit and the classifier (see :func:`build_stream`)."""
         for name in STAGES:
             for unit in getattr(self, name):
                 nn.init.zeros_(unit.bn3.weight if isinstance(unit, Bottleneck) else unit.bn2.weight)
@@ -228,14 +229,6 @@ def load_imagenet(stream: Stream, spec: str | Path) -> None:
     log.info("loaded pretrained weights %s (%d tensors) from %s", spec, len(state), source)
 
 
-def zero_init_residuals(stream: nn.Module) -> None:
-    """Zero the last BatchNorm scale of every residual unit and the classifier (Goyal et al. 2017; torchvision's
-    ``zero_init_residual``): a randomly initialised stream starts as its shortcut path with uniform predictions
-    (loss ln C), which shortens the initial plateau of training from scratch on small data. Each stream class
-    knows its own units (``zero_init_residuals`` method)."""
-    stream.zero_init_residuals()  # type: ignore[operator]
-
-
 def make_stream(arch: str, num_classes: int, width: int = 64, temporal: bool = True) -> Stream:
     """The stream class of a backbone name: the paper's per-frame ResNets here, torchvision's video ResNets in
     :mod:`modistill.models.video_stream`, Video Swin in :mod:`modistill.models.swin_stream`; all follow the same
@@ -243,15 +236,15 @@ def make_stream(arch: str, num_classes: int, width: int = 64, temporal: bool = T
     return stream_class(arch)(arch, num_classes, width, temporal)
 
 
-def stream_class(arch: str) -> type:
-    """The class implementing backbone ``arch``."""
+def stream_class(arch: str) -> type[Stream]:
+    """The class implementing backbone ``arch`` (typed as :class:`Stream`, whose interface every one follows)."""
     from modistill.models.swin_stream import SWIN_ARCHS, SwinStream
     from modistill.models.video_stream import VIDEO_ARCHS, VideoStream
 
     if arch in VIDEO_ARCHS:
-        return VideoStream
+        return VideoStream  # type: ignore[return-value]
     if arch in SWIN_ARCHS:
-        return SwinStream
+        return SwinStream  # type: ignore[return-value]
     return Stream
 
 
@@ -276,11 +269,14 @@ def build_stream(
     zero_init: bool = False,
 ) -> Stream:
     """A stream of backbone ``arch`` (:data:`BACKBONES`) with pretrained weights (``pretrained``: ImageNet for the
-    2D ResNets, Kinetics-400 for the video ones), else random init (``zero_init``: see
-    :func:`zero_init_residuals`)."""
+    2D ResNets, Kinetics-400 for the video ones), else random init. ``zero_init``: zero the last BatchNorm scale of
+    every residual unit and the classifier (Goyal et al. 2017; torchvision's ``zero_init_residual``), so that a
+    randomly initialised stream starts as its shortcut path with uniform predictions (loss ln C), which shortens
+    the initial plateau of training from scratch on small data; each stream class knows its own units
+    (``zero_init_residuals`` method)."""
     stream = make_stream(arch, num_classes, width, temporal)
     if pretrained:
         load_imagenet(stream, pretrained)
     elif zero_init:
-        zero_init_residuals(stream)
+        stream.zero_init_residuals()
     return stream

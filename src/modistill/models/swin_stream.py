@@ -44,6 +44,7 @@ class SwinStream(tv_swin.SwinTransformer3d):
 
     input_stats = IMAGENET  # the normalisation its pretrained weights expect
     classifier = "head"  # its classifier's parameter prefix, left out when pretrained weights load
+    per_frame = False  # attends over time itself: no temporal convs are added
     clip_multiples = (2, 32)
     clip_why = (
         "its patches are 2 frames x 4 px and three patch mergings halve the grid; torchvision pads the rest with zeros"

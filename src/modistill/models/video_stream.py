@@ -43,6 +43,7 @@ class VideoStream(tv_video.VideoResNet):
     models, with the same parameter names."""
 
     input_stats = KINETICS  # the normalisation its pretrained weights expect
+    per_frame = False  # convolves over time itself: no temporal convs are added
     clip_multiples = (1, 1)  # strided convolutions pad as part of the model: any clip
     clip_why = "any clip"
 
