@@ -19,7 +19,7 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(BIN)/modistill demo --out $(DEMO_DIR)-quick --quick
 
-# Five held-out seeds (300-304, each about as long as `make demo`), the mean ± sd summary with the claims, and the
+# Five held-out seeds (500-504, each about as long as `make demo`), the mean ± sd summary with the claims, and the
 # README's results section.
 demo-seeds: $(STAMP)
 	$(BIN)/modistill demo --seeds --out demo_seeds --readme README.md

@@ -30,21 +30,29 @@ from modistill.training.runner import run_training
 
 
 def step1(
-    work: Path, seed: int, knobs: dict, workers: int, train: list[str], mode: dict = FULL, train_seed: int | None = None
+    work: Path,
+    seed: int,
+    knobs: dict,
+    workers: int,
+    train: list[str],
+    mode: dict = FULL,
+    train_seed: int | None = None,
+    crop: str | None = None,
 ) -> dict:
     """Generate, prepare and train the two step-1 streams for one seed; their best validation accuracies. Data
     already generated with the same settings is reused (so training settings can be compared on the same
     videos)."""
     synth = SynthConfig(seed=seed, **(mode["synth"] | knobs))
+    crop = crop or mode["crop"]
     marker = work / "synth.json"
-    wanted = json.dumps(synth.__dict__, sort_keys=True)
+    wanted = json.dumps(synth.__dict__ | {"crop": crop}, sort_keys=True)
     if not marker.exists() or marker.read_text() != wanted:
         shutil.rmtree(work, ignore_errors=True)
         generate(synth, work / "data", workers=workers, show_progress=False)
         prepare_ntu(
             work / "data",
             work / "cache",
-            PrepareOptions(size=mode["size"], frames=mode["frames"], workers=workers),
+            PrepareOptions(size=mode["size"], frames=mode["frames"], workers=workers, crop=crop),
             show_progress=False,
         )
         marker.write_text(wanted)
@@ -70,7 +78,7 @@ def step1(
     return {
         "seed": seed,
         "train_seed": train_seed,
-        "synth": json.loads(wanted),
+        "synth": json.loads(wanted),  # with the cache's crop
         "train": train,
         "criterion": "best validation accuracy",
         "rgb": acc["step1_rgb"],
@@ -91,6 +99,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--work", type=Path, default=Path("/tmp/modistill_calibration"), help="scratch folder; one subfolder per seed"
     )
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--crop", choices=("fov", "person"), default=None, help="the cache's crop (default: the demo's)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     ap.add_argument("--quick", action="store_true", help="the demo's tiny sizes (a smoke run, not a calibration)")
     a = ap.parse_args(argv)
@@ -103,7 +112,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for seed in a.seeds:
         for train_seed in a.train_seeds or [seed]:
             t = time.perf_counter()
-            r = step1(a.work / f"seed_{seed}", seed, knobs, a.workers, a.train, QUICK if a.quick else FULL, train_seed)
+            r = step1(
+                a.work / f"seed_{seed}", seed, knobs, a.workers, a.train, QUICK if a.quick else FULL, train_seed, a.crop
+            )
             r["seconds"] = time.perf_counter() - t
             rows.append(r)
             print(

@@ -272,7 +272,11 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
         == 0
     )
     report = (tmp_path / "demo" / "run" / "report.md").read_text()
+    # The demo caches person crops (its calibrated input), and the report says so.
+    assert json.loads((tmp_path / "demo" / "cache" / "cache.json").read_text())["crop"]["policy"] == "person"
+    assert json.loads((tmp_path / "demo" / "run" / "run.json").read_text())["input"]["deploy_crop"]["rule"] == "person"
     for row in (
+        "48 px, person crops, 5 frames",
         "step 1, depth stream",
         "step 2",
         "step 4",

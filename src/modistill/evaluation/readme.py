@@ -13,7 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
-from modistill.config import describe_epochs, describe_init, describe_recipe, read_yaml
+from modistill.config import describe_crop, describe_epochs, describe_init, describe_recipe, read_yaml
 from modistill.utils.io import read_json, read_text, replace_marked_section
 
 START = "<!-- modistill:results:start -->"
@@ -34,7 +34,7 @@ def _setup(runs: list[Path]) -> str:
     classes = _n(len(d["class_names"]), "class", "classes")
     text = (
         f"{_n(len(runs), 'run')}, {d['benchmark']} {d['protocol']}, {classes}; "
-        f"{model['arch']} width {model['width']}, {inp['size']} px, {inp['frames']} frames, "
+        f"{model['arch']} width {model['width']}, {inp['size']} px{describe_crop(inp)}, {inp['frames']} frames, "
         f"{describe_init(model['pretrained'])} init{epochs}."
     )
     # The demo's layout: OUT/seed_S/{data,cache,run}; the generator's settings are in data/synth.json.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modistill.config import describe_epochs, describe_init, describe_recipe, read_yaml
+from modistill.config import describe_crop, describe_epochs, describe_init, describe_recipe, read_yaml
 from modistill.data.modalities import as_privileged
 from modistill.errors import UserError
 from modistill.evaluation.claims import check_claims, claims_markdown, noise_claim, wilson
@@ -55,7 +55,7 @@ def _evaluate(run_dir: str | Path) -> Path:
     lines = [
         f"# modistill report: {cfg['name']}",
         "",
-        f"Data: `{data['cache']}` ({meta['num_classes']} classes, {meta['size']} px, "
+        f"Data: `{data['cache']}` ({meta['num_classes']} classes, {meta['size']} px{describe_crop(inp)}, "
         f"{cfg['data']['frames']} frames), protocol {protocol}. Model: {cfg['model']['arch']} "
         f"(width {cfg['model']['width']}), "
         f"connections {cfg['model']['connection']}, "

@@ -16,7 +16,7 @@ class SynthConfig:
     """Size and appearance of a synthetic dataset. Sizes are (width, height)."""
 
     classes: int = 10
-    subjects: int = 16  # the demo's calibration: 9 training performers in the cross-subject split (see README)
+    subjects: int = 16  # 9 training performers in NTU 60's cross-subject split (the demo uses 26: demo.FULL)
     cameras: int = 3
     replications: int = 1
     setups: int = 1
