@@ -7,9 +7,10 @@ Nothing else of the method is looked at: no fusion, hallucination or step-4 row,
 calibration (the seeds of the README's results, ``modistill demo --seeds``, are never used here).
 
 Usage: python benchmarks/demo_calibration.py --seeds 0 1 2 [--synth clutter=0.3 --synth roi_margin=0.2] \
-           [--train train.ema_decay=0.99] [--train-seeds 0 1] [--work /tmp/calib]
+           [--train train.ema_decay=0.99] [--train-seeds 0 1] [--crop fov] [--work /tmp/calib]
 Each --synth sets one SynthConfig field on top of the demo's (``modistill.demo.FULL``); each --train is a training
-override; --train-seeds trains each data seed's streams again with other training seeds on the same videos.
+override; --train-seeds trains each data seed's streams again with other training seeds on the same videos; --crop
+prepares the cache with another crop than the demo's (person).
 Prints a table and appends the rows to benchmarks/results/demo_calibration.json.
 """
 
@@ -78,7 +79,7 @@ def step1(
     return {
         "seed": seed,
         "train_seed": train_seed,
-        "synth": json.loads(wanted),  # with the cache's crop
+        "synth": json.loads(wanted),  # the generator's settings and the cache's crop
         "train": train,
         "criterion": "best validation accuracy",
         "rgb": acc["step1_rgb"],
