@@ -154,18 +154,6 @@ def describe_init(pretrained: str | None) -> str:
     return f"`{pretrained}`" if pretrained else "random"
 
 
-def describe_crop(inp: dict) -> str:
-    """``, person crops`` / ``, full frames`` / ``, fov crop`` from a run's ``input`` record (its deploy crop and
-    policy; empty for runs made before they were kept): the crop decides what the network sees, so every report and
-    summary says it."""
-    if "rgb_crop" not in inp:
-        return ""
-    box = inp.get("deploy_crop")
-    if isinstance(box, dict) and box.get("rule") == "person":
-        return ", person crops"
-    return ", full frames" if str(inp["rgb_crop"]).startswith("full frame") else ", fov crop"
-
-
 def describe_recipe(cfg: dict) -> str:
     """The optimiser, learning rate and batch, what the run adds to the paper's recipe (schedule, warm-up,
     regularisation, EMA, augmentation) and the validation split, in words, for reports."""

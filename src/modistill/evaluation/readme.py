@@ -13,7 +13,8 @@ import re
 import shutil
 from pathlib import Path
 
-from modistill.config import describe_crop, describe_epochs, describe_init, describe_recipe, read_yaml
+from modistill.config import describe_epochs, describe_init, describe_recipe, read_yaml
+from modistill.training.run import describe_crop
 from modistill.utils.io import read_json, read_text, replace_marked_section
 
 START = "<!-- modistill:results:start -->"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modistill.config import describe_crop, describe_epochs, describe_init, describe_recipe, read_yaml
+from modistill.config import describe_epochs, describe_init, describe_recipe, read_yaml
 from modistill.data.modalities import as_privileged
 from modistill.errors import UserError
 from modistill.evaluation.claims import check_claims, claims_markdown, noise_claim, wilson
@@ -22,7 +22,7 @@ from modistill.evaluation.plots import (
     training_curves_png,
 )
 from modistill.evaluation.tables import markdown_table, paper_value, per_video_correct, table2_rows
-from modistill.training.run import RunInfo, run_lock
+from modistill.training.run import RunInfo, describe_crop, run_lock
 from modistill.training.steps import STEPS
 from modistill.utils.io import atomic_write_text
 

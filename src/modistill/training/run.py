@@ -189,6 +189,18 @@ def deploy_crop(cache_meta: dict, records: dict[str, dict], train_names: list[st
     }
 
 
+def describe_crop(inp: dict) -> str:
+    """``, person crops`` / ``, full frames`` / ``, fov crop`` from a run's ``input`` record, read back from what
+    :func:`deploy_crop` wrote (empty for runs made before it was kept): the crop decides what the network sees, so
+    every report and summary says it."""
+    if "rgb_crop" not in inp:
+        return ""
+    box = inp.get("deploy_crop")
+    if isinstance(box, dict) and box.get("rule") == "person":
+        return ", person crops"
+    return ", full frames" if str(inp["rgb_crop"]).startswith("full frame") else ", fov crop"
+
+
 def versions() -> dict[str, str]:
     import lightning
     import torch
