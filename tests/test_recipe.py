@@ -191,3 +191,27 @@ def test_ema_decay_warms_up():
     counts = [torch.tensor(3)]
     ema_update(0.99)(counts, [torch.tensor(7)], 5)
     assert int(counts[0]) == 7
+
+
+@pytest.mark.parametrize("hall_init, source", [("depth", "depth"), ("rgb", "rgb")])
+def test_hall_init_picks_the_stream_the_hallucination_stream_starts_from(small_cache, tmp_path, hall_init, source):
+    from modistill.training.module import StepModule
+    from modistill.training.runner import _init_from
+
+    cfg = tiny_cfg(small_cache, f"distill.hall_init={hall_init}")
+    for step, src_step in (("step3", "step2"), ("hoffman_eq7", "step1_rgb" if source == "rgb" else "step1_depth")):
+        teacher = StepModule(src_step, cfg, 4)
+        (tmp_path / src_step).mkdir(exist_ok=True)
+        torch.save(teacher.state_dict(), tmp_path / src_step / "weights.pt")
+        if step == "hoffman_eq7":  # its other streams start from the two step-1 streams
+            for other in {"step1_rgb", "step1_depth"} - {src_step}:
+                (tmp_path / other).mkdir(exist_ok=True)
+                torch.save(StepModule(other, cfg, 4).state_dict(), tmp_path / other / "weights.pt")
+        student = StepModule(step, cfg, 4)
+        _init_from(student, tmp_path, step)
+        want = teacher.net.streams[source if src_step == "step2" else src_step.split("_")[1]].state_dict()
+        got = student.net.streams["hall"].state_dict()
+        assert all(torch.equal(got[k], want[k]) for k in want)
+    records = step_records(cfg, "32-true", "fp")
+    assert records["step3"]["keys"].get("distill.hall_init") == (None if hall_init == "depth" else "rgb")
+    assert set(records["hoffman_eq7"]["parents"]) == {"step1_rgb", "step1_depth"}

@@ -275,8 +275,12 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     # The demo caches person crops (its calibrated input), and the report says so.
     assert json.loads((tmp_path / "demo" / "cache" / "cache.json").read_text())["crop"]["policy"] == "person"
     assert json.loads((tmp_path / "demo" / "run" / "run.json").read_text())["input"]["deploy_crop"]["rule"] == "person"
+    # Its hallucination stream starts from the RGB stream (demo.yaml), which the step record and the report carry.
+    step3 = json.loads((tmp_path / "demo" / "run" / "step3_noconn" / "step.json").read_text())
+    assert step3["keys"]["distill.hall_init"] == "rgb" and "step2" in step3["parents"]
     for row in (
         "48 px, person crops, 5 frames",
+        "hallucination stream initialised from the RGB stream",
         "step 1, depth stream",
         "step 2",
         "step 4",

@@ -172,6 +172,8 @@ def describe_recipe(cfg: dict) -> str:
     ):
         if t.get(key):
             parts.append(f"{words} {t[key]:g}")
+    if cfg.get("distill", {}).get("hall_init", "depth") != "depth":
+        parts.append("hallucination stream initialised from the RGB stream")
     if d.get("crop_scale"):
         parts.append(f"random resized crop {d['crop_scale'][0]:g}-{d['crop_scale'][1]:g}")
     if d.get("train_sampling", "even") != "even":
@@ -443,6 +445,14 @@ SCHEMA: dict[str, Field] = {
         _one_of("mean", "per_video", "sum"),
         help="eq. 3's reduction: mean (ours: per element), per_video (as printed: squared "
         "L2 per video) or sum (released code: whole batch)",
+    ),
+    "distill.hall_init": F(
+        "depth",
+        "str",
+        _one_of("depth", "rgb"),
+        help="where the hallucination stream starts (steps 3 and Hoffman et al.): depth (the paper and the released "
+        "code: the teacher's depth stream); rgb: the RGB stream beside it, which already reads RGB (ours, for "
+        "random-init demos whose step 3 is too short for a depth network to learn RGB)",
     ),
     "distill.hall_weight": F(
         1.0,

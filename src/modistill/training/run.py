@@ -24,7 +24,7 @@ import numpy as np
 
 from modistill.config import epochs_for
 from modistill.errors import UserError
-from modistill.training.steps import STEPS, StepSpec, connections_for
+from modistill.training.steps import STEPS, StepSpec, connections_for, init_for
 from modistill.utils.io import atomic_write_text, read_json
 from modistill.utils.lock import exclusive_lock
 
@@ -273,6 +273,8 @@ def step_keys(cfg: dict, spec: StepSpec, precision: str, data_fp: str) -> dict[s
         keys["model.privileged"] = cfg["model"]["privileged"]
     if spec.loss != "ce":
         keys.update({k: _get(cfg, k) for k in DISTILL_KEYS})
+    if spec.hall_rgb is not None and cfg["distill"]["hall_init"] != "depth":
+        keys["distill.hall_init"] = cfg["distill"]["hall_init"]
     return keys
 
 
@@ -284,7 +286,8 @@ def step_records(cfg: dict, precision: str, data_fp: str) -> dict[str, dict]:
     def visit(name: str) -> dict:
         if name not in out:
             spec = STEPS[name]
-            parents = {src[0]: visit(src[0])["fingerprint"] for src in spec.init.values() if src is not None}
+            init = init_for(spec, cfg["distill"]["hall_init"])
+            parents = {src[0]: visit(src[0])["fingerprint"] for src in init.values() if src is not None}
             keys = step_keys(cfg, spec, precision, data_fp)
             out[name] = {
                 "step": name,

@@ -48,7 +48,7 @@ from modistill.training.run import (
     write_step_record,
 )
 from modistill.training.sampler import EpochSampler
-from modistill.training.steps import STEPS, resolve_order
+from modistill.training.steps import STEPS, init_for, resolve_order
 from modistill.utils.io import atomic_write, atomic_write_text, load_tensors, read_json
 from modistill.utils.memory import keep_freed_memory
 
@@ -181,7 +181,7 @@ def _precision(cfg: dict) -> str:
 
 def _init_from(module: StepModule, run_dir: Path, step: str) -> None:
     """Copy each stream's weights from the earlier step it is initialised from (tensors only, no pickle)."""
-    for stream, src in module.spec.init.items():
+    for stream, src in init_for(module.spec, module.cfg["distill"]["hall_init"]).items():
         if src is None:
             continue
         src_step, src_stream = src

@@ -22,6 +22,7 @@ class StepSpec:
     loss: str = "ce"  # ce | eq3 | eq5 | eq7 | hoffman-eq3 | hoffman-eq5 | hoffman-eq7
     select: tuple[str, ...] = ()  # streams whose fused logits select the model (empty = all)
     direction: str | None = None  # fixed connection direction (inverted study); None = the config's
+    hall_rgb: tuple[str, str] | None = None  # where the hallucination stream starts with distill.hall_init=rgb
 
 
 def stream_inputs(spec: StepSpec, privileged: str = "depth") -> dict[str, str]:
@@ -53,6 +54,15 @@ def connections_for(spec: StepSpec, direction: str) -> list[tuple[str, str]]:
     return []
 
 
+def init_for(spec: StepSpec, hall_init: str = "depth") -> dict[str, tuple[str, str] | None]:
+    """Where each stream of ``spec`` starts. ``hall_init="rgb"`` starts the hallucination stream from the RGB
+    stream beside its teacher instead of the depth stream (the paper and the released code): an RGB network that
+    learns to imitate depth, rather than a depth network that must first learn to read RGB."""
+    if hall_init == "rgb" and spec.hall_rgb is not None:
+        return spec.init | {"hall": spec.hall_rgb}
+    return dict(spec.init)
+
+
 def _step3(name, title, loss, connection, teacher="step2", direction=None):
     return StepSpec(
         name,
@@ -65,6 +75,7 @@ def _step3(name, title, loss, connection, teacher="step2", direction=None):
         loss,
         ("hall",),
         direction,
+        (teacher, "rgb"),
     )
 
 
@@ -79,6 +90,7 @@ def _hoffman(loss):
         (),
         f"hoffman-{loss}",
         ("rgb", "hall"),
+        hall_rgb=("step1_rgb", "rgb"),
     )
 
 
@@ -139,6 +151,7 @@ STEPS: dict[str, StepSpec] = {
             "eq7",
             ("hall",),
             "rgb_to_depth",
+            ("step2_inv", "rgb"),
         ),
         # The earlier form, kept to compare: the same teacher run without the injection it was trained with.
         _step3(
