@@ -199,7 +199,7 @@ def test_hall_init_picks_the_stream_the_hallucination_stream_starts_from(small_c
     from modistill.training.runner import _init_from
 
     cfg = tiny_cfg(small_cache, f"distill.hall_init={hall_init}")
-    for step, src_step in (("step3", "step2"), ("hoffman_eq7", "step1_rgb" if source == "rgb" else "step1_depth")):
+    for step, src_step in (("step3", "step2"), ("hoffman_eq7", f"step1_{source}")):
         teacher = StepModule(src_step, cfg, 4)
         (tmp_path / src_step).mkdir(exist_ok=True)
         torch.save(teacher.state_dict(), tmp_path / src_step / "weights.pt")
@@ -209,7 +209,7 @@ def test_hall_init_picks_the_stream_the_hallucination_stream_starts_from(small_c
                 torch.save(StepModule(other, cfg, 4).state_dict(), tmp_path / other / "weights.pt")
         student = StepModule(step, cfg, 4)
         _init_from(student, tmp_path, step)
-        want = teacher.net.streams[source if src_step == "step2" else src_step.split("_")[1]].state_dict()
+        want = teacher.net.streams[source].state_dict()
         got = student.net.streams["hall"].state_dict()
         assert all(torch.equal(got[k], want[k]) for k in want)
     records = step_records(cfg, "32-true", "fp")
