@@ -215,3 +215,14 @@ def test_hall_init_picks_the_stream_the_hallucination_stream_starts_from(small_c
     records = step_records(cfg, "32-true", "fp")
     assert records["step3"]["keys"].get("distill.hall_init") == (None if hall_init == "depth" else "rgb")
     assert set(records["hoffman_eq7"]["parents"]) == {"step1_rgb", "step1_depth"}
+
+
+def test_training_order_follows_the_hallucination_streams_other_start():
+    from dataclasses import replace
+
+    from modistill.training.steps import STEPS, source_steps
+
+    # A step whose RGB start lies outside its depth-start sources still trains after it, whatever the config says.
+    spec = replace(STEPS["step3"], hall_rgb=("step1_rgb", "rgb"))
+    assert source_steps(spec) == ["step2", "step1_rgb"]
+    assert source_steps(STEPS["hoffman_eq7"]) == ["step1_rgb", "step1_depth"]

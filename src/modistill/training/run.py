@@ -24,7 +24,7 @@ import numpy as np
 
 from modistill.config import epochs_for
 from modistill.errors import UserError
-from modistill.training.steps import STEPS, StepSpec, connections_for, init_for
+from modistill.training.steps import STEPS, StepSpec, connections_for, init_for, source_steps
 from modistill.utils.io import atomic_write_text, read_json
 from modistill.utils.lock import exclusive_lock
 
@@ -311,7 +311,7 @@ def dependants(step: str) -> list[str]:
     while changed:
         changed = False
         for name, spec in STEPS.items():
-            if name not in out and any(src is not None and src[0] in out for src in spec.init.values()):
+            if name not in out and any(src in out for src in source_steps(spec)):
                 out.append(name)
                 changed = True
     return out

@@ -63,6 +63,12 @@ def init_for(spec: StepSpec, hall_init: str = "depth") -> dict[str, tuple[str, s
     return dict(spec.init)
 
 
+def source_steps(spec: StepSpec) -> list[str]:
+    """Every earlier step ``spec`` may start from under any ``distill.hall_init``, in the order of its streams:
+    what training order and ``--retrain-from`` follow, so neither depends on the config."""
+    return list(dict.fromkeys(src[0] for src in (*spec.init.values(), spec.hall_rgb) if src is not None))
+
+
 def _step3(name, title, loss, connection, teacher="step2", direction=None):
     return StepSpec(
         name,
@@ -75,7 +81,7 @@ def _step3(name, title, loss, connection, teacher="step2", direction=None):
         loss,
         ("hall",),
         direction,
-        (teacher, "rgb"),
+        hall_rgb=(teacher, "rgb"),
     )
 
 
@@ -151,7 +157,7 @@ STEPS: dict[str, StepSpec] = {
             "eq7",
             ("hall",),
             "rgb_to_depth",
-            ("step2_inv", "rgb"),
+            hall_rgb=("step2_inv", "rgb"),
         ),
         # The earlier form, kept to compare: the same teacher run without the injection it was trained with.
         _step3(
@@ -192,9 +198,8 @@ def resolve_order(wanted: list[str]) -> list[str]:
             from modistill.errors import UserError
 
             raise UserError(f"unknown step {name!r}; known: {sorted(STEPS)}")
-        for src in STEPS[name].init.values():
-            if src is not None:
-                visit(src[0])
+        for src in source_steps(STEPS[name]):
+            visit(src)
         order.append(name)
 
     for n in wanted:
