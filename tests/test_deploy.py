@@ -12,7 +12,7 @@ from modistill.config import CONFIG_DIR, load_config
 from modistill.data import ntu, video
 from modistill.data.cache import clip_path, load_manifest
 from modistill.data.dataset import ClipDataset
-from modistill.deploy.bundle import bundle_from_run, load_bundle, load_deploy_model, save_bundle
+from modistill.deploy.bundle import build_model, bundle_from_run, load_bundle, load_deploy_model, save_bundle
 from modistill.deploy.onnx_export import OnnxModel
 from modistill.deploy.video import camera_clip
 from modistill.errors import UserError
@@ -32,27 +32,31 @@ METRICS = json.dumps(
 )
 
 
-@pytest.fixture(scope="module")
-def run_dir(small_cache, tmp_path_factory):
-    """A run folder holding a step-4 model whose BatchNorm statistics come from real cached clips."""
-    run = tmp_path_factory.mktemp("run")
+def model_run(cache: Path, run: Path, step: str = "step4") -> tuple[Path, StepModule, torch.Tensor]:
+    """A run folder holding ``step``'s RGB-only model whose BatchNorm statistics come from real cached clips, the
+    module, and those clips."""
     cfg = load_config(
         CONFIG_DIR / "demo.yaml",
-        [f"data.cache={small_cache}", "model.width=8", "data.frames=3", "data.val_performers=1"],
+        [f"data.cache={cache}", "model.width=8", "data.frames=3", "data.val_performers=1"],
     )
     cfg, _, _, _, records = open_run(cfg, run)
     torch.manual_seed(0)
-    module = StepModule("step4", cfg, 3, ema=False)
-    names = sorted(load_manifest(small_cache))
-    batch = torch.stack([ClipDataset(small_cache, names, 3, modalities=("rgb",))[i]["rgb"] for i in range(8)])
+    module = StepModule(step, cfg, 3, ema=False)
+    names = sorted(load_manifest(cache))
+    batch = torch.stack([ClipDataset(cache, names, 3, modalities=("rgb",))[i]["rgb"] for i in range(8)])
     module.train()
     with torch.no_grad():
         module.net({"rgb": normalize(batch)})
-    (run / "step4").mkdir()
-    torch.save(module.state_dict(), run / "step4" / "weights.pt")
-    write_step_record(run / "step4", records["step4"])
-    (run / "step4" / "metrics.json").write_text(METRICS)
-    return run
+    (run / step).mkdir()
+    torch.save(module.state_dict(), run / step / "weights.pt")
+    write_step_record(run / step, records[step])
+    (run / step / "metrics.json").write_text(METRICS)
+    return run, module.eval(), batch
+
+
+@pytest.fixture(scope="module")
+def run_dir(small_cache, tmp_path_factory):
+    return model_run(small_cache, tmp_path_factory.mktemp("run"))[0]
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +73,31 @@ def test_bundle_metadata_from_run(run_dir, small_cache):
     assert meta["connections"] == [["hall", "rgb"]]
     x0, y0, x1, y1 = meta["crop"]
     assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1 and (x0, y0, x1, y1) != (0.0, 0.0, 1.0, 1.0)
+
+
+def test_released_step4_exports_without_connections(small_cache, tmp_path):
+    """step4_noconn (step 4 as the released code runs it) deploys as the plain mean of its two streams' logits;
+    the same weights with the paper's hall→RGB connection give other logits."""
+    run, module, batch = model_run(small_cache, tmp_path / "run", "step4_noconn")
+    out = tmp_path / "released.onnx"
+    assert main(["export", str(run), "--out", str(out), "--step", "step4_noconn"]) == 0
+    model, meta = load_bundle(out.with_suffix(".safetensors"))
+    assert meta["connections"] == [] and meta["step"] == "step4_noconn"
+
+    def alone(name: str, clips: torch.Tensor) -> torch.Tensor:
+        stream, t = module.net.streams[name], clips.shape[1]
+        x = stream.enter(clips)
+        for k in range(4):
+            x, _ = stream.stage(k, x, t, None)
+        return stream.video_logits(x, t)
+
+    clips = batch[:2].float()
+    state, _ = bundle_from_run(run, "step4_noconn")
+    connected = build_model(state, meta | {"connections": [["hall", "rgb"]]}, out)
+    with torch.inference_mode():
+        plain = (alone("rgb", normalize(clips)) + alone("hall", normalize(clips))) / 2
+        assert torch.allclose(model(clips), plain, atol=1e-5)
+        assert not torch.allclose(connected(clips), plain, atol=1e-3)
 
 
 def test_onnx_matches_pytorch(exported, tiny_ntu):

@@ -382,6 +382,20 @@ def test_inverted_connection_variants():
     assert resolve_order(["step4_inv"]) == ["step1_rgb", "step1_depth", "step2_inv", "step3_inv", "step4_inv"]
 
 
+def test_released_step4_variant_drops_only_the_connections():
+    """step4_noconn is step 4 as the released code runs it: the same streams and starts, no hall→RGB connection,
+    and its own Table 2 row."""
+    from modistill.evaluation.tables import table2_rows
+
+    paper, released = STEPS["step4"], STEPS["step4_noconn"]
+    assert connections_for(paper, "depth_to_rgb") == [("hall", "rgb")]
+    assert connections_for(released, "depth_to_rgb") == connections_for(released, "rgb_to_depth") == []
+    assert (released.streams, released.inputs, released.init) == (paper.streams, paper.inputs, paper.init)
+    assert resolve_order(["step4_noconn"]) == ["step1_rgb", "step1_depth", "step2", "step3", "step4_noconn"]
+    rows = table2_rows({"step4_noconn": {"accuracy": 0.4, "streams": {}}, "step4": {"accuracy": 0.5, "streams": {}}})
+    assert [(r["row"], r["modality"], r["accuracy"]) for r in rows] == [("15", "RGB", 0.5), ("15r", "RGB", 0.4)]
+
+
 def test_inverted_step3_teacher_runs_as_trained():
     """The frozen depth teacher of the inverted step 3 gives the logits it gave in step 2, RGB injection included."""
     from modistill.models.multistream import MultiStream

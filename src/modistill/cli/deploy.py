@@ -97,7 +97,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--step",
         choices=DEPLOYABLE,
         default=DEPLOYABLE[0],
-        help="which RGB-only model of the run (step4_inv: the inverted-connection study)",
+        help="which RGB-only model of the run (step4_noconn: step 4 as the released code runs it, without "
+        "connections; step4_inv: the inverted-connection study)",
     )
     e.set_defaults(func=cmd_export)
 

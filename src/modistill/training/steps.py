@@ -135,6 +135,17 @@ STEPS: dict[str, StepSpec] = {
         _step3("step3_eq3", "step 3 w/ connections", "eq3", True),
         _step3("step3_eq5", "step 3 w/ connections", "eq5", True),
         _step3("step3_noconn", "step 3 w/o connections", "eq7", False),
+        # Step 4 as the released code runs it: its s4 script fails with --interaction (the connection scope is
+        # hard-coded to the depth stream), so the authors' step 4 fuses the two RGB-fed streams without the
+        # hall→RGB connections the paper describes. Step 4 itself keeps the paper's.
+        StepSpec(
+            "step4_noconn",
+            "step 4 w/o connections (as the released code runs it)",
+            ("rgb", "hall"),
+            {"rgb": "rgb", "hall": "rgb"},
+            {"rgb": ("step2", "rgb"), "hall": ("step3", "hall")},
+            False,
+        ),
         # Supplement Table 1: the same pipeline with RGB→depth connections (rows 6a-8a, 13a, 15a).
         StepSpec(
             "step2_inv",
@@ -184,7 +195,7 @@ STEPS: dict[str, StepSpec] = {
 }
 
 MAIN_STEPS = ("step1_rgb", "step1_depth", "step2", "step3", "step4")
-DEPLOYABLE = ("step4", "step4_inv")  # the RGB-only models a run can export
+DEPLOYABLE = ("step4", "step4_noconn", "step4_inv")  # the RGB-only models a run can export
 
 
 def resolve_order(wanted: list[str]) -> list[str]:
