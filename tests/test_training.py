@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -253,6 +254,29 @@ def test_cli_user_errors_exit_2_one_line(capsys, tmp_path):
     assert main(["prepare", "ntu", "--root", str(tmp_path), "--out", str(tmp_path / "c")]) == 2
     assert "RGB folder not found" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path)]) == 2
+
+
+def test_demo_seeds_take_every_finished_seed_through_the_demo_again(tmp_path, monkeypatch):
+    """A finished seed is resumed, not skipped: its run gains the steps a newer config adds before the summary."""
+    import modistill.demo as demo
+    import modistill.evaluation.seeds as seeds
+
+    calls = []
+
+    def fake_demo(out, quick, seed, workers, overrides, privileged):
+        calls.append((seed, privileged))
+        demo.demo_dirs(Path(out), privileged)[2].parent.mkdir(parents=True, exist_ok=True)
+        demo.demo_dirs(Path(out), privileged)[2].write_text("{}")  # what a finished demo leaves
+
+    def fake_summary(runs, out):
+        calls.append([Path(r).relative_to(tmp_path).as_posix() for r in runs])
+        return tmp_path / "seeds.md"
+
+    monkeypatch.setattr(demo, "run_demo", fake_demo)
+    monkeypatch.setattr(seeds, "write_seed_summary", fake_summary)
+    for _ in range(2):
+        demo.run_demo_seeds(tmp_path, [7, 8])
+    assert calls == 2 * [(7, "depth"), (8, "depth"), ["seed_7/run", "seed_8/run"]]
 
 
 def test_quick_demo_end_to_end(tmp_path, capsys):

@@ -134,7 +134,9 @@ def run_demo_seeds(
     modalities) into ``out/seed_S``, then per modality the mean ± sd summary with the claims table
     (``out/seeds.md`` for depth, ``out/<modality>/seeds.md`` for another), and with several modalities their
     side-by-side table (``out/modalities.md``); ``readme``: also write these into the README's results sections.
-    Finished runs are skipped, so an interrupted run resumes. Returns the first modality's summary."""
+    Every seed goes through :func:`run_demo` again, whose stages skip finished work: an interrupted run resumes,
+    and a finished one gains the steps a newer config adds (instead of summarising runs that lack them). Returns
+    the first modality's summary."""
     from modistill.evaluation.seeds import write_modality_table, write_seed_summary
 
     out = Path(out)
@@ -143,10 +145,8 @@ def run_demo_seeds(
         runs = []
         for k, seed in enumerate(seeds, 1):
             log.info("demo seeds %d/%d: seed %d, privileged %s", k, len(seeds), seed, p)
-            cache, run, record = demo_dirs(out / f"seed_{seed}", p)
-            if not record.exists():
-                run_demo(out / f"seed_{seed}", quick, seed, workers, overrides, p)
-            runs.append(run)
+            run_demo(out / f"seed_{seed}", quick, seed, workers, overrides, p)
+            runs.append(demo_dirs(out / f"seed_{seed}", p)[1])
         summaries[p] = write_seed_summary(runs, out if p == "depth" else out / p)
         if readme is not None and p == privileged[0]:
             from modistill.evaluation.readme import write_results_section
