@@ -79,9 +79,9 @@ def test_released_step4_exports_without_connections(small_cache, tmp_path):
     """step4_noconn (step 4 as the released code runs it) deploys as the plain mean of its two streams' logits;
     the same weights with the paper's hall→RGB connection give other logits."""
     run, module, batch = model_run(small_cache, tmp_path / "run", "step4_noconn")
-    out = tmp_path / "released.onnx"
-    assert main(["export", str(run), "--out", str(out), "--step", "step4_noconn"]) == 0
-    model, meta = load_bundle(out.with_suffix(".safetensors"))
+    state, meta = bundle_from_run(run, "step4_noconn")
+    out = save_bundle(state, meta, tmp_path / "released.safetensors")
+    model, meta = load_bundle(out)
     assert meta["connections"] == [] and meta["step"] == "step4_noconn"
 
     def alone(name: str, clips: torch.Tensor) -> torch.Tensor:
@@ -92,7 +92,6 @@ def test_released_step4_exports_without_connections(small_cache, tmp_path):
         return stream.video_logits(x, t)
 
     clips = batch[:2].float()
-    state, _ = bundle_from_run(run, "step4_noconn")
     connected = build_model(state, meta | {"connections": [["hall", "rgb"]]}, out)
     with torch.inference_mode():
         plain = (alone("rgb", normalize(clips)) + alone("hall", normalize(clips))) / 2
