@@ -37,7 +37,10 @@ def test_every_step_trains_exports_and_predicts(arch, small_cache, tiny_ntu, tmp
     assert all(r["accuracy"] not in (None, "") for r in rows.values()), rows
     assert (run / "noisy_depth.png").exists()  # Table 3
     onnx_path = tmp_path / "m.onnx"
-    assert main(["export", str(run), "--out", str(onnx_path), "--quantize", "int8"]) in (0, None)
+    # int8 quantises whatever graph the export wrote, the same code for every backbone: the video ResNets cover it,
+    # and Swin3D (the slowest graph to export and quantise) is exported in float only, to keep the suite's budget.
+    int8 = [] if arch.startswith("swin") else ["--quantize", "int8"]
+    assert main(["export", str(run), "--out", str(onnx_path), *int8]) in (0, None)
     model, meta = load_bundle(onnx_path.with_suffix(".safetensors"))
     assert meta["arch"] == arch
     x = np.random.default_rng(0).uniform(0, 255, (2, frames, 3, 32, 32)).astype(np.float32)
@@ -46,10 +49,11 @@ def test_every_step_trains_exports_and_predicts(arch, small_cache, tiny_ntu, tmp
     assert np.abs(OnnxModel(onnx_path)(x) - ref).max() <= 1e-4
     capsys.readouterr()
     video = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
-    for path in (onnx_path, tmp_path / "m-int8.onnx"):
+    for path in (onnx_path, *([tmp_path / "m-int8.onnx"] if int8 else [])):
         assert main(["predict", str(video), "--model", str(path), "--json"]) in (0, None)
         assert json.loads(capsys.readouterr().out)[0]["error"] is None
-    assert OnnxModel(tmp_path / "m-int8.onnx").meta["quantization"].startswith("int8 static QDQ")
+    if int8:
+        assert OnnxModel(tmp_path / "m-int8.onnx").meta["quantization"].startswith("int8 static QDQ")
 
 
 @pytest.mark.parametrize("arch", VIDEO)
