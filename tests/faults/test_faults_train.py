@@ -86,9 +86,9 @@ def _base(cache):
 
 @pytest.mark.parametrize("override, fragment", CONFIG_VALUES, ids=[c[0] for c in CONFIG_VALUES])
 def test_config_values(cli, small_cache, tmp_path, override, fragment):
-    run = tmp_path / "run"
+    run = tmp_path / "runs" / "run"  # like the default runs/<name>: the parent is created for the lock too
     cli.fails(["train", "demo", *_base(small_cache), override, "--run-dir", run], fragment)
-    assert not run.exists()  # refused before anything was written
+    assert not (tmp_path / "runs").exists()  # refused before anything was written, and no folder left behind
 
 
 CONFIG_FILES = [

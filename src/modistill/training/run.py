@@ -91,14 +91,15 @@ def is_launch_process() -> bool:
 @contextmanager
 def run_lock(run_dir: str | Path, command: str) -> Iterator[None]:
     """Hold ``run_dir`` for a ``train``, ``tune`` or ``evaluate`` that writes it; a second one refuses in one line
-    naming the holder's pid. A folder created only for the lock is removed again when nothing else was written."""
+    naming the holder's pid. The folders created only for the lock (the run folder and any missing parents, such
+    as the default ``runs/``) are removed again when nothing else was written."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: --run-dir is a file, not a folder")
     if not is_launch_process():
         yield
         return
-    created = not run_dir.exists()
+    created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # innermost first
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         with exclusive_lock(
@@ -111,7 +112,10 @@ def run_lock(run_dir: str | Path, command: str) -> Iterator[None]:
     finally:
         if created and [p.name for p in run_dir.iterdir()] in ([], [RUN_LOCK]):
             (run_dir / RUN_LOCK).unlink(missing_ok=True)
-            run_dir.rmdir()
+            for folder in created:
+                if any(folder.iterdir()):  # something else wrote there meanwhile
+                    break
+                folder.rmdir()
 
 
 def _get(cfg: dict, dotted: str) -> Any:
