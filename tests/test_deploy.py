@@ -17,6 +17,7 @@ from modistill.deploy.onnx_export import OnnxModel
 from modistill.deploy.video import camera_clip
 from modistill.errors import UserError
 from modistill.models.preprocess import normalize
+from modistill.models.stream import run_stream
 from modistill.synthetic.writer import write_video
 from modistill.training.module import StepModule
 from modistill.training.run import write_step_record
@@ -84,17 +85,10 @@ def test_released_step4_exports_without_connections(small_cache, tmp_path):
     model, meta = load_bundle(out)
     assert meta["connections"] == [] and meta["step"] == "step4_noconn"
 
-    def alone(name: str, clips: torch.Tensor) -> torch.Tensor:
-        stream, t = module.net.streams[name], clips.shape[1]
-        x = stream.enter(clips)
-        for k in range(4):
-            x, _ = stream.stage(k, x, t, None)
-        return stream.video_logits(x, t)
-
     clips = batch[:2].float()
     connected = build_model(state, meta | {"connections": [["hall", "rgb"]]}, out)
     with torch.inference_mode():
-        plain = (alone("rgb", normalize(clips)) + alone("hall", normalize(clips))) / 2
+        plain = sum(run_stream(module.net.streams[s], normalize(clips)) for s in ("rgb", "hall")) / 2
         assert torch.allclose(model(clips), plain, atol=1e-5)
         assert not torch.allclose(connected(clips), plain, atol=1e-3)
 

@@ -265,8 +265,9 @@ def test_demo_seeds_take_every_finished_seed_through_the_demo_again(tmp_path, mo
 
     def fake_demo(out, quick, seed, workers, overrides, privileged):
         calls.append((seed, privileged))
-        demo.demo_dirs(Path(out), privileged)[2].parent.mkdir(parents=True, exist_ok=True)
-        demo.demo_dirs(Path(out), privileged)[2].write_text("{}")  # what a finished demo leaves
+        record = demo.demo_dirs(Path(out), privileged)[2]
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text("{}")  # what a finished demo leaves
 
     def fake_summary(runs, out):
         calls.append([Path(r).relative_to(tmp_path).as_posix() for r in runs])
