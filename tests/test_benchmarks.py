@@ -4,6 +4,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).parent.parent / "benchmarks"
 
 
@@ -155,19 +157,20 @@ def test_demo_calibration_runs_tiny(tmp_path):
 
 
 def test_paired_timing_is_ours_over_bare_per_repetition():
-    import time
+    """A fake clock that each call advances by a known amount: the ratio is exact, whatever the machine's load."""
+    now, calls = [0.0], []
 
-    calls = []
-    res = _load("inference").paired(
-        lambda: (calls.append("a"), time.sleep(0.04)),
-        lambda: (calls.append("b"), time.sleep(0.01)),
-        reps=3,
-        clips=2,
-        warmup=1,
-    )
+    def call(name: str, seconds: float):
+        def f():
+            calls.append(name)
+            now[0] += seconds
+
+        return f
+
+    res = _load("inference").paired(call("a", 0.04), call("b", 0.01), reps=3, clips=2, warmup=1, clock=lambda: now[0])
     assert calls == ["a", "b"] + ["a", "b"] * 6  # warm-up, then alternating clip by clip
-    # sleeps long enough that a busy machine's timer slack (a few ms) cannot bring the ratio near 1
-    assert 2.5 < res["ratio_min"] <= res["ratio"] <= res["ratio_max"] < 4.5 and res["ours_ms"] > res["bare_ms"] >= 10
+    assert res["ratio_min"] == res["ratio"] == res["ratio_max"] == pytest.approx(4.0)
+    assert res["ours_ms"] == pytest.approx(40.0) and res["bare_ms"] == pytest.approx(10.0)
 
 
 def test_model_overhead_compares_a_video_backbone_with_its_bare_torchvision_model(tmp_path):

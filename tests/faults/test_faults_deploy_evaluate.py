@@ -59,6 +59,8 @@ EXPORT_ARGS = [
         lambda t: ["--out", t / "m.onnx", "--safetensors", _mkdir(t / "b")],
         "is a directory",
     ),
+    ("an empty --license", lambda t: ["--out", t / "m.onnx", "--license", ""], "is not a license identifier"),
+    ("a --license with spaces", lambda t: ["--out", t / "m.onnx", "--license", "Apache 2.0"], "not a license"),
 ]
 
 
@@ -113,7 +115,37 @@ def test_predict_bad_videos(cli, exported, tmp_path, what, make, fragment):
     assert line.count(str(video)) == 1 and "Errno" not in line  # named once, no raw errno
 
 
+def _nan_bundle(t, exported):
+    """The exported bundle with one weight set to NaN and its checksum recomputed: a file that loads cleanly but
+    would answer NaN for every clip."""
+    from safetensors import safe_open
+
+    from modistill.deploy.bundle import save_bundle
+
+    with safe_open(str(exported[1]), framework="pt") as f:
+        state, meta = {k: f.get_tensor(k) for k in f.keys()}, json.loads(f.metadata()["modistill"])
+    key = next(k for k in state if k.endswith("fc.weight"))
+    state[key][0, 0] = float("nan")
+    return save_bundle(state, meta, t / "nan.safetensors")
+
+
+def _nan_onnx(t, exported):
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(exported[0]))
+    init = next(i for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT and "fc" in i.name)
+    arr = numpy_helper.to_array(init).copy()
+    arr.flat[0] = np.inf
+    init.CopyFrom(numpy_helper.from_array(arr, init.name))
+    onnx.save(model, str(t / "nan.onnx"))
+    return t / "nan.onnx"
+
+
 MODELS = [
+    ("a bundle with NaN weights", _nan_bundle, "holds NaN or infinite values"),
+    ("an ONNX graph with infinite weights", _nan_onnx, "holds NaN or infinite values"),
     ("missing file", lambda t, e: t / "none.onnx", "model file not found"),
     ("random .onnx", lambda t, e: _write(t / "r.onnx", os.urandom(300)), "not a loadable ONNX model"),
     ("garbage .safetensors", lambda t, e: _write(t / "g.safetensors", b"\x00" * 64), "not a readable safetensors"),
@@ -126,6 +158,23 @@ MODELS = [
 def test_predict_bad_models(cli, exported, tiny_ntu, tmp_path, what, make, fragment):
     video = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
     cli.fails(["predict", video, "--model", make(tmp_path, exported)], fragment)
+
+
+PREDICT_OPTIONS = [
+    # (what, extra args, fragment): each option is checked even where another one makes it unused
+    ("a score above 1 beside --boxes", ["--boxes", "BOXES", "--detector-score", "2"], "--detector-score must be"),
+    ("a score of 0 on a fixed-crop model", ["--detector-score", "0"], "--detector-score must be between 0 and 1"),
+    ("a detector beside --boxes", ["--boxes", "BOXES", "--detector", "d.onnx"], "which --boxes replaces"),
+    ("a valid score beside --boxes", ["--boxes", "BOXES", "--detector-score", "0.7"], "which --boxes replaces"),
+    ("--topk 0", ["--topk", "0"], "--topk must be at least 1"),
+]
+
+
+@pytest.mark.parametrize("what, args, fragment", PREDICT_OPTIONS, ids=[c[0] for c in PREDICT_OPTIONS])
+def test_predict_options_are_checked_even_when_unused(cli, exported, tiny_ntu, tmp_path, what, args, fragment):
+    video = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
+    boxes = _write(tmp_path / "b.json", json.dumps({video.name: [0, 0, 10, 10]}).encode())
+    cli.fails(["predict", video, "--model", exported[0], *[boxes if a == "BOXES" else a for a in args]], fragment)
 
 
 def test_predict_runtime_mismatch(cli, exported, tiny_ntu):

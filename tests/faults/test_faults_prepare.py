@@ -152,3 +152,53 @@ def test_pairs_manifest_files(cli, tmp_path, what, make, fragment):
 def test_pairs_size_is_checked(cli, tmp_path):
     p = _csv(tmp_path, "id,label,rgb,depth\na,0,x,y\n")
     cli.fails(["prepare", "pairs", "--root", p, "--out", tmp_path / "c", "--size", "100000"], "--size must be")
+
+
+def test_an_impossible_joint_is_dropped_and_noted_and_the_clip_stays_clean(tiny_ntu, tmp_path):
+    """One joint's colour x/y at 1e30 in one sampled frame: that joint leaves that frame (noted in the record),
+    and the person box, the crop and the pose image are those of the clean video."""
+    import numpy as np
+
+    from modistill.data import ntu
+    from modistill.data.cache import load_clip, load_manifest
+    from modistill.data.prepare import PrepareOptions, prepare_ntu
+
+    opts = PrepareOptions(size=32, frames=3, crop="person", modalities=("rgb", "depth", "pose"))
+    clean = tmp_path / "clean"
+    prepare_ntu(tiny_ntu, clean, opts, show_progress=False)
+    root = tmp_path / "tree"
+    shutil.copytree(tiny_ntu, root)
+    layout = ntu.NtuLayout(root)
+    name = sorted(layout.sample_names()[0])[0]
+    want = load_manifest(clean)[name]
+    t = want["frames"][1]
+    frames = ntu.read_skeleton(layout.skeleton(name))
+    frames[t][0].joints[ntu.JOINT_NAMES.index("ElbowLeft"), 5:7] = 1e30
+    ntu.write_skeleton(layout.skeleton(name), frames)
+    out = tmp_path / "cache"
+    prepare_ntu(root, out, opts, show_progress=False)
+    rec = load_manifest(out)[name]
+    assert rec["status"] == "ok", rec
+    assert f"1 joint(s) with impossible coordinates dropped (frame {t} joint ElbowLeft)" in rec["reason"]
+    assert rec["person_box"]["box"] == pytest.approx(want["person_box"]["box"], abs=0.01)
+    assert rec["crop_rgb"] == pytest.approx(want["crop_rgb"], abs=1.0)
+    got, ref = load_clip(out, name).astype(int), load_clip(clean, name).astype(int)
+    assert np.abs(got[:2] - ref[:2]).max() <= 8  # RGB and depth: the same crop, give or take a resampled pixel
+    left = got[2, 1, :, :, 0]  # the pose image's left side (R) in the damaged frame is drawn, not blanked by NaN
+    assert left.max() > 0 and np.abs(left - ref[2, 1, :, :, 0]).max() < 255
+
+
+def test_impossible_keypoints_depth_and_person_boxes_of_pairs_and_depth_maps():
+    import numpy as np
+
+    from modistill.data import ntu
+    from modistill.data.pairs import drop_impossible_keypoints
+
+    body = np.array([[10.0, 20.0], [np.inf, 5.0], [1e9, 3.0], [-50.0, 30.0], [np.nan, np.nan]])
+    frames = [[body]]
+    assert drop_impossible_keypoints(frames, (100, 80)) == "pose: 2 keypoint(s) with impossible coordinates dropped"
+    assert np.isnan(body[1:3]).all() and body[0].tolist() == [10, 20] and body[3].tolist() == [-50, 30]
+    assert drop_impossible_keypoints(frames, (100, 80)) is None  # NaN means "not detected", not impossible
+    depth = [np.array([[0, 4000, 60000]], np.uint16)]
+    assert ntu.drop_impossible_depth(depth) == "depth: 1 pixel(s) beyond the sensor's 12000 mm read as missing"
+    assert depth[0].tolist() == [[0, 4000, 0]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 import pytest
 import yaml
@@ -96,8 +97,18 @@ def test_a_diverging_trial_is_marked_failed_and_the_study_goes_on(run_copy, cli,
         return real(cfg, run_dir, retrain_from, callbacks)
 
     monkeypatch.setattr(runner, "run_training", diverge_first)
-    rc, out, err = cli(["tune", run_copy, "--trials", "2"])
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("optuna").addHandler(handler)  # optuna's loggers do not propagate to pytest's capture
+    try:
+        rc, out, err = cli(["tune", run_copy, "--trials", "2"])
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
     assert rc == 0, err[-2000:]
+    # one line for the failed trial, from modistill; no traceback from Optuna's own report of it
+    assert not [r for r in records if r.levelno >= logging.WARNING], [r.getMessage()[:200] for r in records]
+    assert "Traceback" not in err and err.count("diverged; marked failed") == 1, err[-2000:]
     trials = _states(run_copy)
     assert [t.state for t in trials.values()] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
     rec = json.loads((run_copy / "tune" / "tune.json").read_text())

@@ -43,8 +43,9 @@ def _crop_words(crop: list | dict) -> str:
 
 
 def cmd_predict(a: argparse.Namespace) -> int | None:
-    from modistill.deploy.predict import Predictor
+    from modistill.deploy.predict import Predictor, check_predict_options
 
+    check_predict_options(a.topk, a.boxes is not None, a.detector, a.detector_score)  # before the model loads
     boxes = None
     if a.boxes is not None:
         from modistill.deploy.boxes import read_boxes

@@ -177,6 +177,42 @@ def read_skeleton(path: str | Path) -> list[list[Body]]:
     return frames
 
 
+# What a Kinect v2 can report, with a generous margin: a joint outside these ranges is a corrupt number, not a person
+# partly out of view (joints a frame's width beyond the image are still kept). Columns of JOINT_FIELDS.
+DEPTH_GRID = (512, 424)
+COLOR_GRID = (1920, 1080)
+_PLAUSIBLE = (
+    (slice(0, 2), -20.0, 20.0),  # x, y in metres
+    (slice(2, 3), -1.0, 20.0),  # z in metres (the sensor reads to 8 m)
+    (slice(3, 4), -DEPTH_GRID[0], 2 * DEPTH_GRID[0]),  # depthX
+    (slice(4, 5), -DEPTH_GRID[1], 2 * DEPTH_GRID[1]),  # depthY
+    (slice(5, 6), -COLOR_GRID[0], 2 * COLOR_GRID[0]),  # colorX
+    (slice(6, 7), -COLOR_GRID[1], 2 * COLOR_GRID[1]),  # colorY
+    (slice(7, 11), -1.5, 1.5),  # orientation quaternion
+)
+
+
+def drop_impossible_joints(frames: list[list[Body]]) -> str | None:
+    """Treat a joint with a number no camera can produce (infinite, NaN, or beyond :data:`_PLAUSIBLE`) as not
+    tracked in that frame: its fields become NaN and its state 0, in place. Returns a note naming what was dropped
+    (for the video's record), None when every joint is plausible."""
+    dropped = []
+    for t, bodies in enumerate(frames):
+        for b in bodies:
+            bad = np.zeros(len(b.joints), bool)
+            for cols, lo, hi in _PLAUSIBLE:
+                v = b.joints[:, cols]
+                bad |= ~(np.isfinite(v) & (v >= lo) & (v <= hi)).all(1)
+            for j in np.flatnonzero(bad):
+                dropped.append(f"frame {t} joint {JOINT_NAMES[j]}")
+            b.joints[bad, :11] = np.nan
+            b.joints[bad, 11] = 0
+    if not dropped:
+        return None
+    more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
+    return f"skeleton: {len(dropped)} joint(s) with impossible coordinates dropped ({', '.join(dropped[:3])}{more})"
+
+
 def main_body(frames: list[list[Body]]) -> list[Body | None]:
     """Per frame, the body of the id that is present (and tracked) in the most frames: the actor, not noise."""
     counts: dict[int, int] = {}
@@ -287,6 +323,21 @@ def png_size(path: str | Path) -> tuple[int, int] | None:
     if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n":
         return None
     return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+# A Kinect v2 reads to 8 m (v1 to 4 m); beyond this a value is a corrupt number, not a far wall.
+MAX_DEPTH_MM = 12_000
+
+
+def drop_impossible_depth(depths: list[np.ndarray]) -> str | None:
+    """Depth values beyond :data:`MAX_DEPTH_MM` become 0 (missing depth), in place; a note counting them, None when
+    there are none. Uncaught, one such pixel would stretch the video's near/far range and flatten its encoding."""
+    n = 0
+    for d in depths:
+        bad = d > MAX_DEPTH_MM
+        n += int(bad.sum())
+        d[bad] = 0
+    return f"depth: {n} pixel(s) beyond the sensor's {MAX_DEPTH_MM} mm read as missing" if n else None
 
 
 def read_depth(path: str | Path) -> np.ndarray:

@@ -51,12 +51,14 @@ def _scan_alignment(job) -> dict:
         frames = ntu.read_skeleton(layout.skeleton(name))
     except DataError as e:
         return {"name": name, "alignment": None, "skeleton_error": e.problem, "skeleton_frames": None}
+    dropped = ntu.drop_impossible_joints(frames)
     al = estimate_alignment(frames)
     return {
         "name": name,
         "alignment": al.to_dict() if al else None,
         "skeleton_error": None if al else "no well-tracked joints",
         "skeleton_frames": len(frames),
+        "skeleton_note": dropped,
         "person_box": joint_box(frames),
     }
 
@@ -108,6 +110,9 @@ def _process(job) -> dict:
             h, w = depth[0].shape
             depth = [d if d.shape == (h, w) else cv2.resize(d, (w, h), interpolation=cv2.INTER_NEAREST) for d in depth]
             notes.append(f"depth frames of other sizes {[f'{x}x{y}' for y, x in other]} rescaled to {w}x{h}")
+        far_out = ntu.drop_impossible_depth(depth)
+        if far_out:
+            notes.append(far_out)
         rgb_wh, depth_wh = (rgb[0].shape[1], rgb[0].shape[0]), (depth[0].shape[1], depth[0].shape[0])
         if opts.crop == "person":
             crop = _person_crop(al, person["box"], rgb_wh, depth_wh, opts.person_padding, layout.skeleton(name))
@@ -178,6 +183,7 @@ def _pose_frames(
         frames = ntu.read_skeleton(skeleton)
     except DataError as e:
         return out, f"every frame blank: skeleton unusable ({e.problem})"
+    ntu.drop_impossible_joints(frames)  # the skeleton pass noted them in the record
     scale = np.array([rgb_size[0] / COLOR_REF[0], rgb_size[1] / COLOR_REF[1]])
     blank = []
     for k, i in enumerate(idx):
@@ -357,6 +363,8 @@ def _clip_jobs(
             continue
         if note:
             log.info("%s: %s", n, note)
+        if r.get("skeleton_note"):
+            note = "; ".join(filter(None, [r["skeleton_note"], note]))
         jobs.append((root, cache, n, al, r["skeleton_frames"], note, opts, person))
     return jobs
 

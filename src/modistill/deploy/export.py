@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from modistill.deploy.bundle import build_model, bundle_from_run, save_bundle
-from modistill.deploy.hub import write_hub_folder
+from modistill.deploy.hub import check_license, write_hub_folder
 from modistill.deploy.onnx_export import OnnxModel, export_onnx
 from modistill.errors import NonFiniteError, UserError
 
@@ -25,6 +25,7 @@ def export_checked(
 ) -> dict:
     """Write the three artefacts (ONNX last checked, so a failure leaves nothing partial) and return their paths,
     the metadata and the largest ONNX-vs-PyTorch logit difference on a random clip."""
+    check_license(license)
     out = Path(out)
     if out.suffix != ".onnx":
         raise UserError(f"{out}: --out must end in .onnx")

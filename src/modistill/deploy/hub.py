@@ -11,6 +11,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -47,6 +48,19 @@ def hub_folder(spec: str) -> Path:
 
 def is_hub_folder(path: Path) -> bool:
     return path.is_dir() and (path / WEIGHTS).is_file() and (path / CONFIG).is_file()
+
+
+# The Hub's license identifiers: lowercase letters, digits and . - + (apache-2.0, cc-by-nc-4.0, openrail++, other).
+LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]{0,63}")
+
+
+def check_license(license: str | None) -> None:
+    """None means "not given" (the default terms apply); anything else must look like a Hub license identifier."""
+    if license is not None and not LICENSE_ID.fullmatch(license):
+        raise UserError(
+            f"--license {license!r} is not a license identifier (lowercase letters, digits, '.', '-', '+', "
+            "e.g. apache-2.0, cc-by-nc-4.0, other)"
+        )
 
 
 def card_metadata(meta: dict, run: RunInfo, license: str | None = None) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from modistill.deploy.bundle import DeployModel, validate_meta
-from modistill.errors import UserError
+from modistill.errors import NonFiniteError, UserError
 from modistill.utils.io import atomic_write
 
 META_KEY = "modistill"
@@ -118,6 +118,7 @@ class OnnxModel:
             raise UserError(f"{path}: corrupt modistill metadata (not JSON)") from None
         self.meta = validate_meta(meta, path)
         self._check_graph(path)
+        check_onnx_finite(path)
 
     def _check_graph(self, path: Path) -> None:
         """The graph's fixed input and output sizes must be those its metadata promises to clients."""
@@ -138,3 +139,15 @@ class OnnxModel:
 
     def __call__(self, clips: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"clips": np.ascontiguousarray(clips, dtype=np.float32)})[0]
+
+
+def check_onnx_finite(path: Path) -> None:
+    """A graph whose float weights hold NaN or infinity would answer NaN for every clip: refused at load, naming the
+    first such weight (the same rule as the safetensors bundle's)."""
+    import onnx
+    from onnx import numpy_helper
+
+    for init in onnx.load(str(path), load_external_data=False).graph.initializer:
+        if init.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
+            if not np.isfinite(numpy_helper.to_array(init)).all():
+                raise NonFiniteError(f"{path}: weight {init.name} holds NaN or infinite values; re-export the model")

@@ -67,6 +67,7 @@ class Predictor:
         would not use them."""
         m = self.meta
         person = isinstance(m["crop"], dict)
+        check_predict_options(topk, boxes is not None, detector, detector_score)
         if not person and (boxes is not None or detector or detector_score is not None or full_frame):
             raise UserError(
                 f"this model crops every video to the fixed box {m['crop']} it was trained with; --boxes, "
@@ -79,7 +80,7 @@ class Predictor:
             find = load_detector(
                 detector or m["crop"]["detector"], m["crop"]["score"] if detector_score is None else detector_score
             )
-        k = max(1, min(topk, m["num_classes"]))
+        k = min(topk, m["num_classes"])
         out = []
         for v in videos:
             if not Path(v).is_file():  # a FIFO or device would block the decoder forever
@@ -124,3 +125,15 @@ class Predictor:
                 raise DataError(v, why)
             return crop_clip(imgs, (0.0, 0.0, float(w), float(h)), m["size"]), f"{why}: cropped to the full frame"
         return crop_clip(imgs, clip_box(v, m["crop"], (w, h), pbox), m["size"]), None
+
+
+def check_predict_options(topk: int, boxes: bool, detector: str | None, detector_score: float | None) -> None:
+    """Every option is checked whether or not another one makes it unused: an impossible value, or one that cannot
+    take effect, is refused in one line instead of being ignored."""
+    if topk < 1:
+        raise UserError(f"--topk must be at least 1, got {topk}")
+    if detector_score is not None and not 0 < detector_score < 1:
+        raise UserError(f"--detector-score must be between 0 and 1, got {detector_score}")
+    if boxes and (detector or detector_score is not None):
+        given = "--detector" if detector else "--detector-score"
+        raise UserError(f"{given} sets the person detector, which --boxes replaces: give one or the other")

@@ -30,6 +30,7 @@ def show_alignment(root: str | Path, name: str, out: str | Path | None = None, s
     if not layout.rgb(name).is_file():
         raise DataError(layout.rgb(name), "video not found")
     frames = ntu.read_skeleton(layout.skeleton(name))
+    ntu.drop_impossible_joints(frames)
     al = estimate_alignment(frames)
     if al is None:
         raise DataError(layout.skeleton(name), "no well-tracked joints to align with")

@@ -203,11 +203,17 @@ def _tune(optuna, run_dir: Path, step: str, params: list[str], trials: int, seed
                 ", ".join(params),
                 pruner,
             )
-            study.optimize(
-                _objective(run_dir, tune_dir, step, params, parents, base),
-                n_trials=trials - done,
-                catch=(NonFiniteError,),
-            )
+            # Optuna reports a caught failure with its traceback; the objective has said it in one line already.
+            verbosity = optuna.logging.get_verbosity()
+            optuna.logging.set_verbosity(optuna.logging.ERROR)
+            try:
+                study.optimize(
+                    _objective(run_dir, tune_dir, step, params, parents, base),
+                    n_trials=trials - done,
+                    catch=(NonFiniteError,),
+                )
+            finally:
+                optuna.logging.set_verbosity(verbosity)
         return _record(study, run_dir, tune_dir, step, params, pruner)
 
 
