@@ -1,7 +1,11 @@
 """Write the 2D default's reference outputs (tests/data/stream2d_reference.pt) with the code of the checkout it is
 run in. Run once at commit 68e3e91 (before the stream interface and the video backbones):
 ``PYTHONPATH=<checkout of 68e3e91>/src python tests/make_2d_reference.py``. Only API present at both commits
-is used: the paper config, ``StepModule``, its ``forward`` and ``compute_loss``."""
+is used: the paper config, ``StepModule``, its ``forward`` and ``compute_loss``.
+
+The network runs in float64 (weights initialised in float32 from the seed, then widened; every layer's input
+widened too), so that another CPU's summation order moves the outputs by about 1e-15 relative, far below what any
+change to the model moves them by: the comparison can be sharp and portable at once."""
 
 import subprocess
 import sys
@@ -25,13 +29,26 @@ def batch() -> dict:
     }
 
 
+def in_float64(module: torch.nn.Module) -> torch.nn.Module:
+    """The module with float64 weights, and every layer that holds weights widening its float inputs first (the
+    uint8 clip is normalised in float32 by the model's own code, at both commits alike)."""
+
+    def widen(_, args):
+        return tuple(a.double() if torch.is_tensor(a) and a.is_floating_point() else a for a in args)
+
+    for m in module.modules():
+        if any(True for _ in m.parameters(recurse=False)):
+            m.register_forward_pre_hook(widen)
+    return module.double()
+
+
 def outputs(cfg: dict) -> dict:
     """Per step, with the seed fixed before the model is built: eval and train logits of every stream, the loss,
-    and the gradient of the RGB (or hallucination) stream's first convolution."""
+    and the gradient of the RGB (or hallucination) stream's first convolution, all float64."""
     out, b = {}, batch()
     for step in STEPS:
         torch.manual_seed(0)
-        module = StepModule(step, cfg, 5)
+        module = in_float64(StepModule(step, cfg, 5))
         with torch.no_grad():
             ev = module.eval()(b)
         tr = module.train()(b)

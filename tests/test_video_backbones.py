@@ -196,10 +196,15 @@ def test_the_swin_stream_computes_torchvisions_swin3d_t_when_unconnected():
         assert torch.equal(ours(clips), ref(clips.transpose(1, 2)))
 
 
-def test_the_2d_default_is_bit_identical_to_commit_68e3e91():
+# Float64 outputs on another CPU differ from the stored ones by summation order alone, about 1e-15 relative; a
+# change to the model moves them by far more (the connection's product scaled by 1.0001: 2.6e-4 of the largest output).
+REFERENCE_RTOL = 1e-10
+
+
+def test_the_2d_default_matches_commit_68e3e91():
     """The paper's model, built from the same seed, gives the logits, loss and gradients it gave at 68e3e91 (before
-    the stream interface and the video backbones), stored by tests/make_2d_reference.py. Bits are only
-    defined for the same kernels: on another CPU family or torch release the comparison is to float32 rounding."""
+    the stream interface and the video backbones), stored by tests/make_2d_reference.py. Both run in float64, so
+    the comparison holds on any CPU and still catches a change in the model's arithmetic."""
     from pathlib import Path
 
     from make_2d_reference import OVERRIDES, outputs
@@ -208,10 +213,10 @@ def test_the_2d_default_is_bit_identical_to_commit_68e3e91():
 
     ref = torch.load(Path(__file__).parent / "data" / "stream2d_reference.pt")
     assert ref["commit"].startswith("68e3e91")
-    same_kernels = (ref["torch"], ref["cpu"]) == (str(torch.__version__), torch.backends.cpu.get_cpu_capability())
 
     def same(a: torch.Tensor, b: torch.Tensor) -> bool:
-        return torch.equal(a, b) if same_kernels else torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+        assert a.dtype == b.dtype == torch.float64
+        return bool(((a - b).abs() <= REFERENCE_RTOL * b.abs().max()).all())
 
     now = outputs(load_config(CONFIG_DIR / "ntu60_xsub.yaml", OVERRIDES))
     for step, want in ref["outputs"].items():
