@@ -19,14 +19,14 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(BIN)/modistill demo --out $(DEMO_DIR)-quick --quick
 
-# Five held-out seeds (500-504, each about as long as `make demo`), the mean ± sd summary with the claims, and the
-# README's results section.
+# The five held-out seeds 600-604 (each about as long as `make demo`), their mean ± sd summary with the claims, written
+# into the results page of the docs.
 demo-seeds: $(STAMP)
-	$(BIN)/modistill demo --seeds --out demo_seeds --readme README.md
+	$(BIN)/modistill demo --seeds --out demo_seeds --results-page docs/results.md
 
 # The same seeds with pose images as the privileged modality too (reuses demo-seeds' depth runs), side by side.
 demo-modalities: $(STAMP)
-	$(BIN)/modistill demo --seeds --privileged depth pose --out demo_seeds --readme README.md
+	$(BIN)/modistill demo --seeds --privileged depth pose --out demo_seeds --results-page docs/results.md
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -38,8 +38,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-# The documentation site (MkDocs): the README as the guide, every command's --help, the config reference, the API
-# from the docstrings; any warning fails the build. Output in site/.
+# The documentation site (MkDocs): the README as the home page, one page per topic, every command's --help, the config
+# reference, the API from the docstrings; any warning fails the build. Output in site/.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 

@@ -3,11 +3,11 @@ and what the method costs on each, against two bare torchvision models of the sa
 (benchmarks/model_overhead.py) and RGB-only inference (benchmarks/inference.py, PyTorch and ONNX Runtime fp32).
 
 Each backbone runs at its own clip (torchvision's evaluation clip, or a shorter one where noted, so the whole
-table fits in minutes on a CPU). Writes benchmarks/results/backbones.json and, with ``--readme``, the README's
+table fits in minutes on a CPU). Writes benchmarks/results/backbones.json and, with ``--readme PAGE``, that page's
 table between its markers.
 
-Usage: python benchmarks/backbones.py [--backbones r3d_18 mc3_18 r2plus1d_18 swin3d_t] [--readme README.md]
-       python benchmarks/backbones.py --readme README.md --table-only     # the table from results/backbones.json
+Usage: python benchmarks/backbones.py [--backbones r3d_18 mc3_18 r2plus1d_18 swin3d_t] [--readme docs/benchmarks.md]
+       python benchmarks/backbones.py --readme docs/benchmarks.md --table-only   # table from results/backbones.json
 """
 
 from __future__ import annotations
@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if a.readme:
         from modistill.utils.io import replace_marked_section
 
-        section = f"_Written by `python benchmarks/backbones.py --readme README.md`; do not edit by hand._\n\n{text}"
+        written = "_Written by `python benchmarks/backbones.py --readme docs/benchmarks.md`; do not edit by hand._"
+        section = f"{written}\n\n{text}"
         replace_marked_section(a.readme, START, END, section, "backbones benchmark table")
     return results
 

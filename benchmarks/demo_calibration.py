@@ -4,7 +4,7 @@ the single-stream RGB and depth streams' best validation accuracy (the epoch-sel
 The generator's knobs are calibrated so that step-1 RGB is about 0.9 of step-1 depth (NTU cross-subject: 66.52 /
 70.44 = 0.94) with both far above chance, and the recipe so that the RGB stream's spread over seeds is small.
 Nothing else of the method is looked at: no fusion, hallucination or step-4 row, and no test accuracy, enters the
-calibration (the seeds of the README's results, ``modistill demo --seeds``, are never used here).
+calibration (the seeds of the published results, ``modistill demo --seeds``, are never used here).
 
 Usage: python benchmarks/demo_calibration.py --seeds 0 1 2 [--synth clutter=0.3 --synth roi_margin=0.2] \
            [--train train.ema_decay=0.99] [--train-seeds 0 1] [--crop fov] [--work /tmp/calib]

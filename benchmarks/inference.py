@@ -19,7 +19,7 @@ The ratio is ours / bare per repetition, reported as the median and the range ov
 
 Usage: python benchmarks/inference.py [--arch resnet50 --size 224] [--frames 5] [--reps 5 --clips 7]
            [--no-int8] [--decompose] [--profile] [--threads N]
-       python benchmarks/inference.py --readme README.md     # README table from results/inference_*.json
+       python benchmarks/inference.py --readme docs/benchmarks.md     # the docs table from results/inference_*.json
 Writes benchmarks/results/inference_<arch>_<size>.json.
 """
 
@@ -326,7 +326,8 @@ def write_readme(readme: Path, results_dir: Path) -> str:
     if not files:
         raise UserError(f"{results_dir}: no inference_*.json; run benchmarks/inference.py first")
     text = table([json.loads(f.read_text()) for f in files])
-    section = f"_Written by `python benchmarks/inference.py --readme README.md`; do not edit by hand._\n\n{text}"
+    written = "_Written by `python benchmarks/inference.py --readme docs/benchmarks.md`; do not edit by hand._"
+    section = f"{written}\n\n{text}"
     replace_marked_section(readme, START, END, section, "inference benchmark table")
     return text
 
@@ -343,7 +344,9 @@ def main(argv: list[str] | None = None) -> dict | str:
     ap.add_argument("--calibration", type=int, default=8, help="random clips calibrating the int8 graphs")
     ap.add_argument("--decompose", action="store_true", help="also ours without the connection / temporal convs")
     ap.add_argument("--profile", action="store_true", help="ONNX Runtime's time per operator type")
-    ap.add_argument("--readme", type=Path, help="only regenerate this README's table from the results folder")
+    ap.add_argument(
+        "--readme", type=Path, help="only regenerate this page's table (docs/benchmarks.md) from the results folder"
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     a = ap.parse_args(argv)
     if a.readme:

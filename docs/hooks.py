@@ -1,9 +1,11 @@
-"""MkDocs hooks: the guide page is the README (its links to docs/ made relative to the site), and the command-line
-page is every sub-command's --help, so that neither can drift from its source."""
+"""MkDocs hooks: the home page is the README (its links to docs/ made relative to the site, its links to other
+files of the repository left as text), and the command-line page is every sub-command's --help, so that neither
+can drift from its source."""
 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
@@ -23,6 +25,7 @@ def _cli_help() -> str:
 def on_page_markdown(markdown: str, page, config, files) -> str:
     if "{{ README }}" in markdown:
         readme = (ROOT / "README.md").read_text().replace("](docs/", "](")
+        readme = re.sub(r"\[([^\]]+)\]\((?!https?:|#)([^)]+\.(?:cff|txt|toml)|LICENSE|Makefile)\)", r"\1", readme)
         markdown = markdown.replace("{{ README }}", readme)
     if "{{ CLI }}" in markdown:
         markdown = markdown.replace("{{ CLI }}", _cli_help())

@@ -100,3 +100,16 @@ def test_packaging_declares_posix_and_ships_type_information():
     ).stdout.split()
     assert "huggingface_hub==0.25.*" in floors  # huggingface_hub.errors, imported by pretrained.py and hub.py
     assert not any(f.startswith(("torch==", "torchvision==")) for f in floors)
+
+
+def test_overrides_may_follow_options_and_anything_else_is_refused(capsys):
+    from modistill.cli import build_parser, parse_command_line
+
+    args = parse_command_line(build_parser(), ["train", "demo", "data.workers=0", "--run-dir", "r", "train.lr=1e-4"])
+    assert args.overrides == ["data.workers=0", "train.lr=1e-4"] and str(args.run_dir) == "r"
+    for extra in (["--bogus"], ["stray"]):
+        with pytest.raises(SystemExit) as e:
+            parse_command_line(build_parser(), ["train", "demo", "--run-dir", "r", *extra])
+        assert e.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a command without overrides takes none
+        parse_command_line(build_parser(), ["export", "run", "--out", "m.onnx", "train.lr=1"])

@@ -500,15 +500,15 @@ def test_seed_summary_mean_and_std(tmp_path):
     # The README's results section is this summary, written by the tool; the rest of the README is kept.
     from modistill.evaluation.readme import END, START, write_results_section
 
-    readme = tmp_path / "repo" / "README.md"
-    readme.parent.mkdir()
+    readme = tmp_path / "repo" / "docs" / "results.md"
+    readme.parent.mkdir(parents=True)
     readme.write_text(f"# T\n\n## Results\n{START}\nhand-written 99.9 %\n{END}\n\n## Next\nkept\n")
     write_results_section(readme, out, runs)
     text = readme.read_text()
     section = text[text.index(START) : text.index(END)]
     assert "hand-written" not in text and text.endswith(f"{END}\n\n## Next\nkept\n")
     assert "| 1 | step 1, depth stream | Depth | x-entr | 60.00 ± 14.14 | 50.0, 70.0 |" in section
-    assert "](docs/results/seeds.png)" in section and (readme.parent / "docs/results/seeds.png").exists()
+    assert "](results/seeds.png)" in section and (readme.parent / "results/seeds.png").exists()
     readme.write_text("# no markers\n")
     with pytest.raises(UserError, match="results section"):
         write_results_section(readme, out, runs)

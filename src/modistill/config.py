@@ -257,12 +257,18 @@ SCHEMA: dict[str, Field] = {
             lambda v: None if v in ("paper", "performers") else "must be paper, performers or null (no split)"
         ),
         nullable=True,
-        help="paper: the supplement's split (data.val_per_class videos per class of one performer); "
-        "performers: the data.val_performers lowest-numbered training performers, whole "
-        "performances held out (a larger split for small data); null: no split, the last "
-        "epoch is kept",
+        help="paper: the supplement's split (cross-subject: every training video of performer 1; cross-view: "
+        "data.val_per_class videos per action drawn from all training performers); performers: the "
+        "data.val_performers lowest-numbered training performers, whole performances held out (a larger split for "
+        "small data); null: no split, the last epoch is kept",
     ),
-    "data.val_per_class": F(31, "int", _range(1), help="videos per class in the paper's validation split"),
+    "data.val_per_class": F(
+        31,
+        "int",
+        _range(1),
+        help="videos per action in the paper's cross-view validation split (cross-subject holds out performer 1 "
+        "whole and does not use it)",
+    ),
     "data.val_performers": F(1, "int", _range(1), help="performers held out by data.validation=performers"),
     "data.exclude_list": F(
         None, "path", nullable=True, help="text file of sample names to leave out, e.g. NTU's missing-skeleton list"
@@ -294,7 +300,12 @@ SCHEMA: dict[str, Field] = {
         "fraction of the frame's area (aspect ratio 3/4-4/3), resized back to the cache's "
         "size; null: off (paper)",
     ),
-    "data.workers": F("auto", "workers", help="DataLoader processes; auto: the cores per device, at most 8"),
+    "data.workers": F(
+        "auto",
+        "workers",
+        help="DataLoader processes per training process; auto: the cores per device less one for the training "
+        "loop, at most 8",
+    ),
     "model.arch": F(
         "resnet50",
         "str",

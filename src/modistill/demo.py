@@ -30,8 +30,8 @@ QUICK = {
 # 26 performers (12 train after the 2 validation performers, 12 test: 360 test videos, so that one seed's draw of
 # test performers and the test videos' binomial error move the results less). Person crops (prepare --crop person):
 # the person fills the network's input instead of part of the field of view, and the step-1 RGB stream leaves its
-# initial plateau within 3 epochs (on the fov crop it took more than 5, and the runs differed most in when; README,
-# Status).
+# initial plateau within 3 epochs (on the fov crop it took more than 5, and the runs differed most in when;
+# docs/calibration.md).
 # 24-frame videos (the generator's default is 32): the network sees 5 evenly spaced frames either way, and the time
 # budget goes to training instead of rendering.
 FULL = {
@@ -133,7 +133,8 @@ def run_demo_seeds(
     """The demo once per seed and privileged modality (each seed with its own synthetic data, shared by the
     modalities) into ``out/seed_S``, then per modality the mean ± sd summary with the claims table
     (``out/seeds.md`` for depth, ``out/<modality>/seeds.md`` for another), and with several modalities their
-    side-by-side table (``out/modalities.md``); ``readme``: also write these into the README's results sections.
+    side-by-side table (``out/modalities.md``); ``readme``: also write these into that page's results sections
+    (docs/results.md).
     Every seed goes through :func:`run_demo` again, whose stages skip finished work: an interrupted run resumes,
     and a finished one gains the steps a newer config adds (instead of summarising runs that lack them). Returns
     the first modality's summary."""

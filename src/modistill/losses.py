@@ -1,7 +1,7 @@
 """The paper's losses (Garcia et al., ECCV 2018, sec. 3.1), each against its equation.
 
 The released code's choices are reachable through arguments (``reduction="sum"``, ``hall_weight=0.01``,
-``t2_scaling=False``); the README ("Model and losses") gives the defaults and why.
+``t2_scaling=False``); the documentation's model page (docs/model.md) gives the defaults and why.
 """
 
 from __future__ import annotations

@@ -164,9 +164,22 @@ def _raise_interrupted(signum, _frame) -> None:
     raise Interrupted(signum)
 
 
+def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parse_args``, except that config overrides may also follow options (``train demo --run-dir R
+    train.lr=1e-4``): argparse fills a positional list once, so overrides after an option would be refused."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and isinstance(getattr(args, "overrides", None), list):
+        if all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides += extra
+            return args
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_command_line(parser, argv)
     _setup_logging(args.verbose, args.command)
     # SIGINT (Ctrl-C) and SIGTERM (SLURM, Kubernetes, `timeout`) end every command the same way: one line, exit
     # 128 + signal number, finished work kept. Lightning adds its SIGTERM notifier in front of this handler.

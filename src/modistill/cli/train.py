@@ -74,7 +74,7 @@ def cmd_demo(a: argparse.Namespace) -> None:
         return
     if a.readme:
         raise UserError(
-            "demo: --readme writes the results of several seeds; add --seeds (e.g. --seeds, or --seeds 0 1 2)"
+            "demo: --results-page writes the results of several seeds; add --seeds (e.g. --seeds, or --seeds 0 1 2)"
         )
     if len(a.privileged) > 1:
         raise UserError("demo: one --privileged modality per run; several are compared with --seeds")
@@ -83,9 +83,10 @@ def cmd_demo(a: argparse.Namespace) -> None:
     print(f"demo finished in {time.time() - t0:.0f}s; report: {report}")
 
 
-# The seeds of the README's results: never used while calibrating the demo's generator or recipe (0-3 were; 100 ran
-# once under a discarded configuration; 200-204, 300-304 and 500-504 gave the results of earlier recipes, 300-304 on
-# the fov crop, 500-504 with the hallucination stream initialised from depth; 400 is the new-camera benchmark's).
+# The seeds of the published results (docs/results.md): never used while calibrating the demo's generator or recipe
+# (0-3 were; 100 ran once under a discarded configuration; 200-204, 300-304 and 500-504 gave the results of earlier
+# recipes, 300-304 on the fov crop, 500-504 with the hallucination stream initialised from depth; 400 is the
+# new-camera benchmark's).
 DEMO_SEEDS = (600, 601, 602, 603, 604)
 
 
@@ -169,10 +170,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         f"{' '.join(map(str, DEMO_SEEDS))}, never used to calibrate the demo",
     )
     d.add_argument(
+        "--results-page",
         "--readme",
+        dest="readme",
         type=Path,
         default=None,
-        help="with --seeds: also write the summary into this README's results section",
+        metavar="PAGE",
+        help="with --seeds: also write the summary into this Markdown page's results section (docs/results.md; "
+        "its figures go to results/ beside it)",
     )
     d.add_argument(
         "--privileged",

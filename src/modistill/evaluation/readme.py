@@ -1,8 +1,8 @@
-"""Writes a seeds summary into a README's results section, so the numbers a reader sees are the tool's output.
+"""Writes a seeds summary into a results page (``docs/results.md``, or any Markdown file with the markers), so the
+numbers a reader sees are the tool's output.
 
-The section lies between two marker lines (``START`` and ``END``); everything else in the README is kept. The
-summary's figures are copied next to the README (``docs/results/``) so that the links work where the README is
-read.
+The section lies between two marker lines (``START`` and ``END``); everything else in the page is kept. The
+summary's figures are copied into ``results/`` beside the page so that the links work where the page is read.
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ def _setup(runs: list[Path]) -> str:
 
 
 def write_results_section(readme: str | Path, summary: str | Path, runs: list[Path]) -> Path:
-    """Replace the README's results section with ``summary`` (a seeds.md); returns the README's path."""
+    """Replace the page's results section with ``summary`` (a seeds.md); returns the page's path."""
     readme, summary = Path(readme), Path(summary)
     body = read_text(summary, "rerun the seeds summary")
-    figures = readme.parent / "docs" / "results"
+    figures = readme.parent / "results"
     copies: list[tuple[Path, Path]] = []
 
     def relink(m: re.Match) -> str:
@@ -73,7 +73,7 @@ def write_results_section(readme: str | Path, summary: str | Path, runs: list[Pa
     body = re.sub(r"^## ", "#### ", body, flags=re.M)
     body = re.sub(r"^Runs: .*\n\n", "", body, flags=re.M)
     section = (
-        f"_Written by `modistill demo --seeds ... --readme README.md`; do not edit by hand._ "
+        "_Written by `modistill demo --seeds ... --results-page PAGE` (`make demo-seeds`); do not edit by hand._ "
         f"{_setup([Path(r) for r in runs])}\n\n{body}"
     )
     replace_marked_section(readme, START, END, section, "results section")
@@ -88,11 +88,12 @@ MODALITIES_END = "<!-- modistill:modalities:end -->"
 
 
 def write_modalities_section(readme: str | Path, table: str | Path) -> Path:
-    """Replace the README's side-by-side section of the privileged modalities with ``table`` (a modalities.md)."""
+    """Replace the page's side-by-side section of the privileged modalities with ``table`` (a modalities.md)."""
     readme = Path(readme)
     body = read_text(Path(table), "rerun the seeds summary")
     section = (
-        f"_Written by `modistill demo --seeds --privileged ... --readme README.md`; do not edit by hand._\n\n{body}"
+        "_Written by `modistill demo --seeds --privileged ... --results-page PAGE` (`make demo-modalities`); do not "
+        f"edit by hand._\n\n{body}"
     )
     replace_marked_section(readme, MODALITIES_START, MODALITIES_END, section, "privileged-modalities section")
     return readme

@@ -13,8 +13,8 @@ KINETICS = ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989))
 
 
 def memory_format(device: torch.device) -> torch.memory_format:
-    """channels_last on CUDA (cuDNN's fast layout: 1.6x a training step at batch 32 on an H100), the standard
-    layout on CPU, where oneDNN's channels-last weight gradients are not bitwise reproducible."""
+    """channels_last on CUDA (cuDNN's fast layout: 1.6x a step-2 training step at batch 32 on an H100), the
+    standard layout on CPU, where oneDNN's channels-last weight gradients are not bitwise reproducible."""
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
 

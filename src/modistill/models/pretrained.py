@@ -4,7 +4,7 @@
 ``hf-hub:timm/resnet50.a1_in1k`` (a repository's ``model.safetensors``; timm's ResNets use torchvision's parameter
 names, so they load by key without timm) and a local ``.pth``/``.pt``/``.safetensors`` file. Nothing is downloaded
 at run time: named weights are read from the standard caches (``$TORCH_HOME/hub/checkpoints``, the Hugging Face
-cache), filled once on a machine with network (README: "Pretrained weights").
+cache), filled once on a machine with network (docs/model.md: "Pretrained weights").
 """
 
 from __future__ import annotations

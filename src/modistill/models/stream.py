@@ -65,7 +65,7 @@ class TemporalConv(nn.Module):
         exactly the needed multiplications. The moves between that view and the frames are written as NCHW↔NHWC
         transposes around a reshape: onnxruntime folds those into the layout reorders its blocked (NCHWc) fp32
         convolutions need anyway, and its int8 path, which runs in NHWC, cancels them (the measurements of this and
-        the other forms tried are in the README's Benchmarks section)."""
+        the other forms tried are in docs/benchmarks.md)."""
         bt, c, h, w = x.shape
         y = x.permute(0, 2, 3, 1).reshape(bt // frames, frames, h * w, c).permute(0, 3, 1, 2)
         y = F.conv2d(y, self.weight[:, :, :, None], padding=(1, 0))

@@ -107,7 +107,7 @@ def replace_marked_section(path: str | Path, start: str, end: str, section: str,
     from modistill.errors import UserError
 
     path = Path(path)
-    text = read_text(path, "README")
+    text = read_text(path, "page")
     if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
         raise UserError(f"{path}: needs one line {start} and, after it, one line {end} around the {what}")
     atomic_write_text(

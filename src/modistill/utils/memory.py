@@ -12,7 +12,7 @@ def keep_freed_memory() -> bool:
 
     Why: a CPU training step allocates and frees activation-sized tensors by the hundred. By default glibc maps
     each large one fresh from the kernel and unmaps it when freed, so every step page-faults on all its
-    activations again (the measured effect is in the README's benchmarks). The cost: the process keeps its peak
+    activations again (the measured effect is in docs/benchmarks.md). The cost: the process keeps its peak
     memory until it exits. Returns False where the C library is not glibc.
     """
     try:  # the malloc this process already uses, not a libc found by name
