@@ -27,20 +27,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 import inference  # noqa: E402 - the sibling benchmarks, importable however this file is loaded
 import model_overhead  # noqa: E402
 
-from modistill.models.stream import make_stream  # noqa: E402
+from modistill.models.backbone import backbone_class, list_backbones, make_stream  # noqa: E402
 
 START = "<!-- benchmarks:backbones:start -->"
 END = "<!-- benchmarks:backbones:end -->"
-# (frames, size, training batch): torchvision's evaluation clips; Swin3D's 32x224 at 16 frames here, which halves a
-# CPU training step without changing its window layout (8x7x7 windows: 16 frames are two windows deep).
-CLIPS = {
-    "r3d_18": (16, 112, 2),
-    "mc3_18": (16, 112, 2),
-    "r2plus1d_18": (16, 112, 2),
-    "swin3d_t": (16, 224, 1),
-    "swin3d_s": (16, 224, 1),
-    "swin3d_b": (16, 224, 1),
-}
+
+
+def clip(arch: str) -> tuple[int, int, int]:
+    """(frames, size, training batch): the backbone's reference clip from the registry, at most 16 frames (Swin3D's
+    32x224 at 16 frames halves a CPU training step without changing its window layout: 16 frames are two 8-frame
+    windows deep), batch 1 at 224 px and 2 below."""
+    frames, size = backbone_class(arch).reference_clip
+    return min(frames, 16), size, 1 if size >= 224 else 2
+
+
 STEPS = ("step1_rgb", "step2", "step3", "step4")
 
 
@@ -62,10 +62,10 @@ def facts(arch: str, frames: int, size: int) -> dict:
 
 
 def measure(arch: str, iters: int, reps: int, clips: int, out: Path) -> dict:
-    frames, size, batch = CLIPS[arch]
-    clip = ["--arch", arch, "--size", str(size), "--frames", str(frames), "--out", str(out)]
-    train = model_overhead.main([*clip, "--batch", str(batch), "--iters", str(iters), "--steps", *STEPS])
-    infer = inference.main([*clip, "--reps", str(reps), "--clips", str(clips), "--no-int8"])
+    frames, size, batch = clip(arch)
+    args = ["--arch", arch, "--size", str(size), "--frames", str(frames), "--out", str(out)]
+    train = model_overhead.main([*args, "--batch", str(batch), "--iters", str(iters), "--steps", *STEPS])
+    infer = inference.main([*args, "--reps", str(reps), "--clips", str(clips), "--no-int8"])
     return {
         "arch": arch,
         "frames": frames,
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             kept[arch] = r
             a.out.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(list(kept.values()), indent=2))
-        results = [kept[k] for k in CLIPS if k in kept]
+        results = [kept[k] for k in list_backbones() if k in kept]
     text = table(results)
     print(text)
     if a.readme:

@@ -112,8 +112,8 @@ def inference(arch: str, size: int, iters: int) -> list[dict]:
 
     from modistill.deploy.bundle import DeployModel
     from modistill.deploy.onnx_export import open_session
+    from modistill.models.backbone import make_stream
     from modistill.models.multistream import RGBOnly
-    from modistill.models.stream import make_stream
 
     _layout(True)
     rows = []
@@ -185,8 +185,20 @@ def inference(arch: str, size: int, iters: int) -> list[dict]:
     return rows
 
 
-# Video backbones at their Kinetics clip (Swin3D at 16 of its 32 frames, to keep the script's time budget).
-BACKBONE_CLIPS = {"r3d_18": (16, 112), "mc3_18": (16, 112), "r2plus1d_18": (16, 112), "swin3d_t": (16, 224)}
+def video_backbones() -> list[str]:
+    """The registered backbones that model time themselves."""
+    from modistill.models.backbone import backbone_class, list_backbones
+
+    return [n for n in list_backbones() if not backbone_class(n).per_frame]
+
+
+def backbone_clip(arch: str) -> tuple[int, int]:
+    """A video backbone's reference clip from the registry, at most 16 frames (Swin3D at 16 of its 32, to keep the
+    script's time budget)."""
+    from modistill.models.backbone import backbone_class
+
+    frames, size = backbone_class(arch).reference_clip
+    return min(frames, 16), size
 
 
 def backbone_rows(arch: str, iters: int, batch: int = 8) -> dict:
@@ -195,7 +207,7 @@ def backbone_rows(arch: str, iters: int, batch: int = 8) -> dict:
     from inference import BarePair, ours
     from model_overhead import _flops, bare_train_step, ours_train_step
 
-    frames, size = BACKBONE_CLIPS[arch]
+    frames, size = backbone_clip(arch)
     _layout(False)  # 5-D activations: the contiguous layout (channels-last is a 2-D layout)
     out: dict = {"arch": arch, "frames": frames, "size": size, "train": [], "inference": []}
     data = _batch(batch, size, frames)
@@ -316,7 +328,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         "--backbones",
         nargs="*",
         default=["r2plus1d_18", "swin3d_t"],
-        choices=sorted(BACKBONE_CLIPS),
+        choices=video_backbones(),
         help="video backbones to add rows for, each at its own clip shape (none: --backbones with no name)",
     )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")

@@ -44,9 +44,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from modistill.deploy.bundle import DeployModel
+from modistill.models.backbone import backbone_class, make_stream
 from modistill.models.multistream import RGBOnly
 from modistill.models.preprocess import normalize
-from modistill.models.stream import make_stream, stream_class
 
 CLASSES = 60
 START = "<!-- benchmarks:inference:start -->"
@@ -60,7 +60,7 @@ class BareStream(nn.Module):
 
     def __init__(self, arch: str):
         super().__init__()
-        self.per_frame = stream_class(arch).per_frame
+        self.per_frame = backbone_class(arch).per_frame
         self.net = torchvision.models.get_model(arch, num_classes=CLASSES)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

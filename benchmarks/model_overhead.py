@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from modistill.config import CONFIG_DIR, load_config
+from modistill.models.backbone import backbone_class, make_stream
 from modistill.models.preprocess import normalize
-from modistill.models.stream import make_stream, stream_class
 from modistill.training.module import StepModule
 from modistill.training.steps import STEPS
 from modistill.utils.memory import keep_freed_memory
@@ -79,7 +79,7 @@ def bare_train_step(
     step: str, arch: str, batch: dict, device: str = "cpu", channels_last: bool = False, compiled: bool = False
 ) -> callable:
     spec = STEPS[step]
-    fmt = torch.channels_last if channels_last and stream_class(arch).per_frame else torch.contiguous_format
+    fmt = torch.channels_last if channels_last and backbone_class(arch).per_frame else torch.contiguous_format
     nets = {n: BareStream(arch).to(device, memory_format=fmt) for n in spec.streams}
     stats = make_stream(arch, CLASSES, 8).input_stats
     for n in spec.frozen:

@@ -16,8 +16,8 @@ from modistill.deploy.bundle import build_model, bundle_from_run, load_bundle, l
 from modistill.deploy.onnx_export import OnnxModel
 from modistill.deploy.video import camera_clip
 from modistill.errors import UserError
+from modistill.models.backbone import run_stream
 from modistill.models.preprocess import normalize
-from modistill.models.stream import run_stream
 from modistill.synthetic.writer import write_video
 from modistill.training.module import StepModule
 from modistill.training.run import write_step_record

@@ -7,8 +7,9 @@ import torch.nn.functional as F
 from torchvision.models import resnet18
 
 from modistill.errors import UserError
-from modistill.models import MultiStream, RGBOnly, Stream, build_stream
-from modistill.models.stream import TemporalConv, load_imagenet
+from modistill.models import MultiStream, ResNetStream, RGBOnly, build_stream
+from modistill.models.backbone import load_pretrained
+from modistill.models.stream import TemporalConv
 
 
 def clips(b=2, t=3, size=32, seed=0):
@@ -18,8 +19,8 @@ def clips(b=2, t=3, size=32, seed=0):
 
 def test_temporal_identity_init_leaves_output_unchanged():
     torch.manual_seed(0)
-    with_t = Stream("resnet18", 5, width=16, temporal=True).eval()
-    without = Stream("resnet18", 5, width=16, temporal=False).eval()
+    with_t = ResNetStream("resnet18", 5, width=16, temporal=True).eval()
+    without = ResNetStream("resnet18", 5, width=16, temporal=False).eval()
     without.load_state_dict({k: v for k, v in with_t.state_dict().items() if ".temporal." not in k})
     x = clips()
     torch.testing.assert_close(with_t(x), without(x), rtol=0, atol=1e-5)
@@ -47,7 +48,7 @@ def test_torchvision_state_dict_loads_by_key(tmp_path):
     torch.save(ref.state_dict(), path)
     s = build_stream("resnet18", 7, pretrained=path)
     torch.testing.assert_close(s.layer3[1].conv2.weight, ref.layer3[1].conv2.weight)
-    missing, unexpected = Stream("resnet18", 1000).load_state_dict(ref.state_dict(), strict=False)
+    missing, unexpected = ResNetStream("resnet18", 1000).load_state_dict(ref.state_dict(), strict=False)
     assert unexpected == []
     assert set(missing) == {f"layer{k}.1.temporal.weight" for k in range(1, 5)}
     # Same per-frame output as the torchvision model on features (classifier differs).
@@ -69,12 +70,12 @@ def test_bad_pretrained_files_are_refused(tmp_path):
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="junk.pth"):
-        load_imagenet(Stream("resnet18", 5), junk)
+        load_pretrained(ResNetStream("resnet18", 5), junk)
 
 
 def two_stream(connection=True, source_grad=True):
     torch.manual_seed(1)
-    streams = {"rgb": Stream("resnet18", 4, width=8), "depth": Stream("resnet18", 4, width=8)}
+    streams = {"rgb": ResNetStream("resnet18", 4, width=8), "depth": ResNetStream("resnet18", 4, width=8)}
     return MultiStream(
         streams, {"rgb": "rgb", "depth": "depth"}, [("depth", "rgb")] if connection else [], source_grad=source_grad
     )
@@ -148,7 +149,7 @@ def test_freezing_freezes_weights_and_bn_statistics():
 
 def test_rgb_only_takes_rgb_and_features_exposed():
     torch.manual_seed(0)
-    m = RGBOnly(Stream("resnet18", 6, width=8), Stream("resnet18", 6, width=8)).eval()
+    m = RGBOnly(ResNetStream("resnet18", 6, width=8), ResNetStream("resnet18", 6, width=8)).eval()
     x = clips(b=3, t=2)
     y = m(x)
     assert y.shape == (3, 6)
@@ -159,13 +160,13 @@ def test_rgb_only_takes_rgb_and_features_exposed():
 
 def test_widths_and_archs():
     for arch, dim in (("resnet18", 8 * 8), ("resnet50", 8 * 8 * 4)):
-        s = Stream(arch, 3, width=8)
+        s = ResNetStream(arch, 3, width=8)
         assert s.feature_dim == dim
         assert s(clips(b=1, t=2)).shape == (1, 3)
     with pytest.raises(UserError):
-        Stream("vgg", 3)
+        ResNetStream("vgg", 3)
     assert math.isclose(
-        sum(p.numel() for p in Stream("resnet18", 1000, temporal=False).parameters()),
+        sum(p.numel() for p in ResNetStream("resnet18", 1000, temporal=False).parameters()),
         sum(p.numel() for p in resnet18().parameters()),
     )
 
@@ -294,7 +295,7 @@ def test_channels_last_path_gives_the_same_outputs_and_keeps_its_layout(monkeypa
 def test_compiled_stream_matches_eager():
     """train.compile compiles the networks in place (nn.Module.compile): same outputs, same state-dict keys."""
     torch.manual_seed(0)
-    s = Stream("resnet18", 3, width=4).eval()
+    s = ResNetStream("resnet18", 3, width=4).eval()
     x = torch.randn(2, 3, 3, 32, 32)
     with torch.no_grad():
         ref = s(x)

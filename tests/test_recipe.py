@@ -158,7 +158,7 @@ def test_paired_bootstrap_is_stratified_and_paired():
 
 
 def test_zero_init_starts_at_uniform_predictions_and_keeps_pretrained_weights():
-    from modistill.models.stream import build_stream
+    from modistill.models.backbone import build_stream
 
     torch.manual_seed(0)
     clips = torch.randn(2, 3, 3, 32, 32)

@@ -423,8 +423,8 @@ def test_released_step4_variant_drops_only_the_connections():
 
 def test_inverted_step3_teacher_runs_as_trained():
     """The frozen depth teacher of the inverted step 3 gives the logits it gave in step 2, RGB injection included."""
+    from modistill.models.backbone import build_stream
     from modistill.models.multistream import MultiStream
-    from modistill.models.stream import build_stream
 
     torch.manual_seed(0)
     rgb, depth = build_stream("resnet18", 3, 4, True, None), build_stream("resnet18", 3, 4, True, None)

@@ -96,9 +96,9 @@ def _one_of_names(names: Callable[[], Sequence[str]]) -> Check:
 
 
 def _archs() -> list[str]:
-    from modistill.models.stream import BACKBONES
+    from modistill.models.backbone import list_backbones
 
-    return sorted(BACKBONES)
+    return list_backbones()
 
 
 def _samplings() -> tuple[str, ...]:
@@ -310,8 +310,8 @@ SCHEMA: dict[str, Field] = {
         "resnet50",
         "str",
         _arch,
-        help="backbone of every stream: the paper's per-frame 2D ResNets (the paper: resnet50) or torchvision's "
-        "video models r3d_18, mc3_18, r2plus1d_18, swin3d_t, swin3d_s, swin3d_b",
+        help="backbone of every stream, a name in the backbone registry: the paper's per-frame 2D ResNets (the "
+        "paper: resnet50), torchvision's video ResNets and Video Swin, or a plug-in's",
     ),
     "model.width": F(
         64,

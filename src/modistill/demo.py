@@ -61,9 +61,9 @@ def arch_overrides(arch: str, frames: int, size: int) -> list[str]:
     """``demo --arch``: the main chain only (Table 2 rows 1, 2, 8, 13 and 15) on another backbone, on the demo's
     cache. A backbone that takes frames in groups (Swin3D: 2) reads the largest such number of the cached frames;
     a size it would pad is refused before anything is written."""
-    from modistill.models.stream import check_clip, stream_class
+    from modistill.models.backbone import backbone_class, check_clip
 
-    step = stream_class(arch).clip_multiples[0]
+    step = backbone_class(arch).clip_multiples[0]
     used = frames // step * step
     check_clip(arch, used, size, f"demo --arch {arch}")
     return [f"model.arch={arch}", f"data.frames={used}", "variants=[]"]

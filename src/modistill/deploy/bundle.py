@@ -19,9 +19,9 @@ from torch import nn
 
 from modistill.data.person_box import PERSON_RULE
 from modistill.errors import NonFiniteError, UserError
+from modistill.models.backbone import list_backbones, make_stream
 from modistill.models.multistream import RGBOnly
 from modistill.models.preprocess import normalize
-from modistill.models.stream import BACKBONES, make_stream
 from modistill.training.run import RunInfo
 from modistill.training.steps import DEPLOYABLE
 from modistill.utils.io import atomic_write, load_tensors
@@ -38,7 +38,7 @@ PREPROCESS = {
     "borderMode=BORDER_CONSTANT, borderValue=0) with sx = size / (x1 - x0), sy = size / (y1 - y0), "
     "M = [[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5]] (float32), then uint8",
     "input": "float32 RGB 0-255 [B, frames, 3, size, size] (frames x channels x rows x columns); the "
-    "backbone's normalisation (ImageNet's for 2D ResNets, Kinetics-400's for video ResNets) is inside the model",
+    "backbone's normalisation (the mean and std its weights were trained with) is inside the model",
     "output": "logits [B, num_classes]; probabilities = softmax(logits)",
 }
 
@@ -138,8 +138,11 @@ def validate_meta(meta: object, source: str | Path) -> dict:
             f"{source}: model metadata has {len(names) if isinstance(names, list) else 'no list of'} "
             f"class names for {meta['num_classes']} classes"
         )
-    if meta["arch"] not in BACKBONES:
-        raise UserError(f"{source}: unknown backbone {meta['arch']!r} in the model metadata")
+    if meta["arch"] not in list_backbones():
+        raise UserError(
+            f"{source}: unknown backbone {meta['arch']!r} in the model metadata (registered: {list_backbones()}; "
+            "import or install the package that registers it)"
+        )
     return meta
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from modistill.models.stream import Stream
+from modistill.models.backbone import StreamBackbone
 
 
 @dataclass
@@ -34,7 +34,7 @@ class MultiStream(nn.Module):
 
     def __init__(
         self,
-        streams: dict[str, Stream],
+        streams: dict[str, StreamBackbone],
         inputs: dict[str, str],
         connections: list[tuple[str, str]] | tuple = (),
         fuse: list[str] | None = None,
@@ -103,7 +103,9 @@ class RGBOnly(nn.Module):
     ``connections``: hall→RGB for the paper's direction, RGB→hall for the inverted study, none for the ablation.
     """
 
-    def __init__(self, rgb: Stream, hall: Stream, connections: list[tuple[str, str]] | tuple = (("hall", "rgb"),)):
+    def __init__(
+        self, rgb: StreamBackbone, hall: StreamBackbone, connections: list[tuple[str, str]] | tuple = (("hall", "rgb"),)
+    ):
         super().__init__()
         self.net = MultiStream({"rgb": rgb, "hall": hall}, {"rgb": "rgb", "hall": "rgb"}, list(connections))
 

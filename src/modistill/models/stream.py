@@ -1,15 +1,12 @@
-"""One stream: a torchvision ResNet run per frame, with a temporal convolution in the second residual unit of each
-stage (Feichtenhofer et al. 2017, as in the paper's Fig. 2) and an injection point for a multiplicative
-cross-stream connection in the same unit.
+"""The paper's backbone: a torchvision ResNet run per frame, with a temporal convolution in the second residual unit
+of each stage (Feichtenhofer et al. 2017, as in the paper's Fig. 2) and an injection point for a multiplicative
+cross-stream connection in the same unit; registered as resnet18/34/50/101.
 
 Frames are laid out ``[B*T, C, H, W]``, video-major. Parameter names are torchvision's, so ImageNet state dicts
 load by key; the only new parameters are ``layerK.1.temporal.weight`` and the classifier.
 """
 
 from __future__ import annotations
-
-import logging
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -18,9 +15,8 @@ from torchvision.models import resnet
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from modistill.errors import UserError
-from modistill.models.preprocess import IMAGENET, memory_format
-
-log = logging.getLogger(__name__)
+from modistill.models.backbone import StreamBackbone, list_backbones, register_backbone
+from modistill.models.preprocess import memory_format
 
 ARCHS = {
     "resnet18": (BasicBlock, [2, 2, 2, 2]),
@@ -29,8 +25,6 @@ ARCHS = {
     "resnet101": (Bottleneck, [3, 4, 23, 3]),
 }
 STAGES = ("layer1", "layer2", "layer3", "layer4")
-# Every backbone name: the 2D ResNets here, video ResNets (models/video_stream.py), Video Swin (models/swin_stream.py).
-BACKBONES = (*ARCHS, "r3d_18", "mc3_18", "r2plus1d_18", "swin3d_t", "swin3d_s", "swin3d_b")
 
 
 class TemporalConv(nn.Module):
@@ -110,19 +104,17 @@ def block_forward(
     return F.relu(r, inplace=True), None
 
 
-class Stream(nn.Module):
+@register_backbone(*ARCHS)
+class ResNetStream(StreamBackbone):
     """A per-frame ResNet stream with temporal convs; logits are per frame and averaged per video."""
 
     per_frame = True  # runs each frame alone: time is modelled by the temporal convs it adds
-    clip_multiples = (1, 1)  # any number of frames and any size: convolutions pad as part of the model
-    clip_why = "any clip"
-
-    input_stats = IMAGENET  # the normalisation its pretrained weights expect
+    reference_clip = (5, 224)  # the paper's clip
 
     def __init__(self, arch: str = "resnet50", num_classes: int = 60, width: int = 64, temporal: bool = True):
         super().__init__()
         if arch not in ARCHS:
-            raise UserError(f"unknown backbone {arch!r}; choose one of {sorted(BACKBONES)}")
+            raise UserError(f"unknown backbone {arch!r}; choose one of {list_backbones()}")
         block, layers = ARCHS[arch]
         net = resnet.ResNet(block, layers, num_classes=num_classes)
         if width != 64:
@@ -173,19 +165,6 @@ class Stream(nn.Module):
         logits = self.fc(torch.flatten(F.adaptive_avg_pool2d(feat, 1), 1))
         return logits.reshape(-1, frames, logits.shape[-1]).mean(1)
 
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        """``clips``: [B, T, 3, H, W] → video logits [B, classes]."""
-        return run_stream(self, clips)
-
-
-def run_stream(stream: nn.Module, clips: torch.Tensor) -> torch.Tensor:
-    """A stream on its own, through the stream interface: ``enter``, the four stages, ``video_logits``."""
-    t = clips.shape[1]
-    x = stream.enter(clips)  # type: ignore[operator]
-    for k in range(4):
-        x, _ = stream.stage(k, x, t)  # type: ignore[operator]
-    return stream.video_logits(x, t)  # type: ignore[operator]
-
 
 def _rescale(net: resnet.ResNet, block, layers, width: int, num_classes: int) -> None:
     """Rebuild a torchvision ResNet with base width ``width`` instead of 64 (small CPU models); same key names."""
@@ -203,80 +182,3 @@ def _rescale(net: resnet.ResNet, block, layers, width: int, num_classes: int) ->
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-
-
-def load_imagenet(stream: Stream, spec: str | Path) -> None:
-    """Load ImageNet weights (see :mod:`modistill.models.pretrained`) into a stream by key; the classifier is kept
-    as initialised. Only tensors are read. Missing keys may only be temporal convs; a shape or key mismatch
-    elsewhere is one line naming the weights and the first key that differs."""
-    from modistill.models.pretrained import load_pretrained_state
-
-    spec = str(spec)
-    state, source = load_pretrained_state(spec, stream.arch)
-    head = getattr(stream, "classifier", "fc") + "."
-    state = {k: v for k, v in state.items() if not k.startswith(head)}
-    own = stream.state_dict()
-    bad = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    if bad:
-        raise UserError(f"{spec}: shapes do not match a {stream.arch} (width {stream.width}) at {bad[0]}")
-    missing, unexpected = stream.load_state_dict(state, strict=False)
-    missing = [k for k in missing if ".temporal." not in k and not k.startswith(head)]
-    if missing or unexpected:
-        raise UserError(
-            f"{spec}: not a torchvision-style {stream.arch} state dict "
-            f"(missing {missing[:2]}, unexpected {list(unexpected)[:2]})"
-        )
-    log.info("loaded pretrained weights %s (%d tensors) from %s", spec, len(state), source)
-
-
-def make_stream(arch: str, num_classes: int, width: int = 64, temporal: bool = True) -> Stream:
-    """The stream class of a backbone name: the paper's per-frame ResNets here, torchvision's video ResNets in
-    :mod:`modistill.models.video_stream`, Video Swin in :mod:`modistill.models.swin_stream`; all follow the same
-    interface (``enter``, ``stage``, ``video_logits``)."""
-    return stream_class(arch)(arch, num_classes, width, temporal)
-
-
-def stream_class(arch: str) -> type[Stream]:
-    """The class implementing backbone ``arch`` (typed as :class:`Stream`, whose interface every one follows)."""
-    from modistill.models.swin_stream import SWIN_ARCHS, SwinStream
-    from modistill.models.video_stream import VIDEO_ARCHS, VideoStream
-
-    if arch in VIDEO_ARCHS:
-        return VideoStream  # type: ignore[return-value]
-    if arch in SWIN_ARCHS:
-        return SwinStream  # type: ignore[return-value]
-    return Stream
-
-
-def check_clip(arch: str, frames: int, size: int, where: str) -> None:
-    """Refuse, in one line naming ``where`` the clip comes from, a clip the backbone would silently pad with zero
-    frames or pixels (each stream class states its ``clip_multiples``: frames, pixels, and why)."""
-    cls = stream_class(arch)
-    f, s = cls.clip_multiples
-    if frames % f or size % s:
-        raise UserError(
-            f"{where}: {frames} frames of {size} px, but model.arch={arch} takes a multiple of {f} frames and of {s} "
-            f"px ({cls.clip_why}); change data.frames or prepare another --size"
-        )
-
-
-def build_stream(
-    arch: str,
-    num_classes: int,
-    width: int = 64,
-    temporal: bool = True,
-    pretrained: str | Path | None = None,
-    zero_init: bool = False,
-) -> Stream:
-    """A stream of backbone ``arch`` (:data:`BACKBONES`) with pretrained weights (``pretrained``: ImageNet for the
-    2D ResNets, Kinetics-400 for the video ones), else random init. ``zero_init``: zero the last BatchNorm scale of
-    every residual unit and the classifier (Goyal et al. 2017; torchvision's ``zero_init_residual``), so that a
-    randomly initialised stream starts as its shortcut path with uniform predictions (loss ln C), which shortens
-    the initial plateau of training from scratch on small data; each stream class knows its own units
-    (``zero_init_residuals`` method)."""
-    stream = make_stream(arch, num_classes, width, temporal)
-    if pretrained:
-        load_imagenet(stream, pretrained)
-    elif zero_init:
-        stream.zero_init_residuals()
-    return stream

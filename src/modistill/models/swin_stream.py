@@ -1,5 +1,5 @@
 """One stream on torchvision's Video Swin Transformer (swin3d_t, swin3d_s, swin3d_b), behind the stream interface
-of :class:`modistill.models.stream.Stream` (``enter``, four ``stage``s, ``video_logits``).
+of :class:`modistill.models.backbone.StreamBackbone` (``enter``, four ``stage``s, ``video_logits``).
 
 Where the connection sits, and why. A Swin stage is a patch merging (stages 2-4) and a sequence of transformer
 blocks, the analogue of a ResNet stage's residual units; the stream interface's stage boundaries are torchvision's
@@ -17,11 +17,14 @@ embedding dimension (64 = torchvision's) for small CPU models; parameter names a
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models.video import swin_transformer as tv_swin
 
+from modistill.models.backbone import StreamBackbone, register_backbone
 from modistill.models.preprocess import IMAGENET
 
 # torchvision's builders: embedding dim, blocks per stage, heads per stage (patch 2x4x4, window 8x7x7).
@@ -39,7 +42,8 @@ def swin_block(block, x: torch.Tensor, source: torch.Tensor | None = None) -> to
     return x + block.stochastic_depth(block.mlp(block.norm2(x)))
 
 
-class SwinStream(tv_swin.SwinTransformer3d):
+@register_backbone(*SWIN_ARCHS)
+class SwinStream(tv_swin.SwinTransformer3d, StreamBackbone):
     """A torchvision Video Swin Transformer as a stream."""
 
     input_stats = IMAGENET  # the normalisation its pretrained weights expect
@@ -49,6 +53,14 @@ class SwinStream(tv_swin.SwinTransformer3d):
     clip_why = (
         "its patches are 2 frames x 4 px and three patch mergings halve the grid; torchvision pads the rest with zeros"
     )
+    reference_clip = (32, 224)  # torchvision's Kinetics-400 evaluation clip
+    # torchvision's submodules, typed for the interface's methods
+    patch_embed: nn.Module
+    pos_drop: nn.Module
+    features: nn.Sequential
+    norm: nn.Module
+    avgpool: nn.Module
+    head: nn.Linear
 
     def __init__(self, arch: str = "swin3d_t", num_classes: int = 60, width: int = 64, temporal: bool = True):
         dim, depths, heads = SWIN_ARCHS[arch]
@@ -79,7 +91,7 @@ class SwinStream(tv_swin.SwinTransformer3d):
         this stream sends); ``source``: the other stream's first-block output, injected into the second block."""
         if k > 0:
             x = self.features[2 * k - 1](x)
-        blocks = self.features[2 * k]
+        blocks = cast(nn.Sequential, self.features[2 * k])  # a stage's transformer blocks
         out1 = swin_block(blocks[0], x)
         y = swin_block(blocks[1], out1, source)
         for block in blocks[2:]:
@@ -91,11 +103,7 @@ class SwinStream(tv_swin.SwinTransformer3d):
         x = self.norm(feat).permute(0, 4, 1, 2, 3)
         return self.head(torch.flatten(self.avgpool(x), 1))
 
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        """``clips``: [B, T, 3, H, W] → video logits [B, classes]."""
-        from modistill.models.stream import run_stream
-
-        return run_stream(self, clips)
+    forward = StreamBackbone.forward  # the stream interface's, not SwinTransformer3d's
 
     def zero_init_residuals(self) -> None:
         """Zero the classifier (uniform predictions at the start, as the other streams' option); the transformer

@@ -1,5 +1,5 @@
 """One stream on a torchvision video ResNet (r3d_18, mc3_18, r2plus1d_18), behind the same stream interface as
-the paper's per-frame 2D ResNet (:class:`modistill.models.stream.Stream`): ``enter`` (clips → stem output),
+the paper's per-frame 2D ResNet (:class:`modistill.models.backbone.StreamBackbone`): ``enter`` (clips → stem output),
 ``stage`` (one of four stages, sending its unit-1 output and receiving another stream's), ``video_logits``.
 
 These backbones convolve over time themselves, so no temporal convolution is added (``temporal`` is ignored).
@@ -17,6 +17,7 @@ from torch import nn
 from torchvision.models import video as tv_video
 from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, Conv3DNoTemporal, Conv3DSimple
 
+from modistill.models.backbone import StreamBackbone, register_backbone
 from modistill.models.preprocess import KINETICS
 
 VIDEO_ARCHS = {
@@ -38,7 +39,8 @@ def video_block(
     return F.relu(r), (r if keep_pre else None)
 
 
-class VideoStream(tv_video.VideoResNet):
+@register_backbone(*VIDEO_ARCHS)
+class VideoStream(tv_video.VideoResNet, StreamBackbone):
     """A torchvision video ResNet as a stream; ``width`` rescales its channels (64 = torchvision's) for small CPU
     models, with the same parameter names."""
 
@@ -46,6 +48,11 @@ class VideoStream(tv_video.VideoResNet):
     per_frame = False  # convolves over time itself: no temporal convs are added
     clip_multiples = (1, 1)  # strided convolutions pad as part of the model: any clip
     clip_why = "any clip"
+    reference_clip = (16, 112)  # torchvision's Kinetics-400 evaluation clip
+    # torchvision's submodules, typed for the interface's methods
+    stem: nn.Module
+    avgpool: nn.Module
+    fc: nn.Linear
 
     def __init__(self, arch: str = "r2plus1d_18", num_classes: int = 60, width: int = 64, temporal: bool = True):
         stem = tv_video.resnet.R2Plus1dStem if arch == "r2plus1d_18" else tv_video.resnet.BasicStem
@@ -75,7 +82,8 @@ class VideoStream(tv_video.VideoResNet):
         self.inplanes = width
         makers = VIDEO_ARCHS[arch]
         for k, name in enumerate(STAGES):
-            setattr(self, name, self._make_layer(BasicBlock, makers[k], width * 2**k, 2, stride=1 if k == 0 else 2))
+            layer = tv_video.VideoResNet._make_layer(self, BasicBlock, makers[k], width * 2**k, 2, 1 if k == 0 else 2)
+            setattr(self, name, layer)
         self.fc = nn.Linear(width * 8, num_classes)
         for m in self.modules():  # VideoResNet's own initialisation
             if isinstance(m, nn.Conv3d):
@@ -107,11 +115,7 @@ class VideoStream(tv_video.VideoResNet):
         """Video logits of a [B, C, T, h, w] feature map (global average over time and space)."""
         return self.fc(torch.flatten(self.avgpool(feat), 1))
 
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        """``clips``: [B, T, 3, H, W] → video logits [B, classes]."""
-        from modistill.models.stream import run_stream
-
-        return run_stream(self, clips)
+    forward = StreamBackbone.forward  # the stream interface's, not VideoResNet's
 
     def zero_init_residuals(self) -> None:
         """Zero the last BatchNorm scale of every residual unit and the classifier (as the 2D streams' option)."""

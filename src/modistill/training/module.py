@@ -14,9 +14,9 @@ from torchmetrics.functional.classification import multiclass_accuracy
 
 from modistill import losses
 from modistill.errors import NonFiniteError
+from modistill.models.backbone import build_stream
 from modistill.models.multistream import MultiStream, StreamOutput
 from modistill.models.preprocess import normalize
-from modistill.models.stream import build_stream
 from modistill.training.schedule import is_constant, lr_factor
 from modistill.training.steps import STEPS, connections_for, stream_inputs
 

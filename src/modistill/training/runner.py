@@ -30,8 +30,8 @@ from modistill.data.modalities import as_privileged
 from modistill.data.pairs import split_pairs
 from modistill.data.splits import read_name_list, split_ntu
 from modistill.errors import NonFiniteError, UserError
+from modistill.models.backbone import backbone_class, check_clip
 from modistill.models.pretrained import pretrained_file
-from modistill.models.stream import check_clip, stream_class
 from modistill.training.checkpoint_io import AtomicCheckpointIO
 from modistill.training.loggers import check_loggers, make_loggers
 from modistill.training.module import StepModule
@@ -324,7 +324,7 @@ def open_run(
     splits, meta, labels, records = dataset_splits(cfg)
     _check_modalities(cfg, meta, order)
     check_clip(cfg["model"]["arch"], cfg["data"]["frames"], meta["size"], f"{cfg['data']['cache']} with data.frames")
-    if not stream_class(cfg["model"]["arch"]).per_frame and cfg["model"]["temporal"]:
+    if not backbone_class(cfg["model"]["arch"]).per_frame and cfg["model"]["temporal"]:
         log.info("model.arch=%s convolves over time itself: no temporal convs are added", cfg["model"]["arch"])
     data_fp = data_fingerprint(meta, splits, labels)
     crop = deploy_crop(meta, records, splits["train"], cfg["data"]["cache"])
