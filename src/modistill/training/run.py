@@ -76,6 +76,63 @@ DISTILL_KEYS = (
     "distill.hall_weight",
 )
 
+# Keys in a step's fingerprint only where the step uses them (step_keys says when): its start, its connection, the
+# modality of its privileged stream, where its hallucination stream starts, its epochs.
+CONDITIONAL_KEYS = (
+    "model.pretrained",
+    "model.connection",
+    "model.privileged",
+    "distill.hall_init",
+    "train.step_epochs",
+)
+# Keys that set how many processes share a step, and so its global batch: in the fingerprint as the resolved world
+# size when it is above 1 (a one-process step keeps the fingerprint it had).
+GLOBAL_BATCH_KEYS = ("train.devices", "train.num_nodes")
+# Keys of the run, not of a step: its name, its cache (whose content the data fingerprint holds), which steps it
+# trains, and how it is evaluated.
+RUN_KEYS = ("name", "data.cache", "steps", "variants", "evaluate.noise_sigma2", "evaluate.void", "evaluate.noise_on")
+# Keys that change how a step runs, not what it learns.
+NO_EFFECT_KEYS = (
+    "data.workers",
+    "train.accelerator",
+    "train.strategy",
+    "train.log_every_n_steps",
+    "train.loggers",
+    "train.progress",
+    "train.compile",
+    "train.cpu_keep_freed_memory",
+)
+# Every config key has exactly one of these roles (a test checks it): a new key must say whether a step that
+# trained without it can be reused.
+FINGERPRINT_ROLES = {
+    "step": STEP_KEYS,
+    "step, when set": RECIPE_KEYS,
+    "step, when distilling": DISTILL_KEYS,
+    "step, when used": CONDITIONAL_KEYS,
+    "step, as the world size": GLOBAL_BATCH_KEYS,
+    "run": RUN_KEYS,
+    "none": NO_EFFECT_KEYS,
+}
+
+
+def world_size(cfg: dict) -> int:
+    """How many processes train a step: torchrun's or the scheduler's WORLD_SIZE, else the configured devices
+    (auto and -1: every visible GPU, or one process on the CPU) times the nodes."""
+    if os.environ.get("WORLD_SIZE", "").isdigit():
+        return max(1, int(os.environ["WORLD_SIZE"]))
+    t = cfg["train"]
+    devices = t["devices"]
+    if isinstance(devices, list):
+        n = len(devices)
+    elif devices in ("auto", -1, "-1"):
+        import torch
+
+        gpu = t["accelerator"] in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+        n = torch.cuda.device_count() if gpu else 1
+    else:
+        n = int(devices)
+    return max(1, n) * int(t["num_nodes"])
+
 
 RUN_LOCK = ".lock"
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")  # torchrun, Lightning's launcher, SLURM
@@ -269,6 +326,8 @@ def step_keys(cfg: dict, spec: StepSpec, precision: str, data_fp: str) -> dict[s
     keys["train.epochs"] = epochs_for(cfg, spec.name)
     keys["train.precision"] = precision
     keys["data.fingerprint"] = data_fp
+    if world_size(cfg) > 1:
+        keys["train.world_size"] = world_size(cfg)
     if any(src is None for src in spec.init.values()):
         keys["model.pretrained"] = cfg["model"]["pretrained"]
     if spec.connection and spec.direction is None:
