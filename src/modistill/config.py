@@ -433,7 +433,12 @@ SCHEMA: dict[str, Field] = {
     ),
     "train.progress": F(True, "bool", help="progress bars on stderr"),
     "train.compile": F(False, "bool", help="torch.compile the networks (in place, state dict keys unchanged)"),
-    "train.cpu_keep_freed_memory": F(True, "bool", help="CPU runs: glibc keeps freed memory for reuse (faster steps)"),
+    "train.cpu_keep_freed_memory": F(
+        True,
+        "bool",
+        help="CPU runs of the command line: glibc keeps freed memory for reuse (faster steps; the process keeps its "
+        "peak memory). The Python API leaves its caller's allocator alone",
+    ),
     "distill.alpha": F(
         0.5,
         "float",

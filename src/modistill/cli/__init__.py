@@ -178,8 +178,11 @@ def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from modistill.utils.memory import own_process
+
     parser = build_parser()
     args = parse_command_line(parser, argv)
+    own_process()  # the command line owns its process: process-wide settings (the allocator's) are its to make
     _setup_logging(args.verbose, args.command)
     # SIGINT (Ctrl-C) and SIGTERM (SLURM, Kubernetes, `timeout`) end every command the same way: one line, exit
     # 128 + signal number, finished work kept. Lightning adds its SIGTERM notifier in front of this handler.

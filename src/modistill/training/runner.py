@@ -50,7 +50,7 @@ from modistill.training.run import (
 from modistill.training.sampler import EpochSampler
 from modistill.training.steps import STEPS, init_for, resolve_order
 from modistill.utils.io import atomic_write, atomic_write_text, load_tensors, read_json
-from modistill.utils.memory import keep_freed_memory
+from modistill.utils.memory import keep_freed_memory, process_owned
 
 log = logging.getLogger(__name__)
 
@@ -356,10 +356,21 @@ def run_training(
 def _run_steps(cfg: dict, run_dir: Path, retrain_from: str | None, callbacks: tuple) -> dict[str, dict]:
     cfg, order, splits, meta, step_recs = open_run(cfg, run_dir, retrain_from)
     on_cpu = cfg["train"]["accelerator"] == "cpu" or not torch.cuda.is_available()
+    # The allocator setting lasts as long as the process: made only where modistill owns it (the command line).
+    if on_cpu and cfg["train"]["cpu_keep_freed_memory"] and process_owned() and keep_freed_memory():
+        log.info("CPU run: malloc keeps freed memory for reuse (train.cpu_keep_freed_memory=false to turn off)")
+    benchmark = torch.backends.cudnn.benchmark
     if not on_cpu:
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels once
-    if on_cpu and cfg["train"]["cpu_keep_freed_memory"] and keep_freed_memory():
-        log.info("CPU run: malloc keeps freed memory for reuse (train.cpu_keep_freed_memory=false to turn off)")
+    try:
+        return _train_in_order(cfg, run_dir, callbacks, order, splits, meta, step_recs)
+    finally:
+        torch.backends.cudnn.benchmark = benchmark  # a notebook's own setting comes back
+
+
+def _train_in_order(
+    cfg: dict, run_dir: Path, callbacks: tuple, order: list[str], splits: dict, meta: dict, step_recs: dict
+) -> dict[str, dict]:
     log.info(
         "run %s: %d train / %d val / %d test videos, %d classes",
         run_dir,

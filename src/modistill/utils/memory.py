@@ -5,6 +5,18 @@ from __future__ import annotations
 import ctypes
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc <malloc.h>
+_process_owned = False
+
+
+def own_process() -> None:
+    """Declare that modistill owns this process (the command line does): settings that last as long as the process,
+    such as the allocator's below, may then be made. The Python API leaves a caller's process as it found it."""
+    global _process_owned
+    _process_owned = True
+
+
+def process_owned() -> bool:
+    return _process_owned
 
 
 def keep_freed_memory() -> bool:
