@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_cfg
 from plugins import toy_backbone  # noqa: F401  (registers toy_cnn, as a user's module would)
-from test_training import tiny_cfg
 
 from modistill.errors import UserError
 from modistill.models.backbone import (

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_training import tiny_cfg
+from helpers import tiny_cfg
 
 from modistill.cli import main
 from modistill.data.cache import clip_path, load_manifest

@@ -6,7 +6,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from test_training import tiny_cfg
+from helpers import tiny_cfg
 
 from modistill.cli import main
 from modistill.data import ntu, video

@@ -6,8 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_deploy import _independent_client
-from test_training import tiny_cfg
+from helpers import independent_client, tiny_cfg
 
 from modistill.cli import main
 from modistill.data import ntu, video
@@ -356,7 +355,7 @@ def test_an_independent_client_crops_a_person_model_like_predict(person_model, t
     onnx_path = person_model[1]
     assert main(["predict", *videos, "--model", str(onnx_path), "--boxes", str(path), "--json", "--topk", "3"]) == 0
     for r, box in zip(json.loads(capsys.readouterr().out), boxes.values(), strict=True):
-        ours = _independent_client(onnx_path, r["video"], box)
+        ours = independent_client(onnx_path, r["video"], box)
         for t in r["top"]:
             assert abs(ours[t["class"]] - t["prob"]) <= 1e-5, (r["video"], t, ours)
 

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from test_training import tiny_cfg
+from helpers import tiny_cfg
 
 from modistill.cli import main
 from modistill.config import CONFIG_DIR, load_config

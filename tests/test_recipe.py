@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from test_training import tiny_cfg
+from helpers import tiny_cfg
 
 from modistill.config import load_config
 from modistill.data import dataset as dataset_mod

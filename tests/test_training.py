@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny_cfg
 
 from modistill.cli import main
 from modistill.config import CONFIG_DIR as CONFIGS
@@ -12,25 +13,6 @@ from modistill.errors import UserError
 from modistill.evaluation.noisy_depth import speckle
 from modistill.training.runner import run_training
 from modistill.training.steps import STEPS, connections_for, resolve_order
-
-
-def tiny_cfg(cache, *extra):
-    return load_config(
-        CONFIGS / "demo.yaml",
-        [
-            f"data.cache={cache}",
-            "train.epochs=1",
-            "train.step_epochs={}",
-            "data.val_performers=1",
-            "model.width=4",
-            "train.batch_size=4",
-            "data.frames=3",
-            "data.workers=0",
-            "train.progress=false",
-            "variants=[]",
-            *extra,
-        ],
-    )
 
 
 def test_step_order_and_connections():

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from test_training import tiny_cfg
+from helpers import tiny_cfg
 
 from modistill.cli import main
 from modistill.data import ntu

@@ -1,0 +1,77 @@
+"""Helpers shared by test modules (no test module imports another): the tiny training config, and a third-party
+client of an exported model written from its metadata alone."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from modistill.config import CONFIG_DIR, load_config
+
+
+def tiny_cfg(cache, *extra):
+    """The demo config at the smallest size that trains every step in seconds, on the tests' tiny cache."""
+    return load_config(
+        CONFIG_DIR / "demo.yaml",
+        [
+            f"data.cache={cache}",
+            "train.epochs=1",
+            "train.step_epochs={}",
+            "data.val_performers=1",
+            "model.width=4",
+            "train.batch_size=4",
+            "data.frames=3",
+            "data.workers=0",
+            "train.progress=false",
+            "variants=[]",
+            *extra,
+        ],
+    )
+
+
+def person_rule(meta, person, w, h):
+    """The person-crop rule as the metadata states it (``preprocess.crop``), written from that text."""
+    x0, y0, x1, y1 = person
+    s = min(max(x1 - x0, y1 - y0) * (1 + meta["crop"]["padding"]), min(w, h))
+    out = []
+    for lo, hi, extent in ((x0, x1, w), (y0, y1, h)):
+        length = min(max(s, min(hi, extent) - max(lo, 0)), extent)
+        start = min(max((lo + hi) / 2 - length / 2, 0), extent - length)
+        out.append((start, start + length))
+    return out[0][0], out[1][0], out[0][1], out[1][1]
+
+
+def independent_client(onnx_path, video_path, person=None):
+    """A third-party client written from the ONNX metadata alone: PyAV, NumPy, OpenCV and onnxruntime, nothing
+    of modistill's preprocessing. ``person``: the video's tight person box, for a person-crop model."""
+    import av
+    import cv2
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    meta = json.loads(sess.get_modelmeta().custom_metadata_map["modistill"])
+    with av.open(str(video_path)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]
+
+    def evenly(n, k):
+        return np.floor(np.linspace(0, n - 1, k)).astype(int)
+
+    keep = evenly(len(frames), meta["stored_frames"])[evenly(meta["stored_frames"], meta["frames"])]
+    size = meta["size"]
+    clip = []
+    for i in keep:
+        img = frames[i]
+        h, w = img.shape[:2]
+        if isinstance(meta["crop"], dict):
+            x0, y0, x1, y1 = person_rule(meta, person, w, h)
+        else:
+            x0, y0, x1, y1 = meta["crop"][0] * w, meta["crop"][1] * h, meta["crop"][2] * w, meta["crop"][3] * h
+        sx, sy = size / (x1 - x0), size / (y1 - y0)
+        m = np.array([[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5]], np.float32)
+        flags = cv2.INTER_AREA if sx < 1 and sy < 1 else cv2.INTER_LINEAR
+        out = cv2.warpAffine(img, m, (size, size), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        clip.append(out.astype(np.uint8).transpose(2, 0, 1))
+    logits = sess.run(None, {"clips": np.stack(clip)[None].astype(np.float32)})[0][0].astype(np.float64)
+    p = np.exp(logits - logits.max())
+    return p / p.sum()
