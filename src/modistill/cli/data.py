@@ -116,11 +116,11 @@ def cmd_show_alignment(a: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from modistill.data.options import PrepareOptions
+def _add_synth(sub: argparse._SubParsersAction) -> None:
     from modistill.synthetic.config import SynthConfig
 
-    d, po = SynthConfig(), PrepareOptions()
+    d = SynthConfig()
+
     s = sub.add_parser("synth", help="write the synthetic RGB-D action benchmark in the NTU RGB+D layout")
     s.add_argument("out_dir", type=Path, help="folder to write the dataset into (created; finished samples are kept)")
     s.add_argument("--classes", type=int, default=d.classes, help="actions")
@@ -167,6 +167,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel writer processes")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_synth)
+
+
+def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    from modistill.data.options import PrepareOptions
+
+    po = PrepareOptions()
 
     p = sub.add_parser("prepare", help="align, crop and cache RGB+depth frames of a dataset")
     p.add_argument(
@@ -227,6 +233,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=cmd_prepare)
 
+
+def _add_pairs(sub: argparse._SubParsersAction) -> None:
     m = sub.add_parser("pairs", help="write the pairs CSV of a NW-UCLA or UWA3D II tree for a cross-view protocol")
     m.add_argument("dataset", choices=["nwucla", "uwa3d"], help="which dataset's layout the tree has")
     m.add_argument("root", type=Path, help="dataset root folder")
@@ -235,9 +243,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--test-views", type=int, nargs="+", default=None, help="default: nwucla 3, uwa3d 4")
     m.set_defaults(func=cmd_pairs)
 
+
+def _add_show_alignment(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("show-alignment", help="write a PNG overlaying aligned depth on RGB for one video")
     s.add_argument("root", type=Path, help="NTU-layout dataset root")
     s.add_argument("name", help="sample name, e.g. S001C001P001R001A001")
     s.add_argument("--out", type=Path, default=None, help="PNG path (default: <name>_alignment.png)")
     s.add_argument("--size", type=int, default=224, help="side of the square crops shown, in pixels")
     s.set_defaults(func=cmd_show_alignment)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_synth(sub)
+    _add_prepare(sub)
+    _add_pairs(sub)
+    _add_show_alignment(sub)

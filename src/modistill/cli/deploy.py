@@ -67,7 +67,7 @@ def cmd_predict(a: argparse.Namespace) -> int | None:
     return 2 if any(r["error"] for r in results) else None
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def _add_export(sub: argparse._SubParsersAction) -> None:
     from modistill.training.steps import DEPLOYABLE
 
     e = sub.add_parser("export", help="export a run's RGB-only (step 4) model to ONNX and a safetensors bundle")
@@ -103,6 +103,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     e.set_defaults(func=cmd_export)
 
+
+def _add_export_detector(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser(
         "export-detector",
         help="write a torchvision person detector from the local hub cache as ONNX, for predict --detector FILE",
@@ -117,6 +119,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--out", type=Path, required=True, help="ONNX path")
     d.set_defaults(func=cmd_export_detector)
 
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="top-k actions of raw RGB videos (no depth, no skeleton needed)")
     p.add_argument("videos", nargs="+", type=Path, help="video files (any format PyAV reads)")
     p.add_argument(
@@ -168,3 +172,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topk", type=int, default=5, help="classes listed per video")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=cmd_predict)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_export(sub)
+    _add_export_detector(sub)
+    _add_predict(sub)

@@ -90,7 +90,7 @@ def cmd_demo(a: argparse.Namespace) -> None:
 DEMO_SEEDS = (600, 601, 602, 603, 604)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def _add_train(sub: argparse._SubParsersAction) -> None:
     from modistill.config import bundled_configs
     from modistill.training.steps import MAIN_STEPS, STEPS
 
@@ -114,6 +114,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     t.set_defaults(func=cmd_train)
 
+
+def _add_tune(sub: argparse._SubParsersAction) -> None:
     from modistill.training.tune import DISTILL_PARAMS, PRUNERS, SPACE
 
     u = sub.add_parser(
@@ -140,6 +142,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     u.set_defaults(func=cmd_tune)
 
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser(
         "evaluate",
         help="write report.md (tables, noisy depth, curves, confusion) for each run; "
@@ -151,6 +155,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     e.set_defaults(func=cmd_evaluate)
 
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("demo", help="synthetic benchmark → prepare → all steps → report, on CPU")
     d.add_argument(
         "--out",
@@ -199,3 +205,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--workers", type=int, default=2, help="processes that write and prepare the synthetic tree")
     d.add_argument("overrides", nargs="*", help="config overrides for the training")
     d.set_defaults(func=cmd_demo)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for add in (_add_train, _add_tune, _add_evaluate, _add_demo):
+        add(sub)

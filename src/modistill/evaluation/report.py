@@ -52,11 +52,32 @@ def _evaluate(run_dir: str | Path) -> Path:
         lo, hi = wilson(r["accuracy"], n_test)
         r["interval"] = f"{100 * lo:.1f}-{100 * hi:.1f}"
         r["paper"] = paper_value(r["row"], protocol) if data["benchmark"] != "pairs" else "-"
-    lines = [
+    lines = _setup_lines(cfg, data, inp, meta, n_test) + _table2_lines(rows, protocol)
+    noisy = _noisy_depth(cfg, run_dir, metrics, data, meta)
+    correct = per_video_correct(metrics)
+    claims = check_claims(
+        {r["row"]: [r["accuracy"]] for r in rows}, n_test, {row: [np.array(v)] for row, v in correct.items()}
+    )
+    noise = noisy and noise_claim({r["sigma2"]: [r["accuracy"]] for r in noisy}, [metrics["step4"]["accuracy"]], n_test)
+    if noise:
+        claims.append(noise)
+    lines += claims_markdown(claims, 1, n_test)
+    if noisy:
+        lines += _table3_lines(cfg, run_dir, noisy, metrics["step4"]["accuracy"], privileged)
+    lines += _figure_lines(run_dir, metrics, meta)
+    out = run_dir / "report.md"
+    atomic_write_text(out, as_privileged("\n".join(lines), privileged))
+    atomic_write_text(run_dir / "table2.json", json.dumps(rows, indent=2))
+    return out
+
+
+def _setup_lines(cfg: dict, data: dict, inp: dict, meta: dict, n_test: int) -> list[str]:
+    """The report's opening: data, model, recipe, test-set size and chance, what the test modality means."""
+    return [
         f"# modistill report: {cfg['name']}",
         "",
         f"Data: `{data['cache']}` ({meta['num_classes']} classes, {meta['size']} px{describe_crop(inp)}, "
-        f"{cfg['data']['frames']} frames), protocol {protocol}. Model: {cfg['model']['arch']} "
+        f"{cfg['data']['frames']} frames), protocol {cfg['data']['protocol']}. Model: {cfg['model']['arch']} "
         f"(width {cfg['model']['width']}), "
         f"connections {cfg['model']['connection']}, "
         f"{describe_init(cfg['model']['pretrained'])} init. "
@@ -68,7 +89,10 @@ def _evaluate(run_dir: str | Path) -> Path:
         f"are RGB only.",
         "",
     ]
-    lines += [
+
+
+def _table2_lines(rows: list[dict], protocol: str) -> list[str]:
+    return [
         "## Table 2: steps and ablations (test accuracy)",
         "",
         markdown_table(
@@ -87,58 +111,60 @@ def _evaluate(run_dir: str | Path) -> Path:
         ),
         "",
     ]
-    noisy = []
-    if "step2" in metrics and "step4" in metrics:
-        if not (Path(data["cache"]) / "cache.json").exists():
-            raise UserError(
-                f"{data['cache']}: the run's cache is gone (Table 3 re-tests step 2 on its test clips); "
-                f"restore it there"
-            )
-        noisy = noisy_depth_accuracies(
-            cfg,
-            run_dir,
-            metrics["step2"]["test_names"],
-            meta["num_classes"],
-            cfg["evaluate"]["noise_sigma2"],
-            cfg["evaluate"]["void"],
-            cfg["seed"],
+
+
+def _noisy_depth(cfg: dict, run_dir: Path, metrics: dict, data: dict, meta: dict) -> list[dict]:
+    """Table 3's accuracies (step 2 re-tested with noisy depth), when the run has steps 2 and 4; else none."""
+    if not ("step2" in metrics and "step4" in metrics):
+        return []
+    if not (Path(data["cache"]) / "cache.json").exists():
+        raise UserError(
+            f"{data['cache']}: the run's cache is gone (Table 3 re-tests step 2 on its test clips); restore it there"
         )
-    correct = per_video_correct(metrics)
-    claims = check_claims(
-        {r["row"]: [r["accuracy"]] for r in rows}, n_test, {row: [np.array(v)] for row, v in correct.items()}
+    return noisy_depth_accuracies(
+        cfg,
+        run_dir,
+        metrics["step2"]["test_names"],
+        meta["num_classes"],
+        cfg["evaluate"]["noise_sigma2"],
+        cfg["evaluate"]["void"],
+        cfg["seed"],
     )
-    noise = noisy and noise_claim({r["sigma2"]: [r["accuracy"]] for r in noisy}, [metrics["step4"]["accuracy"]], n_test)
-    if noise:
-        claims.append(noise)
-    lines += claims_markdown(claims, 1, n_test)
-    if noisy:
-        row = {"what": "Accuracy (step 2, RGB + noisy depth)"} | {r["sigma2"]: r["accuracy"] for r in noisy}
-        table3 = markdown_table([row], [("what", "σ²")] + [(r["sigma2"], r["sigma2"]) for r in noisy])
-        s4 = metrics["step4"]["accuracy"]
-        beaten = [r["sigma2"] for r in noisy if r["accuracy"] < s4]
-        form = NOISE_WHERE[cfg["evaluate"]["noise_on"]]
-        noise_curve_png(
-            [{"sigma2": r["sigma2"], "mean": r["accuracy"], "std": 0.0} for r in noisy],
-            (s4, 0.0),
-            run_dir / "noisy_depth.png",
-            f"Table 3: noise {as_privileged(form, privileged)}",
-            privileged,
-        )
-        lines += [
-            "## Table 3: step-2 model with noisy depth",
-            "",
-            f"Noise n ~ N(1, σ²) multiplies {form} (`evaluate.noise_on`).",
-            "",
-            table3,
-            "",
-            "![Table 3](noisy_depth.png)",
-            "",
-            f"Step 4 (RGB only, hallucinated depth): {100 * s4:.2f}%, the red line; numerically above step 2 "
-            f"fed noisy depth at {', '.join(beaten) if beaten else 'no level'} (the claims table says where "
-            f"the difference exceeds the test-size interval).",
-            "",
-        ]
-        atomic_write_text(run_dir / "noisy_depth.json", json.dumps(noisy, indent=2))
+
+
+def _table3_lines(cfg: dict, run_dir: Path, noisy: list[dict], s4: float, privileged: str) -> list[str]:
+    """Table 3 and its plot against step 4's RGB-only accuracy (also written as noisy_depth.json)."""
+    row = {"what": "Accuracy (step 2, RGB + noisy depth)"} | {r["sigma2"]: r["accuracy"] for r in noisy}
+    table3 = markdown_table([row], [("what", "σ²")] + [(r["sigma2"], r["sigma2"]) for r in noisy])
+    beaten = [r["sigma2"] for r in noisy if r["accuracy"] < s4]
+    form = NOISE_WHERE[cfg["evaluate"]["noise_on"]]
+    noise_curve_png(
+        [{"sigma2": r["sigma2"], "mean": r["accuracy"], "std": 0.0} for r in noisy],
+        (s4, 0.0),
+        run_dir / "noisy_depth.png",
+        f"Table 3: noise {as_privileged(form, privileged)}",
+        privileged,
+    )
+    atomic_write_text(run_dir / "noisy_depth.json", json.dumps(noisy, indent=2))
+    return [
+        "## Table 3: step-2 model with noisy depth",
+        "",
+        f"Noise n ~ N(1, σ²) multiplies {form} (`evaluate.noise_on`).",
+        "",
+        table3,
+        "",
+        "![Table 3](noisy_depth.png)",
+        "",
+        f"Step 4 (RGB only, hallucinated depth): {100 * s4:.2f}%, the red line; numerically above step 2 "
+        f"fed noisy depth at {', '.join(beaten) if beaten else 'no level'} (the claims table says where "
+        f"the difference exceeds the test-size interval).",
+        "",
+    ]
+
+
+def _figure_lines(run_dir: Path, metrics: dict, meta: dict) -> list[str]:
+    """Fig. 4 (the hallucination loss), the training curves, the confusion matrix and the steps' times."""
+    lines: list[str] = []
     curves = {
         s: lab
         for s, lab in (
@@ -177,13 +203,9 @@ def _evaluate(run_dir: str | Path) -> Path:
         {"step": s, "seconds": f"{metrics[s]['train_seconds']:.0f}", "best val": metrics[s].get("best_val_acc") or "-"}
         for s in order
     ]
-    lines += [
+    return lines + [
         "## Steps run",
         "",
         markdown_table(timing, [("step", "Step"), ("seconds", "Train+test s"), ("best val", "Best val acc")]),
         "",
     ]
-    out = run_dir / "report.md"
-    atomic_write_text(out, as_privileged("\n".join(lines), privileged))
-    atomic_write_text(run_dir / "table2.json", json.dumps(rows, indent=2))
-    return out

@@ -210,45 +210,11 @@ def train_step(
         module.net.compile()  # in place: the state dict keeps its keys, so checkpoints and weights.pt are unchanged
     has_val = bool(splits["val"])
     ckpt_dir = step_dir / "checkpoints"
-    # Two checkpoints: the best by validation accuracy (model selection) and the latest epoch (resumption).
-    # Lightning's own save_last only refreshes last.ckpt when a new best is saved, which would lose the epochs
-    # after the best one on a resume.
-    selection = L.pytorch.callbacks.ModelCheckpoint(
-        dirpath=ckpt_dir,
-        filename="best",
-        monitor="val/acc" if has_val else None,
-        mode="max",
-        save_top_k=1,
-        enable_version_counter=False,
-    )
-    callbacks: list[L.Callback] = [
-        selection,
-        L.pytorch.callbacks.ModelCheckpoint(
-            dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
-        ),
-    ]
+    selection, callbacks = _checkpoints(ckpt_dir, has_val)
     if t["progress"]:
         callbacks.append(StderrProgressBar())
     callbacks.extend(extra_callbacks)
-    loggers = make_loggers(cfg, run_dir, step)
-    trainer = L.Trainer(
-        max_epochs=epochs_for(cfg, step),
-        accelerator=t["accelerator"],
-        devices=t["devices"],
-        strategy=t["strategy"],
-        num_nodes=t["num_nodes"],
-        precision=_precision(cfg),  # type: ignore[arg-type]  # one of config.PRECISIONS
-        callbacks=callbacks,
-        logger=loggers,
-        log_every_n_steps=t["log_every_n_steps"],
-        enable_progress_bar=t["progress"],
-        limit_train_batches=t["limit_train_batches"],
-        enable_model_summary=False,
-        deterministic=False,
-        num_sanity_val_steps=0,
-        plugins=[AtomicCheckpointIO()],
-        use_distributed_sampler=False,
-    )
+    trainer = _trainer(cfg, step, callbacks, make_loggers(cfg, run_dir, step))
     last = ckpt_dir / "last.ckpt"
     for stale in ckpt_dir.glob(".*.tmp"):  # a write cut short by a kill; the previous checkpoint is intact
         stale.unlink()
@@ -261,8 +227,7 @@ def train_step(
         _loader(cfg, splits["val"], False, mods) if has_val else None,
         ckpt_path=str(last) if last.exists() else None,
     )
-    best = ckpt_dir / "best.ckpt"
-    chosen = best if (has_val and best.exists()) else last
+    chosen = _selected(ckpt_dir, has_val)
     state = load_tensors(chosen, f"delete {ckpt_dir} to retrain {step}")["state_dict"]
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
@@ -289,6 +254,52 @@ def train_step(
         atomic_write_text(step_dir / "metrics.json", json.dumps(res))
     trainer.strategy.barrier("step-done")  # under DDP, later steps read these files on every rank
     return res
+
+
+def _checkpoints(ckpt_dir: Path, has_val: bool) -> tuple[L.pytorch.callbacks.ModelCheckpoint, list[L.Callback]]:
+    """Two checkpoints: the best by validation accuracy (model selection) and the latest epoch (resumption).
+    Lightning's own save_last only refreshes last.ckpt when a new best is saved, which would lose the epochs after
+    the best one on a resume."""
+    selection = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor="val/acc" if has_val else None,
+        mode="max",
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    last = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
+    )
+    return selection, [selection, last]
+
+
+def _trainer(cfg: dict, step: str, callbacks: list[L.Callback], loggers: list) -> L.Trainer:
+    t = cfg["train"]
+    return L.Trainer(
+        max_epochs=epochs_for(cfg, step),
+        accelerator=t["accelerator"],
+        devices=t["devices"],
+        strategy=t["strategy"],
+        num_nodes=t["num_nodes"],
+        precision=_precision(cfg),  # type: ignore[arg-type]  # one of config.PRECISIONS
+        callbacks=callbacks,
+        logger=loggers,
+        log_every_n_steps=t["log_every_n_steps"],
+        enable_progress_bar=t["progress"],
+        limit_train_batches=t["limit_train_batches"],
+        enable_model_summary=False,
+        deterministic=False,
+        num_sanity_val_steps=0,
+        plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,
+    )
+
+
+def _selected(ckpt_dir: Path, has_val: bool) -> Path:
+    """The checkpoint a finished step keeps: the best on validation, or the last epoch without a validation split."""
+    best = ckpt_dir / "best.ckpt"
+    return best if (has_val and best.exists()) else ckpt_dir / "last.ckpt"
 
 
 def _check_modalities(cfg: dict, meta: dict, order: list[str]) -> None:
