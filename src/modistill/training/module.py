@@ -113,22 +113,23 @@ class StepModule(L.LightningModule):
         kind = self.spec.loss
         if kind == "ce":
             return self._ce(out.fused, y), {}
-        teacher_f, student_f = out.features["depth"], out.features["hall"]
-        hall = losses.hallucination_loss(
-            teacher_f, student_f, d["hall_layers"], d["hall_reduction"], d["hall_weight"], videos=y.shape[0]
-        )
-        gd = losses.generalized_distillation_loss(
+        terms = losses.distillation_losses(
             out.logits["hall"],
             y,
             out.logits["depth"],
-            d["lambda"],
-            d["temperature"],
-            d["t2_scaling"],
-            self.cfg["train"]["label_smoothing"],
+            out.features["depth"],
+            out.features["hall"],
+            alpha=d["alpha"],
+            lam=d["lambda"],
+            temperature=d["temperature"],
+            t2_scaling=d["t2_scaling"],
+            layers=d["hall_layers"],
+            reduction=d["hall_reduction"],
+            hall_weight=d["hall_weight"],
+            label_smoothing=self.cfg["train"]["label_smoothing"],
         )
-        base = kind.removeprefix("hoffman-")
-        distill = {"eq3": hall, "eq5": gd, "eq7": losses.eq7(gd, hall, d["alpha"])}[base]
-        parts = {"hall": hall.detach(), "gd": gd.detach()}
+        distill = terms[kind.removeprefix("hoffman-")]
+        parts = {"hall": terms["eq3"].detach(), "gd": terms["eq5"].detach()}
         if kind.startswith("hoffman"):
             # Hoffman et al.'s one-step training, as we read the paper's rows 3-5 (the paper does not spell out the
             # terms): all three streams train together from step 1, with a cross-entropy on the RGB+depth fused
