@@ -136,8 +136,16 @@ def _step_epochs(v: dict) -> str | None:
 
 
 def epochs_for(cfg: dict, step: str) -> int:
-    """The epochs ``step`` trains for: its ``train.step_epochs`` entry, else ``train.epochs``."""
-    return int(cfg["train"]["step_epochs"].get(step, cfg["train"]["epochs"]))
+    """The epochs ``step`` trains for: its ``train.step_epochs`` entry; else, for a budget-matched control, the sum
+    of the steps whose budget it matches; else ``train.epochs``."""
+    from modistill.training.steps import STEPS
+
+    t = cfg["train"]
+    if step in t["step_epochs"]:
+        return int(t["step_epochs"][step])
+    if step in STEPS and STEPS[step].budget_of:
+        return sum(epochs_for(cfg, s) for s in STEPS[step].budget_of)
+    return int(t["epochs"])
 
 
 def describe_epochs(train: dict) -> str:

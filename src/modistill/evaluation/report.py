@@ -52,7 +52,7 @@ def _evaluate(run_dir: str | Path) -> Path:
         lo, hi = wilson(r["accuracy"], n_test)
         r["interval"] = f"{100 * lo:.1f}-{100 * hi:.1f}"
         r["paper"] = paper_value(r["row"], protocol) if data["benchmark"] != "pairs" else "-"
-    lines = _setup_lines(cfg, data, inp, meta, n_test) + _table2_lines(rows, protocol)
+    lines = _setup_lines(cfg, data, inp, meta, n_test) + _table2_lines(rows, protocol) + _control_lines(cfg, rows)
     noisy = _noisy_depth(cfg, run_dir, metrics, data, meta)
     correct = per_video_correct(metrics)
     claims = check_claims(
@@ -109,6 +109,25 @@ def _table2_lines(rows: list[dict], protocol: str) -> list[str]:
                 ("paper", f"Paper ({protocol})"),
             ],
         ),
+        "",
+    ]
+
+
+def _control_lines(cfg: dict, rows: list[dict]) -> list[str]:
+    """What the budget-matched control (row C1) rules out, with the epochs both sides had."""
+    if not any(r["row"] == "C1" for r in rows):
+        return []
+    from modistill.config import epochs_for
+    from modistill.training.steps import stream_epochs
+
+    hall_init = cfg["distill"].get("hall_init", "depth")
+    n = stream_epochs("step4", "rgb", lambda s: epochs_for(cfg, s), hall_init)
+    c = stream_epochs("rgb_budget", "rgb", lambda s: epochs_for(cfg, s), hall_init)
+    return [
+        f"Row C1 is a control: the step-1 RGB stream trained on alone, {c} epochs in all, as many as step 4's RGB "
+        f"stream has had through steps 1, 2 and 4 ({n}). If step 4 beats it, step 4's gain is not only its longer "
+        "training; it does not rule out that a second RGB network without the privileged modality (an ensemble) "
+        "would help as much.",
         "",
     ]
 

@@ -7,6 +7,7 @@ from, which stream is frozen, the loss, and which logits select the best epoch a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 
@@ -23,6 +24,7 @@ class StepSpec:
     select: tuple[str, ...] = ()  # streams whose fused logits select the model (empty = all)
     direction: str | None = None  # fixed connection direction (inverted study); None = the config's
     hall_rgb: tuple[str, str] | None = None  # where the hallucination stream starts with distill.hall_init=rgb
+    budget_of: tuple[str, ...] = ()  # a control: trains as many epochs as these steps together (unless set)
 
 
 def stream_inputs(spec: StepSpec, privileged: str = "depth") -> dict[str, str]:
@@ -67,6 +69,13 @@ def source_steps(spec: StepSpec) -> list[str]:
     """Every earlier step ``spec`` may start from under any ``distill.hall_init``, in the order of its streams:
     what training order and ``--retrain-from`` follow, so neither depends on the config."""
     return list(dict.fromkeys(src[0] for src in (*spec.init.values(), spec.hall_rgb) if src is not None))
+
+
+def stream_epochs(step: str, stream: str, epochs: Callable[[str], int], hall_init: str = "depth") -> int:
+    """Every epoch a stream's weights have trained for by the end of ``step``: its own and those of the steps it
+    started from, back to its initialisation (``epochs``: a step's epochs under the run's config)."""
+    src = init_for(STEPS[step], hall_init)[stream]
+    return epochs(step) + (0 if src is None else stream_epochs(src[0], src[1], epochs, hall_init))
 
 
 def _step3(name, title, loss, connection, teacher="step2", direction=None):
@@ -188,6 +197,16 @@ STEPS: dict[str, StepSpec] = {
         _hoffman("eq3"),
         _hoffman("eq5"),
         _hoffman("eq7"),
+        # Budget-matched control (row C1): the step-1 RGB stream trained on, alone, for the epochs step 4's RGB
+        # stream trains after step 1 (in steps 2 and 4), so that it has had as many epochs in all.
+        StepSpec(
+            "rgb_budget",
+            "RGB stream alone, trained as long as step 4's RGB stream (control)",
+            ("rgb",),
+            {"rgb": "rgb"},
+            {"rgb": ("step1_rgb", "rgb")},
+            budget_of=("step2", "step4"),
+        ),
     )
 }
 
