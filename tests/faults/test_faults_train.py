@@ -248,3 +248,10 @@ def test_disk_full_while_checkpointing(cli, small_cache, tmp_path, monkeypatch):
         "last.ckpt: no space left on device",
     )
     assert not (tmp_path / "run" / "step1_depth" / "metrics.json").exists()
+
+
+def test_demo_and_evaluate_refuse_options_they_would_ignore(cli, trained_run, tmp_path):
+    cli.fails(["demo", "--out", tmp_path / "d", "--seed", "3", "--seeds", "1"], "give one of them")
+    cli.fails(["demo", "--out", tmp_path / "d", "--workers", "0"], "--workers must be at least 1")
+    cli.fails(["evaluate", trained_run, "--summary", tmp_path / "s"], "give two or more run folders")
+    assert not (tmp_path / "d").exists() and not (tmp_path / "s").exists()

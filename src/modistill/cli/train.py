@@ -44,6 +44,8 @@ def cmd_tune(a: argparse.Namespace) -> None:
 def cmd_evaluate(a: argparse.Namespace) -> None:
     from modistill.evaluation.report import evaluate_run
 
+    if a.summary is not None and len(a.runs) == 1:
+        raise UserError("evaluate: --summary writes the mean over several runs; give two or more run folders")
     for run in a.runs:
         out = evaluate_run(run)
         if len(a.runs) == 1:
@@ -62,6 +64,10 @@ def cmd_demo(a: argparse.Namespace) -> None:
     from modistill.demo import run_demo, run_demo_seeds
 
     t0 = time.time()
+    if a.workers < 1:
+        raise UserError(f"demo: --workers must be at least 1, got {a.workers}")
+    if a.seeds is not None and a.seed is not None:
+        raise UserError("demo: --seed picks the seed of one run and --seeds runs several; give one of them")
     if a.seeds is not None:
         if a.arch:
             raise UserError("demo: --arch runs one seed (the main chain on that backbone); drop --seeds")
@@ -78,7 +84,7 @@ def cmd_demo(a: argparse.Namespace) -> None:
         )
     if len(a.privileged) > 1:
         raise UserError("demo: one --privileged modality per run; several are compared with --seeds")
-    report = run_demo(a.out, a.quick, a.seed, a.workers, a.overrides, a.privileged[0], a.arch)
+    report = run_demo(a.out, a.quick, a.seed or 0, a.workers, a.overrides, a.privileged[0], a.arch)
     print(report.read_text())
     print(f"demo finished in {time.time() - t0:.0f}s; report: {report}")
 
@@ -165,7 +171,9 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         help="folder for the synthetic tree, the cache, the run and the report (resumed if present)",
     )
     d.add_argument("--quick", action="store_true", help="tiny sizes (what CI runs)")
-    d.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and of the training")
+    d.add_argument(
+        "--seed", type=int, default=None, help="seed of the synthetic data and of the training (default 0)"
+    )
     d.add_argument(
         "--seeds",
         type=int,
