@@ -206,6 +206,9 @@ def test_person_crop_model_end_to_end_with_the_users_boxes(person_model, person_
     assert np.abs(clip.astype(int) - cached.astype(int)).mean() < 1.0
     with pytest.raises(DataError, match="no person box for this video"):
         camera_clip(layout.rgb(name), 3, S, meta["crop"], 3, None)
+    impossible = [tight[0], tight[1], 1e9, tight[3]]  # a box that parses but no camera frame can hold
+    with pytest.raises(DataError, match=r"person box .* is impossible for the \d+x\d+ frame"):
+        camera_clip(layout.rgb(name), 3, S, meta["crop"], 3, impossible)
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps({name + "_rgb.avi": tight}))
     other = layout.rgb("S001C001P001R001A001")
