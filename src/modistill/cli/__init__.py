@@ -10,6 +10,7 @@ import signal
 import sys
 
 from modistill.errors import Interrupted, UserError
+from modistill.utils.ranks import is_launch_process
 
 log = logging.getLogger("modistill")
 
@@ -112,14 +113,6 @@ BENIGN_WARNINGS = (
 )
 
 
-def _worker_rank() -> int:
-    """This process's rank in a distributed run as Lightning's launchers and SLURM set it (0 outside one)."""
-    import os
-
-    ranks = [os.environ.get(k, "0") for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")]
-    return max(int(r) if r.isdigit() else 0 for r in ranks)
-
-
 def _setup_logging(verbose: bool, command: str) -> None:
     """One handler on the root logger (installed once), modistill at INFO, third-party libraries at WARNING and
     through that handler only (Lightning adds its own, which would print every message twice)."""
@@ -134,7 +127,7 @@ def _setup_logging(verbose: bool, command: str) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    worker = _worker_rank() > 0  # a DDP process other than rank 0: errors only, rank 0 says everything else once
+    worker = not is_launch_process()  # a DDP process other than rank 0: errors only, rank 0 says everything else once
     handler.setLevel(logging.ERROR if worker else logging.NOTSET)
     for name in [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in THIRD_PARTY]:
         lg = logging.getLogger(name)

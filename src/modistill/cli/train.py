@@ -171,9 +171,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         help="folder for the synthetic tree, the cache, the run and the report (resumed if present)",
     )
     d.add_argument("--quick", action="store_true", help="tiny sizes (what CI runs)")
-    d.add_argument(
-        "--seed", type=int, default=None, help="seed of the synthetic data and of the training (default 0)"
-    )
+    d.add_argument("--seed", type=int, default=None, help="seed of the synthetic data and of the training (default 0)")
     d.add_argument(
         "--seeds",
         type=int,

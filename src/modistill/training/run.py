@@ -27,6 +27,7 @@ from modistill.errors import UserError
 from modistill.training.steps import STEPS, StepSpec, connections_for, init_for, source_steps
 from modistill.utils.io import atomic_write_text, read_json
 from modistill.utils.lock import exclusive_lock
+from modistill.utils.ranks import is_launch_process
 
 RUN_FORMAT = "modistill-run/1"
 FULL_FRAME = [0.0, 0.0, 1.0, 1.0]
@@ -135,14 +136,6 @@ def world_size(cfg: dict) -> int:
 
 
 RUN_LOCK = ".lock"
-RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")  # torchrun, Lightning's launcher, SLURM
-
-
-def is_launch_process() -> bool:
-    """True outside DDP and in the process of global rank 0: the one that holds a run folder's lock for the
-    whole launch (the other ranks, started later by Lightning's launcher or torchrun, would otherwise find it
-    taken)."""
-    return all(os.environ.get(v, "0") in ("", "0") for v in RANK_VARIABLES)
 
 
 @contextmanager
