@@ -676,6 +676,29 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     return cfg
 
 
+def load_run_config(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """A run folder's resolved config as this version reads it: keys added since the run was made take their
+    defaults (each one the behaviour the run had), and the log names them; then validated like any config. Every
+    stage that reads a run's config (evaluate, tune, the seeds summary) goes through here."""
+    import logging
+
+    path = Path(run_dir) / "config.yaml"
+    raw = read_yaml(path, "run config")
+    added = [k for k in SCHEMA if not _has(raw, k)]
+    if added:
+        logging.getLogger(__name__).info("%s: made before keys %s; they take their defaults", path, added)
+    return load_config(path, overrides)
+
+
+def _has(cfg: dict, key: str) -> bool:
+    cur: Any = cfg
+    for part in key.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return False
+        cur = cur[part]
+    return True
+
+
 def _check_combinations(cfg: dict) -> None:
     """Keys that are valid alone but contradict each other."""
     t = cfg["train"]

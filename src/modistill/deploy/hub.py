@@ -112,7 +112,7 @@ def card_metadata(meta: dict, run: RunInfo, license: str | None = None) -> str:
 def model_card(meta: dict, run: RunInfo, license: str | None = None) -> str:
     """A model card from the run's own records: what the model is, how it was measured, how to feed it."""
     data = run.meta["data"]
-    privileged = run.meta["model"].get("privileged") or "depth"  # runs made before it was a key saw depth
+    privileged = run.privileged
     rows = table2_rows(run.metrics(), privileged)
     table = markdown_table(
         rows,

@@ -13,7 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
-from modistill.config import describe_epochs, describe_init, describe_recipe, read_yaml
+from modistill.config import describe_epochs, describe_init, describe_recipe, load_run_config
 from modistill.training.run import describe_crop
 from modistill.utils.io import read_json, read_text, replace_marked_section
 
@@ -29,7 +29,7 @@ def _setup(runs: list[Path]) -> str:
     """One paragraph describing what was run, from the runs' own records."""
     meta = read_json(runs[0] / "run.json", "rerun the demo")
     cfg_path = runs[0] / "config.yaml"
-    cfg = read_yaml(cfg_path, "run config") if cfg_path.exists() else None
+    cfg = load_run_config(runs[0]) if cfg_path.exists() else None
     epochs = f", {describe_epochs(cfg['train'])}; {describe_recipe(cfg)}" if cfg else ""
     d, inp, model = meta["data"], meta["input"], meta["model"]
     classes = _n(len(d["class_names"]), "class", "classes")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modistill.config import describe_epochs, describe_init, describe_recipe, read_yaml
+from modistill.config import describe_epochs, describe_init, describe_recipe, load_run_config
 from modistill.data.modalities import as_privileged
 from modistill.errors import UserError
 from modistill.evaluation.claims import check_claims, claims_markdown, noise_claim, wilson
@@ -38,13 +38,13 @@ def evaluate_run(run_dir: str | Path) -> Path:
 def _evaluate(run_dir: str | Path) -> Path:
     run = RunInfo(run_dir)
     run_dir = run.dir
-    cfg = read_yaml(run_dir / "config.yaml", "run config")
+    cfg = load_run_config(run_dir)
     metrics = run.metrics()
     if not metrics:
         raise UserError(f"{run_dir}: no finished steps to evaluate")
     data, inp = run.meta["data"], run.meta["input"]
     meta = {"num_classes": data["num_classes"], "class_names": data["class_names"], "size": inp["size"]}
-    privileged = cfg["model"].setdefault("privileged", "depth")  # runs made before it was a key saw depth
+    privileged = cfg["model"]["privileged"]
     rows = table2_rows(metrics, privileged)
     n_test = next((m["n"] for m in metrics.values() if m.get("n")), 0)
     protocol = cfg["data"]["protocol"]

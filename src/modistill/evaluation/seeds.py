@@ -83,16 +83,11 @@ def noisy_rows(run_dirs: list[Path]) -> list[dict]:
     return rows
 
 
-def run_privileged(run: RunInfo) -> str:
-    """The run's privileged modality; runs made before ``model.privileged`` existed saw depth."""
-    return run.meta.get("model", {}).get("privileged") or "depth"
-
-
 def seed_rows(run_dirs: list[Path]) -> list[dict]:
     """One row per Table-2 row present in every run: mean and sample std of the accuracy (fractions)."""
     infos = [RunInfo(d) for d in run_dirs]
     check_comparable(infos)
-    privileged = run_privileged(infos[0])
+    privileged = infos[0].privileged
     per_run = [{r["row"]: r for r in table2_rows(info.metrics(), privileged)} for info in infos]
     if not all(per_run):
         empty = [str(d) for d, rows in zip(run_dirs, per_run, strict=True) if not rows]
@@ -177,14 +172,14 @@ def write_seed_summary(runs: Sequence[str | Path], out_dir: str | Path) -> Path:
                 (s4["mean"], s4["std"]),
                 out_dir / "noisy_depth.png",
                 f"Table 3 over {len(run_dirs)} runs (mean ± std)",
-                run_privileged(RunInfo(run_dirs[0])),
+                RunInfo(run_dirs[0]).privileged,
             )
             lines += ["![Table 3](noisy_depth.png)", ""]
     out = out_dir / "seeds.md"
-    atomic_write_text(out, as_privileged("\n".join(lines), run_privileged(RunInfo(run_dirs[0]))))
+    atomic_write_text(out, as_privileged("\n".join(lines), RunInfo(run_dirs[0]).privileged))
     atomic_write_text(out_dir / "seeds.json", json.dumps({"table2": rows, "table3": noisy}, indent=2))
     classes = RunInfo(run_dirs[0]).meta.get("data", {}).get("class_names") or []
-    _plot(rows, out_dir / "seeds.png", 1 / max(len(classes), 1), run_privileged(RunInfo(run_dirs[0])))
+    _plot(rows, out_dir / "seeds.png", 1 / max(len(classes), 1), RunInfo(run_dirs[0]).privileged)
     return out
 
 

@@ -430,6 +430,11 @@ class RunInfo:
         if self.meta.get("format") != RUN_FORMAT:
             raise UserError(f"{path}: run format {self.meta.get('format')!r}, this version reads {RUN_FORMAT!r}")
 
+    @property
+    def privileged(self) -> str:
+        """The modality the privileged stream saw (runs made before ``model.privileged`` existed saw depth)."""
+        return self.meta.get("model", {}).get("privileged") or "depth"
+
     def step(self, name: str) -> dict:
         """A finished step's record; a one-line error when it is missing or unfinished."""
         step_dir = self.dir / name

@@ -17,7 +17,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from modistill.config import dump_config, load_config
+from modistill.config import dump_config, load_run_config
 from modistill.errors import NonFiniteError, UserError
 from modistill.training.steps import STEPS, resolve_order
 from modistill.utils.io import atomic_write_text
@@ -92,7 +92,7 @@ def _objective(run_dir: Path, tune_dir: Path, step: str, params: list[str], pare
         for parent in parents:
             (trial_dir / parent).symlink_to(run_dir / parent, target_is_directory=True)
         overrides = [f"{SPACE[p][0]}={v!r}" for p, v in values.items()]
-        cfg = load_config(run_dir / "config.yaml", [*base, *overrides])
+        cfg = load_run_config(run_dir, [*base, *overrides])
         trial.set_user_attr("dir", str(trial_dir))
         described = ", ".join(f"{p}={v:.4g}" for p, v in values.items())
         try:
@@ -160,7 +160,7 @@ def tune(
 
 
 def _tune(optuna, run_dir: Path, step: str, params: list[str], trials: int, seed: int, pruner: str) -> Path:
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_run_config(run_dir)
     parents = _check(run_dir, step, params, cfg)
     if trials < 1:
         raise UserError(f"tune: --trials must be at least 1, got {trials}")
