@@ -42,6 +42,7 @@ def clip(arch: str) -> tuple[int, int, int]:
 
 
 STEPS = ("step1_rgb", "step2", "step3", "step4")
+DEFAULT_BACKBONES = ("r3d_18", "mc3_18", "r2plus1d_18", "swin3d_t")  # timed by default, and the table's order
 
 
 def facts(arch: str, frames: int, size: int) -> dict:
@@ -122,7 +123,7 @@ def table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--backbones", nargs="+", default=["r3d_18", "mc3_18", "r2plus1d_18", "swin3d_t"])
+    ap.add_argument("--backbones", nargs="+", default=list(DEFAULT_BACKBONES))
     ap.add_argument("--iters", type=int, default=3, help="training steps per side (after one warm-up)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--clips", type=int, default=3)
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             kept[arch] = r
             a.out.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(list(kept.values()), indent=2))
-        results = [kept[k] for k in list_backbones() if k in kept]
+        results = [kept[k] for k in dict.fromkeys([*DEFAULT_BACKBONES, *list_backbones()]) if k in kept]
     text = table(results)
     print(text)
     if a.readme:

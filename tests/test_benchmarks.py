@@ -204,7 +204,9 @@ def test_backbones_benchmark_runs_tiny_and_writes_its_readme_table(tmp_path, mon
 
     pytest.importorskip("onnxruntime")
     bench = _load("backbones")
-    monkeypatch.setitem(bench.CLIPS, "mc3_18", (2, 32, 1))
+    real_clip = bench.clip
+    monkeypatch.setattr(bench, "clip", lambda arch: (2, 32, 1) if arch == "mc3_18" else real_clip(arch))
+    assert real_clip("swin3d_t") == (16, 224, 1) and real_clip("r3d_18") == (16, 112, 2)  # from the registry
     ratio = {"ratio": 1.5, "ratio_min": 1.4, "ratio_max": 1.6, "reps": 1, "clips": 1}
     earlier = {
         "arch": "r3d_18", "frames": 16, "size": 112, "batch": 2,
