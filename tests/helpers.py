@@ -9,25 +9,23 @@ import numpy as np
 
 from modistill.config import CONFIG_DIR, load_config
 
+# The smallest training that runs every step in seconds on the tests' tiny cache.
+TINY_TRAIN = [
+    "train.epochs=1",
+    "train.step_epochs={}",
+    "data.val_performers=1",
+    "model.width=4",
+    "train.batch_size=4",
+    "data.frames=3",
+    "data.workers=0",
+    "train.progress=false",
+    "variants=[]",
+]
+
 
 def tiny_cfg(cache, *extra):
-    """The demo config at the smallest size that trains every step in seconds, on the tests' tiny cache."""
-    return load_config(
-        CONFIG_DIR / "demo.yaml",
-        [
-            f"data.cache={cache}",
-            "train.epochs=1",
-            "train.step_epochs={}",
-            "data.val_performers=1",
-            "model.width=4",
-            "train.batch_size=4",
-            "data.frames=3",
-            "data.workers=0",
-            "train.progress=false",
-            "variants=[]",
-            *extra,
-        ],
-    )
+    """The demo config at :data:`TINY_TRAIN`'s size on ``cache``, with ``extra`` overrides."""
+    return load_config(CONFIG_DIR / "demo.yaml", [f"data.cache={cache}", *TINY_TRAIN, *extra])
 
 
 def person_rule(meta, person, w, h):

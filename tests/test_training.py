@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_cfg
+from helpers import TINY_TRAIN, tiny_cfg
 
 from modistill.cli import main
 from modistill.config import CONFIG_DIR as CONFIGS
@@ -95,15 +95,7 @@ def test_non_finite_loss_stops_the_step(small_cache, tmp_path, capsys):
             "train",
             "demo",
             f"data.cache={small_cache}",
-            "train.epochs=1",
-            "train.step_epochs={}",
-            "data.val_performers=1",
-            "model.width=4",
-            "train.batch_size=4",
-            "data.frames=3",
-            "data.workers=0",
-            "train.progress=false",
-            "variants=[]",
+            *TINY_TRAIN,
             "steps=[step1_depth]",
             "train.lr=1e30",
             "--run-dir",
