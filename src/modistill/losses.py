@@ -33,12 +33,17 @@ def hallucination_loss(
         raise ValueError(f"reduction must be one of {HALL_REDUCTIONS}, got {reduction!r}")
     if reduction == "per_video" and not videos:
         raise ValueError("reduction='per_video' needs the number of videos in the batch")
-    total = 0.0
+    if not layers:
+        raise ValueError("layers: name at least one stage whose feature maps eq. 3 compares")
+    terms = []
     for layer in layers:
         diff = (torch.sigmoid(teacher[layer].detach()) - torch.sigmoid(student[layer])).pow(2)
-        total = total + (
-            diff.mean() if reduction == "mean" else diff.sum() / (videos if reduction == "per_video" else 1)
+        terms.append(
+            diff.mean() if reduction == "mean" else diff.sum() / ((videos or 1) if reduction == "per_video" else 1)
         )
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
     return weight * total
 
 

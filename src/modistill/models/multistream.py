@@ -8,6 +8,7 @@ per-stream rows of Table 2.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import nn
@@ -67,15 +68,17 @@ class MultiStream(nn.Module):
             self.streams[name].eval()
         return self
 
+    def _stream(self, name: str) -> StreamBackbone:
+        return cast(StreamBackbone, self.streams[name])
+
     def forward(self, batch: dict[str, torch.Tensor], return_features: bool = False) -> StreamOutput:
         """``batch``: modality → clips [B, T, 3, H, W]."""
         first = batch[self.inputs[self._order[0]]]
         t = first.shape[1]
         x = {}
         for name in self._order:
-            stream = self.streams[name]
             with torch.set_grad_enabled(torch.is_grad_enabled() and name not in self.frozen):
-                x[name] = stream.enter(batch[self.inputs[name]])
+                x[name] = self._stream(name).enter(batch[self.inputs[name]])
         source_of = {tgt: src for src, tgt in self.connections}
         feats: dict[str, dict[str, torch.Tensor]] = {n: {} for n in self._order}
         for k in range(4):
@@ -88,10 +91,10 @@ class MultiStream(nn.Module):
                     if src in self.frozen or not self.source_grad:
                         m = m.detach()
                 with torch.set_grad_enabled(torch.is_grad_enabled() and name not in self.frozen):
-                    x[name], unit1[name] = self.streams[name].stage(k, x[name], t, m)
+                    x[name], unit1[name] = self._stream(name).stage(k, x[name], t, m)
                 if return_features:
                     feats[name][f"layer{k + 1}"] = x[name]
-        logits = {n: self.streams[n].video_logits(x[n], t) for n in self._order}
+        logits = {n: self._stream(n).video_logits(x[n], t) for n in self._order}
         fused = torch.stack([logits[n] for n in self.fuse]).mean(0)
         return StreamOutput(logits, fused, feats if return_features else {})
 

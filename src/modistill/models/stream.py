@@ -67,7 +67,7 @@ class TemporalConv(nn.Module):
 
 
 def block_forward(
-    block: nn.Module,
+    block: BasicBlock | Bottleneck,
     x: torch.Tensor,
     frames: int,
     inject: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -156,7 +156,7 @@ class ResNetStream(StreamBackbone):
         out1, pre1 = block_forward(units[0], x, frames, keep_pre=source is not None)
         y = out1
         for i, unit in enumerate(units[1:], start=1):
-            inject = (pre1, source) if (i == 1 and source is not None) else None
+            inject = (pre1, source) if (i == 1 and source is not None and pre1 is not None) else None
             y, _ = block_forward(unit, y, frames, inject)
         return y, out1
 
