@@ -218,14 +218,13 @@ def _job_name(job) -> str:
 
 def _person_box(rec: dict, rgb_shape: tuple, padding: float) -> tuple[tuple[float, float, float, float], dict]:
     """The person crop (pixels) of a row: around its box columns, else around its keypoints over all frames."""
-    from modistill.data.person_box import square_box, tight_box
+    from modistill.data.person_box import beyond_frame, square_box, tight_box
 
     h, w = rgb_shape[:2]
     note = None
     if rec["box"] is not None:
         tight, source = rec["box"], "box columns"
-        x0, y0, x1, y1 = tight
-        if min(x0, x1) < -w or max(x0, x1) > 2 * w or min(y0, y1) < -h or max(y0, y1) > 2 * h:
+        if beyond_frame(np.asarray(tight), (w, h)).any():
             raise DataError(Path(rec["rgb"]), f"its person box {tight} is impossible for a {w}x{h} frame")
     elif rec["pose"] is not None:
         frames, _ = read_keypoints(Path(rec["pose"]))
@@ -240,9 +239,7 @@ def _person_box(rec: dict, rgb_shape: tuple, padding: float) -> tuple[tuple[floa
     sq = square_box(tight, (w, h), padding)
     if sq is None:
         raise DataError(Path(rec["rgb"]), f"its person box {[round(v) for v in tight]} leaves no crop in the frame")
-    if note:
-        return sq, {"box": [round(v, 2) for v in tight], "source": source, "note": note}
-    return sq, {"box": [round(v, 2) for v in tight], "source": source}
+    return sq, {"box": [round(v, 2) for v in tight], "source": source} | ({"note": note} if note else {})
 
 
 def _cut(img: np.ndarray, frac: tuple[float, float, float, float] | None, size: int, nearest: bool = False):
@@ -275,16 +272,13 @@ def _process(job) -> dict:
         frac = box = None
         if person_padding is not None:
             box, out_rec["person_box"] = _person_box(rec, rgb[0].shape, person_padding)
-            if out_rec["person_box"].get("note"):
-                out_rec["reason"] = "; ".join(x for x in (out_rec["reason"], out_rec["person_box"]["note"]) if x)
+            _add_note(out_rec, out_rec["person_box"].get("note"))
             h, w = rgb[0].shape[:2]
             frac = (box[0] / w, box[1] / h, box[2] / w, box[3] / h)
             out_rec.update(crop_rgb=[round(v, 2) for v in box], rgb_size=[w, h])
         arr = np.empty((len(modalities), frames, size, size, 3), np.uint8)
         if dep[0].dtype == np.uint16:
-            far_out = drop_impossible_depth(dep)
-            if far_out:
-                out_rec["reason"] = "; ".join(x for x in (out_rec["reason"], far_out) if x)
+            _add_note(out_rec, drop_impossible_depth(dep))
             near, far = depth_range(dep)
         for k in range(frames):
             arr[0, k] = _cut(rgb[k], frac, size)
@@ -295,9 +289,7 @@ def _process(job) -> dict:
                 arr[1, k] = _cut(d, frac, size)
         if "pose" in modalities:
             arr[modalities.index("pose")], note = _pose(rec, idx, rgb[0].shape, size, box)
-            if note:  # the person box noted the same dropped keypoints already: say it once
-                parts = (out_rec["reason"] or "").split("; ") + note.split("; ")
-                out_rec["reason"] = "; ".join(dict.fromkeys(x for x in parts if x))
+            _add_note(out_rec, note)
         out_rec.update(status="ok", rgb_frames=n_rgb, depth_frames=n_dep)
         write_clip(cache, rec["id"], arr, out_rec)
     except (DataError, ValueError, OSError) as e:
@@ -327,16 +319,24 @@ def _pose(rec: dict, idx: np.ndarray, rgb_shape: tuple, size: int, box=None) -> 
     return out, "; ".join(n for n in notes if n) or None
 
 
+def _add_note(rec: dict, note: str | None) -> None:
+    """Append ``note``'s parts to the record's reason, each said once (the person box and the pose images read the
+    same keypoints, and note the same dropped ones)."""
+    if note:
+        parts = (rec["reason"] or "").split("; ") + note.split("; ")
+        rec["reason"] = "; ".join(dict.fromkeys(x for x in parts if x))
+
+
 def drop_impossible_keypoints(frames: list[list[np.ndarray]], frame_wh: tuple[int, int]) -> str | None:
-    """Keypoints no camera can produce (not finite, or more than a frame's size outside the frame: a person partly
-    out of view is kept) become NaN, in place; a note counting them, None when there are none."""
-    w, h = frame_wh
-    lo, hi = np.array([-w, -h], float), np.array([2 * w, 2 * h], float)
+    """Keypoints no camera can produce (:func:`~modistill.data.person_box.beyond_frame`: a person partly out of view
+    is kept) become NaN, in place; a note counting them, None when there are none."""
+    from modistill.data.person_box import beyond_frame
+
     n = 0
     for bodies in frames:
         for b in bodies:
             given = ~np.isnan(b).all(1)
-            bad = given & ~(np.isfinite(b) & (b >= lo) & (b <= hi)).all(1)
+            bad = given & beyond_frame(b, frame_wh)
             n += int(bad.sum())
             b[bad] = np.nan
     return f"pose: {n} keypoint(s) with impossible coordinates dropped" if n else None

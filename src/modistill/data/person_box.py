@@ -34,6 +34,15 @@ PERSON_RULE = (
 Box = tuple[float, float, float, float]
 
 
+def beyond_frame(points: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
+    """Per row of ``points`` (N, 2) in pixels of a (W, H) frame: not finite, or more than a frame's size outside the
+    frame. No camera produces such a point; a person partly out of view stays within that margin."""
+    w, h = frame
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    inside = np.isfinite(pts) & (pts >= (-w, -h)) & (pts <= (2 * w, 2 * h))
+    return np.asarray(~inside.all(1))
+
+
 def tight_box(points: np.ndarray) -> Box | None:
     """The smallest box (x0, y0, x1, y1) around the finite rows of ``points`` (N, 2); None without any."""
     pts = np.asarray(points, np.float64).reshape(-1, 2)

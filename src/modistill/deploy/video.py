@@ -14,7 +14,7 @@ import numpy as np
 
 from modistill.data import video
 from modistill.data.encode import crop_resize
-from modistill.data.person_box import square_box
+from modistill.data.person_box import beyond_frame, square_box
 from modistill.errors import DataError
 
 
@@ -45,9 +45,7 @@ def clip_box(
         return crop[0] * w, crop[1] * h, crop[2] * w, crop[3] * h
     if person is None:
         raise DataError(path, "no person box for this video (this model crops around the person: --boxes)")
-    x0, y0, x1, y1 = person
-    if min(x0, x1) < -w or max(x0, x1) > 2 * w or min(y0, y1) < -h or max(y0, y1) > 2 * h:
-        # a box a frame's size outside the frame is not a person partly out of view: a wrong file, or wrong units
+    if beyond_frame(np.asarray(person), frame).any():  # not a person partly out of view: a wrong file, or units
         raise DataError(path, f"its person box {[round(v) for v in person]} is impossible for the {w}x{h} frame")
     sq = square_box(person, frame, crop["padding"])
     if sq is None:

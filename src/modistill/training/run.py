@@ -319,8 +319,8 @@ def step_keys(cfg: dict, spec: StepSpec, precision: str, data_fp: str) -> dict[s
     keys["train.epochs"] = epochs_for(cfg, spec.name)
     keys["train.precision"] = precision
     keys["data.fingerprint"] = data_fp
-    if world_size(cfg) > 1:
-        keys["train.world_size"] = world_size(cfg)
+    if (processes := world_size(cfg)) > 1:
+        keys["train.world_size"] = processes
     if any(src is None for src in spec.init.values()):
         keys["model.pretrained"] = cfg["model"]["pretrained"]
     if spec.connection and spec.direction is None:
