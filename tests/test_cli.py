@@ -118,3 +118,14 @@ def test_overrides_may_follow_options_and_anything_else_is_refused(capsys):
         assert e.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # a command without overrides takes none
         parse_command_line(build_parser(), ["export", "run", "--out", "m.onnx", "train.lr=1"])
+
+
+def test_config_list_names_every_bundled_config_with_its_first_line(capsys):
+    from modistill.config import CONFIG_DIR, bundled_configs
+
+    assert main(["config", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in lines] == bundled_configs()
+    first = (CONFIG_DIR / "ntu60_xsub.yaml").read_text().splitlines()[0].lstrip("# ")
+    assert any(ln.startswith("ntu60_xsub ") and ln.endswith(first) for ln in lines)
+    assert main(["config", "list", "demo"]) == 2  # takes no config

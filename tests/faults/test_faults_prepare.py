@@ -202,3 +202,20 @@ def test_impossible_keypoints_depth_and_person_boxes_of_pairs_and_depth_maps():
     depth = [np.array([[0, 4000, 60000]], np.uint16)]
     assert ntu.drop_impossible_depth(depth) == "depth: 1 pixel(s) beyond the sensor's 12000 mm read as missing"
     assert depth[0].tolist() == [[0, 4000, 0]]
+
+
+def test_a_pairs_box_that_no_frame_can_hold_fails_its_row_and_impossible_keypoints_are_noted(tmp_path):
+    from modistill.data.pairs import _person_box
+    from modistill.errors import DataError
+
+    pose = tmp_path / "kp.json"
+    body = [[20, 20], [60, 70]] * 8 + [[1e12, 5]]  # COCO-17: 16 plausible keypoints and one no camera gives
+    pose.write_text(json.dumps({"layout": "coco17", "frames": [[body]]}))
+    rec = {"rgb": str(tmp_path / "clip.mp4"), "box": None, "pose": str(pose)}
+    _, person = _person_box(rec, (80, 100, 3), 0.25)  # a 100 x 80 frame
+    assert person["note"] == "pose: 1 keypoint(s) with impossible coordinates dropped"
+    assert person["box"] == [20.0, 20.0, 60.0, 70.0]  # the box of the plausible keypoints alone
+    with pytest.raises(DataError, match=r"person box \[10.0, 10.0, 500.0, 60.0\] is impossible for a 100x80 frame"):
+        _person_box(rec | {"box": [10.0, 10.0, 500.0, 60.0], "pose": None}, (80, 100, 3), 0.25)
+    _, kept = _person_box(rec | {"box": [-20.0, 10.0, 150.0, 60.0], "pose": None}, (80, 100, 3), 0.25)
+    assert kept == {"box": [-20.0, 10.0, 150.0, 60.0], "source": "box columns"}  # partly out of view: kept
