@@ -120,7 +120,7 @@ def _control_lines(cfg: dict, rows: list[dict]) -> list[str]:
     from modistill.config import epochs_for
     from modistill.training.steps import stream_epochs
 
-    hall_init = cfg["distill"].get("hall_init", "depth")
+    hall_init = cfg["distill"]["hall_init"]  # load_run_config filled it for runs made before it existed
     n = stream_epochs("step4", "rgb", lambda s: epochs_for(cfg, s), hall_init)
     c = stream_epochs("rgb_budget", "rgb", lambda s: epochs_for(cfg, s), hall_init)
     return [
