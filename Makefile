@@ -10,7 +10,7 @@ DEMO_DIR ?= demo_out
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[onnx,tensorboard,tune,dev]'
+	$(BIN)/pip install -q -e '.[onnx,tensorboard,tune,track,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -234,3 +234,76 @@ def test_backbones_benchmark_runs_tiny_and_writes_its_readme_table(tmp_path, mon
     readme.write_text(f"{bench.START}\n{bench.END}\n")
     bench.main(["--table-only", "--readme", str(readme), "--out", str(tmp_path)])
     assert readme.read_text().count("| mc3_18 | 11.7M |") == 1 and "| r3d_18 | 33.4M |" in readme.read_text()
+
+
+@pytest.fixture
+def person_onnx(tmp_path):
+    """A random tiny person-crop model with 10 classes, exported with the metadata windows need."""
+    from modistill.deploy.bundle import FORMAT, DeployModel
+    from modistill.deploy.onnx_export import export_onnx
+    from modistill.models.backbone import make_stream
+    from modistill.models.multistream import RGBOnly
+
+    meta = {
+        "format": FORMAT,
+        "arch": "resnet18",
+        "width": 4,
+        "temporal": True,
+        "num_classes": 10,
+        "class_names": [f"action {i}" for i in range(10)],
+        "connections": [["hall", "rgb"]],
+        "size": 32,
+        "frames": 3,
+        "stored_frames": 4,
+        "crop": {"rule": "person", "padding": 0.25, "detector": "torchvision:X.COCO_V1", "score": 0.5},
+        "clip_lengths": {"frames": {"min": 15, "median": 30, "max": 60}, "fps": 30.0},
+    }
+    streams = [make_stream("resnet18", 10, 4, True) for _ in range(2)]
+    return export_onnx(DeployModel(RGBOnly(*streams)).eval(), meta, tmp_path / "m.onnx")
+
+
+def test_live_benchmark_runs_tiny_and_writes_its_docs_table(person_onnx, tmp_path):
+    """Windows over a recording per number of people, fp32 rows with and without the detectors' cost, and the
+    docs table regenerated from the saved results alone."""
+    bench = _load("live")
+    out = tmp_path / "live.json"
+    res = bench.main(
+        ["--model", str(person_onnx), "--seconds", "2", "--people", "1", "2", "--detector-reps", "1", "--out", str(out)]
+    )
+    saved = json.loads(out.read_text())
+    assert saved == json.loads(json.dumps(res))
+    assert [(r["model"], r["people"]) for r in saved["rows"]] == [("fp32", 1), ("fp32", 2)]
+    for r in saved["rows"]:
+        assert (
+            r["fps"] > 0
+            and r["realtime_with_detector"] < r["realtime"]
+            and r["realtime_with_320_detector"] < r["realtime"]
+        )
+    assert saved["window"] == {"frames": 30, "stride": 8}
+    assert saved["detectors"]["default"]["input"] == 800 and saved["detectors"]["320"]["input"] == 320
+    page = tmp_path / "live.md"
+    page.write_text(f"# T\n{bench.START}\nold\n{bench.END}\n")
+    bench.main(["--readme", str(page), "--out", str(out)])
+    text = page.read_text()
+    assert "old" not in text and f"| ONNX Runtime fp32 | 2 | {saved['rows'][1]['fps']} |" in text
+
+
+def test_timeline_accuracy_runs_tiny_and_scores_every_frame(person_onnx, tiny_ntu, tmp_path):
+    """Two performers of 3 actions each from the tiny tree: every frame of each gets a true label, the accuracy is
+    the share of frames whose timeline label is that label, and the docs table comes from the results alone."""
+    from modistill.data import ntu
+
+    names = ntu.NtuLayout(tiny_ntu).sample_names()[0]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "splits.json").write_text(json.dumps({"test": names[:6]}))
+    bench = _load("timeline_accuracy")
+    args = ["--data", str(tiny_ntu), "--run", str(run), "--model", str(person_onnx), "--actions", "3"]
+    res = bench.main([*args, "--threshold", "0", "--results", str(tmp_path)])
+    for p in res["people"].values():
+        assert p["actions"] == 3 and 0 <= p["accuracy"] <= p["labelled"] <= 1 and p["frames"] >= 30
+    assert 0 <= res["clip_accuracy_same_videos"] <= 1 and len(res["videos"]) == 6
+    page = tmp_path / "live.md"
+    page.write_text(f"{bench.START}\n{bench.END}\n")
+    text = bench.main(["--readme", str(page), "--results", str(tmp_path)])
+    assert f"| 3 | {res['people']['1']['frames']} | 3 | 0 |" in text and text in page.read_text()

@@ -75,6 +75,12 @@ def test_bundle_metadata_from_run(run_dir, small_cache):
     assert meta["connections"] == [["hall", "rgb"]]
     x0, y0, x1, y1 = meta["crop"]
     assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1 and (x0, y0, x1, y1) != (0.0, 0.0, 1.0, 1.0)
+    # How long the training videos were, from the cache's records of the run's training split: windows need it.
+    recs = {r["name"]: r for r in json.loads((small_cache / "manifest.json").read_text())["videos"]}
+    train = json.loads((run_dir / "splits.json").read_text())["train"]
+    n = sorted(recs[k]["rgb_frames"] for k in train)
+    assert meta["clip_lengths"]["frames"] == {"min": n[0], "median": int(np.median(n)), "max": n[-1]}
+    assert meta["clip_lengths"]["fps"] == 30.0 and all(recs[k]["fps"] == 30.0 for k in train)
 
 
 def test_released_step4_exports_without_connections(small_cache, tmp_path):
@@ -161,9 +167,9 @@ def test_predict_reports_a_bad_video_and_keeps_going(exported, tiny_ntu, tmp_pat
     bad = tmp_path / "broken.avi"
     bad.write_bytes(b"not a video")
     fifo = tmp_path / "camera.mp4"
-    os.mkfifo(fifo)  # opening it would block forever
+    os.mkfifo(fifo)  # a stream to windows; one clip of it would wait for a writer forever
     good = ntu.NtuLayout(tiny_ntu).rgb("S001C001P001R001A001")
-    assert main(["predict", str(bad), str(fifo), str(good), "--model", str(exported[0])]) == 2
+    assert main(["predict", str(bad), str(fifo), str(good), "--model", str(exported[0]), "--mode", "clip"]) == 2
     out = capsys.readouterr().out
     assert f"{bad}: error: cannot read video" in out and f"{fifo}: error: not a regular file" in out and "%" in out
 
@@ -290,6 +296,8 @@ BAD_META = [
     ({"frames": 4}, "exceeds stored_frames"),
     ({"crop": None}, "lacks crop"),
     ({"num_classes": "3"}, "num_classes='3'"),
+    ({"clip_lengths": {"frames": {"min": 40, "median": 30, "max": 50}, "fps": 30}}, "clip_lengths="),
+    ({"clip_lengths": {"frames": {"min": 20, "median": 30, "max": 50}, "fps": 0}}, "clip_lengths="),
 ]
 
 

@@ -78,6 +78,6 @@ def export(run_dir: str | Path, out: str | Path, step: str = "step4") -> tuple[P
 
 def load(model: str | Path, runtime: str = "auto", device: str = "cpu") -> Predictor:
     """A predictor for a run folder, Hub-style folder, ``hf-hub:USER/NAME`` (offline, from the local Hugging Face
-    cache), ``.safetensors`` bundle or ``.onnx`` file:
-    ``load(m).predict(["clip.mp4"], topk=5)``."""
+    cache), ``.safetensors`` bundle or ``.onnx`` file: ``load(m).predict(["clip.mp4"], topk=5)`` for trimmed clips,
+    ``load(m).windows("recording.mp4", detector=...)`` for a timeline per person over a long video or a stream."""
     return Predictor(model, runtime, device)

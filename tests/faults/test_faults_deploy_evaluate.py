@@ -98,7 +98,7 @@ def _audio_only(path):
 VIDEOS = [
     ("missing", lambda t: t / "none.mp4", "not found"),
     ("a directory", lambda t: _mkdir(t / "clip.mp4"), "not a regular file"),
-    ("a FIFO", lambda t: (os.mkfifo(t / "cam.mp4"), t / "cam.mp4")[1], "not a regular file"),
+    ("a FIFO nobody writes to", lambda t: (os.mkfifo(t / "cam.mp4"), t / "cam.mp4")[1], "nothing arrived"),
     ("zero bytes", lambda t: _write(t / "z.mp4", b""), "cannot read video"),
     ("text", lambda t: _write(t / "t.avi", b"hello"), "cannot read video"),
     ("audio only", lambda t: _audio_only(t / "a.wav"), "no video stream (an audio-only file)"),
@@ -106,7 +106,8 @@ VIDEOS = [
 
 
 @pytest.mark.parametrize("what, make, fragment", VIDEOS, ids=[c[0] for c in VIDEOS])
-def test_predict_bad_videos(cli, exported, tmp_path, what, make, fragment):
+def test_predict_bad_videos(cli, exported, tmp_path, monkeypatch, what, make, fragment):
+    monkeypatch.setattr("modistill.deploy.source.OPEN_TIMEOUT_S", 0.3)  # a pipe waits for its writer that long
     video = make(tmp_path)
     rc, out, err = cli(["predict", video, "--model", exported[0]])
     assert rc == 2 and "Traceback" not in err

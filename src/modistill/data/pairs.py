@@ -290,7 +290,8 @@ def _process(job) -> dict:
         if "pose" in modalities:
             arr[modalities.index("pose")], note = _pose(rec, idx, rgb[0].shape, size, box)
             _add_note(out_rec, note)
-        out_rec.update(status="ok", rgb_frames=n_rgb, depth_frames=n_dep)
+        fps = None if _frame_files(rgb_src) is not None else video.frame_rate(rgb_src)  # image folders have none
+        out_rec.update(status="ok", rgb_frames=n_rgb, depth_frames=n_dep, fps=fps)
         write_clip(cache, rec["id"], arr, out_rec)
     except (DataError, ValueError, OSError) as e:
         out_rec["status"] = "failed"

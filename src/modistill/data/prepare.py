@@ -90,7 +90,9 @@ def _process(job) -> dict:
         n_depth = present[-1]
         rgb, idx, n_rgb = video.read_rgb_evenly(layout.rgb(name), opts.frames, limit=n_depth)
         n = min(n_rgb, n_depth)
-        rec.update(rgb_frames=n_rgb, depth_frames=n_depth, skeleton_frames=skel_frames)
+        rec.update(
+            rgb_frames=n_rgb, depth_frames=n_depth, skeleton_frames=skel_frames, fps=video.frame_rate(layout.rgb(name))
+        )
         if n < opts.frames:
             short = layout.rgb(name) if n_rgb <= n_depth else layout.depth_dir(name)
             raise DataError(

@@ -147,6 +147,18 @@ def av_reason(e: Exception) -> str:
     return str(text).rstrip(".").lower() or type(e).__name__
 
 
+def frame_rate(path: str | Path) -> float | None:
+    """The video's frames per second from its container (no decoding); None when the container does not say or
+    says something no camera records (under 1 or over 1000)."""
+    try:
+        with open_video(path) as (_, stream):
+            rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+    except DataError:
+        return None
+    fps = float(rate) if rate else None
+    return round(fps, 3) if fps is not None and 1 <= fps <= 1000 else None
+
+
 def _video_stream(container, path: str | Path):
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams})

@@ -138,12 +138,31 @@ def validate_meta(meta: object, source: str | Path) -> dict:
             f"{source}: model metadata has {len(names) if isinstance(names, list) else 'no list of'} "
             f"class names for {meta['num_classes']} classes"
         )
+    _check_clip_lengths(meta.get("clip_lengths"), source)
     if meta["arch"] not in list_backbones():
         raise UserError(
             f"{source}: unknown backbone {meta['arch']!r} in the model metadata (registered: {list_backbones()}; "
             "import or install the package that registers it)"
         )
     return meta
+
+
+def _check_clip_lengths(c: object, source: str | Path) -> None:
+    """The training videos' lengths decide the windows over a long video: implausible ones are refused."""
+    if c is None:
+        return
+    frames = c.get("frames") if isinstance(c, dict) else None
+    fps = c.get("fps") if isinstance(c, dict) else None
+    if (
+        not isinstance(frames, dict)
+        or not all(_positive_int(frames.get(k)) for k in ("min", "median", "max"))
+        or not frames["min"] <= frames["median"] <= frames["max"]
+        or not (fps is None or (isinstance(fps, int | float) and not isinstance(fps, bool) and 1 <= fps <= 1000))
+    ):
+        raise UserError(
+            f'{source}: model metadata clip_lengths={c!r} must be {{"frames": {{"min", "median", "max"}} '
+            f'(positive integers in order), "fps": null or 1-1000}}'
+        )
 
 
 def check_finite(tensors: dict[str, torch.Tensor], source: str | Path) -> None:
@@ -184,6 +203,7 @@ def bundle_from_run(run_dir: str | Path, step: str = "step4") -> tuple[dict[str,
             "crop": inp["deploy_crop"],
             "crop_source": inp["deploy_crop_source"],
             "crop_policy": inp["rgb_crop"],
+            "clip_lengths": inp.get("clip_lengths"),  # None for runs made before they were kept
             "preprocess": PREPROCESS | ({"crop": PERSON_CROP} if isinstance(inp["deploy_crop"], dict) else {}),
             "run": str(run.dir.resolve()),
             "step": step,

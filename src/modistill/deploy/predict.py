@@ -3,13 +3,18 @@ file, on PyTorch or onnxruntime."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from modistill.deploy.video import clip_box, crop_clip, sampled_frames
 from modistill.errors import DataError, UserError
+
+if TYPE_CHECKING:
+    from modistill.deploy.windowed import WindowOptions
 from modistill.utils.hf_cache import HF_SCHEME
 
 
@@ -50,7 +55,7 @@ class Predictor:
 
     def predict(
         self,
-        videos: list[str | Path],
+        videos: Sequence[str | Path],
         topk: int = 5,
         boxes: dict | None = None,
         detector: str | None = None,
@@ -68,11 +73,7 @@ class Predictor:
         m = self.meta
         person = isinstance(m["crop"], dict)
         check_predict_options(topk, boxes is not None, detector, detector_score)
-        if not person and (boxes is not None or detector or detector_score is not None or full_frame):
-            raise UserError(
-                f"this model crops every video to the fixed box {m['crop']} it was trained with; --boxes, "
-                f"--detector and --no-person apply to models prepared with --crop person"
-            )
+        check_fixed_crop(m, boxes is not None or bool(detector) or detector_score is not None or full_frame)
         find = None
         if person and boxes is None:
             from modistill.deploy.detector import load_detector
@@ -125,6 +126,91 @@ class Predictor:
                 raise DataError(v, why)
             return crop_clip(imgs, (0.0, 0.0, float(w), float(h)), m["size"]), f"{why}: cropped to the full frame"
         return crop_clip(imgs, clip_box(v, m["crop"], (w, h), pbox), m["size"]), None
+
+    def windows(
+        self,
+        video: str,
+        options: WindowOptions | None = None,
+        boxes: dict | None = None,
+        detector: str | None = None,
+        detector_score: float | None = None,
+        annotate: str | Path | None = None,
+        on_record=None,
+        stop=None,
+        detect_rate: float | None = None,
+        show_progress: bool = False,
+    ):
+        """Windows over an untrimmed ``video`` (a file, ``-``, a pipe, a device or a URL): a
+        :class:`modistill.deploy.windowed.Run` with the timeline's segments per person; ``on_record`` gets each
+        window's and segment's record as it is decided. ``boxes``: per frame and track
+        (:func:`modistill.deploy.boxes.read_track_boxes`); else a person-crop model finds people with a detector
+        (``detector`` or the model's, at most ``detect_rate`` times per second of video) tracked by ByteTrack."""
+        from modistill.deploy.boxes import box_for
+        from modistill.deploy.timeline import check_timeline_options
+        from modistill.deploy.tracks import DetectedPeople, GivenPeople, check_given
+        from modistill.deploy.windowed import WindowedPredictor, WindowOptions
+
+        o = options or WindowOptions()
+        m = self.meta
+        person = isinstance(m["crop"], dict)
+        check_predict_options(o.topk, boxes is not None, detector, detector_score)
+        check_timeline_options(o.smooth, o.threshold)
+        check_fixed_crop(
+            m,
+            boxes is not None
+            or bool(detector)
+            or detector_score is not None
+            or detect_rate is not None
+            or o.full_frame,
+        )
+        people, check = None, None
+        if person and boxes is not None:
+            per_frame = box_for(video, boxes)
+            if per_frame is None and not o.full_frame:
+                raise UserError(f"{video}: no boxes for this input in --boxes")
+            people = GivenPeople(per_frame or {})
+            if per_frame:
+                check = lambda src, n: check_given(per_frame, n, src.size, video)  # noqa: E731
+        elif person:
+            from modistill.deploy.detector import load_detector
+
+            score = m["crop"]["score"] if detector_score is None else detector_score
+            people = DetectedPeople(load_detector(detector or m["crop"]["detector"], score), detect_rate)
+        return WindowedPredictor(self, people, o).run(video, on_record, annotate, stop, check, show_progress)
+
+
+def choose_mode(meta: dict, video: str, mode: str) -> tuple[str, str | None]:
+    """``clip`` (one trimmed action, the whole file sampled once) or ``windows``; ``auto`` takes windows for a
+    stream or a file that could hold two of the model's longest training videos, and says so when the model
+    cannot tell."""
+    from modistill.data.video import frame_rate
+    from modistill.deploy.source import count_frames, input_kind
+
+    if mode == "clip":
+        if video == "-" or "://" in video:
+            raise UserError(f"{video}: a stream has no end to sample one clip from; --mode windows")
+        return "clip", None
+    if mode == "windows" or input_kind(video) != "file":
+        return "windows", None
+    c = meta.get("clip_lengths")
+    if c is None:
+        return "clip", (
+            "the model does not record how long its training videos were: classified as one trimmed action "
+            "(--mode windows --window SECONDS for an untrimmed video)"
+        )
+    n = count_frames(video)
+    rate, trained = frame_rate(video), c["fps"]
+    longest = c["frames"]["max"] * (rate / trained if rate and trained else 1.0)
+    return ("windows", None) if n > 2 * longest else ("clip", None)
+
+
+def check_fixed_crop(meta: dict, given: bool) -> None:
+    """A fixed-crop model would ignore person boxes, a detector or a full-frame fallback: refused, not ignored."""
+    if not isinstance(meta["crop"], dict) and given:
+        raise UserError(
+            f"this model crops every video to the fixed box {meta['crop']} it was trained with; --boxes, "
+            f"--detector and --no-person apply to models prepared with --crop person"
+        )
 
 
 def check_predict_options(topk: int, boxes: bool, detector: str | None, detector_score: float | None) -> None:

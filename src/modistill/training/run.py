@@ -243,6 +243,21 @@ def deploy_crop(cache_meta: dict, records: dict[str, dict], train_names: list[st
     }
 
 
+def clip_lengths(records: dict[str, dict], train_names: list[str]) -> dict | None:
+    """How long the training videos were (frames: shortest, median, longest; their frame rate when the cache
+    recorded it): what a window over a long video must span for the model to see an action at the speed it
+    learned (``predict --mode windows``). None when the cache's records lack the frame counts."""
+    n = [records[k]["rgb_frames"] for k in train_names if isinstance(records.get(k, {}).get("rgb_frames"), int)]
+    if not n:
+        return None
+    rates = [float(records[k]["fps"]) for k in train_names if records.get(k, {}).get("fps")]
+    return {
+        "frames": {"min": int(min(n)), "median": int(np.median(n)), "max": int(max(n))},
+        "fps": round(float(np.median(rates)), 3) if rates else None,
+        "source": f"{len(n)} training videos" + (f", {len(rates)} with a frame rate" if rates else ""),
+    }
+
+
 def describe_crop(inp: dict) -> str:
     """``, person crops`` / ``, full frames`` / ``, fov crop`` from a run's ``input`` record, read back from what
     :func:`deploy_crop` wrote (empty for runs made before it was kept): the crop decides what the network sees, so
@@ -271,7 +286,7 @@ def versions() -> dict[str, str]:
     }
 
 
-def run_metadata(cfg: dict, cache_meta: dict, crop: dict, fingerprint: str) -> dict:
+def run_metadata(cfg: dict, cache_meta: dict, crop: dict, fingerprint: str, clips: dict | None = None) -> dict:
     d, m = cfg["data"], cfg["model"]
     return {
         "format": RUN_FORMAT,
@@ -295,6 +310,7 @@ def run_metadata(cfg: dict, cache_meta: dict, crop: dict, fingerprint: str) -> d
             "rgb_crop": crop["policy"],
             "deploy_crop": crop["box"],
             "deploy_crop_source": crop["source"],
+            "clip_lengths": clips,
         },
         "model": {k: m[k] for k in ("arch", "width", "temporal", "connection", "pretrained", "privileged")},
         "versions": versions(),

@@ -39,6 +39,7 @@ from modistill.training.progress import StderrProgressBar, StepClock
 from modistill.training.run import (
     absolute_paths,
     check_steps,
+    clip_lengths,
     data_fingerprint,
     deploy_crop,
     remove_steps,
@@ -346,7 +347,8 @@ def open_run(
     check_steps(run_dir, step_recs)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
-    atomic_write_text(run_dir / "run.json", json.dumps(run_metadata(cfg, meta, crop, data_fp), indent=1))
+    clips = clip_lengths(records, splits["train"])
+    atomic_write_text(run_dir / "run.json", json.dumps(run_metadata(cfg, meta, crop, data_fp, clips), indent=1))
     atomic_write_text(run_dir / "splits.json", json.dumps(splits))
     return cfg, order, splits, meta, step_recs
 
