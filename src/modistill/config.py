@@ -153,7 +153,9 @@ def describe_epochs(train: dict) -> str:
     n = train["epochs"]
     text = f"{n} epoch{'s' if n != 1 else ''} per step"
     extra = ", ".join(f"{k} {v}" for k, v in train.get("step_epochs", {}).items())
-    return f"{text} ({extra})" if extra else text
+    text = f"{text} ({extra})" if extra else text
+    p = train.get("patience", 0)
+    return f"{text}, at most: early stopping after {p} epochs without a better validation accuracy" if p else text
 
 
 def describe_init(pretrained: str | None) -> str:
@@ -395,6 +397,14 @@ SCHEMA: dict[str, Field] = {
     ),
     "train.batch_size": F(5, "int", _range(1, 65536), help="videos per batch and device (the paper: 5)"),
     "train.epochs": F(40, "int", _range(1, 100000), help="epochs of every step without a train.step_epochs entry"),
+    "train.patience": F(
+        0,
+        "int",
+        _range(0, 100000),
+        help="early stopping (Lightning's EarlyStopping on val/acc): a step ends once its validation accuracy has not "
+        "improved for this many epochs, and its epochs (train.epochs, train.step_epochs) are its maximum; the epochs "
+        "trained and the selected epoch are in its metrics. 0: off, every step trains all its epochs",
+    ),
     "train.step_epochs": F(
         {},
         "mapping",

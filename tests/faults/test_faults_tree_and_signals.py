@@ -2,6 +2,7 @@
 cache every good video, give each bad one a reason, and never leave a partial cache entry."""
 
 import errno
+import json
 import shutil
 
 import numpy as np
@@ -186,30 +187,39 @@ def test_cli_bad_input_one_line_exit_2(argv, fragment, tmp_path, capsys):
     assert err.count("\n") == 1 and fragment in err and "Traceback" not in err, err
 
 
-def _train_cmd(cache, run):
-    return train_cmd(cache, run, "train.epochs=12", "steps=[step1_depth]")
+def _train_cmd(cache, run, *extra):
+    return train_cmd(cache, run, "train.epochs=12", "steps=[step1_depth]", *extra)
+
+
+EARLY = ("train.patience=8",)  # early stopping on: its state must survive the kill too
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(small_cache, tmp_path_factory):
+    """The uninterrupted runs, without and with early stopping."""
     import subprocess
 
-    run = tmp_path_factory.mktemp("uninterrupted") / "run"
-    p = subprocess.run(_train_cmd(small_cache, run), capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stderr[-2000:]
-    return run
+    runs = {}
+    for extra in ((), EARLY):
+        run = tmp_path_factory.mktemp("uninterrupted") / "run"
+        p = subprocess.run(_train_cmd(small_cache, run, *extra), capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr[-2000:]
+        runs[extra] = run
+    return runs
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "signame, rc, words",
+    "signame, rc, words, extra",
     [
-        ("SIGKILL", -9, None),
-        ("SIGTERM", 143, "terminated (SIGTERM); finished work is kept"),
-        ("SIGINT", 130, "interrupted; finished work is kept"),
+        ("SIGKILL", -9, None, ()),
+        ("SIGTERM", 143, "terminated (SIGTERM); finished work is kept", ()),
+        ("SIGINT", 130, "interrupted; finished work is kept", ()),
+        ("SIGKILL", -9, None, EARLY),
     ],
+    ids=["SIGKILL", "SIGTERM", "SIGINT", "SIGKILL-early-stopping"],
 )
-def test_killed_training_resumes_to_identical_weights(small_cache, uninterrupted, tmp_path, signame, rc, words):
+def test_killed_training_resumes_to_identical_weights(small_cache, uninterrupted, tmp_path, signame, rc, words, extra):
     """A signal at a random moment after the first checkpoint, then a rerun: the step ends with weights equal,
     tensor by tensor, to the uninterrupted run with the same seed, and the rerun resumed (it did not train the
     finished epochs again). SIGTERM and SIGINT end with the CLI's one line and 128 + signal number."""
@@ -223,7 +233,9 @@ def test_killed_training_resumes_to_identical_weights(small_cache, uninterrupted
     import torch
 
     run = tmp_path / "run"
-    cmd = _train_cmd(small_cache, run)
+    cmd = _train_cmd(small_cache, run, *extra)
+    whole = uninterrupted[extra]
+    last_epoch = json.loads((whole / "step1_depth" / "metrics.json").read_text())["epochs_trained"] - 1
     ckpt_dir = run / "step1_depth" / "checkpoints"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
@@ -245,10 +257,10 @@ def test_killed_training_resumes_to_identical_weights(small_cache, uninterrupted
     logs = sorted((run / "step1_depth" / "logs").glob("version_*/metrics.csv"))
     assert len(logs) == 2
     resumed_epochs = {int(r["epoch"]) for r in csv.DictReader(open(logs[-1])) if r.get("train/loss_epoch")}
-    assert min(resumed_epochs) >= 1 and max(resumed_epochs) == 11  # resumed, not restarted from scratch
+    assert min(resumed_epochs) >= 1 and max(resumed_epochs) == last_epoch  # resumed, not restarted from scratch
     for f in ("checkpoints/last.ckpt", "weights.pt"):  # the last epoch's weights, and the selected ones
         got = torch.load(run / "step1_depth" / f, weights_only=True)
-        want = torch.load(uninterrupted / "step1_depth" / f, weights_only=True)
+        want = torch.load(whole / "step1_depth" / f, weights_only=True)
         got, want = got.get("state_dict", got), want.get("state_dict", want)
         assert got.keys() == want.keys()
         for k in want:

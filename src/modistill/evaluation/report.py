@@ -53,6 +53,7 @@ def _evaluate(run_dir: str | Path) -> Path:
         r["interval"] = f"{100 * lo:.1f}-{100 * hi:.1f}"
         r["paper"] = paper_value(r["row"], protocol) if data["benchmark"] != "pairs" else "-"
     lines = _setup_lines(cfg, data, inp, meta, n_test) + _table2_lines(rows, protocol) + _control_lines(cfg, rows)
+    lines += _stopping_lines(cfg, metrics)
     noisy = _noisy_depth(cfg, run_dir, metrics, data, meta)
     correct = per_video_correct(metrics)
     claims = check_claims(
@@ -69,6 +70,19 @@ def _evaluate(run_dir: str | Path) -> Path:
     atomic_write_text(out, as_privileged("\n".join(lines), privileged))
     atomic_write_text(run_dir / "table2.json", json.dumps(rows, indent=2))
     return out
+
+
+def _stopping_lines(cfg: dict, metrics: dict[str, dict]) -> list[str]:
+    """With early stopping, how long each step trained (of its maximum) and the epoch it kept: a step compared
+    while under-trained would show as one that ran its maximum."""
+    if not cfg["train"].get("patience"):
+        return []
+    said = [
+        f"{step} {m['epochs_trained']} of {m['max_epochs']} (kept {m['selected_epoch']})"
+        for step, m in metrics.items()
+        if "epochs_trained" in m
+    ]
+    return [f"Epochs trained with early stopping, of each step's maximum: {', '.join(said)}.", ""]
 
 
 def _setup_lines(cfg: dict, data: dict, inp: dict, meta: dict, n_test: int) -> list[str]:

@@ -66,6 +66,7 @@ RECIPE_KEYS = (
     "train.warmup_epochs",
     "train.label_smoothing",
     "train.ema_decay",
+    "train.patience",
 )
 DISTILL_KEYS = (
     "distill.alpha",

@@ -212,15 +212,24 @@ def train_step(
     has_val = bool(splits["val"])
     ckpt_dir = step_dir / "checkpoints"
     selection, callbacks = _checkpoints(ckpt_dir, has_val)
+    if t["patience"]:
+        if not has_val:
+            raise UserError(
+                f"{step}: train.patience stops on validation accuracy, and this run has no validation split"
+            )
+        callbacks.append(_early_stopping(t["patience"]))
     if t["progress"]:
         callbacks.append(StderrProgressBar())
     callbacks.extend(extra_callbacks)
-    trainer = _trainer(cfg, step, callbacks, make_loggers(cfg, run_dir, step))
     last = ckpt_dir / "last.ckpt"
     for stale in ckpt_dir.glob(".*.tmp"):  # a write cut short by a kill; the previous checkpoint is intact
         stale.unlink()
+    most = epochs_for(cfg, step)
     if last.exists():
-        load_tensors(last, f"delete it to restart {step} from its first epoch")
+        resumed = load_tensors(last, f"delete it to restart {step} from its first epoch")
+        if _stopped_early(resumed):  # killed after it stopped: restore its state and train no further epoch
+            most = int(resumed["epoch"]) + 1
+    trainer = _trainer(cfg, step, callbacks, make_loggers(cfg, run_dir, step), most)
     t0 = time.time()
     trainer.fit(
         module,
@@ -229,7 +238,8 @@ def train_step(
         ckpt_path=str(last) if last.exists() else None,
     )
     chosen = _selected(ckpt_dir, has_val)
-    state = load_tensors(chosen, f"delete {ckpt_dir} to retrain {step}")["state_dict"]
+    best = load_tensors(chosen, f"delete {ckpt_dir} to retrain {step}")
+    state = best["state_dict"]
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise NonFiniteError(
@@ -248,6 +258,9 @@ def train_step(
         train_seconds=time.time() - t0,
         selected=chosen.name,
         best_val_acc=float(best_score) if (best_score := selection.best_model_score) is not None else None,
+        epochs_trained=int(trainer.current_epoch),
+        max_epochs=epochs_for(cfg, step),
+        selected_epoch=int(best["epoch"]) + 1,
         test_names=[splits["test"][i] for i in res["index"]],
     )
     if trainer.is_global_zero:
@@ -275,10 +288,26 @@ def _checkpoints(ckpt_dir: Path, has_val: bool) -> tuple[L.pytorch.callbacks.Mod
     return selection, [selection, last]
 
 
-def _trainer(cfg: dict, step: str, callbacks: list[L.Callback], loggers: list) -> L.Trainer:
+def _early_stopping(patience: int) -> L.Callback:
+    """Lightning's early stopping on validation accuracy, checked after each validation like model selection; its
+    state (best score, epochs waited) travels in every checkpoint, so a resumed step stops where it would have."""
+    return L.pytorch.callbacks.EarlyStopping(
+        monitor="val/acc", mode="max", patience=patience, check_on_train_epoch_end=False, strict=True
+    )
+
+
+def _stopped_early(checkpoint: dict) -> bool:
+    """Whether the step in ``checkpoint`` had already decided to stop (a kill after its last epoch)."""
+    return any(
+        k.startswith("EarlyStopping") and int(v.get("stopped_epoch", 0)) > 0
+        for k, v in checkpoint.get("callbacks", {}).items()
+    )
+
+
+def _trainer(cfg: dict, step: str, callbacks: list[L.Callback], loggers: list, max_epochs: int) -> L.Trainer:
     t = cfg["train"]
     return L.Trainer(
-        max_epochs=epochs_for(cfg, step),
+        max_epochs=max_epochs,
         accelerator=t["accelerator"],
         devices=t["devices"],
         strategy=t["strategy"],

@@ -17,7 +17,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 
-def progress(it: Iterable, total: int | None = None, desc: str = "", unit: str = "it", disable: bool = False):
+def progress(it: Iterable | None, total: int | None = None, desc: str = "", unit: str = "it", disable: bool = False):
+    """A tqdm bar over ``it``, or one updated by hand when ``it`` is None."""
     return tqdm(it, total=total, desc=desc, unit=unit, disable=disable, dynamic_ncols=True)
 
 
