@@ -56,27 +56,13 @@ def performer(layout, names: list[str]) -> tuple[list[np.ndarray], list, list[in
     return frames, boxes, labels
 
 
-def write(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
-    import av
-
-    h, w = frames[0].shape[:2]
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=fps)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        s.options = {"crf": "18"}
-        for img in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
-
-
 def measure(a: argparse.Namespace) -> dict:
     from modistill.data import ntu
     from modistill.deploy.predict import Predictor
     from modistill.deploy.timeline import frame_labels
     from modistill.deploy.tracks import GivenPeople
     from modistill.deploy.windowed import WindowedPredictor, WindowOptions
+    from modistill.synthetic.writer import write_video
 
     layout = ntu.NtuLayout(a.data)
     test = json.loads((a.run / "splits.json").read_text())["test"]
@@ -97,7 +83,7 @@ def measure(a: argparse.Namespace) -> dict:
     opts = WindowOptions(smooth=a.smooth, threshold=a.threshold, stride=a.stride)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "two_people.mp4"
-        write(path, frames)
+        write_video(path, frames)
         run = WindowedPredictor(model, GivenPeople(per_frame), opts).run(str(path), annotate=a.annotate)
     people = {}
     for track, (_, _, labels) in enumerate(seqs, 1):

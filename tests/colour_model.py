@@ -77,20 +77,11 @@ def two_people(left: list[tuple[str, int]], right: list[tuple[str, int]], size=(
 PEOPLE_BOXES = {1: (10.0, 4.0, 50.0, 60.0), 2: (110.0, 4.0, 150.0, 60.0)}
 
 
-def write_video(path, frames: list[np.ndarray], fmt: str | None = None) -> None:
-    """H.264 at 30 fps; ``fmt='mpegts'`` for a container that streams through a pipe."""
-    import av
+def write_video(path, frames: list[np.ndarray]) -> None:
+    """H.264 at 30 fps in the container the suffix names (``.ts``: MPEG-TS, which streams through a pipe)."""
+    from modistill.synthetic.writer import write_video as write
 
-    h, w = frames[0].shape[:2]
-    with av.open(str(path), "w", format=fmt) as out:
-        s = out.add_stream("libx264", rate=FPS)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        s.options = {"preset": "ultrafast", "tune": "zerolatency"}
-        for img in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
+    write(path, frames, FPS)
 
 
 def main(argv: list[str]) -> int:

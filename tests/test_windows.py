@@ -175,7 +175,7 @@ def _feed(fifo: Path, data: bytes, chunk: int = 4096, pause: float = 0.0) -> thr
 
 
 def test_a_pipe_cut_in_the_middle_ends_cleanly_with_what_was_seen(colour_cli, tmp_path, capsys):
-    write_video(tmp_path / "three.ts", frames_of(THREE), fmt="mpegts")
+    write_video(tmp_path / "three.ts", frames_of(THREE))
     data = (tmp_path / "three.ts").read_bytes()
     fifo = tmp_path / "cam.fifo"
     os.mkfifo(fifo)
@@ -192,7 +192,7 @@ def test_a_pipe_cut_in_the_middle_ends_cleanly_with_what_was_seen(colour_cli, tm
 
 
 def test_a_slow_consumer_drops_frames_counts_them_and_says_so(tmp_path):
-    write_video(tmp_path / "three.ts", frames_of(THREE), fmt="mpegts")
+    write_video(tmp_path / "three.ts", frames_of(THREE))
     fifo = tmp_path / "cam.fifo"
     os.mkfifo(fifo)
     _feed(fifo, (tmp_path / "three.ts").read_bytes())
@@ -301,7 +301,7 @@ def test_bad_inputs_are_one_line_and_write_nothing(colour_cli, three, tmp_path, 
 
 
 def test_sigterm_stops_a_live_stream_within_a_second_and_keeps_the_timeline(tmp_path):
-    write_video(tmp_path / "long.ts", frames_of(THREE * 4), fmt="mpegts")
+    write_video(tmp_path / "long.ts", frames_of(THREE * 4))
     fifo = tmp_path / "cam.fifo"
     os.mkfifo(fifo)
     out = tmp_path / "t.jsonl"
