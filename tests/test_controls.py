@@ -32,11 +32,17 @@ def test_the_control_has_trained_exactly_as_long_as_step_4s_rgb_stream(overrides
     assert rgb_path == epochs("step1_rgb") + epochs("step2") + epochs("step4")
     assert stream_epochs("rgb_budget", "rgb", epochs, hall_init) == rgb_path
     assert STEPS["rgb_budget"].loss == "ce" and STEPS["rgb_budget"].inputs == {"rgb": "rgb"}  # RGB alone
+    # The ensemble: each of its two RGB streams has trained as long as the step-4 stream it stands for.
+    assert stream_epochs("rgb_ensemble", "rgb", epochs, hall_init) == rgb_path
+    assert stream_epochs("rgb_ensemble", "hall", epochs, hall_init) == stream_epochs("step4", "hall", epochs, hall_init)
+    ens = STEPS["rgb_ensemble"]
+    assert ens.inputs == {"rgb": "rgb", "hall": "rgb"} and ens.connection and ens.loss == STEPS["step4"].loss
+    assert all(STEPS[src].inputs == {"rgb": "rgb"} for src, _ in ens.init.values())  # no privileged modality
 
 
 def test_the_control_is_a_row_a_claim_and_explained_in_the_report(small_cache, tmp_path):
     run = tmp_path / "run"
-    res = run_training(tiny_cfg(small_cache, "steps=[step4]", "variants=[rgb_budget]"), run)
+    res = run_training(tiny_cfg(small_cache, "steps=[step4]", "variants=[rgb_budget, rgb_ensemble]"), run)
     record = json.loads((run / "rgb_budget" / "step.json").read_text())
     assert record["keys"]["train.epochs"] == 2  # the tiny config's step 2 + step 4: 1 + 1
     assert "rgb_budget" in res and main(["evaluate", str(run)]) in (0, None)
@@ -45,3 +51,35 @@ def test_the_control_is_a_row_a_claim_and_explained_in_the_report(small_cache, t
     report = (run / "report.md").read_text()
     assert "| step 4 beats RGB trained as long (budget-matched control) | #15 > #C1 |" in report
     assert "Row C1 is a control: the step-1 RGB stream trained on alone, 3 epochs in all" in report
+    assert rows["C2"]["accuracy"] == res["rgb_ensemble"]["accuracy"]
+    assert "| step 4 beats an RGB ensemble fused as it is (ensemble control) | #15 > #C2 |" in report
+    assert "Row C2 is a control: two RGB networks and no depth" in report and "row C2 tests that" in report
+
+
+def test_the_ensembles_second_stream_starts_from_another_seed(small_cache, tmp_path):
+    """Its own initialisation, not a copy of the step-1 RGB stream's: the two networks of the ensemble differ."""
+    import torch
+
+    from modistill.training.runner import step_seed
+
+    cfg = tiny_cfg(small_cache, "steps=[step1_rgb]", "variants=[ens_rgb2]", "train.step_epochs={ens_rgb2: 1}")
+    assert step_seed(cfg, "ens_rgb2") == cfg["seed"] + 1 and step_seed(cfg, "step1_rgb") == cfg["seed"]
+    run = tmp_path / "run"
+    run_training(cfg, run)
+    a = torch.load(run / "step1_rgb" / "weights.pt", weights_only=True)
+    b = torch.load(run / "ens_rgb2" / "weights.pt", weights_only=True)
+    first = next(k for k in a if k.startswith("net.streams.rgb.") and a[k].is_floating_point())
+    assert a.keys() == b.keys() and not torch.equal(a[first], b[first])
+
+
+def test_demo_ensemble_adds_the_control_to_the_demos_variants(capsys):
+    from modistill.demo import ensemble_override
+
+    cfg = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=/nowhere"])
+    assert "rgb_ensemble" not in cfg["variants"]  # make demo's 10 minutes leave it out
+    override = ensemble_override()
+    extended = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=/nowhere", override])["variants"]
+    assert extended == [*cfg["variants"], "rgb_ensemble"]
+    assert ensemble_override(["variants=[rgb_budget]"]) == "variants=[rgb_budget, rgb_ensemble]"
+    assert main(["demo", "--ensemble", "--arch", "r3d_18", "--out", "/nowhere"]) == 2
+    assert "--ensemble adds a control to the full demo" in capsys.readouterr().err

@@ -137,14 +137,18 @@ def _step_epochs(v: dict) -> str | None:
 
 def epochs_for(cfg: dict, step: str) -> int:
     """The epochs ``step`` trains for: its ``train.step_epochs`` entry; else, for a budget-matched control, the sum
-    of the steps whose budget it matches; else ``train.epochs``."""
-    from modistill.training.steps import STEPS
+    of the steps whose budget it matches, or every epoch the stream it matches has had; else ``train.epochs``."""
+    from modistill.training.steps import STEPS, stream_epochs
 
     t = cfg["train"]
     if step in t["step_epochs"]:
         return int(t["step_epochs"][step])
-    if step in STEPS and STEPS[step].budget_of:
-        return sum(epochs_for(cfg, s) for s in STEPS[step].budget_of)
+    spec = STEPS.get(step)
+    if spec is not None and spec.budget_of:
+        return sum(epochs_for(cfg, s) for s in spec.budget_of)
+    if spec is not None and spec.budget_stream is not None:
+        src, stream = spec.budget_stream
+        return stream_epochs(src, stream, lambda s: epochs_for(cfg, s), cfg["distill"]["hall_init"])
     return int(t["epochs"])
 
 

@@ -69,6 +69,15 @@ def arch_overrides(arch: str, frames: int, size: int) -> list[str]:
     return [f"model.arch={arch}", f"data.frames={used}", "variants=[]"]
 
 
+def ensemble_override(overrides: list[str] | tuple[str, ...] = ()) -> str:
+    """``variants=[...]``: the demo's variants (after ``overrides``) and the RGB-ensemble control (row C2), which
+    ``make demo`` leaves out to stay within its 10 minutes."""
+    from modistill.config import CONFIG_DIR, load_config
+
+    variants = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=.", *overrides])["variants"]
+    return f"variants=[{', '.join(dict.fromkeys([*variants, 'rgb_ensemble']))}]"
+
+
 def run_demo(
     out: str | Path,
     quick: bool = False,

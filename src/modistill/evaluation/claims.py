@@ -36,6 +36,8 @@ CLAIMS = (
     ("the connections help step 4 (the paper's step 4 over the released code's)", "15", "15r", None),
     # Not in the paper: step 4 against the RGB stream trained alone for as many epochs (row C1).
     ("step 4 beats RGB trained as long (budget-matched control)", "15", "C1", None),
+    # Not in the paper: step 4 against two RGB networks fused and fine-tuned as it is, with its budget (row C2).
+    ("step 4 beats an RGB ensemble fused as it is (ensemble control)", "15", "C2", None),
 )
 # Table 3 (cross-view only in the paper): step 4's 77.21 % beats step 2 fed noisy depth from σ² = 0.1 (76.85 %).
 PAPER_NOISE_LEVEL = "0.1"

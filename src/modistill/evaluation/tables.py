@@ -22,6 +22,7 @@ TABLE2 = (
     ("15", "step 4", "RGB", "x-entr", "step4", "fused"),
     ("15r", "step 4 w/o connections (released code)", "RGB", "x-entr", "step4_noconn", "fused"),
     ("C1", "control: RGB alone, step 4's RGB budget", "RGB", "x-entr", "rgb_budget", "fused"),
+    ("C2", "control: two RGB streams fused as step 4, its budget", "RGB", "x-entr", "rgb_ensemble", "fused"),
     ("6a", "inverted RGB→depth: step 2, depth stream", "Depth + RGB via connections", "x-entr", "step2_inv", "depth"),
     ("7a", "inverted RGB→depth: step 2, RGB stream", "RGB", "x-entr", "step2_inv", "rgb"),
     ("8a", "inverted RGB→depth: step 2", "RGB & Depth", "x-entr", "step2_inv", "fused"),

@@ -157,14 +157,20 @@ def loader_workers(setting: int | str) -> int:
     return max(0, min(8, per_device - 1))
 
 
-def _loader(cfg: dict, names: list[str], train: bool, modalities: tuple[str, ...]) -> DataLoader:
+def step_seed(cfg: dict, step: str) -> int:
+    """The seed of a step's initialisation and clip order: the run's, or for a control's second network the run's
+    plus its offset."""
+    return int(cfg["seed"]) + (STEPS[step].seed_offset if step in STEPS else 0)
+
+
+def _loader(cfg: dict, names: list[str], train: bool, modalities: tuple[str, ...], seed: int) -> DataLoader:
     d, t = cfg["data"], cfg["train"]
     workers = loader_workers(d["workers"])
     ds = ClipDataset(d["cache"], names, d["frames"], train, d["train_sampling"], d["flip"], modalities, d["crop_scale"])
     return DataLoader(
         ds,
         batch_size=t["batch_size"],
-        sampler=EpochSampler(len(ds), cfg["seed"], shuffle=train),
+        sampler=EpochSampler(len(ds), seed, shuffle=train),
         num_workers=workers,
         persistent_workers=workers > 0,
         worker_init_fn=_quiet_worker if workers > 0 else None,
@@ -200,7 +206,8 @@ def train_step(
     step_dir.mkdir(parents=True, exist_ok=True)
     write_step_record(step_dir, record)
     atomic_write_text(step_dir / "config.yaml", dump_config(cfg | {"step": step}))
-    L.seed_everything(cfg["seed"], workers=True, verbose=False)
+    seed = step_seed(cfg, step)
+    L.seed_everything(seed, workers=True, verbose=False)
     module = StepModule(step, cfg, meta["num_classes"])
     if any(src is None for src in module.spec.init.values()) and not cfg["model"]["pretrained"]:
         log.warning("%s: no ImageNet weights given (model.pretrained); streams start from RANDOM init", step)
@@ -233,8 +240,8 @@ def train_step(
     t0 = time.time()
     trainer.fit(
         module,
-        _loader(cfg, splits["train"], True, mods),
-        _loader(cfg, splits["val"], False, mods) if has_val else None,
+        _loader(cfg, splits["train"], True, mods, seed),
+        _loader(cfg, splits["val"], False, mods, seed) if has_val else None,
         ckpt_path=str(last) if last.exists() else None,
     )
     chosen = _selected(ckpt_dir, has_val)
@@ -249,7 +256,7 @@ def train_step(
     module.load_state_dict(state)
     module.adopt_ema()
     module.test_records = []
-    trainer.test(module, _loader(cfg, splits["test"], False, mods), verbose=False)
+    trainer.test(module, _loader(cfg, splits["test"], False, mods, seed), verbose=False)
     res = module.test_results()
     spec = module.spec
     res.update(

@@ -25,6 +25,8 @@ class StepSpec:
     direction: str | None = None  # fixed connection direction (inverted study); None = the config's
     hall_rgb: tuple[str, str] | None = None  # where the hallucination stream starts with distill.hall_init=rgb
     budget_of: tuple[str, ...] = ()  # a control: trains as many epochs as these steps together (unless set)
+    budget_stream: tuple[str, str] | None = None  # a control: as many epochs as (step, stream) had in all (unless set)
+    seed_offset: int = 0  # a control's second network: its initialisation and clip order from the run's seed + this
 
 
 def stream_inputs(spec: StepSpec, privileged: str = "depth") -> dict[str, str]:
@@ -206,6 +208,37 @@ STEPS: dict[str, StepSpec] = {
             {"rgb": "rgb"},
             {"rgb": ("step1_rgb", "rgb")},
             budget_of=("step2", "step4"),
+        ),
+        # RGB-ensemble control (row C2): two RGB networks and no privileged modality, fused and fine-tuned exactly as
+        # step 4 fuses its RGB and hallucination streams. Each stream first trains alone as long as the step-4
+        # stream it stands for has trained before step 4: the step-1 RGB stream on for step 2's epochs, and a second
+        # RGB stream, from the run's seed + 1, for as many epochs as step 3's hallucination stream has had in all.
+        StepSpec(
+            "ens_rgb",
+            "RGB stream trained on alone as long as step 4's RGB stream before step 4 (ensemble control)",
+            ("rgb",),
+            {"rgb": "rgb"},
+            {"rgb": ("step1_rgb", "rgb")},
+            budget_of=("step2",),
+        ),
+        StepSpec(
+            "ens_rgb2",
+            "a second RGB stream, another seed, trained as long as step 4's hallucination stream before step 4 "
+            "(ensemble control)",
+            ("rgb",),
+            {"rgb": "rgb"},
+            {"rgb": None},
+            budget_stream=("step3", "hall"),
+            seed_offset=1,
+        ),
+        StepSpec(
+            "rgb_ensemble",
+            "two RGB streams fused and fine-tuned as step 4 (ensemble control)",
+            ("rgb", "hall"),
+            {"rgb": "rgb", "hall": "rgb"},
+            {"rgb": ("ens_rgb", "rgb"), "hall": ("ens_rgb2", "rgb")},
+            True,
+            budget_of=("step4",),
         ),
     )
 }
