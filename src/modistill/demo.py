@@ -7,10 +7,11 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("modistill")
 
-QUICK = {
+QUICK: dict[str, Any] = {
     "synth": dict(
         classes=4, subjects=4, cameras=2, replications=1, frames=12, rgb_size=(192, 108), depth_size=(128, 106)
     ),
@@ -34,7 +35,7 @@ QUICK = {
 # docs/calibration.md).
 # 24-frame videos (the generator's default is 32): the network sees 5 evenly spaced frames either way, and the time
 # budget goes to training instead of rendering.
-FULL = {
+FULL: dict[str, Any] = {
     "synth": dict(classes=10, subjects=26, cameras=3, replications=1, frames=24),
     "size": 96,
     "frames": 5,

@@ -58,7 +58,7 @@ class DeployModel(nn.Module):
         self.model = model
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.model(normalize(clips, stats=self.model.net.streams["rgb"].input_stats))
+        return self.model(normalize(clips, stats=self.model.net.stream("rgb").input_stats))
 
 
 def _digest(state: dict[str, torch.Tensor], meta_json: str) -> str:
@@ -217,8 +217,8 @@ def bundle_from_run(run_dir: str | Path, step: str = "step4") -> tuple[dict[str,
 def build_model(state: dict[str, torch.Tensor], meta: dict, source: str | Path) -> DeployModel:
     """The eval-mode deploy model; refuses metadata that does not describe the tensors."""
     validate_meta(meta, source)
-    streams = [make_stream(meta["arch"], meta["num_classes"], meta["width"], meta["temporal"]) for _ in range(2)]
-    model = RGBOnly(*streams, connections=[tuple(c) for c in meta["connections"]])
+    rgb, hall = (make_stream(meta["arch"], meta["num_classes"], meta["width"], meta["temporal"]) for _ in range(2))
+    model = RGBOnly(rgb, hall, connections=[(str(a), str(b)) for a, b in meta["connections"]])
     own = model.net.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or unexpected:

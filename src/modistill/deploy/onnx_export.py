@@ -40,6 +40,8 @@ def export_onnx(model: DeployModel, meta: dict, path: str | Path, opset: int = 1
                 opset_version=opset,
                 verbose=False,
             )
+        if prog is None:  # the dynamo exporter always returns its program; None is the legacy exporter's
+            raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
         proto = prog.model_proto
         entry = proto.metadata_props.add()
         entry.key, entry.value = META_KEY, json.dumps(meta, sort_keys=True)

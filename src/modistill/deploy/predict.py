@@ -82,7 +82,7 @@ class Predictor:
                 detector or m["crop"]["detector"], m["crop"]["score"] if detector_score is None else detector_score
             )
         k = min(topk, m["num_classes"])
-        out = []
+        out: list[dict] = []
         for v in videos:
             if not Path(v).is_file():  # a FIFO or device would block the decoder forever
                 why = "not found" if not Path(v).exists() else "not a regular file"
@@ -91,7 +91,8 @@ class Predictor:
             try:
                 clip, note = self._clip(v, boxes, find, full_frame)
             except DataError as e:  # the entry names the video already: keep the problem only
-                out.append({"video": str(v), "top": [], "error": e.problem if Path(e.path) == Path(v) else str(e)})
+                same = Path(str(e.path)) == Path(v)
+                out.append({"video": str(v), "top": [], "error": e.problem if same else str(e)})
                 continue
             z = self.logits(clip[None])[0].astype(np.float64)
             if not np.isfinite(z).all():
@@ -163,7 +164,8 @@ class Predictor:
             or detect_rate is not None
             or o.full_frame,
         )
-        people, check = None, None
+        people: GivenPeople | DetectedPeople | None = None
+        check = None
         if person and boxes is not None:
             per_frame = box_for(video, boxes)
             if per_frame is None and not o.full_frame:

@@ -68,7 +68,8 @@ class MultiStream(nn.Module):
             self.streams[name].eval()
         return self
 
-    def _stream(self, name: str) -> StreamBackbone:
+    def stream(self, name: str) -> StreamBackbone:
+        """A stream as what it is: a registered backbone (``streams`` holds it as a plain module)."""
         return cast(StreamBackbone, self.streams[name])
 
     def forward(self, batch: dict[str, torch.Tensor], return_features: bool = False) -> StreamOutput:
@@ -78,7 +79,7 @@ class MultiStream(nn.Module):
         x = {}
         for name in self._order:
             with torch.set_grad_enabled(torch.is_grad_enabled() and name not in self.frozen):
-                x[name] = self._stream(name).enter(batch[self.inputs[name]])
+                x[name] = self.stream(name).enter(batch[self.inputs[name]])
         source_of = {tgt: src for src, tgt in self.connections}
         feats: dict[str, dict[str, torch.Tensor]] = {n: {} for n in self._order}
         for k in range(4):
@@ -91,10 +92,10 @@ class MultiStream(nn.Module):
                     if src in self.frozen or not self.source_grad:
                         m = m.detach()
                 with torch.set_grad_enabled(torch.is_grad_enabled() and name not in self.frozen):
-                    x[name], unit1[name] = self._stream(name).stage(k, x[name], t, m)
+                    x[name], unit1[name] = self.stream(name).stage(k, x[name], t, m)
                 if return_features:
                     feats[name][f"layer{k + 1}"] = x[name]
-        logits = {n: self._stream(n).video_logits(x[n], t) for n in self._order}
+        logits = {n: self.stream(n).video_logits(x[n], t) for n in self._order}
         fused = torch.stack([logits[n] for n in self.fuse]).mean(0)
         return StreamOutput(logits, fused, feats if return_features else {})
 

@@ -12,5 +12,5 @@ from modistill.utils.io import atomic_write
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
-        parent = super()
-        atomic_write(path, lambda tmp: parent.save_checkpoint(checkpoint, tmp, storage_options))
+        write = super().save_checkpoint
+        atomic_write(path, lambda tmp: write(checkpoint, tmp, storage_options))

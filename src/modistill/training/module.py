@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import cast
 
 import lightning as L
 import numpy as np
@@ -89,7 +90,7 @@ class StepModule(L.LightningModule):
 
     def forward(self, batch: dict) -> StreamOutput:
         dtype = next(self.net.parameters()).dtype  # bf16/fp16 under *-true precision, else float32
-        stats = next(iter(self.net.streams.values())).input_stats
+        stats = self.net.stream(next(iter(self.net.streams))).input_stats
         inputs = {m: normalize(batch[m], dtype, stats) for m in self.modalities}
         net = self.ema.module if self.ema is not None and not self.training else self.net
         return net(inputs, return_features=self.needs_features)
@@ -207,11 +208,11 @@ class StepModule(L.LightningModule):
         """The global random states travel with the checkpoint (tensors and plain numbers only, so checkpoints
         still load with ``weights_only``). Batches and augmentation do not use them (see
         :class:`~modistill.training.sampler.EpochSampler`); anything else that does resumes where it stopped."""
-        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
         checkpoint["rng"] = {
             "torch": torch.get_rng_state(),
             "python": random.getstate(),
-            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+            "numpy": [kind, torch.from_numpy(np.asarray(keys, np.int64)), pos, has_gauss, cached],
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -229,7 +230,9 @@ class StepModule(L.LightningModule):
         if self.trainer.world_size <= 1 or not self.test_records:
             return
         cat = {k: torch.cat([r[k] for r in self.test_records]) for k in self.test_records[0]}
-        gathered = {k: self.all_gather(v.to(self.device)).flatten(0, 1).cpu() for k, v in cat.items()}
+        gathered = {
+            k: cast(torch.Tensor, self.all_gather(v.to(self.device))).flatten(0, 1).cpu() for k, v in cat.items()
+        }
         order = torch.argsort(gathered["index"], stable=True)
         idx = gathered["index"][order]
         first = torch.ones_like(idx, dtype=torch.bool)
