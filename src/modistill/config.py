@@ -95,6 +95,12 @@ def _one_of_names(names: Callable[[], Sequence[str]]) -> Check:
     return check
 
 
+def _privileged() -> tuple[str, ...]:
+    from modistill.data.modalities import PRIVILEGED
+
+    return PRIVILEGED
+
+
 def _archs() -> list[str]:
     from modistill.models.backbone import list_backbones
 
@@ -362,7 +368,7 @@ SCHEMA: dict[str, Field] = {
     "model.privileged": F(
         "depth",
         "str",
-        _one_of("depth", "pose"),
+        _one_of_names(_privileged),
         help="the privileged modality: what the depth stream of the four steps sees in training (the cache must hold "
         "it: prepare --modalities). The deployed model reads RGB only either way",
     ),

@@ -169,6 +169,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
+    from modistill.data.modalities import PRIVILEGED
+
     d = sub.add_parser("demo", help="synthetic benchmark → prepare → all steps → report, on CPU")
     d.add_argument(
         "--out",
@@ -200,7 +202,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     d.add_argument(
         "--privileged",
         nargs="+",
-        choices=["depth", "pose"],
+        choices=PRIVILEGED,
         default=["depth"],
         help="the privileged modality (depth: the paper; pose: skeleton images). Another than depth gets its own "
         "cache and run (OUT/cache_pose, OUT/run_pose) on the same synthetic data. With --seeds, several are run "

@@ -1,20 +1,29 @@
 """The modalities a cache can hold, by name: what each one is and how a training flip acts on it. A new modality is
 one entry here and one encoder in ``prepare``; caches list theirs in ``cache.json`` (``modalities``), and
-``model.privileged`` names the one the privileged stream sees."""
+``model.privileged`` names the one the privileged stream sees. The config's and the command line's choices are
+read from here, so the module stays light (no NumPy at import): ``--help`` imports it."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from modistill.data.pose import POSE_ENCODING, flip_pose
+POSE_ENCODING = "gaussian joints+limbs; R left, G right, B centre"
 
 
 def _hflip(frames: np.ndarray) -> np.ndarray:
     return frames[..., ::-1, :]
+
+
+def _flip_pose(frames: np.ndarray) -> np.ndarray:
+    from modistill.data.pose import flip_pose
+
+    return flip_pose(frames)
 
 
 @dataclass(frozen=True)
@@ -30,7 +39,7 @@ MODALITIES: dict[str, Modality] = {
     for m in (
         Modality("rgb", "RGB", "RGB uint8", _hflip),
         Modality("depth", "Depth", "encoded depth uint8 (cache.json: depth_encoding)", _hflip),
-        Modality("pose", "Pose", f"pose image uint8 ({POSE_ENCODING})", flip_pose),
+        Modality("pose", "Pose", f"pose image uint8 ({POSE_ENCODING})", _flip_pose),
     )
 }
 LEGACY = ("rgb", "depth")  # caches written before they listed their modalities

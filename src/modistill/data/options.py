@@ -34,7 +34,8 @@ class PrepareOptions:
         if self.crop != "fov":
             out["crop"] = {"policy": self.crop, "padding": self.person_padding}
         if "pose" in self.modalities:
-            from modistill.data.pose import POSE_ENCODING, POSE_SIGMA
+            from modistill.data.modalities import POSE_ENCODING
+            from modistill.data.pose import POSE_SIGMA
 
             out["pose"] = {"encoding": POSE_ENCODING, "sigma": self.pose_sigma or POSE_SIGMA, "joints": "ntu25"}
         return out

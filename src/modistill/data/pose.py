@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 POSE_SIGMA = 0.6 / 56  # of the clip's side
-POSE_ENCODING = "gaussian joints+limbs; R left, G right, B centre"
 
 
 @dataclass(frozen=True)
