@@ -152,11 +152,19 @@ def frame_rate(path: str | Path) -> float | None:
     says something no camera records (under 1 or over 1000)."""
     try:
         with open_video(path) as (_, stream):
-            rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+            fps = stream_rate(stream)
     except DataError:
         return None
+    return None if fps is None else round(fps, 3)
+
+
+def stream_rate(stream) -> float | None:
+    """An opened PyAV video stream's frames per second as its container states it; None when it does not say or
+    says something no camera records (under 1 or over 1000). One rule for what ``prepare`` records of the training
+    videos and what ``predict`` reads of a live input."""
+    rate = stream.average_rate or stream.base_rate or stream.guessed_rate
     fps = float(rate) if rate else None
-    return round(fps, 3) if fps is not None and 1 <= fps <= 1000 else None
+    return fps if fps is not None and 1 <= fps <= 1000 else None
 
 
 def _video_stream(container, path: str | Path):

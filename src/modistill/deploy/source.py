@@ -24,12 +24,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from modistill.data.video import av_reason
+from modistill.data.video import av_reason, stream_rate
 from modistill.errors import UserError
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
@@ -47,9 +47,7 @@ class Frame:
 @dataclass
 class Counters:
     decoded: int = 0
-    queued: int = 0
     dropped: int = 0
-    dropped_frames: list[int] = field(default_factory=list)  # the first few, for the report
 
 
 def input_kind(spec: str) -> str:
@@ -133,9 +131,7 @@ class Source:
         self._container = _open(spec, self.kind)
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        said = float(rate) if rate else None
-        self.fps = fps or (said if said is not None and 1 <= said <= 1000 else None)
+        self.fps = fps or stream_rate(stream)
         self.size = (stream.codec_context.width, stream.codec_context.height)
         self.counters = Counters()
         self.end: str | None = None
@@ -171,13 +167,10 @@ class Source:
                 return
             except queue.Full:
                 try:
-                    old = self._q.get_nowait()
+                    self._q.get_nowait()
                 except queue.Empty:
                     continue
-                c = self.counters
-                c.dropped += 1
-                if len(c.dropped_frames) < 20:
-                    c.dropped_frames.append(old.index)
+                self.counters.dropped += 1
 
     def _read(self) -> None:
         import av
@@ -192,7 +185,6 @@ class Source:
                         break
                     if self.keep(i):
                         self._put(Frame(i, frame.to_ndarray(format="rgb24"), time.monotonic()))
-                        c.queued += 1
             self.end = "stopped" if self.stop.is_set() else END_OF_INPUT
         except (av.error.FFmpegError, OSError) as e:
             self.end = f"input cut after {c.decoded} frames ({av_reason(e)})"
