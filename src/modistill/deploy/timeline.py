@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,11 +149,6 @@ def frame_labels(segments: list[Segment], n_frames: int, track: int) -> np.ndarr
         if s.track == track:
             out[max(0, s.start_frame) : min(n_frames, s.end_frame)] = s.label
     return out
-
-
-def segments_by_track(segments: list[Segment]) -> Iterator[tuple[int, list[Segment]]]:
-    for t in sorted({s.track for s in segments}):
-        yield t, sorted((s for s in segments if s.track == t), key=lambda s: s.start_frame)
 
 
 SEGMENT_COLUMNS = (

@@ -11,8 +11,6 @@ From a boxes file (``--boxes`` with ``frame`` and ``track`` columns), the user's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from modistill.data.person_box import Box, beyond_frame
@@ -106,7 +104,3 @@ def check_given(per_frame: dict[int, dict[int, Box]], n_frames: int | None, size
                     f"{src}: --boxes frame {t} track {track}: {[round(v) for v in box]} is impossible for the "
                     f"{size[0]}x{size[1]} input"
                 )
-
-
-def union_of_track(boxes_at: Sequence[dict[int, Box]], track: int) -> list[Box]:
-    return [b[track] for b in boxes_at if track in b]

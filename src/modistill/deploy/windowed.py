@@ -151,13 +151,13 @@ class WindowedPredictor:
                     state.boxes[fr.index] = self._people_at(fr, plan.fps)
                     state.latest_boxes = state.boxes[fr.index] or state.latest_boxes
                 while plan.last_sample(state.next) <= fr.index:
-                    self._close(state.next, state, src, run, timeline, emit, drawer, fr.arrived)
+                    self._close(state.next, state, src, run, timeline, emit, fr.arrived)
                     state.next += 1
                 if drawer is not None:
                     drawer.frame(fr.image, fr.index, state.latest_boxes, timeline.current)
                 state.forget_before(plan.start(state.next))
             while plan.last_sample(state.next) < src.counters.decoded and state.samples:  # the tail's drops
-                self._close(state.next, state, src, run, timeline, emit, drawer, time.monotonic())
+                self._close(state.next, state, src, run, timeline, emit, time.monotonic())
                 state.next += 1
             for seg in timeline.finish():
                 self._segment(seg, run, emit)
@@ -181,7 +181,7 @@ class WindowedPredictor:
             return {SCENE: None}
         return dict(self.people.boxes(fr.index, fr.index / fps, fr.image)) if self.people is not None else {}
 
-    def _close(self, k, state, src, run, timeline, emit, drawer, arrived: float) -> None:
+    def _close(self, k, state, src, run, timeline, emit, arrived: float) -> None:
         plan, meta = run.plan, self.meta
         lo = plan.start(k)
         kept = {t: im for t, im in state.samples.items() if lo <= t < lo + plan.window}

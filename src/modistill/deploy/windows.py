@@ -59,16 +59,6 @@ def model_offsets(window: int, meta: dict) -> tuple[int, ...]:
     return tuple(int(v) for v in stored[evenly_spaced(meta["stored_frames"], meta["frames"])])
 
 
-def training_seconds(meta: dict) -> tuple[float, float, float] | None:
-    """Shortest, median and longest training video in seconds; None when the model does not record them or their
-    frame rate."""
-    c = meta.get("clip_lengths")
-    if not c or not c.get("fps"):
-        return None
-    f = c["frames"]
-    return f["min"] / c["fps"], f["median"] / c["fps"], f["max"] / c["fps"]
-
-
 def plan_windows(meta: dict, fps: float | None, window: float | None = None, stride: float | None = None) -> WindowPlan:
     """Windows of ``window`` seconds every ``stride`` seconds (default: the median training video, and a quarter of
     the window) over a source of ``fps`` frames per second; one line for a window or stride the model's contract
