@@ -82,7 +82,7 @@ def cmd_predict(a: argparse.Namespace) -> int | None:
             results[r["video"]] = {"mode": "clip", **r} | ({"note": note} if note else {})
     rc = None
     for v in windowed:
-        result, code = _predict_windows(predictor, v, a)
+        result, code = _predict_windows(predictor, v, a, notes.get(v))
         results[v] = result
         rc = rc or code
     ordered = [results[v] for v in a.videos if v in results]
@@ -154,7 +154,7 @@ def _segment_line(r: dict) -> str:
     )
 
 
-def _predict_windows(predictor, video: str, a: argparse.Namespace) -> tuple[dict, int | None]:
+def _predict_windows(predictor, video: str, a: argparse.Namespace, note: str | None) -> tuple[dict, int | None]:
     """One input through windows: segments printed as they close (unless --json), the timeline file and the
     annotated video finished even when the input is cut or a signal stops it; the exit code says which."""
     import threading
@@ -202,6 +202,8 @@ def _predict_windows(predictor, video: str, a: argparse.Namespace) -> tuple[dict
         for s, h in previous.items():
             signal.signal(s, h)
     summary = run.summary()
+    if note:  # how the mode was chosen, when the model or the file could not say
+        summary["notes"] = [note, *summary["notes"]]
     if signals:
         summary["end"] = "stopped by " + signal.Signals(signals[0]).name
     if writer is not None:

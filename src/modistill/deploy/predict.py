@@ -203,7 +203,11 @@ def choose_mode(meta: dict, video: str, mode: str) -> tuple[str, str | None]:
     n = count_frames(video)
     rate, trained = frame_rate(video), c["fps"]
     longest = c["frames"]["max"] * (rate / trained if rate and trained else 1.0)
-    return ("windows", None) if n > 2 * longest else ("clip", None)
+    mode = "windows" if n > 2 * longest else "clip"
+    if rate and trained:
+        return mode, None
+    unknown = "this file's" if trained else "the model's training videos'"
+    return mode, f"{unknown} frame rate is unknown: its length was compared with theirs in frames ({mode} mode)"
 
 
 def check_fixed_crop(meta: dict, given: bool) -> None:
