@@ -13,6 +13,7 @@ from helpers import tiny_cfg
 from modistill.cli import main
 from modistill.data.cache import clip_path, load_manifest
 from modistill.data.nwucla_uwa3d import NWUCLA_ACTIONS, write_multiview_pairs
+from modistill.data.options import PrepareOptions
 from modistill.data.pairs import prepare_pairs
 from modistill.errors import UserError
 from modistill.synthetic import SynthConfig, generate
@@ -62,7 +63,7 @@ def test_nwucla_layout_protocol_prepare_and_train(nwucla, tmp_path):
     assert sorted({r["label"] for r in rows}) == names
     assert not any(Path(r["rgb"]).is_absolute() for r in rows)  # relative to the CSV's folder
     cache = tmp_path / "cache"
-    s = prepare_pairs(tmp_path / "p.csv", cache, size=32, frames=3, show_progress=False)
+    s = prepare_pairs(tmp_path / "p.csv", cache, PrepareOptions(size=32, frames=3), show_progress=False)
     assert s["counts"] == {"ok": 18}
     assert json.loads((cache / "cache.json").read_text())["class_names"] == names
     clip = np.load(clip_path(cache, rows[0]["id"]))
@@ -81,7 +82,7 @@ def test_uwa3d_layout_protocols(uwa3d, tmp_path):
         "test": 12,
         "unused": 0,
     }
-    prepare_pairs(tmp_path / "a.csv", tmp_path / "cache", size=32, frames=3, show_progress=False)
+    prepare_pairs(tmp_path / "a.csv", tmp_path / "cache", PrepareOptions(size=32, frames=3), show_progress=False)
     recs = load_manifest(tmp_path / "cache")
     assert len(recs) == 24 and all(r["status"] == "ok" for r in recs.values())
     assert recs["a03_s02_v04_e01"]["label"] == 2 and recs["a03_s02_v04_e01"]["split"] == "test"

@@ -11,6 +11,7 @@ from helpers import tiny_cfg
 from modistill.cli import main
 from modistill.data import ntu, video
 from modistill.data.cache import clip_path, load_manifest
+from modistill.data.options import PrepareOptions
 from modistill.data.pairs import prepare_pairs, read_pairs_csv
 from modistill.errors import DataError, UserError
 from modistill.training.runner import run_training
@@ -48,7 +49,7 @@ def pairs_csv(tiny_ntu, tmp_path_factory):
 def test_prepare_pairs_and_train(pairs_csv, tmp_path):
     path, names, classes = pairs_csv
     cache = tmp_path / "cache"
-    s = prepare_pairs(path, cache, size=32, frames=3, show_progress=False)
+    s = prepare_pairs(path, cache, PrepareOptions(size=32, frames=3), show_progress=False)
     recs = load_manifest(cache)
     assert s["counts"] == {"ok": len(names) + 1, "failed": 1}
     assert recs["ghost"]["status"] == "failed" and "not found" in recs["ghost"]["reason"]
@@ -59,7 +60,7 @@ def test_prepare_pairs_and_train(pairs_csv, tmp_path):
     assert recs["own_clip"]["label"] == sorted(classes).index(classes[0])
     ntu_clip = np.load(clip_path(cache, names[0]))
     assert np.abs(own[0].astype(int) - ntu_clip[0].astype(int)).mean() < 8  # JPEG folder ≈ the same video
-    again = prepare_pairs(path, cache, size=32, frames=3, show_progress=False)
+    again = prepare_pairs(path, cache, PrepareOptions(size=32, frames=3), show_progress=False)
     assert again["processed"] == 1  # only the failed pair is retried
 
     res = run_training(tiny_cfg(cache, "steps=[step1_depth,step1_rgb,step2]"), tmp_path / "run")
@@ -106,7 +107,7 @@ def test_each_bad_row_fails_alone_with_its_line(tiny_ntu, tmp_path):
     assert reasons["line 5"] == f"{path}:5: duplicate id 'dup'"
     assert reasons["line 6"].startswith(f"{path}:6: bad id 'xxxx") and "at most 200 characters" in reasons["line 6"]
     assert reasons["holdout"].startswith(f"{path}:7: split must be one of")
-    summary = prepare_pairs(path, tmp_path / "cache", size=32, frames=3, show_progress=False)
+    summary = prepare_pairs(path, tmp_path / "cache", PrepareOptions(size=32, frames=3), show_progress=False)
     assert summary["counts"] == {"ok": 3, "failed": 4}
     symbols = tmp_path / "s.csv"
     symbols.write_text(f"id,label,rgb,depth\na,²,{L.rgb(good)},{L.depth_dir(good)}\n")
@@ -152,9 +153,8 @@ def test_pose_images_from_keypoint_files(tiny_ntu, tmp_path):
         lines.append(f"{rid},0,{L.rgb(n)},{L.depth_dir(n)},train,{kp}")
     (tmp_path / "p.csv").write_text("\n".join(lines) + "\n")
     cache = tmp_path / "cache"
-    prepare_pairs(
-        tmp_path / "p.csv", cache, size=32, frames=3, show_progress=False, modalities=("rgb", "depth", "pose")
-    )
+    opts = PrepareOptions(size=32, frames=3, modalities=("rgb", "depth", "pose"))
+    prepare_pairs(tmp_path / "p.csv", cache, opts, show_progress=False)
     recs = load_manifest(cache)
     assert recs["a"]["status"] == "ok" and recs["b"]["status"] == "ok"
     assert "c.json" in recs["c"]["reason"] and "COCO-17 or NTU-25" in recs["c"]["reason"]
@@ -165,5 +165,7 @@ def test_pose_images_from_keypoint_files(tiny_ntu, tmp_path):
     assert b[2, 1, :, 15:17].max() > 150 and b[2, 1, :, :12].max() == 0  # the COCO column drawn at the centre
     _, layout = read_keypoints(tmp_path / "b.json")
     assert layout.name == "coco17"
-    with pytest.raises(UserError, match="rgb,depth or rgb,depth,pose"):
-        prepare_pairs(tmp_path / "p.csv", tmp_path / "c2", size=32, frames=3, modalities=("rgb", "pose"))
+    # Any order and subset with RGB, as for an NTU tree: the pose images are the same.
+    prepare_pairs(tmp_path / "p.csv", tmp_path / "c2", PrepareOptions(size=32, frames=3, modalities=("pose", "rgb")))
+    two = np.load(clip_path(tmp_path / "c2", "a"))
+    assert two.shape == (2, 3, 32, 32, 3) and np.array_equal(two[0], a[2]) and np.array_equal(two[1], a[0])

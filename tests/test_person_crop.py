@@ -321,7 +321,7 @@ def test_pairs_take_person_boxes_from_their_columns(person_cache, tiny_ntu, tmp_
     lines.append(f"nobox,1,{layout.rgb(names[0])},{layout.depth_dir(names[0])},test,,,,")
     (tmp_path / "p.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "cache"
-    prepare_pairs(tmp_path / "p.csv", out, size=S, frames=3, show_progress=False, crop="person")
+    prepare_pairs(tmp_path / "p.csv", out, PrepareOptions(size=S, frames=3, crop="person"), show_progress=False)
     recs = load_manifest(out)
     assert load_cache_meta(out)["crop"] == {"policy": "person", "padding": 0.25}
     assert (

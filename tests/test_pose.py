@@ -13,7 +13,7 @@ from modistill.config import CONFIG_DIR, load_config
 from modistill.data import ntu
 from modistill.data.cache import load_cache_meta, load_clip, load_manifest
 from modistill.data.dataset import ClipDataset
-from modistill.data.modalities import MODALITIES, PRIVILEGED, as_privileged
+from modistill.data.modalities import as_privileged, names, privileged_names
 from modistill.data.pose import COCO17, NTU25, flip_pose, render_pose
 from modistill.data.prepare import PrepareOptions, prepare_ntu
 from modistill.errors import UserError
@@ -73,7 +73,7 @@ def test_coco_layout_colours_sides():
 
 
 def test_the_privileged_choices_are_the_registry_and_the_words_follow_them():
-    assert set(PRIVILEGED) == set(MODALITIES) - {"rgb"}
+    assert set(privileged_names()) == set(names()) - {"rgb"}
     assert load_config(CONFIG_DIR / "demo.yaml", ["model.privileged=pose", "evaluate.noise_on=encoded"])
     text = "step 1, depth stream | RGB & Depth | `noisy_depth.png` | `/data/depth/cache` | depth_to_rgb"
     assert as_privileged(text, "pose") == (

@@ -19,19 +19,16 @@ def prepare(
     workers: int = 1,
     show_progress: bool = True,
     modalities: tuple[str, ...] = ("rgb", "depth"),
+    pose_sigma: float | None = None,
     crop: str = "fov",
     person_padding: float = 0.25,
 ) -> dict:
-    """Build or resume a cache from an NTU RGB+D tree (``dataset="ntu"``) or a pairs CSV (``"pairs"``);
-    ``modalities``: what each clip stores (rgb and any of depth, pose); ``crop``: ``fov`` (the paper's) or
-    ``person`` (:mod:`modistill.data.person_box`, NTU trees). Returns the summary ``modistill prepare`` prints."""
-    if dataset == "pairs":
-        from modistill.data.pairs import prepare_pairs
-
-        return prepare_pairs(
-            root, out, size, frames, depth_encoding, workers, show_progress, modalities, crop, person_padding
-        )
-    from modistill.data.prepare import PrepareOptions, prepare_ntu
+    """Build or resume a cache from an NTU RGB+D tree (``dataset="ntu"``) or a pairs CSV (``"pairs"``), with the
+    options of ``modistill prepare``; ``modalities``: what each clip stores (rgb and any registered modality:
+    depth, pose, a plugin's); ``crop``: ``fov`` (the paper's) or ``person`` (:mod:`modistill.data.person_box`).
+    Returns the summary ``modistill prepare`` prints."""
+    from modistill.data.prepare import PrepareOptions
+    from modistill.data.prepare import prepare as run
 
     opts = PrepareOptions(
         size=size,
@@ -40,10 +37,11 @@ def prepare(
         benchmark=benchmark,
         workers=workers,
         modalities=tuple(modalities),
+        pose_sigma=pose_sigma,
         crop=crop,
         person_padding=person_padding,
     )
-    return prepare_ntu(root, out, opts, show_progress)
+    return run(dataset, root, out, opts, show_progress)
 
 
 def train(

@@ -96,9 +96,9 @@ def _one_of_names(names: Callable[[], Sequence[str]]) -> Check:
 
 
 def _privileged() -> tuple[str, ...]:
-    from modistill.data.modalities import PRIVILEGED
+    from modistill.data.modalities import privileged_names
 
-    return PRIVILEGED
+    return privileged_names()
 
 
 def _archs() -> list[str]:
@@ -722,7 +722,9 @@ def _has(cfg: dict, key: str) -> bool:
 def _check_combinations(cfg: dict) -> None:
     """Keys that are valid alone but contradict each other."""
     t = cfg["train"]
-    if cfg["model"]["privileged"] != "depth" and cfg["evaluate"]["noise_on"] == "depth":
+    from modistill.data.modalities import get
+
+    if not get(cfg["model"]["privileged"]).noise_in_units and cfg["evaluate"]["noise_on"] == "depth":
         raise UserError(
             f"config model.privileged={cfg['model']['privileged']} with evaluate.noise_on=depth: Table 3's noise "
             "in millimetres needs depth; set evaluate.noise_on=encoded (noise on the privileged images)"

@@ -91,6 +91,7 @@ def run_demo(
     """Run the demo into ``out`` (data/, cache/, run/; see :func:`demo_dirs` for another privileged modality or
     backbone) and return the report's path. ``arch``: only the main chain, on that backbone."""
     from modistill.config import CONFIG_DIR, load_config
+    from modistill.data import modalities
     from modistill.data.prepare import PrepareOptions, prepare_ntu
     from modistill.evaluation.report import evaluate_run
     from modistill.synthetic import SynthConfig, generate
@@ -102,8 +103,9 @@ def run_demo(
     data = out / "data"
     cache, run, record = demo_dirs(out, privileged, arch)
     backbone = [] if arch is None else arch_overrides(arch, mode["frames"], mode["size"])
-    # Table 3's noise in millimetres exists only for depth; another modality's is on its encoded images.
-    modality = [] if privileged == "depth" else [f"model.privileged={privileged}", "evaluate.noise_on=encoded"]
+    modality = [] if privileged == "depth" else [f"model.privileged={privileged}"]
+    if not modalities.get(privileged).noise_in_units:  # Table 3's noise is then on its encoded images
+        modality.append("evaluate.noise_on=encoded")
     cfg = load_config(
         CONFIG_DIR / "demo.yaml",  # checked before any work, with the cache path it will have
         [f"data.cache={cache}", f"seed={seed}", *mode["overrides"], *modality, *backbone, *overrides],

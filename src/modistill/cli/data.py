@@ -49,36 +49,20 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def cmd_prepare(a: argparse.Namespace) -> int | None:
-    if a.dataset == "pairs":
-        from modistill.data.pairs import prepare_pairs
+    from modistill.data.prepare import PrepareOptions, prepare
 
-        s = prepare_pairs(
-            a.root,
-            a.out,
-            a.size,
-            a.frames,
-            a.depth_encoding,
-            a.workers,
-            show_progress=not a.quiet,
-            modalities=tuple(a.modalities),
-            crop=a.crop,
-            person_padding=a.person_padding,
-        )
-    else:
-        from modistill.data.prepare import PrepareOptions, prepare_ntu
-
-        opts = PrepareOptions(
-            size=a.size,
-            frames=a.frames,
-            depth_encoding=a.depth_encoding,
-            benchmark=a.benchmark,
-            workers=a.workers,
-            modalities=tuple(a.modalities),
-            pose_sigma=a.pose_sigma,
-            crop=a.crop,
-            person_padding=a.person_padding,
-        )
-        s = prepare_ntu(a.root, a.out, opts, show_progress=not a.quiet)
+    opts = PrepareOptions(
+        size=a.size,
+        frames=a.frames,
+        depth_encoding=a.depth_encoding,
+        benchmark=a.benchmark,
+        workers=a.workers,
+        modalities=tuple(a.modalities),
+        pose_sigma=a.pose_sigma,
+        crop=a.crop,
+        person_padding=a.person_padding,
+    )
+    s = prepare(a.dataset, a.root, a.out, opts, show_progress=not a.quiet)
     print(
         f"prepared {s['processed']} videos in {s['seconds']:.1f}s ({s['videos_per_s']:.2f} videos/s); "
         f"cache {a.out}: {s['counts']}"
@@ -170,6 +154,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    from modistill.data.modalities import privileged_names
     from modistill.data.options import PrepareOptions
 
     po = PrepareOptions()
@@ -201,8 +186,9 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
         "--modalities",
         type=_names,
         default=",".join(po.modalities),
-        help="modalities stored per clip, comma-separated: rgb and any of depth, pose (pose images drawn from the "
-        "skeletons, see docs). Training names the privileged one with model.privileged",
+        help="modalities stored per clip, comma-separated: rgb and any of "
+        f"{', '.join(privileged_names())} (pose: images drawn from the skeletons or a pairs CSV's keypoint files; "
+        "a plugin's modality once installed, see docs). Training names the privileged one with model.privileged",
     )
     p.add_argument(
         "--pose-sigma",

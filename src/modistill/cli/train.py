@@ -169,7 +169,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    from modistill.data.modalities import PRIVILEGED
+    from modistill.data.modalities import privileged_names
 
     d = sub.add_parser("demo", help="synthetic benchmark → prepare → all steps → report, on CPU")
     d.add_argument(
@@ -202,11 +202,11 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     d.add_argument(
         "--privileged",
         nargs="+",
-        choices=PRIVILEGED,
+        choices=privileged_names(),
         default=["depth"],
-        help="the privileged modality (depth: the paper; pose: skeleton images). Another than depth gets its own "
-        "cache and run (OUT/cache_pose, OUT/run_pose) on the same synthetic data. With --seeds, several are run "
-        "on the same seeds and put side by side (OUT/modalities.md)",
+        help="the privileged modality (depth: the paper; pose: skeleton images; a plugin's once installed). "
+        "Another than depth gets its own cache and run (OUT/cache_pose, OUT/run_pose) on the same synthetic data. "
+        "With --seeds, several are run on the same seeds and put side by side (OUT/modalities.md)",
     )
     d.add_argument(
         "--arch",

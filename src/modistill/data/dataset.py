@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from modistill.data import ntu, video
 from modistill.data.cache import load_cache_meta, load_clip, load_manifest
-from modistill.data.modalities import MODALITIES, cache_modalities
+from modistill.data.modalities import cache_modalities, get
 from modistill.errors import UserError
 
 SAMPLINGS = ("even", "mixed", "jitter")
@@ -95,7 +95,7 @@ class ClipDataset(Dataset):
         self.labels = [sample_label(n, records.get(n, {})) for n in self.names]
         self.frames, self.train, self.sampling, self.flip = frames, train, sampling, flip
         self.modalities = modalities
-        self.crop_scale = tuple(crop_scale) if crop_scale else None
+        self.crop_scale = (float(crop_scale[0]), float(crop_scale[1])) if crop_scale else None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -109,9 +109,9 @@ class ClipDataset(Dataset):
             rng = np.random.default_rng(seed if seed is not None else int(torch.randint(0, 2**62, ())))
         arr = load_clip(self.cache, self.names[i], self.shape)
         idx = sample_frames(arr.shape[1], self.frames, self.train, self.sampling, rng)
-        flip = self.train and self.flip > 0 and bool(rng.random() < self.flip)
+        flip = rng is not None and self.flip > 0 and bool(rng.random() < self.flip)
         size = self.shape[2]
-        box = random_resized_box(rng, size, self.crop_scale) if self.train and self.crop_scale else None
+        box = random_resized_box(rng, size, self.crop_scale) if rng is not None and self.crop_scale else None
         item: dict = {"label": self.labels[i], "index": i}
         for m in self.modalities:
             x = arr[self.held.index(m), idx]  # [T, S, S, 3]
@@ -128,6 +128,6 @@ class ClipDataset(Dataset):
                     ]
                 )
             if flip:
-                x = MODALITIES[m].flip(x)
+                x = get(m).flip(x)
             item[m] = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
         return item

@@ -107,6 +107,11 @@ class Body:
     joints: np.ndarray
 
 
+def _head(ints: list[int], lean: tuple[float, float]) -> tuple[int, int, int, int, int, int, int, float, float, int]:
+    """A body line's fields in :class:`Body`'s order: seven integers, the lean x and y, the tracking state."""
+    return ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], ints[6], lean[0], lean[1], ints[7]
+
+
 def _ints(tokens: Sequence[str]) -> list[int]:
     return [int(t) for t in tokens]
 
@@ -156,7 +161,8 @@ def read_skeleton(path: str | Path) -> list[list[Body]]:
         bodies = []
         for _ in range(n_bodies):
             bt = next_tokens(10, "body line")
-            head = parse(lambda t: (int(t[0]), *_ints(t[1:7]), float(t[7]), float(t[8]), int(t[9])), bt, "body line")
+            ints = parse(lambda t: _ints([*t[:7], t[9]]), bt, "body line")
+            lean = parse(lambda t: (float(t[7]), float(t[8])), bt, "body line")
             n_joints = parse(lambda t: int(t[0]), next_tokens(1, "joint count"), "joint count")
             if n_joints != NUM_JOINTS:
                 raise DataError(path, f"expected {NUM_JOINTS} joints, found {n_joints}", line=pos)
@@ -170,7 +176,7 @@ def read_skeleton(path: str | Path) -> list[list[Body]]:
                 joints = np.empty((NUM_JOINTS, 12), dtype=np.float64)
                 for j in range(NUM_JOINTS):
                     joints[j] = parse(lambda t: [float(v) for v in t], next_tokens(12, "joint line"), "joint line")
-            bodies.append(Body(*head, joints=joints))
+            bodies.append(Body(*_head(ints, lean), joints=joints))
         frames.append(bodies)
     if any(line.strip() for line in lines[pos:]):
         raise DataError(path, "unexpected data after the last frame", line=pos + 1)

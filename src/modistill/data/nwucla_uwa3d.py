@@ -109,7 +109,10 @@ def scan_uwa3d(root: Path) -> list[dict]:
             depth[d.name] = d
     out = []
     for vid in sorted(set(rgb) & set(depth)):
-        a, s, v, _ = (int(g) for g in UWA3D_RE.fullmatch(vid).groups())
+        m = UWA3D_RE.fullmatch(vid)
+        if m is None:
+            continue
+        a, s, v, _ = (int(g) for g in m.groups())
         if not 1 <= a <= len(UWA3D_NAMES):
             continue
         out.append(

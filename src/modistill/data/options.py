@@ -20,9 +20,12 @@ class PrepareOptions:
     crop: str = "fov"  # fov: the paper's RGB∩depth view; person: data.person_box
     person_padding: float = 0.25  # data.person_box.PERSON_PADDING
 
-    def settings(self) -> dict:
-        """What the cache records of these options (``cache.json``); the modalities only when they are not the
-        default pair, so that caches made before modalities were named resume unchanged."""
+    def settings(self, reader: str) -> dict:
+        """What the cache records of these options (``cache.json``): the modalities only when they are not the
+        default pair, so that caches made before modalities were named resume unchanged, and each modality's own
+        settings under its name. ``reader``: ``ntu`` or ``pairs``."""
+        from modistill.data import modalities
+
         out = {
             "size": self.size,
             "frames": self.frames,
@@ -33,11 +36,10 @@ class PrepareOptions:
             out["modalities"] = list(self.modalities)
         if self.crop != "fov":
             out["crop"] = {"policy": self.crop, "padding": self.person_padding}
-        if "pose" in self.modalities:
-            from modistill.data.modalities import POSE_ENCODING
-            from modistill.data.pose import POSE_SIGMA
-
-            out["pose"] = {"encoding": POSE_ENCODING, "sigma": self.pose_sigma or POSE_SIGMA, "joints": "ntu25"}
+        for name in self.modalities:
+            own = modalities.get(name).settings(self, reader)
+            if own:
+                out[name] = own
         return out
 
     def validate(self) -> None:
@@ -52,12 +54,13 @@ class PrepareOptions:
             raise UserError(f"prepare: --frames must be between 1 and 256, got {self.frames}")
         if self.depth_encoding not in DEPTH_ENCODINGS:
             raise UserError(f"prepare: --depth-encoding must be one of {DEPTH_ENCODINGS}")
-        from modistill.data.modalities import MODALITIES
+        from modistill.data.modalities import privileged_names
 
-        unknown = [m for m in self.modalities if m not in MODALITIES]
+        known = privileged_names()
+        unknown = [m for m in self.modalities if m not in ("rgb", *known)]
         if unknown or "rgb" not in self.modalities or len(set(self.modalities)) != len(self.modalities):
             raise UserError(
-                f"prepare: --modalities must list rgb and any of {sorted(set(MODALITIES) - {'rgb'})} once each, "
+                f"prepare: --modalities must list rgb and any of {', '.join(known)} once each, "
                 f"got {','.join(self.modalities)}"
             )
         if self.pose_sigma is not None and not 0 < self.pose_sigma <= 0.25:

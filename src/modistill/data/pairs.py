@@ -1,7 +1,8 @@
 """Users' own paired data: a CSV manifest of RGB + privileged-modality videos or frame folders.
 
 Columns (header required): ``id,label,rgb,depth`` and optionally ``subject,view,split``, ``pose`` (a
-keypoints JSON file per video, for ``--modalities rgb,depth,pose``; format in :func:`read_keypoints`) and
+keypoints JSON file per video, for ``--modalities rgb,depth,pose`` or ``rgb,pose``; format in
+:func:`read_keypoints`) and
 ``x0,y0,x1,y1`` (the tight box around every person over the video, in the RGB frame's pixels, for ``--crop
 person``; without it the box is the one around the row's keypoints). Paths are
 relative to the CSV's folder. ``rgb``/``depth`` may be a video file (anything PyAV reads), a folder of images or a
@@ -20,6 +21,7 @@ from __future__ import annotations
 import csv
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -34,9 +36,11 @@ from modistill.data.cache import (
     prepare_lock,
     write_clip,
 )
-from modistill.data.encode import crop_resize, depth_range, encode_depth
+from modistill.data.encode import crop_resize, depth_range
+from modistill.data.modalities import Keypoints, Material, encode_clip
 from modistill.data.ntu import drop_impossible_depth
-from modistill.data.pose import LAYOUTS, JointLayout, render_pose, to_clip_pixels
+from modistill.data.options import PrepareOptions
+from modistill.data.pose import LAYOUTS, JointLayout, to_clip_pixels
 from modistill.errors import DataError, UserError
 from modistill.utils.io import read_text
 
@@ -131,7 +135,8 @@ def read_keypoints(path: Path) -> tuple[list[list[np.ndarray]], JointLayout]:
                 raise DataError(path, f"frame {t}: a body of {len(body)} joints, another of {count}")
             drawn.append(joints)
         out.append(drawn)
-    name = data.get("layout") if isinstance(data, dict) and "layout" in data else {17: "coco17", 25: "ntu25"}.get(count)
+    by_count = {17: "coco17", 25: "ntu25"}.get(count or 0)
+    name = data.get("layout") if isinstance(data, dict) and "layout" in data else by_count
     if count is None:
         name = name or "coco17"  # no body in any frame: every pose image is blank whatever the layout
     if name not in LAYOUTS or (count is not None and len(LAYOUTS[name].sides) != count):
@@ -203,7 +208,7 @@ def _read(src: Path, k: int, limit: int) -> tuple[list[np.ndarray], int, np.ndar
             if img.ndim == 3 and img.shape[2] == 4:
                 img = img[:, :, :3]
             if img.dtype == np.uint16 and img.ndim == 3:  # 16-bit colour: scale to 8 bits like any viewer
-                img = (img >> 8).astype(np.uint8)
+                img = (img // 256).astype(np.uint8)
             if img.dtype == np.uint8:
                 img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB if img.ndim == 2 else cv2.COLOR_BGR2RGB)
             imgs.append(img)
@@ -212,8 +217,17 @@ def _read(src: Path, k: int, limit: int) -> tuple[list[np.ndarray], int, np.ndar
     return frames, n, np.asarray(idx)
 
 
-def _job_name(job) -> str:
-    return job[0]["id"]
+@dataclass(frozen=True)
+class _Job:
+    """One row to prepare."""
+
+    row: dict
+    cache: Path
+    options: PrepareOptions
+
+
+def _job_name(job: _Job) -> str:
+    return job.row["id"]
 
 
 def _person_box(rec: dict, rgb_shape: tuple, padding: float) -> tuple[tuple[float, float, float, float], dict]:
@@ -250,8 +264,8 @@ def _cut(img: np.ndarray, frac: tuple[float, float, float, float] | None, size: 
     return crop_resize(img, (frac[0] * w, frac[1] * h, frac[2] * w, frac[3] * h), size, nearest)
 
 
-def _process(job) -> dict:
-    rec, cache, size, frames, encoding, modalities, person_padding = job
+def _process(job: _Job) -> dict:
+    rec, size, frames = job.row, job.options.size, job.options.frames
     out_rec = {k: rec[k] for k in ("label", "subject", "view", "split")} | {
         "name": rec["id"],
         "status": "failed",
@@ -270,54 +284,58 @@ def _process(job) -> dict:
                 rgb, n_rgb, idx = _read(rgb_src, frames, min(n_rgb, n_dep))
             out_rec["reason"] = f"frame counts differ (rgb {n_rgb}, privileged {n_dep}); using the common length"
         frac = box = None
-        if person_padding is not None:
-            box, out_rec["person_box"] = _person_box(rec, rgb[0].shape, person_padding)
+        if job.options.crop == "person":
+            box, out_rec["person_box"] = _person_box(rec, rgb[0].shape, job.options.person_padding)
             _add_note(out_rec, out_rec["person_box"].get("note"))
             h, w = rgb[0].shape[:2]
             frac = (box[0] / w, box[1] / h, box[2] / w, box[3] / h)
             out_rec.update(crop_rgb=[round(v, 2) for v in box], rgb_size=[w, h])
-        arr = np.empty((len(modalities), frames, size, size, 3), np.uint8)
-        if dep[0].dtype == np.uint16:
+        wide = [d.dtype == np.uint16 for d in dep]
+        if any(wide) and not all(wide):
+            raise DataError(dep_src, "mixes 16-bit depth and 8-bit images")
+        depth = image = depth_mm = None
+        if all(wide):
             _add_note(out_rec, drop_impossible_depth(dep))
-            near, far = depth_range(dep)
-        for k in range(frames):
-            arr[0, k] = _cut(rgb[k], frac, size)
-            d = dep[k]
-            if d.dtype == np.uint16:
-                arr[1, k] = encode_depth(_cut(d, frac, size, nearest=True), near, far, encoding)
-            else:
-                arr[1, k] = _cut(d, frac, size)
-        if "pose" in modalities:
-            arr[modalities.index("pose")], note = _pose(rec, idx, rgb[0].shape, size, box)
-            _add_note(out_rec, note)
+            depth_mm = depth_range(dep)
+            depth = np.stack([_cut(d, frac, size, nearest=True) for d in dep])
+        else:
+            image = np.stack([_cut(d, frac, size) for d in dep])
+        material = Material(
+            rgb_src,
+            job.options,
+            np.stack([_cut(f, frac, size) for f in rgb]),
+            [int(i) for i in idx],
+            depth=depth,
+            depth_range=depth_mm,
+            image=image,
+            keypoints=None if rec["pose"] is None else lambda: _keypoints(rec, idx, rgb[0].shape, size, box, out_rec),
+            missing={
+                "keypoints": "no keypoints file in the pose column",
+                "depth": "the depth column holds 8-bit images, not 16-bit depth",
+            },
+        )
+        arr, notes = encode_clip(material, job.options.modalities)
+        for n in notes:
+            _add_note(out_rec, n)
         fps = None if _frame_files(rgb_src) is not None else video.frame_rate(rgb_src)  # image folders have none
         out_rec.update(status="ok", rgb_frames=n_rgb, depth_frames=n_dep, fps=fps)
-        write_clip(cache, rec["id"], arr, out_rec)
+        write_clip(job.cache, rec["id"], arr, out_rec)
     except (DataError, ValueError, OSError) as e:
         out_rec["status"] = "failed"
         out_rec["reason"] = str(e).splitlines()[0] if str(e) else type(e).__name__
     return out_rec
 
 
-def _pose(rec: dict, idx: np.ndarray, rgb_shape: tuple, size: int, box=None) -> tuple[np.ndarray, str | None]:
-    """Pose images of the sampled frames from the row's keypoints file, in the RGB frame's crop (``box``, pixels;
-    None: the whole frame), and a note naming the frames left blank."""
-    if rec["pose"] is None:
-        raise DataError(Path(rec["rgb"]), "no keypoints file in the pose column (needed for --modalities ...,pose)")
+def _keypoints(rec: dict, idx: np.ndarray, rgb_shape: tuple, size: int, box, out_rec: dict) -> Keypoints:
+    """The bodies of the sampled frames from the row's keypoints file, in the pixels of the clip cut from the RGB
+    frame's crop (``box``, pixels; None: the whole frame); impossible keypoints are dropped and noted."""
     frames, layout = read_keypoints(Path(rec["pose"]))
     h, w = rgb_shape[:2]
-    dropped = drop_impossible_keypoints(frames, (w, h))
-    out = np.zeros((len(idx), size, size, 3), np.uint8)
-    blank = []
-    for k, i in enumerate(idx):
-        region = box or (0.0, 0.0, float(w), float(h))
-        bodies = [to_clip_pixels(b, region, size) for b in (frames[i] if i < len(frames) else [])]
-        if not any(np.isfinite(b).all(1).any() for b in bodies):
-            blank.append(int(i))
-            continue
-        out[k] = render_pose(bodies, layout, size)
-    notes = [f"pose: no body in frames {blank}, left blank" if blank else None, dropped]
-    return out, "; ".join(n for n in notes if n) or None
+    _add_note(out_rec, drop_impossible_keypoints(frames, (w, h)))
+    region = box or (0.0, 0.0, float(w), float(h))
+    return Keypoints(
+        [[to_clip_pixels(b, region, size) for b in (frames[i] if i < len(frames) else [])] for i in idx], layout
+    )
 
 
 def _add_note(rec: dict, note: str | None) -> None:
@@ -343,45 +361,19 @@ def drop_impossible_keypoints(frames: list[list[np.ndarray]], frame_wh: tuple[in
     return f"pose: {n} keypoint(s) with impossible coordinates dropped" if n else None
 
 
-def prepare_pairs(
-    manifest: str | Path,
-    out: str | Path,
-    size: int = 224,
-    frames: int = 5,
-    depth_encoding: str = "jet",
-    workers: int = 1,
-    show_progress: bool = True,
-    modalities: tuple[str, ...] = ("rgb", "depth"),
-    crop: str = "fov",
-    person_padding: float = 0.25,
-) -> dict:
-    """Build or resume a cache (same format as ``prepare ntu``) from a pairs CSV; ``modalities``: rgb,depth, and
-    pose from the ``pose`` column's keypoint files; ``crop``: ``fov`` stores whole frames (the two modalities are
-    registered), ``person`` the person crop of each row's box columns or keypoints."""
-    from modistill.data.prepare import PrepareOptions, process_videos
+def prepare_pairs(manifest: str | Path, out: str | Path, opts: PrepareOptions, show_progress: bool = True) -> dict:
+    """Build or resume a cache (same format as ``prepare ntu``) from a pairs CSV. Every modality reads the row's
+    files: depth the ``depth`` column (16-bit depth, or 8-bit images stored as given), pose the ``pose`` column's
+    keypoint files. ``opts.crop``: ``fov`` stores whole frames (the two modalities are registered), ``person`` the
+    person crop of each row's box columns or keypoints."""
+    from modistill.data.prepare import process_videos
 
-    opts = PrepareOptions(
-        size, frames, depth_encoding, workers=workers, modalities=modalities, crop=crop, person_padding=person_padding
-    )
     opts.validate()
-    settings = opts.settings() | {"benchmark": "pairs"}
-    if "pose" in settings:
-        settings["pose"] = settings["pose"] | {"joints": "the keypoint files' (coco17 or ntu25)"}
-    if tuple(modalities[:2]) != ("rgb", "depth"):
-        raise UserError(
-            "prepare pairs: --modalities is rgb,depth or rgb,depth,pose (the CSV's depth column is required)"
-        )
     records, class_names, bad_rows = read_pairs_csv(manifest)
     cache = Path(out)
     make_cache_dir(cache)
     with prepare_lock(cache):
-        open_cache(
-            cache,
-            settings,
-            class_names,
-            Path(manifest),
-            "pairs",
-        )
+        open_cache(cache, opts.settings("pairs") | {"benchmark": "pairs"}, class_names, Path(manifest), "pairs")
         clean_stale(cache)
         done: dict[str, dict] = {}  # rebuilt from the CSV: finished rows come back from their clips' records
         for key, reason in bad_rows:
@@ -392,9 +384,8 @@ def prepare_pairs(
             if rec is not None:  # the CSV's label, subject, view and split win over the stored ones
                 done[r["id"]] = rec | {k: r[k] for k in ("label", "subject", "view", "split")}
             else:
-                padding = person_padding if crop == "person" else None
-                todo.append((r, cache, size, frames, depth_encoding, list(modalities), padding))
-        return process_videos(_process, todo, _job_name, cache, done, len(records), workers, show_progress, time.time())
+                todo.append(_Job(r, cache, opts))
+        return process_videos(_process, todo, _job_name, cache, done, len(records), opts, show_progress, time.time())
 
 
 def split_pairs(records: dict[str, dict]) -> dict[str, list[str]]:

@@ -13,6 +13,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ from modistill.data.cache import (
     write_clip,
     write_manifest,
 )
-from modistill.data.encode import aligned_pair, depth_range
+from modistill.data.encode import crop_resize, depth_range
+from modistill.data.modalities import Keypoints, Material, encode_clip, import_modules, modules_of
 from modistill.data.options import PrepareOptions
 from modistill.data.person_box import joint_box
 from modistill.data.splits import BENCHMARKS
@@ -125,18 +127,17 @@ def _process(job) -> dict:
         else:
             crop = intersection_crop(al, rgb_wh, depth_wh)
         near, far = depth_range(depth)
-        mods = list(opts.modalities)
-        out = np.empty((len(mods), opts.frames, opts.size, opts.size, 3), np.uint8)
-        for k in range(opts.frames):
-            out[0, k], _, d = aligned_pair(rgb[k], depth[k], crop, opts.size, near, far, opts.depth_encoding)
-            if "depth" in mods:
-                out[mods.index("depth"), k] = d
-        if "pose" in mods:
-            out[mods.index("pose")], blank = _pose_frames(
-                layout.skeleton(name), idx, crop.rgb, (rgb[0].shape[1], rgb[0].shape[0]), opts
-            )
-            if blank:
-                notes.append(f"pose: {blank}")
+        material = Material(
+            layout.rgb(name),
+            opts,
+            np.stack([crop_resize(f, crop.rgb, opts.size) for f in rgb]),
+            [int(i) for i in idx],
+            depth=np.stack([crop_resize(d, crop.depth, opts.size, nearest=True) for d in depth]),
+            depth_range=(near, far),
+            keypoints=lambda: _skeleton_keypoints(layout.skeleton(name), idx, crop.rgb, rgb_wh, opts.size),
+        )
+        out, encoded = encode_clip(material, opts.modalities)
+        notes += encoded
         rec.update(
             status="ok",
             reason="; ".join(notes) or None,
@@ -172,34 +173,29 @@ def _person_crop(
     return person_crop(al, sq, rgb_wh, depth_wh)
 
 
-def _pose_frames(
-    skeleton: Path, idx: np.ndarray, box: tuple[float, float, float, float], rgb_size: tuple[int, int], opts
-) -> tuple[np.ndarray, str | None]:
-    """Pose images of the sampled frames from the skeleton's colour joint coordinates (every body, joints that
-    are not tracked left out), cut by the RGB crop ``box``; and a note naming the frames left blank."""
+def _skeleton_keypoints(
+    skeleton: Path, idx: np.ndarray, box: tuple[float, float, float, float], rgb_size: tuple[int, int], size: int
+) -> Keypoints:
+    """The bodies of the sampled frames from the skeleton's colour joint coordinates (joints that are not tracked
+    left out), in the pixels of the clip cut by the RGB crop ``box``."""
     from modistill.data.align import COLOR_REF
-    from modistill.data.pose import NTU25, POSE_SIGMA, render_pose, to_clip_pixels
+    from modistill.data.pose import NTU25, to_clip_pixels
 
-    out = np.zeros((len(idx), opts.size, opts.size, 3), np.uint8)
     try:
         frames = ntu.read_skeleton(skeleton)
     except DataError as e:
-        return out, f"every frame blank: skeleton unusable ({e.problem})"
+        return Keypoints([], NTU25, f"skeleton unusable ({e.problem})")
     ntu.drop_impossible_joints(frames)  # the skeleton pass noted them in the record
     scale = np.array([rgb_size[0] / COLOR_REF[0], rgb_size[1] / COLOR_REF[1]])
-    blank = []
-    for k, i in enumerate(idx):
-        bodies = frames[int(i)] if int(i) < len(frames) else []
+    out = []
+    for i in idx:
         drawn = []
-        for b in bodies:
+        for b in frames[int(i)] if int(i) < len(frames) else []:
             xy = b.joints[:, 5:7] * scale
             xy[(b.joints[:, 11] == 0) | ~np.isfinite(xy).all(1)] = np.nan
-            drawn.append(to_clip_pixels(xy, box, opts.size))
-        if not any(np.isfinite(j).all(1).any() for j in drawn):
-            blank.append(int(i))
-            continue
-        out[k] = render_pose(drawn, NTU25, opts.size, opts.pose_sigma or POSE_SIGMA)
-    return out, f"no body in frames {blank}, left blank" if blank else None
+            drawn.append(to_clip_pixels(xy, box, size))
+        out.append(drawn)
+    return Keypoints(out, NTU25)
 
 
 def _nearest_present(wanted: list[int], present: list[int]) -> tuple[list[int], list[int]]:
@@ -241,7 +237,7 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
     with prepare_lock(cache):
         open_cache(
             cache,
-            opts.settings(),
+            opts.settings("ntu"),
             class_names,
             root,
             "synthetic" if (root / "synth.json").exists() else "ntu",
@@ -279,9 +275,7 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
         t0 = time.time()
 
         # One pool for both passes; its workers give their video decoders cores // workers threads each.
-        with worker_pool(
-            min(opts.workers, max(len(todo), 1)), video.set_decode_threads, (video.threads_per_worker(opts.workers),)
-        ) as pool:
+        with _pool(opts, len(todo)) as pool:
             scans = {}
             scan_jobs = [(root, n) for n in todo]
             for r in progress(
@@ -294,7 +288,7 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
                 scans[r["name"]] = r
             jobs = _clip_jobs(root, cache, todo, scans, records, opts)
             summary = process_videos(
-                _process, jobs, _job_name, cache, records, len(names), opts.workers, show_progress, t0, pool
+                _process, jobs, _job_name, cache, records, len(names), opts, show_progress, t0, pool
             )
     sources: dict[str, int] = defaultdict(int)
     for r in records.values():
@@ -302,6 +296,18 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
             sources["replaced by camera fit" if r["alignment"].get("replaced") else r["alignment"]["source"]] += 1
     summary["alignment"] = dict(sources)
     return summary
+
+
+def prepare(dataset: str, root: str | Path, out: str | Path, opts: PrepareOptions, show_progress: bool = True) -> dict:
+    """Build or resume a cache from an NTU RGB+D tree (``ntu``) or a pairs CSV (``pairs``), for the command line
+    and the API alike. Returns the summary ``modistill prepare`` prints."""
+    if dataset == "pairs":
+        from modistill.data.pairs import prepare_pairs
+
+        return prepare_pairs(root, out, opts, show_progress)
+    if dataset != "ntu":
+        raise UserError(f"prepare: the dataset is ntu or pairs, got {dataset!r}")
+    return prepare_ntu(root, out, opts, show_progress)
 
 
 def _camera_key(name: str) -> str:
@@ -346,12 +352,13 @@ def _clip_jobs(
             if person is None:
                 records[n] = _failed(n, f"no body in any skeleton frame and no other {key} video has one for a box")
                 continue
-        al, note = r["alignment"], None
+        al = r["alignment"]
+        note: str | None = None
         cam = fits.get(key)
         if al is not None and cam is not None:
-            why = implausible(Alignment.from_dict(al), cam)
-            if why:
-                note = f"aligned with the {key} camera fit ({cam['videos']} videos): {why}"
+            problem = implausible(Alignment.from_dict(al), cam)
+            if problem:
+                note = f"aligned with the {key} camera fit ({cam['videos']} videos): {problem}"
                 al = cam | {"replaced": {k: al[k] for k in ("scale", "offset_x", "offset_y")}}
         elif al is None and cam is not None:
             note = (
@@ -405,6 +412,19 @@ def _video_person_box(name: str, scan: dict, camera_boxes: list) -> dict | None:
     }
 
 
+def worker_setup(threads: int, modules: tuple[str, ...]) -> None:
+    """A prepare worker's start: its decoders' threads, and the modules of the modalities it encodes (a modality
+    registered by another module than the built-ins is unknown to a freshly started process)."""
+    video.set_decode_threads(threads)
+    import_modules(modules)
+
+
+def _pool(opts: PrepareOptions, jobs: int):
+    """The worker pool of a prepare (None for one worker: the work runs in this process)."""
+    setup = (video.threads_per_worker(opts.workers), modules_of(opts.modalities))
+    return worker_pool(min(opts.workers, max(jobs, 1)), worker_setup, setup)
+
+
 def process_videos(
     fn,
     jobs: list,
@@ -412,7 +432,7 @@ def process_videos(
     cache: Path,
     records: dict[str, dict],
     n_videos: int,
-    workers: int,
+    opts: PrepareOptions,
     show_progress: bool,
     t0: float,
     pool=None,
@@ -429,15 +449,15 @@ def process_videos(
             "reason": "worker crashed while preparing this video (out of memory, or a decoder crash)",
         }
 
-    decode = (video.set_decode_threads, (video.threads_per_worker(workers),))
-    for rec in progress(
-        run_parallel(fn, jobs, workers, *decode, pool=pool, on_crash=crashed),
-        total=len(jobs),
-        desc="prepare",
-        unit="video",
-        disable=not show_progress,
-    ):
-        records[rec["name"]] = rec
+    with _pool(opts, len(jobs)) if pool is None else nullcontext(pool) as pool:
+        for rec in progress(
+            run_parallel(fn, jobs, opts.workers, pool=pool, on_crash=crashed),
+            total=len(jobs),
+            desc="prepare",
+            unit="video",
+            disable=not show_progress,
+        ):
+            records[rec["name"]] = rec
     write_manifest(cache, records)
     elapsed = time.time() - t0
     counts: dict[str, int] = defaultdict(int)

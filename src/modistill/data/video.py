@@ -74,7 +74,7 @@ def read_rgb_frames(path: str | Path, indices: Iterable[int] | None = None) -> l
     except (av.error.FFmpegError, IndexError) as e:
         if not frames:
             raise DataError(path, f"cannot decode video ({av_reason(e)})") from None
-    if wanted is None:
+    if wanted is None or order is None:
         if not frames:
             raise DataError(path, "video has no frames")
         return [frames[i] for i in sorted(frames)]

@@ -99,7 +99,7 @@ def quantize_int8(onnx_path: str | Path, run_dir: str | Path, meta: dict, out: s
     records = load_manifest(cache)
     labels = np.array([sample_label(n, records.get(n, {})) for n in splits["test"]])
     test = _clips(cache, splits["test"], meta)
-    report = {"test_videos": len(labels), "calibration_clips": len(calibration)}
+    report: dict[str, float] = {"test_videos": len(labels), "calibration_clips": len(calibration)}
     for k, s in sessions.items():
         pred = np.concatenate([s.run(None, {"clips": test[i : i + 8]})[0].argmax(-1) for i in range(0, len(test), 8)])
         report[f"{k}_top1"] = float((pred == labels).mean())

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from modistill.config import epochs_for
+from modistill.data.modalities import settings_fields
 from modistill.errors import UserError
 from modistill.training.steps import STEPS, StepSpec, connections_for, init_for, source_steps
 from modistill.utils.io import atomic_write_text, read_json
@@ -197,9 +198,9 @@ def data_fingerprint(cache_meta: dict, splits: dict[str, list[str]], labels: dic
     settings = {
         k: cache_meta.get(k) for k in ("version", "size", "frames", "depth_encoding", "benchmark", "class_names")
     }
-    for k in ("pose", "crop"):  # only caches with pose images or a person crop: the others keep their fingerprints
-        if cache_meta.get(k):
-            settings[k] = cache_meta[k]
+    if cache_meta.get("crop"):  # only caches with a person crop: the others keep their fingerprints
+        settings["crop"] = cache_meta["crop"]
+    settings |= settings_fields(cache_meta)  # a modality's own settings (pose images'), where it has any
     return _hash({"cache": settings, "splits": {k: [[n, labels[n]] for n in v] for k, v in splits.items()}})
 
 
@@ -319,12 +320,9 @@ def run_metadata(cfg: dict, cache_meta: dict, crop: dict, fingerprint: str, clip
 
 
 def _modality_words(cache_meta: dict) -> dict[str, str]:
-    from modistill.data.modalities import MODALITIES, cache_modalities
+    from modistill.data.modalities import cache_modalities, get
 
-    words = {m: MODALITIES[m].words for m in cache_modalities(cache_meta)}
-    if "depth" in words:
-        words["depth"] = f"{cache_meta['depth_encoding']}-encoded depth uint8"
-    return words
+    return {m: get(m).words_for(cache_meta) for m in cache_modalities(cache_meta)}
 
 
 def step_keys(cfg: dict, spec: StepSpec, precision: str, data_fp: str) -> dict[str, Any]:
