@@ -10,6 +10,6 @@ VICTIM = "S001C001P002R001A002"
 
 
 def process_or_die(job):
-    if job[2] == VICTIM:
+    if job.name == VICTIM:
         os.kill(os.getpid(), signal.SIGKILL)
     return prepare._process(job)

@@ -355,7 +355,11 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print results as JSON (with windows: each input's segments and summary, at its end)",
     )
-    w = p.add_argument_group("windows over a long video or a stream")
+    _add_window_options(p.add_argument_group("windows over a long video or a stream"))
+    p.set_defaults(func=cmd_predict)
+
+
+def _add_window_options(w: argparse._ArgumentGroup) -> None:
     w.add_argument(
         "--window",
         type=float,
@@ -404,7 +408,6 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         help="decoded frames a live input may hold waiting; beyond that the oldest is dropped and counted "
         "(default 64; files are never dropped)",
     )
-    p.set_defaults(func=cmd_predict)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

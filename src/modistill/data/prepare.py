@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,32 @@ from modistill.utils.progress import progress, run_parallel, worker_pool
 log = logging.getLogger(__name__)
 
 
-def _scan_alignment(job) -> dict:
+@dataclass(frozen=True)
+class _Scan:
+    """Pass 1's job: one video's skeleton."""
+
+    root: Path
+    name: str
+
+
+@dataclass(frozen=True)
+class _Clip:
+    """Pass 2's job: one video with its alignment (own or its camera's), the notes so far and its person box."""
+
+    root: Path
+    cache: Path
+    name: str
+    alignment: dict
+    skeleton_frames: int | None
+    note: str | None
+    options: PrepareOptions
+    person: dict | None
+
+
+def _scan_alignment(job: _Scan) -> dict:
     """Pass 1: read the skeleton and estimate the per-video alignment."""
-    root, name = job
-    layout = ntu.NtuLayout(root)
+    name = job.name
+    layout = ntu.NtuLayout(job.root)
     try:
         frames = ntu.read_skeleton(layout.skeleton(name))
     except DataError as e:
@@ -65,9 +88,9 @@ def _scan_alignment(job) -> dict:
     }
 
 
-def _scan_crashed(job) -> dict:
+def _scan_crashed(job: _Scan) -> dict:
     return {
-        "name": job[1],
+        "name": job.name,
         "alignment": None,
         "skeleton_error": "worker crashed reading the skeleton",
         "skeleton_frames": None,
@@ -75,15 +98,15 @@ def _scan_crashed(job) -> dict:
     }
 
 
-def _job_name(job) -> str:
-    return job[2]
+def _job_name(job: _Clip) -> str:
+    return job.name
 
 
-def _process(job) -> dict:
+def _process(job: _Clip) -> dict:
     """Pass 2: one video → aligned crops → ``clips/<name>.npy``. Never raises for bad data: returns a record."""
-    root, cache, name, al_dict, skel_frames, note, opts, person = job
-    layout = ntu.NtuLayout(root)
-    rec = {"name": name, "status": "failed", "reason": None, "alignment": al_dict}
+    name, al_dict, skel_frames, opts, person = job.name, job.alignment, job.skeleton_frames, job.options, job.person
+    layout = ntu.NtuLayout(job.root)
+    rec: dict[str, Any] = {"name": name, "status": "failed", "reason": None, "alignment": al_dict}
     try:
         al = Alignment.from_dict(al_dict)
         present = layout.depth_numbers(name)
@@ -100,7 +123,7 @@ def _process(job) -> dict:
             raise DataError(
                 short, f"only {n} usable frames (rgb {n_rgb}, depth {n_depth}), fewer than the {opts.frames} sampled"
             )
-        notes = [note] if note else []
+        notes = [job.note] if job.note else []
         if n_rgb != n_depth or (skel_frames is not None and skel_frames != n_rgb):
             notes.append(
                 f"frame counts differ (rgb {n_rgb}, depth {n_depth}, skeleton {skel_frames}); using the first {n}"
@@ -119,6 +142,7 @@ def _process(job) -> dict:
             notes.append(far_out)
         rgb_wh, depth_wh = (rgb[0].shape[1], rgb[0].shape[0]), (depth[0].shape[1], depth[0].shape[0])
         if opts.crop == "person":
+            assert person is not None
             crop = _person_crop(al, person["box"], rgb_wh, depth_wh, opts.person_padding, layout.skeleton(name))
             rec["person_box"] = person
             rec["crop_depth"] = [round(v, 2) for v in crop.depth]
@@ -146,7 +170,7 @@ def _process(job) -> dict:
             rgb_size=[rgb[0].shape[1], rgb[0].shape[0]],
             depth_mm=[near, far],
         )
-        write_clip(cache, name, out, rec)
+        write_clip(job.cache, name, out, rec)
     except (DataError, ValueError, OSError) as e:
         rec["status"] = "failed"
         rec["reason"] = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -277,7 +301,7 @@ def prepare_ntu(root: str | Path, out: str | Path, opts: PrepareOptions, show_pr
         # One pool for both passes; its workers give their video decoders cores // workers threads each.
         with _pool(opts, len(todo)) as pool:
             scans = {}
-            scan_jobs = [(root, n) for n in todo]
+            scan_jobs = [_Scan(root, n) for n in todo]
             for r in progress(
                 run_parallel(_scan_alignment, scan_jobs, opts.workers, pool=pool, on_crash=_scan_crashed),
                 total=len(todo),
@@ -317,7 +341,7 @@ def _camera_key(name: str) -> str:
 
 def _clip_jobs(
     root: Path, cache: Path, todo: list[str], scans: dict[str, dict], records: dict[str, dict], opts: PrepareOptions
-) -> list[tuple]:
+) -> list[_Clip]:
     """Fit every camera from the own alignments of all its videos, finished earlier or scanned now; one job per
     video with an alignment (its own, or its camera's when it has none or its own is implausible), a failed
     record for the others."""
@@ -374,7 +398,7 @@ def _clip_jobs(
             log.info("%s: %s", n, note)
         if r.get("skeleton_note"):
             note = "; ".join(filter(None, [r["skeleton_note"], note]))
-        jobs.append((root, cache, n, al, r["skeleton_frames"], note, opts, person))
+        jobs.append(_Clip(root, cache, n, al, r["skeleton_frames"], note, opts, person))
     return jobs
 
 
