@@ -1,5 +1,5 @@
 """`modistill prepare ntu` / `prepare pairs`: arguments, state files of a cache, filesystem. The per-video tree
-faults (damaged videos, depth, skeletons) are in tests/test_faults.py and tests/test_prepare.py."""
+faults (damaged videos, depth, skeletons) are in tests/data/test_prepare.py."""
 
 from __future__ import annotations
 

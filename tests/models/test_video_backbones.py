@@ -190,7 +190,7 @@ REFERENCE_RTOL = 1e-10
 
 def test_the_2d_default_matches_commit_68e3e91():
     """The paper's model, built from the same seed, gives the logits, loss and gradients it gave at 68e3e91 (before
-    the stream interface and the video backbones), stored by tests/make_2d_reference.py. Both run in float64, so
+    the stream interface and the video backbones), stored by tests/models/make_2d_reference.py. Both run in float64, so
     the comparison holds on any CPU and still catches a change in the model's arithmetic."""
     from pathlib import Path
 
@@ -198,7 +198,7 @@ def test_the_2d_default_matches_commit_68e3e91():
 
     from modistill.config import CONFIG_DIR, load_config
 
-    ref = torch.load(Path(__file__).parent / "data" / "stream2d_reference.pt")
+    ref = torch.load(Path(__file__).parent / "stream2d_reference.pt")
     assert ref["commit"].startswith("68e3e91")
 
     def same(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -14,15 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from colour_model import PEOPLE_BOXES, ColourModel, frames_of, two_people, write_video
 
 import modistill.deploy.predict as predict_mod
 from modistill.cli import main
 from modistill.deploy.timeline import frame_labels
 from modistill.deploy.tracks import DetectedPeople, GivenPeople
 from modistill.deploy.windowed import WindowedPredictor, WindowOptions
-
-sys.path.insert(0, str(Path(__file__).parent))
-from colour_model import PEOPLE_BOXES, ColourModel, frames_of, two_people, write_video  # noqa: E402
 
 THREE = [("red", 100), ("green", 80), ("blue", 120)]
 

@@ -27,7 +27,7 @@ from modistill.training.module import StepModule
 from modistill.training.run import data_fingerprint
 from modistill.training.runner import run_training
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parents[1]
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""Write the 2D default's reference outputs (tests/data/stream2d_reference.pt) with the code of the checkout it is
+"""Write the 2D default's reference outputs (tests/models/stream2d_reference.pt) with the code of the checkout it is
 run in. Run once at commit 68e3e91 (before the stream interface and the video backbones):
-``PYTHONPATH=<checkout of 68e3e91>/src python tests/make_2d_reference.py``. Only API present at both commits
+``PYTHONPATH=<checkout of 68e3e91>/src python tests/models/make_2d_reference.py``. Only API present at both commits
 is used: the paper config, ``StepModule``, its ``forward`` and ``compute_loss``.
 
 The network runs in float64 (weights initialised in float32 from the seed, then widened; every layer's input
@@ -77,6 +77,6 @@ if __name__ == "__main__":
         "cpu": torch.backends.cpu.get_cpu_capability(),
         "outputs": outputs(cfg),
     }
-    dest = Path(__file__).parent / "data" / "stream2d_reference.pt"
+    dest = Path(__file__).parent / "stream2d_reference.pt"
     torch.save(ref, dest)
     print(f"wrote {dest} from {commit}")

@@ -11,7 +11,7 @@ import pytest
 from modistill.cli import build_parser, main
 from modistill.config import SCHEMA, allowed, reference_markdown
 
-DOCS = Path(__file__).parents[1] / "docs"
+DOCS = Path(__file__).parents[2] / "docs"
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -95,7 +95,7 @@ def test_completion_script_lists_the_commands(shell, capsys):
 def test_packaging_declares_posix_and_ships_type_information():
     import tomllib
 
-    root = Path(__file__).parents[1]
+    root = Path(__file__).parents[2]
     project = tomllib.loads((root / "pyproject.toml").read_text())
     assert "Operating System :: POSIX" in project["project"]["classifiers"]
     assert "py.typed" in project["tool"]["setuptools"]["package-data"]["modistill"]

@@ -1,6 +1,6 @@
 """A crafted action model for the window and stream tests: its logits are the clip's mean colour, so the action
 in any window is known exactly (red, green, blue). Also writes the test videos, and runs the real command line
-with this model in place of a trained one (``python tests/colour_model.py predict ...``), for tests that need a
+with this model in place of a trained one (``python tests/deploy/colour_model.py predict ...``), for tests that need a
 process of their own (signals)."""
 
 from __future__ import annotations
