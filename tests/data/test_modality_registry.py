@@ -23,8 +23,8 @@ from modistill.data.options import PrepareOptions
 from modistill.data.pairs import prepare_pairs
 from modistill.data.prepare import prepare_ntu
 from modistill.errors import UserError
+from modistill.training.fingerprint import data_fingerprint
 from modistill.training.module import StepModule
-from modistill.training.run import data_fingerprint
 from modistill.training.runner import run_training
 
 TESTS = Path(__file__).parents[1]

@@ -20,7 +20,7 @@ from modistill.deploy.bundle import bundle_from_run, validate_meta
 from modistill.deploy.detector import load_detector
 from modistill.deploy.video import camera_clip, sampled_frames
 from modistill.errors import DataError, UserError
-from modistill.training.run import data_fingerprint
+from modistill.training.fingerprint import data_fingerprint
 from modistill.training.runner import run_training
 
 S = 32

@@ -275,7 +275,7 @@ def test_a_second_prepare_on_the_same_cache_is_refused(tiny_ntu, tmp_path, capsy
     import fcntl
 
     from modistill.cli import main
-    from modistill.training.runner import dataset_splits
+    from modistill.training.data import dataset_splits
 
     cache = tmp_path / "cache"
     prepare_ntu(tiny_ntu, cache, PrepareOptions(size=32, frames=3), show_progress=False)

@@ -11,8 +11,8 @@ import time
 import pytest
 from faultkit import TINY_TRAIN, train_cmd
 
+from modistill.training.data import _quiet_worker
 from modistill.training.run import RUN_LOCK, run_lock
-from modistill.training.runner import _quiet_worker
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "tune"])

@@ -185,7 +185,7 @@ CLIPS = [
 def test_damaged_clips_name_the_clip(cli, cache_copy, tmp_path, what, damage, fragment, workers):
     splits_run = tmp_path / "probe"
     from modistill.config import load_config
-    from modistill.training.runner import dataset_splits
+    from modistill.training.data import dataset_splits
 
     splits, *_ = dataset_splits(load_config(None, [f"data.cache={cache_copy}", "data.frames=3"]))
     name = splits["train"][0]

@@ -60,7 +60,7 @@ def test_the_ensembles_second_stream_starts_from_another_seed(small_cache, tmp_p
     """Its own initialisation, not a copy of the step-1 RGB stream's: the two networks of the ensemble differ."""
     import torch
 
-    from modistill.training.runner import step_seed
+    from modistill.training.data import step_seed
 
     cfg = tiny_cfg(small_cache, "steps=[step1_rgb]", "variants=[ens_rgb2]", "train.step_epochs={ens_rgb2: 1}")
     assert step_seed(cfg, "ens_rgb2") == cfg["seed"] + 1 and step_seed(cfg, "step1_rgb") == cfg["seed"]

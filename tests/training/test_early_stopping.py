@@ -10,7 +10,7 @@ import torch
 from helpers import tiny_cfg
 
 from modistill.errors import UserError
-from modistill.training.run import step_records
+from modistill.training.fingerprint import step_records
 from modistill.training.runner import run_training
 
 LONG = ("steps=[step1_rgb]", "train.epochs=30", "train.ema_decay=0")

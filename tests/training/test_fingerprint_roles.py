@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from modistill.config import CONFIG_DIR, SCHEMA, load_config
-from modistill.training.run import FINGERPRINT_ROLES, step_records, world_size
+from modistill.training.fingerprint import FINGERPRINT_ROLES, step_records, world_size
 
 
 def test_every_config_key_has_exactly_one_fingerprint_role():

@@ -16,7 +16,7 @@ from modistill.data.dataset import ClipDataset, random_resized_box, sample_frame
 from modistill.data.splits import split_ntu
 from modistill.errors import UserError
 from modistill.evaluation.claims import check_claims, paired_bootstrap, t95
-from modistill.training.run import step_records
+from modistill.training.fingerprint import step_records
 from modistill.training.runner import run_training
 from modistill.training.schedule import lr_factor
 

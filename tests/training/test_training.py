@@ -572,7 +572,7 @@ def test_classification_scores_by_hand():
 
 
 def test_a_thin_split_is_warned_about(small_cache, caplog):
-    from modistill.training.runner import dataset_splits
+    from modistill.training.data import dataset_splits
 
     with caplog.at_level("WARNING"):
         dataset_splits(load_config(None, [f"data.cache={small_cache}", "data.frames=3"]))

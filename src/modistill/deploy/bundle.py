@@ -22,9 +22,9 @@ from modistill.errors import NonFiniteError, UserError
 from modistill.models.backbone import list_backbones, make_stream
 from modistill.models.multistream import RGBOnly
 from modistill.models.preprocess import normalize
-from modistill.training.run import RunInfo
+from modistill.training.run import WEIGHTS, RunInfo
 from modistill.training.steps import DEPLOYABLE
-from modistill.utils.io import atomic_write, load_tensors
+from modistill.utils.io import atomic_write
 
 FORMAT = "modistill-rgb/2"
 PREPROCESS = {
@@ -178,8 +178,8 @@ def bundle_from_run(run_dir: str | Path, step: str = "step4") -> tuple[dict[str,
         raise UserError(f"only {DEPLOYABLE} are RGB-only models, not {step!r}")
     run = RunInfo(run_dir)
     rec = run.step(step)
-    weights = run.dir / step / "weights.pt"
-    state = load_tensors(weights, f"retrain {step} (--retrain-from {step})")
+    weights = run.dir / step / WEIGHTS
+    state = run.weights(step)
     # float32 whatever the training precision (bf16-true, 64-true): the ONNX graph and PyTorch deploy in float32
     state = {
         k.removeprefix("net."): v.float() if v.is_floating_point() else v

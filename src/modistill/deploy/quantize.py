@@ -18,7 +18,7 @@ from modistill.data.dataset import sample_label
 from modistill.data.video import evenly_spaced
 from modistill.errors import UserError
 from modistill.training.run import RunInfo
-from modistill.utils.io import atomic_write, read_json
+from modistill.utils.io import atomic_write
 
 if TYPE_CHECKING:
     import onnx
@@ -78,7 +78,7 @@ def quantize_int8(onnx_path: str | Path, run_dir: str | Path, meta: dict, out: s
     cache = Path(run.meta["data"]["cache"])
     if not (cache / "cache.json").exists():
         raise UserError(f"{cache}: the run's cache is gone; int8 calibration reads its training clips")
-    splits = read_json(run.dir / "splits.json", "retrain into a new --run-dir")
+    splits = run.splits()
     calibration = spread(splits["train"], CALIBRATION_CLIPS)
     proto = int8_graph(onnx_path, _clips(cache, calibration, meta))
     entry = proto.metadata_props.add()

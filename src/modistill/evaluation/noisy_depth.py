@@ -21,7 +21,7 @@ from modistill.data.dataset import ClipDataset
 from modistill.data.encode import depth_palette
 from modistill.errors import UserError
 from modistill.training.module import StepModule
-from modistill.utils.io import load_tensors
+from modistill.training.run import step_weights
 
 NOISE_WHERE = {
     "depth": "the depth map in millimetres, before encoding (paper)",
@@ -104,7 +104,7 @@ def noisy_depth_accuracies(
         codec = DepthCodec(encoding)
         ranges = _depth_ranges(d["cache"], test_names)
     module = StepModule("step2", cfg, num_classes, ema=False)
-    state = load_tensors(Path(run_dir) / "step2" / "weights.pt", "retrain step2 (--retrain-from step2)")
+    state = step_weights(Path(run_dir), "step2")
     module.load_state_dict(state)
     module.eval()
     priv = cfg["model"]["privileged"]  # encoded noise only, for another modality than depth (config check)

@@ -1,4 +1,8 @@
-"""The run folder's own description, so that it travels with the run.
+"""The run folder's format: what a run writes, reads back and locks, so that it travels with the run.
+
+Files: ``run.json`` (below), ``config.yaml`` (the resolved config), ``splits.json``; per step ``step.json`` (its
+fingerprint, :mod:`modistill.training.fingerprint`), ``config.yaml``, ``checkpoints/``, ``logs/``, ``weights.pt``
+(the selected model's tensors, what later steps start from) and ``metrics.json`` (written last: the step is done).
 
 ``run.json`` holds everything a later stage needs: input size, frames and how they are sampled, the modality
 encodings, the RGB crop policy and the deploy crop, the class names, the cache (absolute path and a fingerprint
@@ -10,133 +14,25 @@ fingerprint is unchanged.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import platform
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from modistill.config import epochs_for
-from modistill.data.modalities import settings_fields
 from modistill.errors import UserError
-from modistill.training.steps import STEPS, StepSpec, connections_for, init_for, source_steps
-from modistill.utils.io import atomic_write_text, read_json
+from modistill.training.steps import STEPS, dependants
+from modistill.utils.io import atomic_write, atomic_write_text, load_tensors, read_json
 from modistill.utils.lock import exclusive_lock
 from modistill.utils.ranks import is_launch_process
 
 RUN_FORMAT = "modistill-run/1"
+CONFIG, RUN_JSON, SPLITS = "config.yaml", "run.json", "splits.json"
+STEP_JSON, METRICS, WEIGHTS = "step.json", "metrics.json", "weights.pt"
 FULL_FRAME = [0.0, 0.0, 1.0, 1.0]
-# Config keys that change what every step learns. Hardware, logging and worker settings are left out: they do
-# not change the result on one device type (the precision, which does, is resolved and included).
-STEP_KEYS = (
-    "seed",
-    "data.benchmark",
-    "data.protocol",
-    "data.validation",
-    "data.val_per_class",
-    "data.exclude_list",
-    "data.frames",
-    "data.train_sampling",
-    "data.flip",
-    "model.arch",
-    "model.width",
-    "model.temporal",
-    "train.optimizer",
-    "train.lr",
-    "train.weight_decay",
-    "train.lr_drop_epoch",
-    "train.lr_drop_factor",
-    "train.batch_size",
-    "train.epochs",
-    "train.precision",
-    "train.limit_train_batches",
-)
-# Training levers added after the first runs: in a step's fingerprint only when set to something other than their
-# default, so that the steps of a run that does not use them keep their fingerprints.
-RECIPE_KEYS = (
-    "data.val_performers",
-    "data.crop_scale",
-    "model.zero_init_residual",
-    "train.schedule",
-    "train.warmup_epochs",
-    "train.label_smoothing",
-    "train.ema_decay",
-    "train.patience",
-)
-DISTILL_KEYS = (
-    "distill.alpha",
-    "distill.lambda",
-    "distill.temperature",
-    "distill.t2_scaling",
-    "distill.hall_layers",
-    "distill.hall_reduction",
-    "distill.hall_weight",
-)
-
-# Keys in a step's fingerprint only where the step uses them (step_keys says when): its start, its connection, the
-# modality of its privileged stream, where its hallucination stream starts, its epochs.
-CONDITIONAL_KEYS = (
-    "model.pretrained",
-    "model.connection",
-    "model.privileged",
-    "distill.hall_init",
-    "train.step_epochs",
-)
-# Keys that set how many processes share a step, and so its global batch: in the fingerprint as the resolved world
-# size when it is above 1 (a one-process step keeps the fingerprint it had).
-GLOBAL_BATCH_KEYS = ("train.devices", "train.num_nodes")
-# Keys of the run, not of a step: its name, its cache (whose content the data fingerprint holds), which steps it
-# trains, and how it is evaluated.
-RUN_KEYS = ("name", "data.cache", "steps", "variants", "evaluate.noise_sigma2", "evaluate.void", "evaluate.noise_on")
-# Keys that change how a step runs, not what it learns.
-NO_EFFECT_KEYS = (
-    "data.workers",
-    "train.accelerator",
-    "train.strategy",
-    "train.log_every_n_steps",
-    "train.loggers",
-    "train.progress",
-    "train.compile",
-    "train.cpu_keep_freed_memory",
-)
-# Every config key has exactly one of these roles (a test checks it): a new key must say whether a step that
-# trained without it can be reused.
-FINGERPRINT_ROLES = {
-    "step": STEP_KEYS,
-    "step, when set": RECIPE_KEYS,
-    "step, when distilling": DISTILL_KEYS,
-    "step, when used": CONDITIONAL_KEYS,
-    "step, as the world size": GLOBAL_BATCH_KEYS,
-    "run": RUN_KEYS,
-    "none": NO_EFFECT_KEYS,
-}
-
-
-def world_size(cfg: dict) -> int:
-    """How many processes train a step: torchrun's or the scheduler's WORLD_SIZE, else the configured devices
-    (auto and -1: every visible GPU, or one process on the CPU) times the nodes."""
-    if os.environ.get("WORLD_SIZE", "").isdigit():
-        return max(1, int(os.environ["WORLD_SIZE"]))
-    t = cfg["train"]
-    devices = t["devices"]
-    if isinstance(devices, list):
-        n = len(devices)
-    elif devices in ("auto", -1, "-1"):
-        import torch
-
-        gpu = t["accelerator"] in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-        n = torch.cuda.device_count() if gpu else 1
-    else:
-        n = int(devices)
-    return max(1, n) * int(t["num_nodes"])
-
-
 RUN_LOCK = ".lock"
 
 
@@ -170,17 +66,6 @@ def run_lock(run_dir: str | Path, command: str) -> Iterator[None]:
                 folder.rmdir()
 
 
-def _get(cfg: dict, dotted: str) -> Any:
-    cur: Any = cfg
-    for part in dotted.split("."):
-        cur = cur[part]
-    return cur
-
-
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def absolute_paths(cfg: dict) -> dict:
     """The config with its file paths made absolute (against the working directory at the start of the run), so
     the run folder stays valid from any folder."""
@@ -191,17 +76,6 @@ def absolute_paths(cfg: dict) -> dict:
         if out[sec][key] and not is_named(out[sec][key]):
             out[sec][key] = str(Path(out[sec][key]).expanduser().resolve())
     return out
-
-
-def data_fingerprint(cache_meta: dict, splits: dict[str, list[str]], labels: dict[str, int]) -> str:
-    """What the data gives a step: the cache's settings and class names, and the exact split with its labels."""
-    settings = {
-        k: cache_meta.get(k) for k in ("version", "size", "frames", "depth_encoding", "benchmark", "class_names")
-    }
-    if cache_meta.get("crop"):  # only caches with a person crop: the others keep their fingerprints
-        settings["crop"] = cache_meta["crop"]
-    settings |= settings_fields(cache_meta)  # a modality's own settings (pose images'), where it has any
-    return _hash({"cache": settings, "splits": {k: [[n, labels[n]] for n in v] for k, v in splits.items()}})
 
 
 def deploy_crop(cache_meta: dict, records: dict[str, dict], train_names: list[str], cache: str) -> dict:
@@ -325,69 +199,6 @@ def _modality_words(cache_meta: dict) -> dict[str, str]:
     return {m: get(m).words_for(cache_meta) for m in cache_modalities(cache_meta)}
 
 
-def step_keys(cfg: dict, spec: StepSpec, precision: str, data_fp: str) -> dict[str, Any]:
-    """The resolved config values that decide what this step learns."""
-    from modistill.config import SCHEMA
-
-    keys = {k: _get(cfg, k) for k in STEP_KEYS}
-    keys.update({k: _get(cfg, k) for k in RECIPE_KEYS if _get(cfg, k) != SCHEMA[k].default})
-    keys["train.epochs"] = epochs_for(cfg, spec.name)
-    keys["train.precision"] = precision
-    keys["data.fingerprint"] = data_fp
-    if (processes := world_size(cfg)) > 1:
-        keys["train.world_size"] = processes
-    if any(src is None for src in spec.init.values()):
-        keys["model.pretrained"] = cfg["model"]["pretrained"]
-    if spec.connection and spec.direction is None:
-        keys["model.connection"] = cfg["model"]["connection"]
-    if "depth" in spec.inputs.values() and cfg["model"]["privileged"] != "depth":
-        keys["model.privileged"] = cfg["model"]["privileged"]
-    if spec.loss != "ce":
-        keys.update({k: _get(cfg, k) for k in DISTILL_KEYS})
-    if spec.hall_rgb is not None and cfg["distill"]["hall_init"] != "depth":
-        keys["distill.hall_init"] = cfg["distill"]["hall_init"]
-    return keys
-
-
-def step_records(cfg: dict, precision: str, data_fp: str) -> dict[str, dict]:
-    """``step.json`` content of every known step under this config: keys, parents' fingerprints, fingerprint,
-    and what the step's model is (streams and connections), for the stages that load it."""
-    out: dict[str, dict] = {}
-
-    def visit(name: str) -> dict:
-        if name not in out:
-            spec = STEPS[name]
-            init = init_for(spec, cfg["distill"]["hall_init"])
-            parents = {src[0]: visit(src[0])["fingerprint"] for src in init.values() if src is not None}
-            keys = step_keys(cfg, spec, precision, data_fp)
-            out[name] = {
-                "step": name,
-                "fingerprint": _hash({"keys": keys, "parents": parents}),
-                "keys": keys,
-                "parents": parents,
-                "streams": list(spec.streams),
-                "connections": [list(c) for c in connections_for(spec, cfg["model"]["connection"])],
-            }
-        return out[name]
-
-    for name in STEPS:
-        visit(name)
-    return out
-
-
-def dependants(step: str) -> list[str]:
-    """``step`` and every step initialised (directly or not) from it."""
-    out = [step]
-    changed = True
-    while changed:
-        changed = False
-        for name, spec in STEPS.items():
-            if name not in out and any(src in out for src in source_steps(spec)):
-                out.append(name)
-                changed = True
-    return out
-
-
 def existing_steps(run_dir: Path) -> list[str]:
     return [p.name for p in sorted(run_dir.iterdir()) if p.is_dir() and p.name in STEPS] if run_dir.is_dir() else []
 
@@ -395,7 +206,7 @@ def existing_steps(run_dir: Path) -> list[str]:
 def check_steps(run_dir: Path, records: dict[str, dict]) -> None:
     """Refuse to go on when a step folder of this run was produced by another config or other data."""
     for name in existing_steps(run_dir):
-        path = run_dir / name / "step.json"
+        path = run_dir / name / STEP_JSON
         if not path.exists():
             raise UserError(f"{run_dir / name}: no step.json (made by an older modistill); train into a new --run-dir")
         old = read_json(path, "delete this step folder to retrain it")
@@ -424,8 +235,47 @@ def remove_steps(run_dir: Path, first: str) -> list[str]:
     return gone
 
 
+def write_run(run_dir: Path, cfg: dict, meta: dict, splits: dict[str, list[str]]) -> None:
+    """The run's own description: its resolved config, ``run.json`` (:func:`run_metadata`) and its split."""
+    from modistill.config import dump_config
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / CONFIG, dump_config(cfg))
+    atomic_write_text(run_dir / RUN_JSON, json.dumps(meta, indent=1))
+    atomic_write_text(run_dir / SPLITS, json.dumps(splits))
+
+
 def write_step_record(step_dir: Path, record: dict) -> None:
-    atomic_write_text(step_dir / "step.json", json.dumps(record, indent=1))
+    atomic_write_text(step_dir / STEP_JSON, json.dumps(record, indent=1))
+
+
+def write_step_start(step_dir: Path, record: dict, cfg: dict) -> None:
+    """A step about to train: its fingerprint record and the config it trains with."""
+    from modistill.config import dump_config
+
+    write_step_record(step_dir, record)
+    atomic_write_text(step_dir / CONFIG, dump_config(cfg | {"step": step_dir.name}))
+
+
+def write_step_result(step_dir: Path, state: dict, metrics: dict) -> None:
+    """A finished step: its weights, then its metrics, whose presence marks it done."""
+    import torch
+
+    atomic_write(step_dir / WEIGHTS, lambda p: torch.save(state, p))
+    atomic_write_text(step_dir / METRICS, json.dumps(metrics))
+
+
+def is_finished(run_dir: Path, step: str) -> bool:
+    return (run_dir / step / METRICS).exists()
+
+
+def step_metrics(run_dir: Path, step: str) -> dict:
+    return read_json(run_dir / step / METRICS, f"delete {run_dir / step} and rerun to retrain {step}")
+
+
+def step_weights(run_dir: Path, step: str) -> dict:
+    """A finished step's tensors (no pickle)."""
+    return load_tensors(run_dir / step / WEIGHTS, f"retrain {step} (--retrain-from {step})")
 
 
 class RunInfo:
@@ -435,7 +285,7 @@ class RunInfo:
         self.dir = Path(run_dir)
         if not self.dir.is_dir():
             raise UserError(f"{self.dir}: not a run folder (not a directory)")
-        path = self.dir / "run.json"
+        path = self.dir / RUN_JSON
         if not path.exists():
             raise UserError(
                 f"{self.dir}: no run.json (input size, crop and class names of the run); it is not a "
@@ -453,15 +303,21 @@ class RunInfo:
     def step(self, name: str) -> dict:
         """A finished step's record; a one-line error when it is missing or unfinished."""
         step_dir = self.dir / name
-        if not (step_dir / "metrics.json").exists() or not (step_dir / "weights.pt").exists():
+        if not (step_dir / METRICS).exists() or not (step_dir / WEIGHTS).exists():
             raise UserError(
                 f"{self.dir}: {name} is not finished (no {name}/metrics.json or weights.pt); train it first"
             )
-        return read_json(step_dir / "step.json", f"retrain {name} (--retrain-from {name})")
+        return read_json(step_dir / STEP_JSON, f"retrain {name} (--retrain-from {name})")
+
+    def splits(self) -> dict[str, list[str]]:
+        return read_json(self.dir / SPLITS, "retrain into a new --run-dir")
+
+    def weights(self, step: str) -> dict:
+        return step_weights(self.dir, step)
 
     def metrics(self) -> dict[str, dict]:
         out = {}
-        for p in sorted(self.dir.glob("*/metrics.json")):
+        for p in sorted(self.dir.glob(f"*/{METRICS}")):
             if p.parent.name in STEPS:
                 out[p.parent.name] = read_json(p, f"delete {p.parent} and rerun `modistill train` to redo it")
         return out

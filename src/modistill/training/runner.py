@@ -1,38 +1,26 @@
 """Runs the steps of a config in dependency order under ``runs/<name>/<step>/``, skipping finished steps and
-resuming an interrupted one from its last checkpoint.
-
-Run folder: ``run.json`` (what later stages need, see :mod:`modistill.training.run`), ``config.yaml`` and
-``splits.json``. Per step: ``step.json`` (fingerprint), ``config.yaml`` (resolved), ``checkpoints/`` (best by
-validation accuracy, and last, with the random states), ``logs/`` (CSV and TensorBoard), ``weights.pt`` (the
-selected model's tensors, what later steps initialise from) and ``metrics.json`` (test accuracies; its presence
-marks the step done).
+resuming an interrupted one from its last checkpoint: the orchestration. What the run folder holds is
+:mod:`modistill.training.run`, when a finished step is reused :mod:`modistill.training.fingerprint`, the splits and
+loaders :mod:`modistill.training.data`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import signal
-import sys
 import time
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
-from modistill.config import dump_config, epochs_for
-from modistill.data.cache import check_not_preparing, load_cache_meta, load_manifest
-from modistill.data.dataset import ClipDataset, sample_label
+from modistill.config import epochs_for
 from modistill.data.modalities import as_privileged
-from modistill.data.pairs import split_pairs
-from modistill.data.splits import read_name_list, split_ntu
 from modistill.errors import NonFiniteError, UserError
 from modistill.models.backbone import backbone_class, check_clip
 from modistill.models.pretrained import pretrained_file
 from modistill.training.checkpoint_io import AtomicCheckpointIO
+from modistill.training.data import check_modalities, dataset_splits, make_loader, step_seed
+from modistill.training.fingerprint import data_fingerprint, step_records
 from modistill.training.loggers import check_loggers, make_loggers
 from modistill.training.module import StepModule
 from modistill.training.progress import StderrProgressBar, StepClock
@@ -40,143 +28,22 @@ from modistill.training.run import (
     absolute_paths,
     check_steps,
     clip_lengths,
-    data_fingerprint,
     deploy_crop,
+    is_finished,
     remove_steps,
     run_lock,
     run_metadata,
-    step_records,
-    write_step_record,
+    step_metrics,
+    step_weights,
+    write_run,
+    write_step_result,
+    write_step_start,
 )
-from modistill.training.sampler import EpochSampler
 from modistill.training.steps import STEPS, init_for, resolve_order
-from modistill.utils.io import atomic_write, atomic_write_text, load_tensors, read_json
+from modistill.utils.io import load_tensors
 from modistill.utils.memory import keep_freed_memory, process_owned
 
 log = logging.getLogger(__name__)
-
-
-def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict, dict[str, int], dict[str, dict]]:
-    """Train/val/test names, the cache's metadata, every used sample's label and the manifest records; refuses a
-    cache that cannot give what the config asks."""
-    d = cfg["data"]
-    if not d["cache"]:
-        raise UserError("config data.cache is not set (the folder written by `modistill prepare`)")
-    meta = load_cache_meta(d["cache"])
-    check_not_preparing(d["cache"])
-    if meta["benchmark"] != "pairs" and meta["benchmark"] != d["benchmark"]:
-        raise UserError(
-            f"{d['cache']}: prepared as {meta['benchmark']}, the config says data.benchmark="
-            f"{d['benchmark']}; set data.benchmark={meta['benchmark']}"
-        )
-    if d["train_sampling"] != "even" and meta["frames"] <= d["frames"]:
-        raise UserError(
-            f"{d['cache']}: data.train_sampling={d['train_sampling']} draws {d['frames']} of the stored "
-            f"frames, but the "
-            f"cache stores only {meta['frames']}: it would always take the same ones; prepare with more "
-            f"--frames (e.g. {2 * d['frames']}) or use data.train_sampling=even"
-        )
-    if d["frames"] > meta["frames"]:
-        raise UserError(
-            f"{d['cache']}: stores {meta['frames']} frames per video, config data.frames={d['frames']}"
-            f" asks for more; prepare with --frames {d['frames']} or lower data.frames"
-        )
-    records = load_manifest(d["cache"])
-    if meta["benchmark"] == "pairs":
-        sp = split_pairs(records)
-    else:
-        names = [n for n, r in records.items() if r["status"] == "ok"]
-        exclude = read_name_list(d["exclude_list"]) if d["exclude_list"] else None
-        sp = split_ntu(
-            names, d["benchmark"], d["protocol"], d["validation"], exclude, d["val_per_class"], d["val_performers"]
-        )
-    if not sp["train"] or not sp["test"]:
-        raise UserError(f"{d['cache']}: the {d['protocol']} split has no train or no test videos")
-    labels = {n: sample_label(n, records.get(n, {})) for part in sp.values() for n in part}
-    bad = next((n for n, y in labels.items() if not 0 <= y < meta["num_classes"]), None)
-    if bad is not None:
-        raise UserError(
-            f"{d['cache']}: sample {bad} has label {labels[bad]}, outside the cache's "
-            f"{meta['num_classes']} classes; re-prepare the cache"
-        )
-    _warn_thin_split(sp, labels, meta["class_names"], d)
-    return sp, meta, labels, records
-
-
-MIN_TRAIN_PER_CLASS = 5
-
-
-def _warn_thin_split(sp: dict[str, list[str]], labels: dict[str, int], names: list[str], d: dict) -> None:
-    """A split that leaves a class almost no training videos trains nothing useful: say so, with the numbers."""
-    counts = np.bincount([labels[n] for n in sp["train"]], minlength=len(names))
-    thin = [(names[c], int(k)) for c, k in enumerate(counts) if k < MIN_TRAIN_PER_CLASS]
-    if thin:
-        shown = ", ".join(f"{n} ({k})" for n, k in thin[:5]) + (" ..." if len(thin) > 5 else "")
-        log.warning(
-            "the %s split leaves fewer than %d training videos for %d of %d classes: %s; %d train / %d "
-            "validation videos in all%s",
-            d["protocol"],
-            MIN_TRAIN_PER_CLASS,
-            len(thin),
-            len(names),
-            shown,
-            len(sp["train"]),
-            len(sp["val"]),
-            " (data.validation=null keeps them for training)" if sp["val"] else "",
-        )
-
-
-def _exit_quietly(_signum, _frame) -> None:
-    os._exit(0)  # 0: the main process's loader does not report a crashed worker on top of the signal's one line
-
-
-def _quiet_worker(_worker_id: int) -> None:
-    """Loader workers leave Ctrl-C (sent to the whole process group) to the main process, which reports once. A
-    SIGTERM ends them at once and quietly: it is how the main process stops them (``terminate()`` in the loader's
-    shutdown and in multiprocessing's exit handler), so a worker that ignored it would keep the exit waiting
-    forever; sent to the whole group, it ends them beside the main process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _exit_quietly)
-    sys.excepthook = _peer_gone_quietly
-
-
-def _peer_gone_quietly(kind, value, tb) -> None:
-    """A worker hands batches to the main process through multiprocessing's resource sharer, whose thread reports
-    errors with ``sys.excepthook``: when the main process stops on a signal in the middle of a hand-over, the
-    broken connection is expected and is not printed over the command's one line."""
-    if not issubclass(kind, ConnectionError):
-        sys.__excepthook__(kind, value, tb)
-
-
-def loader_workers(setting: int | str) -> int:
-    """``data.workers``: a number, or auto: this process's share of the cores (one process per device under DDP),
-    one core left to the training loop, at most 8."""
-    if setting != "auto":
-        return int(setting)
-    per_device = (os.cpu_count() or 2) // max(1, torch.cuda.device_count())
-    return max(0, min(8, per_device - 1))
-
-
-def step_seed(cfg: dict, step: str) -> int:
-    """The seed of a step's initialisation and clip order: the run's, or for a control's second network the run's
-    plus its offset."""
-    return int(cfg["seed"]) + (STEPS[step].seed_offset if step in STEPS else 0)
-
-
-def _loader(cfg: dict, names: list[str], train: bool, modalities: tuple[str, ...], seed: int) -> DataLoader:
-    d, t = cfg["data"], cfg["train"]
-    workers = loader_workers(d["workers"])
-    ds = ClipDataset(d["cache"], names, d["frames"], train, d["train_sampling"], d["flip"], modalities, d["crop_scale"])
-    return DataLoader(
-        ds,
-        batch_size=t["batch_size"],
-        sampler=EpochSampler(len(ds), seed, shuffle=train),
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        worker_init_fn=_quiet_worker if workers > 0 else None,
-        pin_memory=torch.cuda.is_available(),
-        drop_last=False,
-    )
 
 
 def _precision(cfg: dict) -> str:
@@ -192,7 +59,7 @@ def _init_from(module: StepModule, run_dir: Path, step: str) -> None:
         if src is None:
             continue
         src_step, src_stream = src
-        state = load_tensors(run_dir / src_step / "weights.pt", f"retrain {src_step} (--retrain-from {src_step})")
+        state = step_weights(run_dir, src_step)
         prefix = f"net.streams.{src_stream}."
         sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         module.net.streams[stream].load_state_dict(sub)
@@ -204,8 +71,7 @@ def train_step(
 ) -> dict:
     step_dir = run_dir / step
     step_dir.mkdir(parents=True, exist_ok=True)
-    write_step_record(step_dir, record)
-    atomic_write_text(step_dir / "config.yaml", dump_config(cfg | {"step": step}))
+    write_step_start(step_dir, record, cfg)
     seed = step_seed(cfg, step)
     L.seed_everything(seed, workers=True, verbose=False)
     module = StepModule(step, cfg, meta["num_classes"])
@@ -240,8 +106,8 @@ def train_step(
     t0 = time.time()
     trainer.fit(
         module,
-        _loader(cfg, splits["train"], True, mods, seed),
-        _loader(cfg, splits["val"], False, mods, seed) if has_val else None,
+        make_loader(cfg, splits["train"], True, mods, seed),
+        make_loader(cfg, splits["val"], False, mods, seed) if has_val else None,
         ckpt_path=str(last) if last.exists() else None,
     )
     chosen = _selected(ckpt_dir, has_val)
@@ -256,7 +122,7 @@ def train_step(
     module.load_state_dict(state)
     module.adopt_ema()
     module.test_records = []
-    trainer.test(module, _loader(cfg, splits["test"], False, mods, seed), verbose=False)
+    trainer.test(module, make_loader(cfg, splits["test"], False, mods, seed), verbose=False)
     res = module.test_results()
     spec = module.spec
     res.update(
@@ -271,8 +137,7 @@ def train_step(
         test_names=[splits["test"][i] for i in res["index"]],
     )
     if trainer.is_global_zero:
-        atomic_write(step_dir / "weights.pt", lambda p: torch.save(module.state_dict(), p))
-        atomic_write_text(step_dir / "metrics.json", json.dumps(res))
+        write_step_result(step_dir, module.state_dict(), res)
     trainer.strategy.barrier("step-done")  # under DDP, later steps read these files on every rank
     return res
 
@@ -339,22 +204,6 @@ def _selected(ckpt_dir: Path, has_val: bool) -> Path:
     return best if (has_val and best.exists()) else ckpt_dir / "last.ckpt"
 
 
-def _check_modalities(cfg: dict, meta: dict, order: list[str]) -> None:
-    """Every modality the steps read is in the cache, or one line saying how to prepare one that holds it."""
-    from modistill.data.modalities import cache_modalities
-    from modistill.training.steps import stream_inputs
-
-    held = cache_modalities(meta)
-    wanted = {m for s in order for m in stream_inputs(STEPS[s], cfg["model"]["privileged"]).values()}
-    missing = sorted(wanted - set(held))
-    if missing:
-        raise UserError(
-            f"{cfg['data']['cache']}: the cache holds {', '.join(held)}, not {', '.join(missing)} "
-            f"(model.privileged={cfg['model']['privileged']}); prepare one with "
-            f"--modalities {','.join(dict.fromkeys([*held, *missing]))}"
-        )
-
-
 def open_run(
     cfg: dict, run_dir: str | Path, retrain_from: str | None = None
 ) -> tuple[dict, list[str], dict, dict, dict[str, dict]]:
@@ -370,7 +219,7 @@ def open_run(
     if cfg["data"]["exclude_list"] and not Path(cfg["data"]["exclude_list"]).is_file():
         raise UserError(f"{cfg['data']['exclude_list']}: data.exclude_list is not a file")
     splits, meta, labels, records = dataset_splits(cfg)
-    _check_modalities(cfg, meta, order)
+    check_modalities(cfg, meta, order)
     check_clip(cfg["model"]["arch"], cfg["data"]["frames"], meta["size"], f"{cfg['data']['cache']} with data.frames")
     if not backbone_class(cfg["model"]["arch"]).per_frame and cfg["model"]["temporal"]:
         log.info("model.arch=%s convolves over time itself: no temporal convs are added", cfg["model"]["arch"])
@@ -381,11 +230,7 @@ def open_run(
         for gone in remove_steps(run_dir, retrain_from):
             log.info("%s: removed for retraining (--retrain-from %s)", gone, retrain_from)
     check_steps(run_dir, step_recs)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
-    clips = clip_lengths(records, splits["train"])
-    atomic_write_text(run_dir / "run.json", json.dumps(run_metadata(cfg, meta, crop, data_fp, clips), indent=1))
-    atomic_write_text(run_dir / "splits.json", json.dumps(splits))
+    write_run(run_dir, cfg, run_metadata(cfg, meta, crop, data_fp, clip_lengths(records, splits["train"])), splits)
     return cfg, order, splits, meta, step_recs
 
 
@@ -429,13 +274,12 @@ def _train_in_order(
         meta["num_classes"],
     )
     results = {}
-    todo = [s for s in order if not (run_dir / s / "metrics.json").exists()]
+    todo = [s for s in order if not is_finished(run_dir, s)]
     clock = StepClock(len(todo))
     for step in order:
-        done = run_dir / step / "metrics.json"
         if step not in todo:
             log.info("%s: already done, skipping", step)
-            results[step] = read_json(done, f"delete {run_dir / step} and rerun to retrain {step}")
+            results[step] = step_metrics(run_dir, step)
             continue
         log.info("%s, %s", clock.start(step), as_privileged(STEPS[step].title, cfg["model"]["privileged"]))
         results[step] = train_step(cfg, run_dir, step, splits, meta, step_recs[step], callbacks)

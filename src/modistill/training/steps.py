@@ -247,6 +247,19 @@ MAIN_STEPS = ("step1_rgb", "step1_depth", "step2", "step3", "step4")
 DEPLOYABLE = ("step4", "step4_noconn", "step4_inv")  # the RGB-only models a run can export
 
 
+def dependants(step: str) -> list[str]:
+    """``step`` and every step initialised (directly or not) from it."""
+    out = [step]
+    changed = True
+    while changed:
+        changed = False
+        for name, spec in STEPS.items():
+            if name not in out and any(src in out for src in source_steps(spec)):
+                out.append(name)
+                changed = True
+    return out
+
+
 def resolve_order(wanted: list[str]) -> list[str]:
     """Steps in dependency order, adding the steps the wanted ones are initialised from."""
     order: list[str] = []

@@ -55,7 +55,9 @@ def _check(run_dir: Path, step: str, params: list[str], cfg: dict) -> list[str]:
         )
     if cfg["data"]["validation"] is None:
         raise UserError(f"{run_dir}: the run has no validation split (data.validation is null); the tune selects on it")
-    missing = [p for p in parents if not (run_dir / p / "metrics.json").exists()]
+    from modistill.training.run import is_finished
+
+    missing = [p for p in parents if not is_finished(run_dir, p)]
     if missing:
         raise UserError(f"{run_dir}: {', '.join(missing)} not finished; train the run up to {step}'s parents first")
     return parents
