@@ -29,7 +29,7 @@ from modistill.config import CONFIG_DIR, load_config
 from modistill.models.backbone import backbone_class, make_stream
 from modistill.models.preprocess import normalize
 from modistill.training.module import StepModule
-from modistill.training.steps import STEPS
+from modistill.training.steps import STEPS, stream_inputs
 from modistill.utils.memory import keep_freed_memory
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -79,6 +79,7 @@ def bare_train_step(
     step: str, arch: str, batch: dict, device: str = "cpu", channels_last: bool = False, compiled: bool = False
 ) -> callable:
     spec = STEPS[step]
+    inputs = stream_inputs(spec)  # the privileged stream reads depth, as the demo's default
     fmt = torch.channels_last if channels_last and backbone_class(arch).per_frame else torch.contiguous_format
     nets = {n: BareStream(arch).to(device, memory_format=fmt) for n in spec.streams}
     stats = make_stream(arch, CLASSES, 8).input_stats
@@ -93,7 +94,7 @@ def bare_train_step(
     def run():
         logits = []
         for n, m in nets.items():
-            x = normalize(batch[spec.inputs[n]], stats=stats)
+            x = normalize(batch[inputs[n]], stats=stats)
             with torch.set_grad_enabled(n not in spec.frozen):
                 logits.append(m(x))
         loss = F.cross_entropy(torch.stack(logits).mean(0), batch["label"])

@@ -106,8 +106,8 @@ def test_ema_weights_are_the_steps_weights(small_cache, tmp_path):
     last = torch.load(run / "step1_depth" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     saved = torch.load(run / "step1_depth" / "weights.pt", weights_only=True)
     assert not any(k.startswith("ema.") for k in saved)
-    key = "net.streams.depth.layer1.0.conv1.weight"
-    assert torch.equal(saved[key], last["ema.module.streams.depth.layer1.0.conv1.weight"])
+    key = "net.streams.privileged.layer1.0.conv1.weight"
+    assert torch.equal(saved[key], last["ema.module.streams.privileged.layer1.0.conv1.weight"])
     assert not torch.equal(saved[key], last[key])
 
 
@@ -194,13 +194,13 @@ def test_ema_decay_warms_up():
     assert int(counts[0]) == 7
 
 
-@pytest.mark.parametrize("hall_init, source", [("depth", "depth"), ("rgb", "rgb")])
+@pytest.mark.parametrize("hall_init, source", [("depth", "privileged"), ("rgb", "rgb")])
 def test_hall_init_picks_the_stream_the_hallucination_stream_starts_from(small_cache, tmp_path, hall_init, source):
     from modistill.training.module import StepModule
     from modistill.training.runner import _init_from
 
     cfg = tiny_cfg(small_cache, f"distill.hall_init={hall_init}")
-    for step, src_step in (("step3", "step2"), ("hoffman_eq7", f"step1_{source}")):
+    for step, src_step in (("step3", "step2"), ("hoffman_eq7", f"step1_{hall_init}")):
         teacher = StepModule(src_step, cfg, 4)
         (tmp_path / src_step).mkdir(exist_ok=True)
         torch.save(teacher.state_dict(), tmp_path / src_step / "weights.pt")

@@ -1,5 +1,6 @@
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,8 @@ from modistill.training.steps import STEPS, connections_for, resolve_order
 def test_step_order_and_connections():
     assert resolve_order(["step4"]) == ["step1_rgb", "step1_depth", "step2", "step3", "step4"]
     assert resolve_order(["hoffman_eq7"]) == ["step1_rgb", "step1_depth", "hoffman_eq7"]
-    assert connections_for(STEPS["step2"], "depth_to_rgb") == [("depth", "rgb")]
-    assert connections_for(STEPS["step2"], "rgb_to_depth") == [("rgb", "depth")]
+    assert connections_for(STEPS["step2"], "depth_to_rgb") == [("privileged", "rgb")]
+    assert connections_for(STEPS["step2"], "rgb_to_depth") == [("rgb", "privileged")]
     assert connections_for(STEPS["step2_noconn"], "depth_to_rgb") == []
     assert connections_for(STEPS["step4"], "depth_to_rgb") == [("hall", "rgb")]
     with pytest.raises(UserError, match="unknown step"):
@@ -34,13 +35,12 @@ def test_four_steps_chain_and_resume(small_cache, tmp_path):
     for step, r in res.items():
         assert 0.0 <= r["accuracy"] <= 1.0 and r["n"] > 0
         assert (run / step / "config.yaml").exists() and (run / step / "weights.pt").exists()
-    assert set(res["step2"]["streams"]) == {"rgb", "depth"}
+    assert set(res["step2"]["streams"]) == {"rgb", "privileged"}
     # Step 3: the frozen teacher equals the step-2 depth stream, the student started from it too.
     s2 = torch.load(run / "step2" / "weights.pt", weights_only=True)
     s3 = torch.load(run / "step3" / "weights.pt", weights_only=True)
-    for k, v in s2.items():
-        if k.startswith("net.streams.depth."):
-            assert torch.equal(v, s3[k]), k
+    teacher = [k for k in s2 if k.startswith("net.streams.privileged.")]
+    assert teacher and all(torch.equal(s2[k], s3[k]) for k in teacher)
     s4 = torch.load(run / "step4" / "weights.pt", weights_only=True)
     assert any(
         not torch.equal(s3[k], v) for k, v in s4.items() if k.startswith("net.streams.hall.") and v.is_floating_point()
@@ -167,10 +167,10 @@ def test_inverted_chain_trains_with_the_teacher_frozen_as_trained(small_cache, t
     assert set(res) == {"step1_rgb", "step1_depth", "step2_inv", "step3_inv", "step4_inv"}
     s2 = torch.load(run / "step2_inv" / "weights.pt", weights_only=True)
     s3 = torch.load(run / "step3_inv" / "weights.pt", weights_only=True)
-    for stream in ("rgb", "depth"):  # both frozen in step 3, BN statistics included
+    for stream in ("rgb", "privileged"):  # both frozen in step 3, BN statistics included
         keys = [k for k in s2 if k.startswith(f"net.streams.{stream}.")]
         assert keys and all(torch.equal(s2[k], s3[k]) for k in keys)
-    assert any(not torch.equal(s3[k], s2[k.replace(".hall.", ".depth.")]) for k in s3 if ".hall." in k)
+    assert any(not torch.equal(s3[k], s2[k.replace(".hall.", ".privileged.")]) for k in s3 if ".hall." in k)
 
 
 def test_step_epochs_override_the_epochs_of_one_step(small_cache, tmp_path):
@@ -374,8 +374,8 @@ def test_checkpoint_write_is_atomic(tmp_path):
 def test_inverted_connection_variants():
     inv = {n: connections_for(STEPS[n], "depth_to_rgb") for n in ("step2_inv", "step3_inv", "step4_inv")}
     assert inv == {
-        "step2_inv": [("rgb", "depth")],
-        "step3_inv": [("rgb", "depth"), ("depth", "hall")],
+        "step2_inv": [("rgb", "privileged")],
+        "step3_inv": [("rgb", "privileged"), ("privileged", "hall")],
         "step4_inv": [("rgb", "hall")],
     }
     assert resolve_order(["step4_inv"]) == ["step1_rgb", "step1_depth", "step2_inv", "step3_inv", "step4_inv"]
@@ -403,18 +403,20 @@ def test_inverted_step3_teacher_runs_as_trained():
     torch.manual_seed(0)
     rgb, depth = build_stream("resnet18", 3, 4, True, None), build_stream("resnet18", 3, 4, True, None)
     step2 = MultiStream(
-        {"rgb": rgb, "depth": depth}, STEPS["step2_inv"].inputs, connections_for(STEPS["step2_inv"], "depth_to_rgb")
+        {"rgb": rgb, "privileged": depth},
+        STEPS["step2_inv"].inputs,
+        connections_for(STEPS["step2_inv"], "depth_to_rgb"),
     ).eval()
     spec = STEPS["step3_inv"]
     hall = build_stream("resnet18", 3, 4, True, None)
     step3 = MultiStream(
-        {"rgb": rgb, "depth": depth, "hall": hall}, spec.inputs, connections_for(spec, "depth_to_rgb")
+        {"rgb": rgb, "privileged": depth, "hall": hall}, spec.inputs, connections_for(spec, "depth_to_rgb")
     ).eval()
-    batch = {"rgb": torch.randn(2, 3, 3, 32, 32), "depth": torch.randn(2, 3, 3, 32, 32)}
+    batch = {"rgb": torch.randn(2, 3, 3, 32, 32), "privileged": torch.randn(2, 3, 3, 32, 32)}
     with torch.no_grad():
-        want, got = step2(batch).logits["depth"], step3(batch).logits["depth"]
+        want, got = step2(batch).logits["privileged"], step3(batch).logits["privileged"]
     assert torch.equal(want, got)
-    assert set(spec.frozen) == {"rgb", "depth"} and spec.init["rgb"] == ("step2_inv", "rgb")
+    assert set(spec.frozen) == {"rgb", "privileged"} and spec.init["rgb"] == ("step2_inv", "rgb")
 
 
 def _fake_run(run, classes=("a", "b"), protocol="cross-subject"):
@@ -715,3 +717,35 @@ def test_wandb_and_mlflow_loggers_get_the_run_and_its_hyperparameters(small_cach
     for lg in (wandb, mlflow):
         assert lg.params["train.lr"] == cfg["train"]["lr"] and lg.params["step"] == "step1_rgb"
         assert any("val/acc" in m for m in lg.metrics)
+
+
+def test_a_run_that_named_the_privileged_stream_depth_evaluates_and_trains_on(small_cache, tmp_path):
+    """Runs made before the privileged stream was named by its role hold ``net.streams.depth.*`` tensors and
+    ``depth`` per-stream metrics: read through the run folder's format, they give the same tables and the same next
+    step as a run made now."""
+    from modistill.evaluation.tables import table2_rows
+    from modistill.training.run import RunInfo
+
+    now, old = tmp_path / "now", tmp_path / "old"
+    run_training(tiny_cfg(small_cache, "steps=[step3]"), now)
+    shutil.copytree(now, old)
+    for path in old.rglob("*"):  # back to the old names
+        if path.name == "weights.pt":
+            state = torch.load(path, weights_only=True)
+            torch.save({k.replace(".privileged.", ".depth."): v for k, v in state.items()}, path)
+        elif path.suffix == ".ckpt":
+            ckpt = torch.load(path, weights_only=False)
+            ckpt["state_dict"] = {k.replace(".privileged.", ".depth."): v for k, v in ckpt["state_dict"].items()}
+            torch.save(ckpt, path)
+        elif path.name == "metrics.json":
+            path.write_text(path.read_text().replace('"privileged"', '"depth"'))
+    assert '"depth"' in (old / "step2" / "metrics.json").read_text()
+    assert RunInfo(old).metrics() == RunInfo(now).metrics()
+    assert table2_rows(RunInfo(old).metrics()) == table2_rows(RunInfo(now).metrics())
+    for run in (now, old):  # step 3 cut short after its last checkpoint: it resumes from it
+        (run / "step3" / "metrics.json").unlink()
+        (run / "step3" / "weights.pt").unlink()
+    step4 = {run: run_training(tiny_cfg(small_cache, "steps=[step4]"), run)["step4"] for run in (now, old)}
+    assert step4[old]["pred"] == step4[now]["pred"]
+    want, got = (torch.load(run / "step4" / "weights.pt", weights_only=True) for run in (now, old))
+    assert all(torch.equal(want[k], got[k]) for k in want)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# (row, method, test modality, loss, step, which logits: "fused" or a stream name). The test modality says what
+# (row, method, test modality, loss, step, which logits: "fused" or a stream's role). The test modality says what
 # the logits saw at test time: rows 7 and 11-13 receive real depth through the connections.
 TABLE2 = (
     ("1", "step 1, depth stream", "Depth", "x-entr", "step1_depth", "fused"),
@@ -10,7 +10,7 @@ TABLE2 = (
     ("3", "Hoffman et al. w/o connections", "RGB", "eq. 3", "hoffman_eq3", "fused"),
     ("4", "Hoffman et al. w/o connections", "RGB", "eq. 5", "hoffman_eq5", "fused"),
     ("5", "Hoffman et al. w/o connections", "RGB", "eq. 7", "hoffman_eq7", "fused"),
-    ("6", "step 2, depth stream", "Depth", "x-entr", "step2", "depth"),
+    ("6", "step 2, depth stream", "Depth", "x-entr", "step2", "privileged"),
     ("7", "step 2, RGB stream", "RGB + depth via connections", "x-entr", "step2", "rgb"),
     ("8", "step 2", "RGB & Depth", "x-entr", "step2", "fused"),
     ("9", "step 2 w/o connections", "RGB & Depth", "x-entr", "step2_noconn", "fused"),
@@ -23,7 +23,14 @@ TABLE2 = (
     ("15r", "step 4 w/o connections (released code)", "RGB", "x-entr", "step4_noconn", "fused"),
     ("C1", "control: RGB alone, step 4's RGB budget", "RGB", "x-entr", "rgb_budget", "fused"),
     ("C2", "control: two RGB streams fused as step 4, its budget", "RGB", "x-entr", "rgb_ensemble", "fused"),
-    ("6a", "inverted RGB→depth: step 2, depth stream", "Depth + RGB via connections", "x-entr", "step2_inv", "depth"),
+    (
+        "6a",
+        "inverted RGB→depth: step 2, depth stream",
+        "Depth + RGB via connections",
+        "x-entr",
+        "step2_inv",
+        "privileged",
+    ),
     ("7a", "inverted RGB→depth: step 2, RGB stream", "RGB", "x-entr", "step2_inv", "rgb"),
     ("8a", "inverted RGB→depth: step 2", "RGB & Depth", "x-entr", "step2_inv", "fused"),
     (

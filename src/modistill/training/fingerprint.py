@@ -11,7 +11,7 @@ from typing import Any
 
 from modistill.config import epochs_for
 from modistill.data.modalities import settings_fields
-from modistill.training.steps import STEPS, StepSpec, connections_for, init_for
+from modistill.training.steps import PRIVILEGED, STEPS, StepSpec, connections_for, init_for
 
 # Config keys that change what every step learns. Hardware, logging and worker settings are left out: they do
 # not change the result on one device type (the precision, which does, is resolved and included).
@@ -155,7 +155,7 @@ def step_keys(cfg: dict, spec: StepSpec, precision: str, data_fp: str) -> dict[s
         keys["model.pretrained"] = cfg["model"]["pretrained"]
     if spec.connection and spec.direction is None:
         keys["model.connection"] = cfg["model"]["connection"]
-    if "depth" in spec.inputs.values() and cfg["model"]["privileged"] != "depth":
+    if PRIVILEGED in spec.inputs.values() and cfg["model"]["privileged"] != "depth":
         keys["model.privileged"] = cfg["model"]["privileged"]
     if spec.loss != "ce":
         keys.update({k: _get(cfg, k) for k in DISTILL_KEYS})

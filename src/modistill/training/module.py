@@ -19,7 +19,7 @@ from modistill.models.backbone import build_stream
 from modistill.models.multistream import MultiStream, StreamOutput
 from modistill.models.preprocess import normalize
 from modistill.training.schedule import is_constant, lr_factor
-from modistill.training.steps import STEPS, connections_for, stream_inputs
+from modistill.training.steps import PRIVILEGED, STEPS, connections_for, stream_inputs
 
 
 def classification_scores(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, float | None]:
@@ -117,8 +117,8 @@ class StepModule(L.LightningModule):
         terms = losses.distillation_losses(
             out.logits["hall"],
             y,
-            out.logits["depth"],
-            out.features["depth"],
+            out.logits[PRIVILEGED],
+            out.features[PRIVILEGED],
             out.features["hall"],
             alpha=d["alpha"],
             lam=d["lambda"],
@@ -136,7 +136,7 @@ class StepModule(L.LightningModule):
             # terms): all three streams train together from step 1, with a cross-entropy on the RGB+depth fused
             # logits, one on the RGB+hall fused logits, and the row's distillation loss (eq. 3, 5 or 7) added
             # unweighted.
-            rd = (out.logits["rgb"] + out.logits["depth"]) / 2
+            rd = (out.logits["rgb"] + out.logits[PRIVILEGED]) / 2
             rh = (out.logits["rgb"] + out.logits["hall"]) / 2
             return self._ce(rd, y) + self._ce(rh, y) + distill, parts
         return distill, parts
@@ -216,6 +216,9 @@ class StepModule(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        from modistill.training.run import migrate_state
+
+        checkpoint["state_dict"] = migrate_state(checkpoint["state_dict"])  # a checkpoint of an older run
         rng = checkpoint.get("rng")
         if rng is None:
             return

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from modistill.errors import UserError
-from modistill.training.steps import STEPS, dependants
+from modistill.training.steps import PRIVILEGED, STEPS, dependants
 from modistill.utils.io import atomic_write, atomic_write_text, load_tensors, read_json
 from modistill.utils.lock import exclusive_lock
 from modistill.utils.ranks import is_launch_process
@@ -235,6 +235,27 @@ def remove_steps(run_dir: Path, first: str) -> list[str]:
     return gone
 
 
+# Runs made before the privileged stream was named by its role called it ``depth`` (whatever it saw): their tensors
+# and metrics read under the role's name, so that such runs keep evaluating, exporting and training on.
+LEGACY_STREAM = "depth"
+
+
+def migrate_state(state: dict) -> dict:
+    """A state dict (a step's weights, a checkpoint's, with its averaged copy) with the privileged stream's old name
+    replaced by its role."""
+    old, new = f"streams.{LEGACY_STREAM}.", f"streams.{PRIVILEGED}."
+    return {k.replace(old, new, 1) if old in k else k: v for k, v in state.items()}
+
+
+def migrate_metrics(metrics: dict) -> dict:
+    """A step's ``metrics.json`` with its per-stream entries under the privileged stream's role."""
+    for key in ("streams", "scores", "stream_pred"):
+        per_stream = metrics.get(key)
+        if isinstance(per_stream, dict) and LEGACY_STREAM in per_stream:
+            per_stream[PRIVILEGED] = per_stream.pop(LEGACY_STREAM)
+    return metrics
+
+
 def write_run(run_dir: Path, cfg: dict, meta: dict, splits: dict[str, list[str]]) -> None:
     """The run's own description: its resolved config, ``run.json`` (:func:`run_metadata`) and its split."""
     from modistill.config import dump_config
@@ -270,12 +291,12 @@ def is_finished(run_dir: Path, step: str) -> bool:
 
 
 def step_metrics(run_dir: Path, step: str) -> dict:
-    return read_json(run_dir / step / METRICS, f"delete {run_dir / step} and rerun to retrain {step}")
+    return migrate_metrics(read_json(run_dir / step / METRICS, f"delete {run_dir / step} and rerun to retrain {step}"))
 
 
 def step_weights(run_dir: Path, step: str) -> dict:
     """A finished step's tensors (no pickle)."""
-    return load_tensors(run_dir / step / WEIGHTS, f"retrain {step} (--retrain-from {step})")
+    return migrate_state(load_tensors(run_dir / step / WEIGHTS, f"retrain {step} (--retrain-from {step})"))
 
 
 class RunInfo:
@@ -319,5 +340,5 @@ class RunInfo:
         out = {}
         for p in sorted(self.dir.glob(f"*/{METRICS}")):
             if p.parent.name in STEPS:
-                out[p.parent.name] = read_json(p, f"delete {p.parent} and rerun `modistill train` to redo it")
+                out[p.parent.name] = step_metrics(self.dir, p.parent.name)
         return out

@@ -30,6 +30,7 @@ from modistill.training.run import (
     clip_lengths,
     deploy_crop,
     is_finished,
+    migrate_state,
     remove_steps,
     run_lock,
     run_metadata,
@@ -112,7 +113,7 @@ def train_step(
     )
     chosen = _selected(ckpt_dir, has_val)
     best = load_tensors(chosen, f"delete {ckpt_dir} to retrain {step}")
-    state = best["state_dict"]
+    state = migrate_state(best["state_dict"])
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise NonFiniteError(

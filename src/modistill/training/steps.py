@@ -29,11 +29,13 @@ class StepSpec:
     seed_offset: int = 0  # a control's second network: its initialisation and clip order from the run's seed + this
 
 
+PRIVILEGED = "privileged"  # the role of the stream that sees the privileged modality, and its input slot
+
+
 def stream_inputs(spec: StepSpec, privileged: str = "depth") -> dict[str, str]:
-    """The modality each stream of ``spec`` is fed. Specs say ``depth`` for the privileged slot (the paper's
-    name); ``model.privileged`` puts another modality there, and the stream keeps its role (and its weights'
-    names)."""
-    return {k: (privileged if v == "depth" else v) for k, v in spec.inputs.items()}
+    """The modality each stream of ``spec`` is fed: specs name the privileged stream and its input by their role
+    (``privileged``), which ``model.privileged`` fills (depth, the paper's, or another modality)."""
+    return {k: (privileged if v == PRIVILEGED else v) for k, v in spec.inputs.items()}
 
 
 def connections_for(spec: StepSpec, direction: str) -> list[tuple[str, str]]:
@@ -47,12 +49,12 @@ def connections_for(spec: StepSpec, direction: str) -> list[tuple[str, str]]:
     if not spec.connection or direction == "none":
         return []
     s = set(spec.streams)
-    if s == {"rgb", "depth", "hall"} and direction == "rgb_to_depth":
-        return [("rgb", "depth"), ("depth", "hall")]
-    if s == {"rgb", "depth"}:
-        return [("depth", "rgb")] if direction == "depth_to_rgb" else [("rgb", "depth")]
-    if s == {"depth", "hall"}:
-        return [("depth", "hall")]
+    if s == {"rgb", "privileged", "hall"} and direction == "rgb_to_depth":
+        return [("rgb", "privileged"), ("privileged", "hall")]
+    if s == {"rgb", "privileged"}:
+        return [("privileged", "rgb")] if direction == "depth_to_rgb" else [("rgb", "privileged")]
+    if s == {"privileged", "hall"}:
+        return [("privileged", "hall")]
     if s == {"rgb", "hall"}:
         return [("hall", "rgb")] if direction == "depth_to_rgb" else [("rgb", "hall")]
     return []
@@ -84,11 +86,11 @@ def _step3(name, title, loss, connection, teacher="step2", direction=None):
     return StepSpec(
         name,
         title,
-        ("depth", "hall"),
-        {"depth": "depth", "hall": "rgb"},
-        {"depth": (teacher, "depth"), "hall": (teacher, "depth")},
+        ("privileged", "hall"),
+        {"privileged": "privileged", "hall": "rgb"},
+        {"privileged": (teacher, "privileged"), "hall": (teacher, "privileged")},
         connection,
-        ("depth",),
+        ("privileged",),
         loss,
         ("hall",),
         direction,
@@ -100,9 +102,13 @@ def _hoffman(loss):
     return StepSpec(
         f"hoffman_{loss}",
         f"Hoffman et al. w/o connections, {loss}",
-        ("rgb", "depth", "hall"),
-        {"rgb": "rgb", "depth": "depth", "hall": "rgb"},
-        {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth"), "hall": ("step1_depth", "depth")},
+        ("rgb", "privileged", "hall"),
+        {"rgb": "rgb", "privileged": "privileged", "hall": "rgb"},
+        {
+            "rgb": ("step1_rgb", "rgb"),
+            "privileged": ("step1_depth", "privileged"),
+            "hall": ("step1_depth", "privileged"),
+        },
         False,
         (),
         f"hoffman-{loss}",
@@ -124,13 +130,15 @@ STEPS: dict[str, StepSpec] = {
     s.name: s
     for s in (
         StepSpec("step1_rgb", "step 1, RGB stream", ("rgb",), {"rgb": "rgb"}, {"rgb": None}),
-        StepSpec("step1_depth", "step 1, depth stream", ("depth",), {"depth": "depth"}, {"depth": None}),
+        StepSpec(
+            "step1_depth", "step 1, depth stream", ("privileged",), {"privileged": "privileged"}, {"privileged": None}
+        ),
         StepSpec(
             "step2",
             "step 2",
-            ("rgb", "depth"),
-            {"rgb": "rgb", "depth": "depth"},
-            {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")},
+            ("rgb", "privileged"),
+            {"rgb": "rgb", "privileged": "privileged"},
+            {"rgb": ("step1_rgb", "rgb"), "privileged": ("step1_depth", "privileged")},
             True,
         ),
         _step3("step3", "step 3 w/ connections", "eq7", True),
@@ -139,9 +147,9 @@ STEPS: dict[str, StepSpec] = {
         StepSpec(
             "step2_noconn",
             "step 2 w/o connections",
-            ("rgb", "depth"),
-            {"rgb": "rgb", "depth": "depth"},
-            {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")},
+            ("rgb", "privileged"),
+            {"rgb": "rgb", "privileged": "privileged"},
+            {"rgb": ("step1_rgb", "rgb"), "privileged": ("step1_depth", "privileged")},
             False,
         ),
         _step3("step3_noconn_eq3", "step 3 w/o connections", "eq3", False),
@@ -158,9 +166,9 @@ STEPS: dict[str, StepSpec] = {
         StepSpec(
             "step2_inv",
             "step 2, inverted RGB→depth",
-            ("rgb", "depth"),
-            {"rgb": "rgb", "depth": "depth"},
-            {"rgb": ("step1_rgb", "rgb"), "depth": ("step1_depth", "depth")},
+            ("rgb", "privileged"),
+            {"rgb": "rgb", "privileged": "privileged"},
+            {"rgb": ("step1_rgb", "rgb"), "privileged": ("step1_depth", "privileged")},
             True,
             direction="rgb_to_depth",
         ),
@@ -168,11 +176,15 @@ STEPS: dict[str, StepSpec] = {
         StepSpec(
             "step3_inv",
             "step 3, inverted RGB→depth teacher",
-            ("rgb", "depth", "hall"),
-            {"rgb": "rgb", "depth": "depth", "hall": "rgb"},
-            {"rgb": ("step2_inv", "rgb"), "depth": ("step2_inv", "depth"), "hall": ("step2_inv", "depth")},
+            ("rgb", "privileged", "hall"),
+            {"rgb": "rgb", "privileged": "privileged", "hall": "rgb"},
+            {
+                "rgb": ("step2_inv", "rgb"),
+                "privileged": ("step2_inv", "privileged"),
+                "hall": ("step2_inv", "privileged"),
+            },
             True,
-            ("rgb", "depth"),
+            ("rgb", "privileged"),
             "eq7",
             ("hall",),
             "rgb_to_depth",
