@@ -120,12 +120,12 @@ def run_demo(
             size=mode["size"],
             frames=mode["frames"],
             workers=workers,
-            modalities=("rgb", cfg["model"]["privileged"]),
+            modalities=("rgb", cfg.model.privileged),
             crop=mode["crop"],
         ),
     )
     log.info("prepared %s", s["counts"])
-    log.info("demo 3/4: training steps %s + variants %s", cfg["steps"], cfg["variants"])
+    log.info("demo 3/4: training steps %s + variants %s", cfg.steps, cfg.variants)
     run_training(cfg, run)
     log.info("demo 4/4: evaluation")
     report = evaluate_run(run)

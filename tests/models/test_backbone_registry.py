@@ -141,16 +141,17 @@ def test_another_packages_backbone_registers_through_its_entry_point(monkeypatch
     from importlib.metadata import EntryPoint
 
     from modistill.models import backbone
+    from modistill.utils import plugins
 
     loaded = []
     good = EntryPoint("toy", "plugins.toy_backbone", backbone.ENTRY_POINT_GROUP)
     monkeypatch.setattr(backbone, "_plugins_loaded", False)
-    monkeypatch.setattr(backbone, "entry_points", lambda group: loaded.append(group) or [good])
+    monkeypatch.setattr(plugins, "entry_points", lambda group: loaded.append(group) or [good])
     assert "toy_cnn" in backbone.list_backbones() and loaded == [backbone.ENTRY_POINT_GROUP]
     backbone.list_backbones()
     assert len(loaded) == 1  # once per process
     bad = EntryPoint("broken", "no_such_module_anywhere", backbone.ENTRY_POINT_GROUP)
     monkeypatch.setattr(backbone, "_plugins_loaded", False)
-    monkeypatch.setattr(backbone, "entry_points", lambda group: [bad])
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [bad])
     with pytest.raises(UserError, match="backbone plugin broken .* failed to load"):
         backbone.list_backbones()

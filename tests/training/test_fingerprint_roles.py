@@ -9,6 +9,12 @@ from modistill.config import CONFIG_DIR, SCHEMA, load_config
 from modistill.training.fingerprint import FINGERPRINT_ROLES, step_records, world_size
 
 
+def test_every_config_key_declares_a_fingerprint_role():
+    from modistill.config import ROLES
+
+    assert sorted(k for k, f in SCHEMA.items() if f.role not in ROLES) == []
+
+
 def test_every_config_key_has_exactly_one_fingerprint_role():
     roles = Counter(k for keys in FINGERPRINT_ROLES.values() for k in keys)
     assert sorted(k for k in SCHEMA if k not in roles) == [], "keys with no fingerprint role"

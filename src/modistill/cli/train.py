@@ -14,7 +14,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     from modistill.training.runner import run_training
 
     cfg = load_config(resolve_config_path(a.config), a.overrides)
-    run_dir = a.run_dir or Path("runs") / cfg["name"]
+    run_dir = a.run_dir or Path("runs") / cfg.name
     results = run_training(cfg, run_dir, a.retrain_from)
     from lightning.pytorch.utilities import rank_zero_only
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from modistill.config import Config
 from modistill.data.cache import load_cache_meta, load_manifest
 from modistill.data.dataset import ClipDataset
 from modistill.data.encode import depth_palette
@@ -88,7 +89,7 @@ def _depth_ranges(cache: str | Path, names: list[str]) -> list[tuple[float, floa
 
 @torch.no_grad()
 def noisy_depth_accuracies(
-    cfg: dict,
+    cfg: Config,
     run_dir: str | Path,
     test_names: list[str],
     num_classes: int,
@@ -97,19 +98,19 @@ def noisy_depth_accuracies(
     seed: int = 0,
 ) -> list[dict]:
     """Accuracy of the step-2 model for each noise level; ``void`` adds the all-zero depth row."""
-    form = cfg["evaluate"]["noise_on"]
-    d = cfg["data"]
+    form = cfg.evaluate.noise_on
+    d = cfg.data
     if form == "depth":
-        encoding = load_cache_meta(d["cache"])["depth_encoding"]
+        encoding = load_cache_meta(d.cache_dir())["depth_encoding"]
         codec = DepthCodec(encoding)
-        ranges = _depth_ranges(d["cache"], test_names)
+        ranges = _depth_ranges(d.cache_dir(), test_names)
     module = StepModule("step2", cfg, num_classes, ema=False)
     state = step_weights(Path(run_dir), "step2")
     module.load_state_dict(state)
     module.eval()
-    priv = cfg["model"]["privileged"]  # encoded noise only, for another modality than depth (config check)
-    ds = ClipDataset(d["cache"], test_names, d["frames"], train=False, modalities=("rgb", priv))
-    loader = DataLoader(ds, batch_size=cfg["train"]["batch_size"], num_workers=0)
+    priv = cfg.model.privileged  # encoded noise only, for another modality than depth (config check)
+    ds = ClipDataset(d.cache_dir(), test_names, d.frames, train=False, modalities=("rgb", priv))
+    loader = DataLoader(ds, batch_size=cfg.train.batch_size, num_workers=0)
     levels = list(sigma2s) + ([-1.0] if void else [])
     rows = []
     for s2 in levels:

@@ -30,7 +30,7 @@ def _setup(runs: list[Path]) -> str:
     meta = read_json(runs[0] / "run.json", "rerun the demo")
     cfg_path = runs[0] / "config.yaml"
     cfg = load_run_config(runs[0]) if cfg_path.exists() else None
-    epochs = f", {describe_epochs(cfg['train'])}; {describe_recipe(cfg)}" if cfg else ""
+    epochs = f", {describe_epochs(cfg.train)}; {describe_recipe(cfg)}" if cfg else ""
     d, inp, model = meta["data"], meta["input"], meta["model"]
     classes = _n(len(d["class_names"]), "class", "classes")
     text = (

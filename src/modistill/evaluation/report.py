@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modistill.config import describe_epochs, describe_init, describe_recipe, load_run_config
+from modistill.config import Config, describe_epochs, describe_init, describe_recipe, load_run_config
 from modistill.data.modalities import as_privileged
 from modistill.errors import UserError
 from modistill.evaluation.claims import check_claims, claims_markdown, noise_claim, wilson
@@ -44,10 +44,10 @@ def _evaluate(run_dir: str | Path) -> Path:
         raise UserError(f"{run_dir}: no finished steps to evaluate")
     data, inp = run.meta["data"], run.meta["input"]
     meta = {"num_classes": data["num_classes"], "class_names": data["class_names"], "size": inp["size"]}
-    privileged = cfg["model"]["privileged"]
+    privileged = cfg.model.privileged
     rows = table2_rows(metrics, privileged)
     n_test = next((m["n"] for m in metrics.values() if m.get("n")), 0)
-    protocol = cfg["data"]["protocol"]
+    protocol = cfg.data.protocol
     for r in rows:
         lo, hi = wilson(r["accuracy"], n_test)
         r["interval"] = f"{100 * lo:.1f}-{100 * hi:.1f}"
@@ -72,10 +72,10 @@ def _evaluate(run_dir: str | Path) -> Path:
     return out
 
 
-def _stopping_lines(cfg: dict, metrics: dict[str, dict]) -> list[str]:
+def _stopping_lines(cfg: Config, metrics: dict[str, dict]) -> list[str]:
     """With early stopping, how long each step trained (of its maximum) and the epoch it kept: a step compared
     while under-trained would show as one that ran its maximum."""
-    if not cfg["train"].get("patience"):
+    if not cfg.train.patience:
         return []
     said = [
         f"{step} {m['epochs_trained']} of {m['max_epochs']} (kept {m['selected_epoch']})"
@@ -85,17 +85,17 @@ def _stopping_lines(cfg: dict, metrics: dict[str, dict]) -> list[str]:
     return [f"Epochs trained with early stopping, of each step's maximum: {', '.join(said)}.", ""]
 
 
-def _setup_lines(cfg: dict, data: dict, inp: dict, meta: dict, n_test: int) -> list[str]:
+def _setup_lines(cfg: Config, data: dict, inp: dict, meta: dict, n_test: int) -> list[str]:
     """The report's opening: data, model, recipe, test-set size and chance, what the test modality means."""
     return [
-        f"# modistill report: {cfg['name']}",
+        f"# modistill report: {cfg.name}",
         "",
         f"Data: `{data['cache']}` ({meta['num_classes']} classes, {meta['size']} px{describe_crop(inp)}, "
-        f"{cfg['data']['frames']} frames), protocol {cfg['data']['protocol']}. Model: {cfg['model']['arch']} "
-        f"(width {cfg['model']['width']}), "
-        f"connections {cfg['model']['connection']}, "
-        f"{describe_init(cfg['model']['pretrained'])} init. "
-        f"Seed {cfg['seed']}, {describe_epochs(cfg['train'])}; {describe_recipe(cfg)}.",
+        f"{cfg.data.frames} frames), protocol {cfg.data.protocol}. Model: {cfg.model.arch} "
+        f"(width {cfg.model.width}), "
+        f"connections {cfg.model.connection}, "
+        f"{describe_init(cfg.model.pretrained)} init. "
+        f"Seed {cfg.seed}, {describe_epochs(cfg.train)}; {describe_recipe(cfg)}.",
         "",
         f"Test set: {n_test} videos; chance {100 / meta['num_classes']:.1f} %. Intervals are 95 % Wilson "
         f"intervals of each accuracy on this test size. The test modality says what each row saw at test "
@@ -127,7 +127,7 @@ def _table2_lines(rows: list[dict], protocol: str) -> list[str]:
     ]
 
 
-def _control_lines(cfg: dict, rows: list[dict]) -> list[str]:
+def _control_lines(cfg: Config, rows: list[dict]) -> list[str]:
     """What the budget-matched controls (rows C1, C2) rule out, with the epochs each side had."""
     have = {r["row"] for r in rows} & {"C1", "C2"}
     if not have:
@@ -135,7 +135,7 @@ def _control_lines(cfg: dict, rows: list[dict]) -> list[str]:
     from modistill.config import epochs_for
     from modistill.training.steps import stream_epochs
 
-    hall_init = cfg["distill"]["hall_init"]  # load_run_config filled it for runs made before it existed
+    hall_init = cfg.distill.hall_init  # load_run_config filled it for runs made before it existed
 
     def total(step: str, stream: str) -> int:
         return stream_epochs(step, stream, lambda s: epochs_for(cfg, s), hall_init)
@@ -152,8 +152,8 @@ def _control_lines(cfg: dict, rows: list[dict]) -> list[str]:
         )
     if "C2" in have:
         lines.append(
-            f"Row C2 is a control: two RGB networks and no {cfg['model']['privileged']}, the step-1 RGB stream and a "
-            f"second one from seed {cfg['seed'] + 1}, fused and fine-tuned exactly as step 4 fuses its RGB and "
+            f"Row C2 is a control: two RGB networks and no {cfg.model.privileged}, the step-1 RGB stream and a "
+            f"second one from seed {cfg.seed + 1}, fused and fine-tuned exactly as step 4 fuses its RGB and "
             f"hallucination streams, each with the epochs of the stream it stands for ({total('rgb_ensemble', 'rgb')}"
             f" and {total('rgb_ensemble', 'hall')}; step 4's: {n} and {h}). If step 4 beats it, the privileged "
             "modality taught the hallucination stream something a second RGB network does not bring."
@@ -161,7 +161,7 @@ def _control_lines(cfg: dict, rows: list[dict]) -> list[str]:
     return [" ".join(lines), ""]
 
 
-def _noisy_depth(cfg: dict, run_dir: Path, metrics: dict, data: dict, meta: dict) -> list[dict]:
+def _noisy_depth(cfg: Config, run_dir: Path, metrics: dict, data: dict, meta: dict) -> list[dict]:
     """Table 3's accuracies (step 2 re-tested with noisy depth), when the run has steps 2 and 4; else none."""
     if not ("step2" in metrics and "step4" in metrics):
         return []
@@ -174,18 +174,18 @@ def _noisy_depth(cfg: dict, run_dir: Path, metrics: dict, data: dict, meta: dict
         run_dir,
         metrics["step2"]["test_names"],
         meta["num_classes"],
-        cfg["evaluate"]["noise_sigma2"],
-        cfg["evaluate"]["void"],
-        cfg["seed"],
+        cfg.evaluate.noise_sigma2,
+        cfg.evaluate.void,
+        cfg.seed,
     )
 
 
-def _table3_lines(cfg: dict, run_dir: Path, noisy: list[dict], s4: float, privileged: str) -> list[str]:
+def _table3_lines(cfg: Config, run_dir: Path, noisy: list[dict], s4: float, privileged: str) -> list[str]:
     """Table 3 and its plot against step 4's RGB-only accuracy (also written as noisy_depth.json)."""
     row = {"what": "Accuracy (step 2, RGB + noisy depth)"} | {r["sigma2"]: r["accuracy"] for r in noisy}
     table3 = markdown_table([row], [("what", "σ²")] + [(r["sigma2"], r["sigma2"]) for r in noisy])
     beaten = [r["sigma2"] for r in noisy if r["accuracy"] < s4]
-    form = NOISE_WHERE[cfg["evaluate"]["noise_on"]]
+    form = NOISE_WHERE[cfg.evaluate.noise_on]
     noise_curve_png(
         [{"sigma2": r["sigma2"], "mean": r["accuracy"], "std": 0.0} for r in noisy],
         (s4, 0.0),

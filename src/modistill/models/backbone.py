@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -25,6 +24,7 @@ from torch import nn
 
 from modistill.errors import UserError
 from modistill.models.preprocess import IMAGENET
+from modistill.utils.plugins import load_entry_points
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +123,7 @@ def _load_plugins() -> None:
     if _plugins_loaded:
         return
     _plugins_loaded = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            ep.load()
-        except Exception as e:  # a broken plugin names itself instead of breaking every command with a traceback
-            raise UserError(f"backbone plugin {ep.name} ({ep.value}) failed to load: {e}") from None
+    load_entry_points(ENTRY_POINT_GROUP, "backbone")
 
 
 def list_backbones() -> list[str]:

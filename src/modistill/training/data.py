@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from modistill.config import Config, DataSection
 from modistill.data.cache import check_not_preparing, load_cache_meta, load_manifest
 from modistill.data.dataset import ClipDataset, sample_label
 from modistill.data.modalities import cache_modalities
@@ -24,47 +25,44 @@ from modistill.training.steps import STEPS, stream_inputs
 log = logging.getLogger(__name__)
 
 
-def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict, dict[str, int], dict[str, dict]]:
+def dataset_splits(cfg: Config) -> tuple[dict[str, list[str]], dict, dict[str, int], dict[str, dict]]:
     """Train/val/test names, the cache's metadata, every used sample's label and the manifest records; refuses a
     cache that cannot give what the config asks."""
-    d = cfg["data"]
-    if not d["cache"]:
-        raise UserError("config data.cache is not set (the folder written by `modistill prepare`)")
-    meta = load_cache_meta(d["cache"])
-    check_not_preparing(d["cache"])
-    if meta["benchmark"] != "pairs" and meta["benchmark"] != d["benchmark"]:
+    d = cfg.data
+    cache = d.cache_dir()
+    meta = load_cache_meta(cache)
+    check_not_preparing(cache)
+    if meta["benchmark"] != "pairs" and meta["benchmark"] != d.benchmark:
         raise UserError(
-            f"{d['cache']}: prepared as {meta['benchmark']}, the config says data.benchmark="
-            f"{d['benchmark']}; set data.benchmark={meta['benchmark']}"
+            f"{d.cache}: prepared as {meta['benchmark']}, the config says data.benchmark="
+            f"{d.benchmark}; set data.benchmark={meta['benchmark']}"
         )
-    if d["train_sampling"] != "even" and meta["frames"] <= d["frames"]:
+    if d.train_sampling != "even" and meta["frames"] <= d.frames:
         raise UserError(
-            f"{d['cache']}: data.train_sampling={d['train_sampling']} draws {d['frames']} of the stored "
+            f"{d.cache}: data.train_sampling={d.train_sampling} draws {d.frames} of the stored "
             f"frames, but the "
             f"cache stores only {meta['frames']}: it would always take the same ones; prepare with more "
-            f"--frames (e.g. {2 * d['frames']}) or use data.train_sampling=even"
+            f"--frames (e.g. {2 * d.frames}) or use data.train_sampling=even"
         )
-    if d["frames"] > meta["frames"]:
+    if d.frames > meta["frames"]:
         raise UserError(
-            f"{d['cache']}: stores {meta['frames']} frames per video, config data.frames={d['frames']}"
-            f" asks for more; prepare with --frames {d['frames']} or lower data.frames"
+            f"{d.cache}: stores {meta['frames']} frames per video, config data.frames={d.frames}"
+            f" asks for more; prepare with --frames {d.frames} or lower data.frames"
         )
-    records = load_manifest(d["cache"])
+    records = load_manifest(cache)
     if meta["benchmark"] == "pairs":
         sp = split_pairs(records)
     else:
         names = [n for n, r in records.items() if r["status"] == "ok"]
-        exclude = read_name_list(d["exclude_list"]) if d["exclude_list"] else None
-        sp = split_ntu(
-            names, d["benchmark"], d["protocol"], d["validation"], exclude, d["val_per_class"], d["val_performers"]
-        )
+        exclude = read_name_list(d.exclude_list) if d.exclude_list else None
+        sp = split_ntu(names, d.benchmark, d.protocol, d.validation, exclude, d.val_per_class, d.val_performers)
     if not sp["train"] or not sp["test"]:
-        raise UserError(f"{d['cache']}: the {d['protocol']} split has no train or no test videos")
+        raise UserError(f"{d.cache}: the {d.protocol} split has no train or no test videos")
     labels = {n: sample_label(n, records.get(n, {})) for part in sp.values() for n in part}
     bad = next((n for n, y in labels.items() if not 0 <= y < meta["num_classes"]), None)
     if bad is not None:
         raise UserError(
-            f"{d['cache']}: sample {bad} has label {labels[bad]}, outside the cache's "
+            f"{d.cache}: sample {bad} has label {labels[bad]}, outside the cache's "
             f"{meta['num_classes']} classes; re-prepare the cache"
         )
     _warn_thin_split(sp, labels, meta["class_names"], d)
@@ -74,7 +72,7 @@ def dataset_splits(cfg: dict) -> tuple[dict[str, list[str]], dict, dict[str, int
 MIN_TRAIN_PER_CLASS = 5
 
 
-def _warn_thin_split(sp: dict[str, list[str]], labels: dict[str, int], names: list[str], d: dict) -> None:
+def _warn_thin_split(sp: dict[str, list[str]], labels: dict[str, int], names: list[str], d: DataSection) -> None:
     """A split that leaves a class almost no training videos trains nothing useful: say so, with the numbers."""
     counts = np.bincount([labels[n] for n in sp["train"]], minlength=len(names))
     thin = [(names[c], int(k)) for c, k in enumerate(counts) if k < MIN_TRAIN_PER_CLASS]
@@ -83,7 +81,7 @@ def _warn_thin_split(sp: dict[str, list[str]], labels: dict[str, int], names: li
         log.warning(
             "the %s split leaves fewer than %d training videos for %d of %d classes: %s; %d train / %d "
             "validation videos in all%s",
-            d["protocol"],
+            d.protocol,
             MIN_TRAIN_PER_CLASS,
             len(thin),
             len(names),
@@ -125,21 +123,22 @@ def loader_workers(setting: int | str) -> int:
     return max(0, min(8, per_device - 1))
 
 
-def step_seed(cfg: dict, step: str) -> int:
+def step_seed(cfg: Config, step: str) -> int:
     """The seed of a step's initialisation and clip order: the run's, or for a control's second network the run's
     plus its offset."""
-    return int(cfg["seed"]) + (STEPS[step].seed_offset if step in STEPS else 0)
+    return int(cfg.seed) + (STEPS[step].seed_offset if step in STEPS else 0)
 
 
-def make_loader(cfg: dict, names: list[str], train: bool, modalities: tuple[str, ...], seed: int) -> DataLoader:
+def make_loader(cfg: Config, names: list[str], train: bool, modalities: tuple[str, ...], seed: int) -> DataLoader:
     """The clips of ``names`` in batches: in training, an order and augmentations that follow from ``seed`` and
     the epoch alone (exact resume), in evaluation, the videos in order without augmentation."""
-    d, t = cfg["data"], cfg["train"]
-    workers = loader_workers(d["workers"])
-    ds = ClipDataset(d["cache"], names, d["frames"], train, d["train_sampling"], d["flip"], modalities, d["crop_scale"])
+    d, t = cfg.data, cfg.train
+    workers = loader_workers(d.workers)
+    scale = (d.crop_scale[0], d.crop_scale[1]) if d.crop_scale else None
+    ds = ClipDataset(d.cache_dir(), names, d.frames, train, d.train_sampling, d.flip, modalities, scale)
     return DataLoader(
         ds,
-        batch_size=t["batch_size"],
+        batch_size=t.batch_size,
         sampler=EpochSampler(len(ds), seed, shuffle=train),
         num_workers=workers,
         persistent_workers=workers > 0,
@@ -149,14 +148,14 @@ def make_loader(cfg: dict, names: list[str], train: bool, modalities: tuple[str,
     )
 
 
-def check_modalities(cfg: dict, meta: dict, order: list[str]) -> None:
+def check_modalities(cfg: Config, meta: dict, order: list[str]) -> None:
     """Every modality the steps read is in the cache, or one line saying how to prepare one that holds it."""
     held = cache_modalities(meta)
-    wanted = {m for s in order for m in stream_inputs(STEPS[s], cfg["model"]["privileged"]).values()}
+    wanted = {m for s in order for m in stream_inputs(STEPS[s], cfg.model.privileged).values()}
     missing = sorted(wanted - set(held))
     if missing:
         raise UserError(
-            f"{cfg['data']['cache']}: the cache holds {', '.join(held)}, not {', '.join(missing)} "
-            f"(model.privileged={cfg['model']['privileged']}); prepare one with "
+            f"{cfg.data.cache}: the cache holds {', '.join(held)}, not {', '.join(missing)} "
+            f"(model.privileged={cfg.model.privileged}); prepare one with "
             f"--modalities {','.join(dict.fromkeys([*held, *missing]))}"
         )

@@ -9,113 +9,40 @@ import json
 import os
 from typing import Any
 
-from modistill.config import epochs_for
+from modistill.config import ROLES, SCHEMA, STEP, WHEN_DISTILLING, WHEN_SET, Config, epochs_for
 from modistill.data.modalities import settings_fields
 from modistill.training.steps import PRIVILEGED, STEPS, StepSpec, connections_for, init_for
 
-# Config keys that change what every step learns. Hardware, logging and worker settings are left out: they do
-# not change the result on one device type (the precision, which does, is resolved and included).
-STEP_KEYS = (
-    "seed",
-    "data.benchmark",
-    "data.protocol",
-    "data.validation",
-    "data.val_per_class",
-    "data.exclude_list",
-    "data.frames",
-    "data.train_sampling",
-    "data.flip",
-    "model.arch",
-    "model.width",
-    "model.temporal",
-    "train.optimizer",
-    "train.lr",
-    "train.weight_decay",
-    "train.lr_drop_epoch",
-    "train.lr_drop_factor",
-    "train.batch_size",
-    "train.epochs",
-    "train.precision",
-    "train.limit_train_batches",
-)
-# Training levers added after the first runs: in a step's fingerprint only when set to something other than their
-# default, so that the steps of a run that does not use them keep their fingerprints.
-RECIPE_KEYS = (
-    "data.val_performers",
-    "data.crop_scale",
-    "model.zero_init_residual",
-    "train.schedule",
-    "train.warmup_epochs",
-    "train.label_smoothing",
-    "train.ema_decay",
-    "train.patience",
-)
-DISTILL_KEYS = (
-    "distill.alpha",
-    "distill.lambda",
-    "distill.temperature",
-    "distill.t2_scaling",
-    "distill.hall_layers",
-    "distill.hall_reduction",
-    "distill.hall_weight",
-)
 
-# Keys in a step's fingerprint only where the step uses them (step_keys says when): its start, its connection, the
-# modality of its privileged stream, where its hallucination stream starts, its epochs.
-CONDITIONAL_KEYS = (
-    "model.pretrained",
-    "model.connection",
-    "model.privileged",
-    "distill.hall_init",
-    "train.step_epochs",
-)
-# Keys that set how many processes share a step, and so its global batch: in the fingerprint as the resolved world
-# size when it is above 1 (a one-process step keeps the fingerprint it had).
-GLOBAL_BATCH_KEYS = ("train.devices", "train.num_nodes")
-# Keys of the run, not of a step: its name, its cache (whose content the data fingerprint holds), which steps it
-# trains, and how it is evaluated.
-RUN_KEYS = ("name", "data.cache", "steps", "variants", "evaluate.noise_sigma2", "evaluate.void", "evaluate.noise_on")
-# Keys that change how a step runs, not what it learns.
-NO_EFFECT_KEYS = (
-    "data.workers",
-    "train.accelerator",
-    "train.strategy",
-    "train.log_every_n_steps",
-    "train.loggers",
-    "train.progress",
-    "train.compile",
-    "train.cpu_keep_freed_memory",
-)
-# Every config key has exactly one of these roles (a test checks it): a new key must say whether a step that
+def _with_role(role: str) -> tuple[str, ...]:
+    return tuple(k for k, f in SCHEMA.items() if f.role == role)
+
+
+# Every config key declares its role in the schema (modistill.config): a new key must say whether a step that
 # trained without it can be reused.
-FINGERPRINT_ROLES = {
-    "step": STEP_KEYS,
-    "step, when set": RECIPE_KEYS,
-    "step, when distilling": DISTILL_KEYS,
-    "step, when used": CONDITIONAL_KEYS,
-    "step, as the world size": GLOBAL_BATCH_KEYS,
-    "run": RUN_KEYS,
-    "none": NO_EFFECT_KEYS,
-}
+STEP_KEYS = _with_role(STEP)  # change what every step learns
+RECIPE_KEYS = _with_role(WHEN_SET)  # training levers added later: only when set to other than their default
+DISTILL_KEYS = _with_role(WHEN_DISTILLING)
+FINGERPRINT_ROLES = {role: _with_role(role) for role in ROLES}
 
 
-def world_size(cfg: dict) -> int:
+def world_size(cfg: Config) -> int:
     """How many processes train a step: torchrun's or the scheduler's WORLD_SIZE, else the configured devices
     (auto and -1: every visible GPU, or one process on the CPU) times the nodes."""
     if os.environ.get("WORLD_SIZE", "").isdigit():
         return max(1, int(os.environ["WORLD_SIZE"]))
-    t = cfg["train"]
-    devices = t["devices"]
+    t = cfg.train
+    devices = t.devices
     if isinstance(devices, list):
         n = len(devices)
     elif devices in ("auto", -1, "-1"):
         import torch
 
-        gpu = t["accelerator"] in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+        gpu = t.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
         n = torch.cuda.device_count() if gpu else 1
     else:
         n = int(devices)
-    return max(1, n) * int(t["num_nodes"])
+    return max(1, n) * int(t.num_nodes)
 
 
 def _get(cfg: dict, dotted: str) -> Any:
@@ -140,10 +67,8 @@ def data_fingerprint(cache_meta: dict, splits: dict[str, list[str]], labels: dic
     return _hash({"cache": settings, "splits": {k: [[n, labels[n]] for n in v] for k, v in splits.items()}})
 
 
-def step_keys(cfg: dict, spec: StepSpec, precision: str, data_fp: str) -> dict[str, Any]:
+def step_keys(cfg: Config, spec: StepSpec, precision: str, data_fp: str) -> dict[str, Any]:
     """The resolved config values that decide what this step learns."""
-    from modistill.config import SCHEMA
-
     keys = {k: _get(cfg, k) for k in STEP_KEYS}
     keys.update({k: _get(cfg, k) for k in RECIPE_KEYS if _get(cfg, k) != SCHEMA[k].default})
     keys["train.epochs"] = epochs_for(cfg, spec.name)
@@ -152,19 +77,19 @@ def step_keys(cfg: dict, spec: StepSpec, precision: str, data_fp: str) -> dict[s
     if (processes := world_size(cfg)) > 1:
         keys["train.world_size"] = processes
     if any(src is None for src in spec.init.values()):
-        keys["model.pretrained"] = cfg["model"]["pretrained"]
+        keys["model.pretrained"] = cfg.model.pretrained
     if spec.connection and spec.direction is None:
-        keys["model.connection"] = cfg["model"]["connection"]
-    if PRIVILEGED in spec.inputs.values() and cfg["model"]["privileged"] != "depth":
-        keys["model.privileged"] = cfg["model"]["privileged"]
+        keys["model.connection"] = cfg.model.connection
+    if PRIVILEGED in spec.inputs.values() and cfg.model.privileged != "depth":
+        keys["model.privileged"] = cfg.model.privileged
     if spec.loss != "ce":
         keys.update({k: _get(cfg, k) for k in DISTILL_KEYS})
-    if spec.hall_rgb is not None and cfg["distill"]["hall_init"] != "depth":
-        keys["distill.hall_init"] = cfg["distill"]["hall_init"]
+    if spec.hall_rgb is not None and cfg.distill.hall_init != "depth":
+        keys["distill.hall_init"] = cfg.distill.hall_init
     return keys
 
 
-def step_records(cfg: dict, precision: str, data_fp: str) -> dict[str, dict]:
+def step_records(cfg: Config, precision: str, data_fp: str) -> dict[str, dict]:
     """``step.json`` content of every known step under this config: keys, parents' fingerprints, fingerprint,
     and what the step's model is (streams and connections), for the stages that load it."""
     out: dict[str, dict] = {}
@@ -172,7 +97,7 @@ def step_records(cfg: dict, precision: str, data_fp: str) -> dict[str, dict]:
     def visit(name: str) -> dict:
         if name not in out:
             spec = STEPS[name]
-            init = init_for(spec, cfg["distill"]["hall_init"])
+            init = init_for(spec, cfg.distill.hall_init)
             parents = {src[0]: visit(src[0])["fingerprint"] for src in init.values() if src is not None}
             keys = step_keys(cfg, spec, precision, data_fp)
             out[name] = {
@@ -181,7 +106,7 @@ def step_records(cfg: dict, precision: str, data_fp: str) -> dict[str, dict]:
                 "keys": keys,
                 "parents": parents,
                 "streams": list(spec.streams),
-                "connections": [list(c) for c in connections_for(spec, cfg["model"]["connection"])],
+                "connections": [list(c) for c in connections_for(spec, cfg.model.connection)],
             }
         return out[name]
 

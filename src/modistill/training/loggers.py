@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modistill.config import Config
 from modistill.errors import UserError
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def flat_hyperparameters(cfg: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def make_loggers(cfg: dict, run_dir: Path, step: str) -> list[Logger]:
+def make_loggers(cfg: Config, run_dir: Path, step: str) -> list[Logger]:
     """One Lightning logger per name in ``train.loggers``, each given the step's resolved config as its
     hyperparameters (the run checked the packages with :func:`check_loggers` before writing anything). A resumed
     step logs to a new CSV/TensorBoard version folder, so the interrupted part's record is kept."""
@@ -55,7 +56,7 @@ def make_loggers(cfg: dict, run_dir: Path, step: str) -> list[Logger]:
 
     step_dir = run_dir / step
     loggers: list[Logger] = []
-    for name in cfg["train"]["loggers"]:
+    for name in cfg.train.loggers:
         if name == "csv":
             loggers.append(L.pytorch.loggers.CSVLogger(step_dir, name="logs"))
         elif name == "tensorboard":
@@ -63,15 +64,15 @@ def make_loggers(cfg: dict, run_dir: Path, step: str) -> list[Logger]:
         elif name == "wandb":  # WANDB_MODE=offline keeps it on disk; the project from WANDB_PROJECT
             loggers.append(
                 L.pytorch.loggers.WandbLogger(
-                    name=f"{cfg['name']}/{step}",
-                    group=cfg["name"],
+                    name=f"{cfg.name}/{step}",
+                    group=cfg.name,
                     save_dir=str(step_dir),
                     project=os.environ.get("WANDB_PROJECT", "modistill"),
                 )
             )
         elif name == "mlflow":
             uri = os.environ.get("MLFLOW_TRACKING_URI") or (run_dir / "mlruns").resolve().as_uri()
-            loggers.append(L.pytorch.loggers.MLFlowLogger(experiment_name=cfg["name"], run_name=step, tracking_uri=uri))
+            loggers.append(L.pytorch.loggers.MLFlowLogger(experiment_name=cfg.name, run_name=step, tracking_uri=uri))
     params = flat_hyperparameters(cfg) | {"step": step}
     for lg in loggers:
         lg.log_hyperparams(params)

@@ -14,6 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.functional.classification import multiclass_accuracy
 
 from modistill import losses
+from modistill.config import Config
 from modistill.errors import NonFiniteError
 from modistill.models.backbone import build_stream
 from modistill.models.multistream import MultiStream, StreamOutput
@@ -58,23 +59,21 @@ def ema_update(decay: float):
 class StepModule(L.LightningModule):
     """One step of the method (or an ablation), configured by a :class:`StepSpec` and the run config."""
 
-    def __init__(self, step: str, cfg: dict, num_classes: int, ema: bool = True):
+    def __init__(self, step: str, cfg: Config, num_classes: int, ema: bool = True):
         """``ema=False``: no averaged copy even when ``train.ema_decay`` is set, for loading a finished step's
         ``weights.pt`` (which already holds the averaged weights)."""
         super().__init__()
         self.spec = STEPS[step]
         self.step_name = step
         self.cfg = cfg
-        m = cfg["model"]
+        m = cfg.model
         streams = {}
         for name in self.spec.streams:
-            pretrained = m["pretrained"] if self.spec.init[name] is None else None
-            streams[name] = build_stream(
-                m["arch"], num_classes, m["width"], m["temporal"], pretrained, m["zero_init_residual"]
-            )
+            pretrained = m.pretrained if self.spec.init[name] is None else None
+            streams[name] = build_stream(m.arch, num_classes, m.width, m.temporal, pretrained, m.zero_init_residual)
         fuse = list(self.spec.select) or list(self.spec.streams)
-        inputs = stream_inputs(self.spec, m["privileged"])
-        self.net = MultiStream(streams, inputs, connections_for(self.spec, m["connection"]), fuse=fuse)
+        inputs = stream_inputs(self.spec, m.privileged)
+        self.net = MultiStream(streams, inputs, connections_for(self.spec, m.connection), fuse=fuse)
         for name in self.spec.frozen:
             self.net.freeze(name)
         self.modalities = sorted(set(inputs.values()))
@@ -82,7 +81,7 @@ class StepModule(L.LightningModule):
         self.test_records: list[dict] = []
         self.num_classes = num_classes
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")  # reduced over DDP ranks
-        decay = cfg["train"]["ema_decay"] if ema else 0.0
+        decay = cfg.train.ema_decay if ema else 0.0
         # The averaged copy is part of the state dict, so checkpoints carry it and a resumed step continues it.
         self.ema = AveragedModel(self.net, multi_avg_fn=ema_update(decay), use_buffers=True) if decay else None
         if self.ema is not None:  # not trained: kept out of the optimizer and of DDP's gradient reduction
@@ -107,10 +106,10 @@ class StepModule(L.LightningModule):
             self.ema = None
 
     def _ce(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, y, label_smoothing=self.cfg["train"]["label_smoothing"])
+        return F.cross_entropy(logits, y, label_smoothing=self.cfg.train.label_smoothing)
 
     def compute_loss(self, out: StreamOutput, y: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        d = self.cfg["distill"]
+        d = self.cfg.distill
         kind = self.spec.loss
         if kind == "ce":
             return self._ce(out.fused, y), {}
@@ -120,14 +119,14 @@ class StepModule(L.LightningModule):
             out.logits[PRIVILEGED],
             out.features[PRIVILEGED],
             out.features["hall"],
-            alpha=d["alpha"],
-            lam=d["lambda"],
-            temperature=d["temperature"],
-            t2_scaling=d["t2_scaling"],
-            layers=d["hall_layers"],
-            reduction=d["hall_reduction"],
-            hall_weight=d["hall_weight"],
-            label_smoothing=self.cfg["train"]["label_smoothing"],
+            alpha=d.alpha,
+            lam=d.lambda_,
+            temperature=d.temperature,
+            t2_scaling=d.t2_scaling,
+            layers=d.hall_layers,
+            reduction=d.hall_reduction,
+            hall_weight=d.hall_weight,
+            label_smoothing=self.cfg.train.label_smoothing,
         )
         distill = terms[kind.removeprefix("hoffman-")]
         parts = {"hall": terms["eq3"].detach(), "gd": terms["eq5"].detach()}
@@ -182,20 +181,21 @@ class StepModule(L.LightningModule):
         self.test_records.append(rec)
 
     def configure_optimizers(self):
-        t = self.cfg["train"]
+        t = self.cfg.train
         params = [p for p in self.parameters() if p.requires_grad]
-        if t["optimizer"] == "sgd":
-            opt = torch.optim.SGD(params, lr=t["lr"], momentum=0.9, weight_decay=t["weight_decay"])
+        opt: torch.optim.Optimizer
+        if t.optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr=t.lr, momentum=0.9, weight_decay=t.weight_decay)
         else:
-            cls = torch.optim.AdamW if t["optimizer"] == "adamw" else torch.optim.Adam
+            cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
             fused = self.device.type == "cuda"  # one kernel for all parameters on the GPU; foreach on CPU
-            opt = cls(params, lr=t["lr"], weight_decay=t["weight_decay"], fused=fused or None)
+            opt = cls(params, lr=t.lr, weight_decay=t.weight_decay, fused=fused or None)
         if is_constant(t):
             return opt
         # Per optimizer step; its state is in the checkpoints, so a resumed step continues on the same curve.
-        epochs = self.trainer.max_epochs
-        per_epoch = self.trainer.estimated_stepping_batches // max(1, epochs)
-        f = lr_factor(t["schedule"], epochs, per_epoch, t["warmup_epochs"], t["lr_drop_epoch"], t["lr_drop_factor"])
+        epochs = int(self.trainer.max_epochs or 1)  # the runner always sets it
+        per_epoch = int(self.trainer.estimated_stepping_batches) // max(1, epochs)
+        f = lr_factor(t.schedule, epochs, per_epoch, t.warmup_epochs, t.lr_drop_epoch, t.lr_drop_factor)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, f)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modistill.config import Config
 from modistill.errors import UserError
 from modistill.training.steps import PRIVILEGED, STEPS, dependants
 from modistill.utils.io import atomic_write, atomic_write_text, load_tensors, read_json
@@ -66,7 +67,7 @@ def run_lock(run_dir: str | Path, command: str) -> Iterator[None]:
                 folder.rmdir()
 
 
-def absolute_paths(cfg: dict) -> dict:
+def absolute_paths(cfg: Config) -> Config:
     """The config with its file paths made absolute (against the working directory at the start of the run), so
     the run folder stays valid from any folder."""
     from modistill.models.pretrained import is_named
@@ -75,7 +76,7 @@ def absolute_paths(cfg: dict) -> dict:
     for sec, key in (("data", "cache"), ("data", "exclude_list"), ("model", "pretrained")):
         if out[sec][key] and not is_named(out[sec][key]):
             out[sec][key] = str(Path(out[sec][key]).expanduser().resolve())
-    return out
+    return Config(out)
 
 
 def deploy_crop(cache_meta: dict, records: dict[str, dict], train_names: list[str], cache: str) -> dict:
@@ -162,33 +163,33 @@ def versions() -> dict[str, str]:
     }
 
 
-def run_metadata(cfg: dict, cache_meta: dict, crop: dict, fingerprint: str, clips: dict | None = None) -> dict:
-    d, m = cfg["data"], cfg["model"]
+def run_metadata(cfg: Config, cache_meta: dict, crop: dict, fingerprint: str, clips: dict | None = None) -> dict:
+    d = cfg.data
     return {
         "format": RUN_FORMAT,
         "data": {
-            "cache": d["cache"],
+            "cache": d.cache,
             "fingerprint": fingerprint,
             "benchmark": cache_meta["benchmark"],
-            "protocol": d["protocol"] if cache_meta["benchmark"] != "pairs" else "split column",
+            "protocol": d.protocol if cache_meta["benchmark"] != "pairs" else "split column",
             "num_classes": cache_meta["num_classes"],
             "class_names": cache_meta["class_names"],
             "origin": cache_meta.get("origin"),  # synthetic | ntu | pairs; None for caches made before it was kept
         },
         "input": {
             "size": cache_meta["size"],
-            "frames": d["frames"],
+            "frames": d.frames,
             "stored_frames": cache_meta["frames"],
             "sampling": "frames = evenly_spaced(video frames, stored_frames)[evenly_spaced(stored_frames, "
             "frames)], evenly_spaced(n, k) = int(linspace(0, n - 1, k))",
-            "train_sampling": d["train_sampling"],
+            "train_sampling": d.train_sampling,
             "modalities": _modality_words(cache_meta),
             "rgb_crop": crop["policy"],
             "deploy_crop": crop["box"],
             "deploy_crop_source": crop["source"],
             "clip_lengths": clips,
         },
-        "model": {k: m[k] for k in ("arch", "width", "temporal", "connection", "pretrained", "privileged")},
+        "model": {k: cfg["model"][k] for k in ("arch", "width", "temporal", "connection", "pretrained", "privileged")},
         "versions": versions(),
     }
 
@@ -256,7 +257,7 @@ def migrate_metrics(metrics: dict) -> dict:
     return metrics
 
 
-def write_run(run_dir: Path, cfg: dict, meta: dict, splits: dict[str, list[str]]) -> None:
+def write_run(run_dir: Path, cfg: Config, meta: dict, splits: dict[str, list[str]]) -> None:
     """The run's own description: its resolved config, ``run.json`` (:func:`run_metadata`) and its split."""
     from modistill.config import dump_config
 
@@ -270,7 +271,7 @@ def write_step_record(step_dir: Path, record: dict) -> None:
     atomic_write_text(step_dir / STEP_JSON, json.dumps(record, indent=1))
 
 
-def write_step_start(step_dir: Path, record: dict, cfg: dict) -> None:
+def write_step_start(step_dir: Path, record: dict, cfg: Config) -> None:
     """A step about to train: its fingerprint record and the config it trains with."""
     from modistill.config import dump_config
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from modistill.config import epochs_for
+from modistill.config import Config, epochs_for
 from modistill.data.modalities import as_privileged
 from modistill.errors import NonFiniteError, UserError
 from modistill.models.backbone import backbone_class, check_clip
@@ -47,8 +47,8 @@ from modistill.utils.memory import keep_freed_memory, process_owned
 log = logging.getLogger(__name__)
 
 
-def _precision(cfg: dict) -> str:
-    p = cfg["train"]["precision"]
+def _precision(cfg: Config) -> str:
+    p = cfg.train.precision
     if p == "auto":
         return "bf16-mixed" if torch.cuda.is_available() else "32-true"
     return str(p)
@@ -56,7 +56,7 @@ def _precision(cfg: dict) -> str:
 
 def _init_from(module: StepModule, run_dir: Path, step: str) -> None:
     """Copy each stream's weights from the earlier step it is initialised from (tensors only, no pickle)."""
-    for stream, src in init_for(module.spec, module.cfg["distill"]["hall_init"]).items():
+    for stream, src in init_for(module.spec, module.cfg.distill.hall_init).items():
         if src is None:
             continue
         src_step, src_stream = src
@@ -68,7 +68,7 @@ def _init_from(module: StepModule, run_dir: Path, step: str) -> None:
 
 
 def train_step(
-    cfg: dict, run_dir: Path, step: str, splits: dict, meta: dict, record: dict, extra_callbacks: tuple = ()
+    cfg: Config, run_dir: Path, step: str, splits: dict, meta: dict, record: dict, extra_callbacks: tuple = ()
 ) -> dict:
     step_dir = run_dir / step
     step_dir.mkdir(parents=True, exist_ok=True)
@@ -76,23 +76,23 @@ def train_step(
     seed = step_seed(cfg, step)
     L.seed_everything(seed, workers=True, verbose=False)
     module = StepModule(step, cfg, meta["num_classes"])
-    if any(src is None for src in module.spec.init.values()) and not cfg["model"]["pretrained"]:
+    if any(src is None for src in module.spec.init.values()) and not cfg.model.pretrained:
         log.warning("%s: no ImageNet weights given (model.pretrained); streams start from RANDOM init", step)
     _init_from(module, run_dir, step)
     mods = tuple(module.modalities)
-    t = cfg["train"]
-    if t["compile"]:
+    t = cfg.train
+    if t.compile:
         module.net.compile()  # in place: the state dict keeps its keys, so checkpoints and weights.pt are unchanged
     has_val = bool(splits["val"])
     ckpt_dir = step_dir / "checkpoints"
     selection, callbacks = _checkpoints(ckpt_dir, has_val)
-    if t["patience"]:
+    if t.patience:
         if not has_val:
             raise UserError(
                 f"{step}: train.patience stops on validation accuracy, and this run has no validation split"
             )
-        callbacks.append(_early_stopping(t["patience"]))
-    if t["progress"]:
+        callbacks.append(_early_stopping(t.patience))
+    if t.progress:
         callbacks.append(StderrProgressBar())
     callbacks.extend(extra_callbacks)
     last = ckpt_dir / "last.ckpt"
@@ -177,20 +177,20 @@ def _stopped_early(checkpoint: dict) -> bool:
     )
 
 
-def _trainer(cfg: dict, step: str, callbacks: list[L.Callback], loggers: list, max_epochs: int) -> L.Trainer:
-    t = cfg["train"]
+def _trainer(cfg: Config, step: str, callbacks: list[L.Callback], loggers: list, max_epochs: int) -> L.Trainer:
+    t = cfg.train
     return L.Trainer(
         max_epochs=max_epochs,
-        accelerator=t["accelerator"],
-        devices=t["devices"],
-        strategy=t["strategy"],
-        num_nodes=t["num_nodes"],
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
         precision=_precision(cfg),  # type: ignore[arg-type]  # one of config.PRECISIONS
         callbacks=callbacks,
         logger=loggers,
-        log_every_n_steps=t["log_every_n_steps"],
-        enable_progress_bar=t["progress"],
-        limit_train_batches=t["limit_train_batches"],
+        log_every_n_steps=t.log_every_n_steps,
+        enable_progress_bar=t.progress,
+        limit_train_batches=t.limit_train_batches,
         enable_model_summary=False,
         deterministic=False,
         num_sanity_val_steps=0,
@@ -206,26 +206,26 @@ def _selected(ckpt_dir: Path, has_val: bool) -> Path:
 
 
 def open_run(
-    cfg: dict, run_dir: str | Path, retrain_from: str | None = None
-) -> tuple[dict, list[str], dict, dict, dict[str, dict]]:
+    cfg: Config, run_dir: str | Path, retrain_from: str | None = None
+) -> tuple[Config, list[str], dict, dict, dict[str, dict]]:
     """Check the config against the data and against the steps already in ``run_dir``, then write the run's own
     description. Returns the resolved config, the steps in order, the splits, the cache metadata and every step's
     record. Nothing is written when a check fails."""
     run_dir = Path(run_dir)
     cfg = absolute_paths(cfg)
-    order = resolve_order(list(cfg["steps"]) + list(cfg["variants"]))
-    check_loggers(cfg["train"]["loggers"])
-    if cfg["model"]["pretrained"]:  # located now, so that a missing file is reported before anything is written
-        pretrained_file(cfg["model"]["pretrained"], cfg["model"]["arch"])
-    if cfg["data"]["exclude_list"] and not Path(cfg["data"]["exclude_list"]).is_file():
-        raise UserError(f"{cfg['data']['exclude_list']}: data.exclude_list is not a file")
+    order = resolve_order(list(cfg.steps) + list(cfg.variants))
+    check_loggers(cfg.train.loggers)
+    if cfg.model.pretrained:  # located now, so that a missing file is reported before anything is written
+        pretrained_file(cfg.model.pretrained, cfg.model.arch)
+    if cfg.data.exclude_list and not Path(cfg.data.exclude_list).is_file():
+        raise UserError(f"{cfg.data.exclude_list}: data.exclude_list is not a file")
     splits, meta, labels, records = dataset_splits(cfg)
     check_modalities(cfg, meta, order)
-    check_clip(cfg["model"]["arch"], cfg["data"]["frames"], meta["size"], f"{cfg['data']['cache']} with data.frames")
-    if not backbone_class(cfg["model"]["arch"]).per_frame and cfg["model"]["temporal"]:
-        log.info("model.arch=%s convolves over time itself: no temporal convs are added", cfg["model"]["arch"])
+    check_clip(cfg.model.arch, cfg.data.frames, meta["size"], f"{cfg.data.cache} with data.frames")
+    if not backbone_class(cfg.model.arch).per_frame and cfg.model.temporal:
+        log.info("model.arch=%s convolves over time itself: no temporal convs are added", cfg.model.arch)
     data_fp = data_fingerprint(meta, splits, labels)
-    crop = deploy_crop(meta, records, splits["train"], cfg["data"]["cache"])
+    crop = deploy_crop(meta, records, splits["train"], cfg.data.cache_dir())
     step_recs = step_records(cfg, _precision(cfg), data_fp)
     if retrain_from is not None:
         for gone in remove_steps(run_dir, retrain_from):
@@ -236,7 +236,7 @@ def open_run(
 
 
 def run_training(
-    cfg: dict, run_dir: str | Path, retrain_from: str | None = None, callbacks: tuple = ()
+    cfg: Config, run_dir: str | Path, retrain_from: str | None = None, callbacks: tuple = ()
 ) -> dict[str, dict]:
     """Run every configured step and variant; returns each step's metrics.
 
@@ -248,11 +248,11 @@ def run_training(
         return _run_steps(cfg, run_dir, retrain_from, callbacks)
 
 
-def _run_steps(cfg: dict, run_dir: Path, retrain_from: str | None, callbacks: tuple) -> dict[str, dict]:
+def _run_steps(cfg: Config, run_dir: Path, retrain_from: str | None, callbacks: tuple) -> dict[str, dict]:
     cfg, order, splits, meta, step_recs = open_run(cfg, run_dir, retrain_from)
-    on_cpu = cfg["train"]["accelerator"] == "cpu" or not torch.cuda.is_available()
+    on_cpu = cfg.train.accelerator == "cpu" or not torch.cuda.is_available()
     # The allocator setting lasts as long as the process: made only where modistill owns it (the command line).
-    if on_cpu and cfg["train"]["cpu_keep_freed_memory"] and process_owned() and keep_freed_memory():
+    if on_cpu and cfg.train.cpu_keep_freed_memory and process_owned() and keep_freed_memory():
         log.info("CPU run: malloc keeps freed memory for reuse (train.cpu_keep_freed_memory=false to turn off)")
     benchmark = torch.backends.cudnn.benchmark
     if not on_cpu:
@@ -264,7 +264,7 @@ def _run_steps(cfg: dict, run_dir: Path, retrain_from: str | None, callbacks: tu
 
 
 def _train_in_order(
-    cfg: dict, run_dir: Path, callbacks: tuple, order: list[str], splits: dict, meta: dict, step_recs: dict
+    cfg: Config, run_dir: Path, callbacks: tuple, order: list[str], splits: dict, meta: dict, step_recs: dict
 ) -> dict[str, dict]:
     log.info(
         "run %s: %d train / %d val / %d test videos, %d classes",
@@ -282,7 +282,7 @@ def _train_in_order(
             log.info("%s: already done, skipping", step)
             results[step] = step_metrics(run_dir, step)
             continue
-        log.info("%s, %s", clock.start(step), as_privileged(STEPS[step].title, cfg["model"]["privileged"]))
+        log.info("%s, %s", clock.start(step), as_privileged(STEPS[step].title, cfg.model.privileged))
         results[step] = train_step(cfg, run_dir, step, splits, meta, step_recs[step], callbacks)
         clock.finish()
         log.info("%s: test accuracy %.2f%%", step, 100 * results[step]["accuracy"])

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modistill.config import TrainSection
 
 
 def lr_factor(
@@ -33,6 +37,6 @@ def lr_factor(
     return factor
 
 
-def is_constant(train: dict) -> bool:
+def is_constant(train: TrainSection) -> bool:
     """Whether ``train`` asks for a constant rate (the optimizer then runs without a scheduler)."""
-    return train["schedule"] == "step" and not train["lr_drop_epoch"] and not train["warmup_epochs"]
+    return train.schedule == "step" and not train.lr_drop_epoch and not train.warmup_epochs

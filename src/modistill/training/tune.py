@@ -17,7 +17,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from modistill.config import dump_config, load_run_config
+from modistill.config import Config, dump_config, load_run_config
 from modistill.errors import NonFiniteError, UserError
 from modistill.training.steps import STEPS, resolve_order
 from modistill.utils.io import atomic_write_text
@@ -35,7 +35,7 @@ SPACE = {
 DISTILL_PARAMS = ("alpha", "lambda", "temperature")
 
 
-def _check(run_dir: Path, step: str, params: list[str], cfg: dict) -> list[str]:
+def _check(run_dir: Path, step: str, params: list[str], cfg: Config) -> list[str]:
     """The parent steps to link; refuses what the tune cannot do before anything is written."""
     if step not in STEPS:
         raise UserError(f"tune: unknown step {step!r}; known: {sorted(STEPS)}")
@@ -53,7 +53,7 @@ def _check(run_dir: Path, step: str, params: list[str], cfg: dict) -> list[str]:
             f"tune: {step} trains with cross-entropy only; α, λ and T act on the distillation steps "
             f"(step3, its variants, hoffman_*)"
         )
-    if cfg["data"]["validation"] is None:
+    if cfg.data.validation is None:
         raise UserError(f"{run_dir}: the run has no validation split (data.validation is null); the tune selects on it")
     from modistill.training.run import is_finished
 

@@ -12,11 +12,11 @@ import importlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modistill.errors import DataError, UserError
+from modistill.utils.plugins import load_entry_points
 
 if TYPE_CHECKING:
     import numpy as np
@@ -118,11 +118,7 @@ def _load_plugins() -> None:
     if _plugins_loaded:
         return
     _plugins_loaded = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            ep.load()
-        except Exception as e:  # a broken plugin names itself instead of breaking every command with a traceback
-            raise UserError(f"modality plugin {ep.name} ({ep.value}) failed to load: {e}") from None
+    load_entry_points(ENTRY_POINT_GROUP, "modality")
 
 
 def names() -> tuple[str, ...]:
