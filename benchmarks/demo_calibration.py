@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 from modistill.config import CONFIG_DIR, load_config, parse_override
-from modistill.data.prepare import PrepareOptions, prepare_ntu
+from modistill.data.options import PrepareOptions
+from modistill.data.prepare_ntu import prepare_ntu
 from modistill.demo import FULL, QUICK
 from modistill.synthetic import SynthConfig, generate
 from modistill.training.runner import run_training

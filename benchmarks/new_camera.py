@@ -27,8 +27,9 @@ import numpy as np
 
 from modistill.config import CONFIG_DIR, load_config
 from modistill.data import ntu
+from modistill.data.options import PrepareOptions
 from modistill.data.person_box import joint_box
-from modistill.data.prepare import PrepareOptions, prepare_ntu
+from modistill.data.prepare_ntu import prepare_ntu
 from modistill.demo import FULL, QUICK
 from modistill.deploy.predict import Predictor
 from modistill.deploy.video import clip_box, crop_clip, sampled_frames

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from modistill.data import ntu, video
-from modistill.data.prepare import PrepareOptions, prepare_ntu
+from modistill.data.options import PrepareOptions
+from modistill.data.prepare_ntu import prepare_ntu
 from modistill.utils.progress import run_parallel
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modistill.data.prepare import PrepareOptions, prepare_ntu
+from modistill.data.options import PrepareOptions
+from modistill.data.prepare_ntu import prepare_ntu
 from modistill.synthetic import SynthConfig, generate
 
 torch.set_num_threads(2)

@@ -4,7 +4,7 @@
 import os
 import signal
 
-from modistill.data import prepare
+from modistill.data import prepare_ntu
 
 VICTIM = "S001C001P002R001A002"
 
@@ -12,4 +12,4 @@ VICTIM = "S001C001P002R001A002"
 def process_or_die(job):
     if job.name == VICTIM:
         os.kill(os.getpid(), signal.SIGKILL)
-    return prepare._process(job)
+    return prepare_ntu._process(job)

@@ -92,7 +92,8 @@ def run_demo(
     backbone) and return the report's path. ``arch``: only the main chain, on that backbone."""
     from modistill.config import CONFIG_DIR, load_config
     from modistill.data import modalities
-    from modistill.data.prepare import PrepareOptions, prepare_ntu
+    from modistill.data.options import PrepareOptions
+    from modistill.data.prepare_ntu import prepare_ntu
     from modistill.evaluation.report import evaluate_run
     from modistill.synthetic import SynthConfig, generate
     from modistill.training.runner import run_training

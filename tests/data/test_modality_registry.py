@@ -21,7 +21,7 @@ from modistill.data.cache import load_cache_meta, load_clip, load_manifest
 from modistill.data.modalities import registry
 from modistill.data.options import PrepareOptions
 from modistill.data.pairs import prepare_pairs
-from modistill.data.prepare import prepare_ntu
+from modistill.data.prepare_ntu import prepare_ntu
 from modistill.errors import UserError
 from modistill.training.fingerprint import data_fingerprint
 from modistill.training.module import StepModule

@@ -13,8 +13,9 @@ from modistill.data import ntu, video
 from modistill.data.align import COLOR_REF, Alignment, depth_to_rgb_affine, person_crop
 from modistill.data.cache import load_cache_meta, load_clip, load_manifest
 from modistill.data.encode import crop_resize
+from modistill.data.options import PrepareOptions
 from modistill.data.person_box import DEFAULT_DETECTOR, joint_box, square_box
-from modistill.data.prepare import PrepareOptions, _video_person_box, prepare_ntu
+from modistill.data.prepare_ntu import _video_person_box, prepare_ntu
 from modistill.deploy.boxes import box_for, read_boxes
 from modistill.deploy.bundle import bundle_from_run, validate_meta
 from modistill.deploy.detector import load_detector

@@ -14,8 +14,9 @@ from modistill.data import ntu
 from modistill.data.cache import load_cache_meta, load_clip, load_manifest
 from modistill.data.dataset import ClipDataset
 from modistill.data.modalities import as_privileged, names, privileged_names
+from modistill.data.options import PrepareOptions
 from modistill.data.pose import COCO17, NTU25, flip_pose, render_pose
-from modistill.data.prepare import PrepareOptions, prepare_ntu
+from modistill.data.prepare_ntu import prepare_ntu
 from modistill.errors import UserError
 from modistill.training.module import StepModule
 from modistill.training.runner import run_training

@@ -13,7 +13,8 @@ from modistill.data import ntu, video
 from modistill.data.align import Alignment, intersection_crop
 from modistill.data.cache import clip_path, load_manifest
 from modistill.data.dataset import ClipDataset
-from modistill.data.prepare import PrepareOptions, prepare_ntu
+from modistill.data.options import PrepareOptions
+from modistill.data.prepare_ntu import prepare_ntu
 from modistill.models.preprocess import normalize
 
 
@@ -353,7 +354,7 @@ def test_a_dying_worker_fails_its_video_and_the_run_finishes(tiny_ntu, tmp_path,
     """On 2b7b8e1 the multiprocessing pool waited forever for the killed worker's result."""
     import crashy
 
-    from modistill.data import prepare as P
+    from modistill.data import prepare_ntu as P
 
     def hang(*_):
         raise TimeoutError("prepare hung after a worker died")

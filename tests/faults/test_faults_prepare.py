@@ -161,7 +161,8 @@ def test_an_impossible_joint_is_dropped_and_noted_and_the_clip_stays_clean(tiny_
 
     from modistill.data import ntu
     from modistill.data.cache import load_clip, load_manifest
-    from modistill.data.prepare import PrepareOptions, prepare_ntu
+    from modistill.data.options import PrepareOptions
+    from modistill.data.prepare_ntu import prepare_ntu
 
     opts = PrepareOptions(size=32, frames=3, crop="person", modalities=("rgb", "depth", "pose"))
     clean = tmp_path / "clean"

@@ -13,7 +13,8 @@ from modistill.cli import main
 from modistill.data import cache as C
 from modistill.data import ntu, video
 from modistill.data.cache import clip_path, load_manifest
-from modistill.data.prepare import PrepareOptions, prepare_ntu
+from modistill.data.options import PrepareOptions
+from modistill.data.prepare_ntu import prepare_ntu
 from modistill.errors import UserError
 
 DISK_FULL = "S001C002P001R001A001"
