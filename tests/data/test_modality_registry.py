@@ -60,13 +60,13 @@ def _demo_choices() -> tuple:
 
 
 def test_the_config_and_the_demo_offer_what_the_registry_registers(registry_snapshot):
-    assert modalities.privileged_names() == _demo_choices() == ("depth", "pose")
+    assert modalities.privileged_names() == _demo_choices() == ("depth", "pose", "depth_pose")
     assert all(_privileged(m) == m for m in modalities.privileged_names())
     with pytest.raises(UserError, match="model.privileged"):
         _privileged("thermal")
     modalities.register(modalities.Modality("thermal", "Thermal", "thermal uint8", lambda m: (m.rgb, None)))
     assert _privileged("thermal") == "thermal"
-    assert _demo_choices() == ("depth", "pose", "thermal")
+    assert _demo_choices() == ("depth", "pose", "depth_pose", "thermal")
     with pytest.raises(UserError, match="Table 3's noise in millimetres needs depth"):  # it declares no decoder
         load_config(CONFIG_DIR / "demo.yaml", ["data.cache=/nowhere", "model.privileged=thermal"])
 
@@ -172,3 +172,27 @@ def test_an_installed_packages_modality_reaches_the_command_line_and_the_prepare
     assert done.returncode == 0, done.stderr
     assert {r["status"] for r in load_manifest(out).values()} == {"ok"}
     assert load_cache_meta(out)["depth_edges"]["operator"] == "sobel 3x3 magnitude"
+
+
+def test_depth_and_pose_in_one_image_are_the_grey_depth_and_the_skeletons_sides(tiny_ntu, tmp_path):
+    """depth_pose: R the grey depth map, G left + centre, B right + centre of the pose image of the same video; its
+    flip is the flip of both (left and right exchanged)."""
+    from modistill.data.dataset import ClipDataset
+
+    opts = PrepareOptions(size=32, frames=3, modalities=("rgb", "depth", "pose", "depth_pose"), depth_encoding="gray")
+    prepare_ntu(tiny_ntu, tmp_path / "c", opts, show_progress=False)
+    meta = load_cache_meta(tmp_path / "c")
+    assert meta["depth_pose"]["encoding"].startswith("R depth") and meta["depth_pose"]["joints"] == "ntu25"
+    name = sorted(load_manifest(tmp_path / "c"))[0]
+    _, depth, pose, both = load_clip(tmp_path / "c", name).astype(int)
+    assert (pose > 0).any() and (depth > 0).any()
+    assert np.array_equal(both[..., 0], depth[..., 0])
+    assert np.array_equal(both[..., 1], np.maximum(pose[..., 0], pose[..., 2]))
+    assert np.array_equal(both[..., 2], np.maximum(pose[..., 1], pose[..., 2]))
+    ds = ClipDataset(tmp_path / "c", [name], 3, train=True, flip=1.0, modalities=("depth", "pose", "depth_pose"))
+    item = {k: v.permute(0, 2, 3, 1).numpy().astype(int) for k, v in ds[(0, 0)].items() if k in ds.modalities}
+    assert np.array_equal(item["depth_pose"][..., 0], item["depth"][..., 0])
+    assert np.array_equal(item["depth_pose"][..., 1], np.maximum(item["pose"][..., 0], item["pose"][..., 2]))
+    assert not np.array_equal(item["depth_pose"], both[:, :, ::-1])  # a bare mirror keeps the sides: not enough
+    once = modalities.as_privileged("step 1, depth stream | RGB & Depth", "depth_pose")
+    assert once == "step 1, depth_pose stream | RGB & Depth+Pose" == modalities.as_privileged(once, "depth_pose")

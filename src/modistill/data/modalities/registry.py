@@ -196,7 +196,11 @@ def as_privileged(text: str, privileged: str = "depth") -> str:
     ``depth_to_rgb``, a cache path) stay as they are."""
     if privileged == "depth":
         return text
+    name = title(privileged)
+    word = _DEPTH_WORD
+    if name.lower().startswith("depth"):  # "Depth+Pose": words already replaced are not replaced again
+        word = re.compile(_DEPTH_WORD.pattern + "(?!" + re.escape(name[5:]) + ")")
     parts = text.split("`")
     for i in range(0, len(parts), 2):  # even parts are outside code spans
-        parts[i] = _DEPTH_WORD.sub(lambda m: title(privileged) if m.group(1) == "D" else privileged, parts[i])
+        parts[i] = word.sub(lambda m: name if m.group(1) == "D" else privileged, parts[i])
     return "`".join(parts)
