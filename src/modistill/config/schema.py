@@ -194,8 +194,8 @@ class ModelSection:
         "depth",
         "str",
         one_of_names(privileged_names),
-        help="the privileged modality: what the depth stream of the four steps sees in training (the cache must hold "
-        "it: prepare --modalities). The deployed model reads RGB only either way",
+        help="the privileged modality: what the privileged stream of the four steps sees in training (the cache "
+        "must hold it: prepare --modalities). The deployed model reads RGB only either way",
         role=WHEN_USED,
     )
 
