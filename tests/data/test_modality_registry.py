@@ -196,3 +196,15 @@ def test_depth_and_pose_in_one_image_are_the_grey_depth_and_the_skeletons_sides(
     assert not np.array_equal(item["depth_pose"], both[:, :, ::-1])  # a bare mirror keeps the sides: not enough
     once = modalities.as_privileged("step 1, depth stream | RGB & Depth", "depth_pose")
     assert once == "step 1, depth_pose stream | RGB & Depth+Pose" == modalities.as_privileged(once, "depth_pose")
+
+
+def test_the_keypoints_are_read_once_per_video_however_many_modalities_draw_on_them(tiny_ntu, tmp_path, monkeypatch):
+    from modistill.data import ntu as ntu_reader
+    from modistill.data import prepare_ntu as reader
+
+    read = []
+    real = ntu_reader.read_skeleton
+    monkeypatch.setattr(reader.ntu, "read_skeleton", lambda path: read.append(path) or real(path))
+    opts = PrepareOptions(size=32, frames=3, modalities=("rgb", "pose", "depth_pose"))
+    assert prepare_ntu(tiny_ntu, tmp_path / "c", opts, show_progress=False)["counts"] == {"ok": 18}
+    assert len(read) == 2 * 18  # the skeleton pass, then once for both pose images

@@ -8,6 +8,7 @@ through the ``modistill.modalities`` entry-point group. The module imports no Nu
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from collections.abc import Callable, Iterable
@@ -57,6 +58,10 @@ class Material:
     image: np.ndarray | None = None  # uint8 [T, S, S, 3]: a privileged column of 8-bit images (IR, flow) as given
     keypoints: Callable[[], Keypoints] | None = None  # read when an encoder asks
     missing: dict[str, str] | None = None  # what the reader lacks → why, for :meth:`need`'s message
+
+    def __post_init__(self) -> None:
+        if self.keypoints is not None:  # read once per video, however many modalities draw on them (pose, depth_pose)
+            object.__setattr__(self, "keypoints", functools.cache(self.keypoints))
 
     def need(self, what: str, modality: str) -> None:
         if getattr(self, what) is None:
