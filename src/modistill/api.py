@@ -49,13 +49,17 @@ def train(
     run_dir: str | Path,
     overrides: list[str] | tuple[str, ...] = (),
     retrain_from: str | None = None,
+    reuse_from: tuple[str | Path, ...] = (),
 ) -> dict[str, dict]:
     """Run a config's steps into ``run_dir`` (a bundled config name or a YAML path, with dotted overrides);
-    returns each step's metrics."""
+    returns each step's metrics. ``reuse_from``: runs whose finished steps with this run's fingerprints are copied
+    instead of trained."""
     from modistill.config import load_config, resolve_config_path
     from modistill.training.runner import run_training
 
-    return run_training(load_config(resolve_config_path(config), overrides), run_dir, retrain_from)
+    return run_training(
+        load_config(resolve_config_path(config), overrides), run_dir, retrain_from, reuse_from=reuse_from
+    )
 
 
 def evaluate(run_dir: str | Path) -> Path:

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from modistill.data import ntu, video
 from modistill.synthetic import SynthConfig, generate
@@ -146,6 +147,18 @@ def test_deterministic_and_resumable(tmp_path):
     other = SynthConfig(**{**cfg.__dict__, "seed": 4})
     generate(other, tmp_path / "c", show_progress=False)
     assert (tmp_path / "c" / "nturgb+d_skeletons" / f"{cfg.names()[0]}.skeleton").read_bytes() != sa
+    # Resuming into a tree of other settings would mix two datasets under one synth.json: refused, nothing written.
+    from modistill.errors import UserError
+
+    before = (tmp_path / "a" / "synth.json").read_text()
+    with pytest.raises(UserError, match=r"holds a synthetic tree made with other settings \(motion_blur 0.0 → 2.0\)"):
+        generate(SynthConfig(**{**cfg.__dict__, "motion_blur": 2.0}), tmp_path / "a", show_progress=False)
+    assert (tmp_path / "a" / "synth.json").read_text() == before and skel.stat().st_mtime_ns == mtime
+    # A tree from before a setting existed was made with its default, and resumes.
+    meta = json.loads(before)
+    del meta["motion_blur"], meta["rgb_noise"]
+    (tmp_path / "a" / "synth.json").write_text(json.dumps(meta))
+    generate(cfg, tmp_path / "a", show_progress=False)
 
 
 def test_new_camera_placements_show_the_same_performance_smaller_and_elsewhere(tmp_path):
@@ -172,3 +185,31 @@ def test_new_camera_placements_show_the_same_performance_smaller_and_elsewhere(t
     again = np.random.default_rng([0, 3, 1, 2])
     dist, height = again.uniform(2.1, 2.8), again.uniform(0.8, 1.4)
     assert rig.zoom == 1.0 and abs(np.hypot(rig.centre[0], rig.centre[2]) - dist) < 1e-9 and rig.centre[1] == height
+
+
+def test_the_colour_cameras_noise_and_blur_leave_depth_and_skeleton_as_they_were():
+    """The proof run's harder colour camera changes the RGB frames only, and its defaults change nothing."""
+    import cv2
+
+    from modistill.errors import UserError
+    from modistill.synthetic import writer
+
+    def render(**camera):
+        cfg = SynthConfig(classes=3, subjects=2, cameras=1, frames=12, rgb_size=(192, 108), seed=5, **camera)
+        return writer._render(cfg, cfg.names()[1])
+
+    plain, same, harder = render(), render(rgb_noise=5.0, motion_blur=0.0), render(rgb_noise=5.0, motion_blur=12.0)
+    for a, b in ((plain, same), (plain, harder)):
+        assert all(np.array_equal(x, y) for x, y in zip(a[1], b[1], strict=True))  # depth
+        assert repr(a[2]) == repr(b[2])  # skeleton
+    assert all(np.array_equal(x, y) for x, y in zip(plain[0], same[0], strict=True))
+
+    def sharpness(frames):
+        return float(np.mean([cv2.Laplacian(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var() for f in frames]))
+
+    assert sharpness(harder[0]) < 0.7 * sharpness(plain[0])
+    noisy = render(rgb_noise=30.0)[0]
+    assert np.std(noisy[0][0].astype(float) - plain[0][0].astype(float)) > 20  # the added noise, beyond the default's 5
+    for bad in (dict(rgb_noise=-1.0), dict(motion_blur=50.0)):
+        with pytest.raises(UserError, match="synth: --"):
+            SynthConfig(rgb_size=(192, 108), **bad).validate()

@@ -10,7 +10,7 @@ from helpers import tiny_cfg
 from modistill.cli import main
 from modistill.config import CONFIG_DIR, epochs_for, load_config
 from modistill.training.runner import run_training
-from modistill.training.steps import STEPS, stream_epochs
+from modistill.training.steps import STEPS, init_for, stream_epochs
 
 
 @pytest.mark.parametrize(
@@ -35,6 +35,10 @@ def test_the_control_has_trained_exactly_as_long_as_step_4s_rgb_stream(overrides
     # The ensemble: each of its two RGB streams has trained as long as the step-4 stream it stands for.
     assert stream_epochs("rgb_ensemble", "rgb", epochs, hall_init) == rgb_path
     assert stream_epochs("rgb_ensemble", "hall", epochs, hall_init) == stream_epochs("step4", "hall", epochs, hall_init)
+    # Its second stream starts where step 4's hallucination stream's chain starts, and trains the rest alone.
+    start = ("step1_rgb", "rgb") if hall_init == "rgb" else None
+    assert init_for(STEPS["ens_rgb2"], hall_init) == {"rgb": start}
+    assert epochs("ens_rgb2") == epochs("step2") + epochs("step3") + (0 if start else epochs("step1_depth"))
     ens = STEPS["rgb_ensemble"]
     assert ens.inputs == {"rgb": "rgb", "hall": "rgb"} and ens.connection and ens.loss == STEPS["step4"].loss
     assert all(STEPS[src].inputs == {"rgb": "rgb"} for src, _ in ens.init.values())  # no privileged modality
@@ -54,32 +58,49 @@ def test_the_control_is_a_row_a_claim_and_explained_in_the_report(small_cache, t
     assert rows["C2"]["accuracy"] == res["rgb_ensemble"]["accuracy"]
     assert "| step 4 beats an RGB ensemble fused as it is (ensemble control) | #15 > #C2 |" in report
     assert "Row C2 is a control: two RGB networks and no depth" in report and "row C2 tests that" in report
+    assert "Every step trained a fixed number of epochs (no early stopping)" in report  # the demo's budgets
 
 
-def test_the_ensembles_second_stream_starts_from_another_seed(small_cache, tmp_path):
-    """Its own initialisation, not a copy of the step-1 RGB stream's: the two networks of the ensemble differ."""
+@pytest.mark.parametrize("hall_init", ["depth", "rgb"])
+def test_the_ensembles_second_stream_trains_with_another_seed_from_where_the_hallucination_stream_starts(
+    small_cache, tmp_path, hall_init
+):
+    """From random init with the paper's hall_init (its own initialisation, not a copy of the step-1 RGB stream's),
+    from the step-1 RGB stream with hall_init=rgb; either way with the next seed's clip order, so the two differ."""
     import torch
 
     from modistill.training.data import step_seed
 
-    cfg = tiny_cfg(small_cache, "steps=[step1_rgb]", "variants=[ens_rgb2]", "train.step_epochs={ens_rgb2: 1}")
+    cfg = tiny_cfg(
+        small_cache,
+        "steps=[step1_rgb]",
+        "variants=[ens_rgb2]",
+        "train.step_epochs={ens_rgb2: 1}",
+        f"distill.hall_init={hall_init}",
+    )
     assert step_seed(cfg, "ens_rgb2") == cfg["seed"] + 1 and step_seed(cfg, "step1_rgb") == cfg["seed"]
     run = tmp_path / "run"
     run_training(cfg, run)
+    parents = json.loads((run / "ens_rgb2" / "step.json").read_text())["parents"]
+    assert list(parents) == ([] if hall_init == "depth" else ["step1_rgb"])
     a = torch.load(run / "step1_rgb" / "weights.pt", weights_only=True)
     b = torch.load(run / "ens_rgb2" / "weights.pt", weights_only=True)
     first = next(k for k in a if k.startswith("net.streams.rgb.") and a[k].is_floating_point())
     assert a.keys() == b.keys() and not torch.equal(a[first], b[first])
 
 
-def test_demo_ensemble_adds_the_control_to_the_demos_variants(capsys):
-    from modistill.demo import ensemble_override
+def test_make_demo_runs_both_controls_and_all_rows_adds_rows_3_and_4(capsys):
+    from modistill.demo import ALL_ROWS, all_rows_override
+    from modistill.evaluation.tables import TABLE2
 
     cfg = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=/nowhere"])
-    assert "rgb_ensemble" not in cfg["variants"]  # make demo's 10 minutes leave it out
-    override = ensemble_override()
+    assert {"rgb_budget", "rgb_ensemble"} <= set(cfg["variants"])  # rows C1 and C2 in make demo
+    assert not set(ALL_ROWS) & set(cfg["variants"])  # make demo's 10 minutes leave them out
+    override = all_rows_override()
     extended = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=/nowhere", override])["variants"]
-    assert extended == [*cfg["variants"], "rgb_ensemble"]
-    assert ensemble_override(["variants=[rgb_budget]"]) == "variants=[rgb_budget, rgb_ensemble]"
-    assert main(["demo", "--ensemble", "--arch", "r3d_18", "--out", "/nowhere"]) == 2
-    assert "--ensemble adds a control to the full demo" in capsys.readouterr().err
+    assert extended == [*ALL_ROWS, *cfg["variants"]]
+    assert all_rows_override(["variants=[rgb_budget]"]) == f"variants=[{', '.join(ALL_ROWS)}, rgb_budget]"
+    rows = {r[0] for r in TABLE2 if r[4] in ALL_ROWS}
+    assert rows == {"3", "4", "9", "10", "11", "12"}  # what --all-rows's help and make demo-all-rows promise
+    assert main(["demo", "--all-rows", "--arch", "r3d_18", "--out", "/nowhere"]) == 2
+    assert "--all-rows adds rows to the full demo" in capsys.readouterr().err

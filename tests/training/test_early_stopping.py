@@ -42,6 +42,33 @@ def test_patience_enters_the_fingerprint_only_when_set(small_cache):
     assert on["fingerprint"] != off["fingerprint"] != fingerprint("train.patience=4")["fingerprint"]
 
 
+def test_a_steps_own_patience_applies_to_it_alone_and_enters_its_fingerprint_as_train_patience(small_cache, tmp_path):
+    from modistill.training.runner import _precision
+
+    def records(*extra):
+        cfg = tiny_cfg(small_cache, "steps=[step1_rgb, step1_depth]", *extra)
+        return step_records(cfg, _precision(cfg), "data")
+
+    per, glob, off = records("train.step_patience={step1_rgb: 3}"), records("train.patience=3"), records()
+    assert per["step1_rgb"]["fingerprint"] == glob["step1_rgb"]["fingerprint"]  # the same rule, the same step
+    assert per["step1_depth"]["fingerprint"] == off["step1_depth"]["fingerprint"]  # no entry, no patience
+    overruled = records("train.patience=3", "train.step_patience={step1_depth: 0}")["step1_depth"]
+    assert overruled["fingerprint"] == off["step1_depth"]["fingerprint"]
+    res = run_training(
+        tiny_cfg(
+            small_cache,
+            "steps=[step1_rgb, step1_depth]",
+            "train.epochs=30",
+            "train.ema_decay=0",
+            "train.step_patience={step1_rgb: 2}",
+            "train.step_epochs={step1_depth: 3}",
+        ),
+        tmp_path / "run",
+    )
+    assert res["step1_rgb"]["epochs_trained"] == res["step1_rgb"]["selected_epoch"] + 2 < 30
+    assert res["step1_depth"]["epochs_trained"] == 3
+
+
 def test_patience_without_a_validation_split_is_refused(small_cache, tmp_path):
     with pytest.raises(UserError, match="no validation split"):
         run_training(tiny_cfg(small_cache, *LONG, "train.patience=2", "data.validation=null"), tmp_path / "run")

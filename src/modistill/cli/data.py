@@ -32,6 +32,8 @@ def cmd_synth(a: argparse.Namespace) -> None:
         rgb_size=a.rgb_size,
         depth_size=a.depth_size,
         clutter=a.clutter,
+        rgb_noise=a.rgb_noise,
+        motion_blur=a.motion_blur,
         depth_mask=a.depth_mask,
         roi_margin=a.roi_margin,
         layout=a.layout,
@@ -115,24 +117,28 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--frames", type=int, default=d.frames, help="mean frames per video (varies ±25%%)")
     s.add_argument("--rgb-size", type=_size, default=d.rgb_size, help="colour video WxH (16:9, up to 1920x1080)")
     s.add_argument("--depth-size", type=_size, default=d.depth_size, help="depth PNG WxH (up to 512x424)")
-    s.add_argument(
-        "--clutter",
-        type=float,
-        default=d.clutter,
-        help="RGB scene difficulty in [0, 1]: room contrast and number of moving distractors",
-    )
+    for flag, field, words in (
+        ("--clutter", "clutter", "RGB scene difficulty in [0, 1]: room contrast and number of moving distractors"),
+        ("--rgb-noise", "rgb_noise", "the colour camera's sensor noise, sd in grey levels (depth keeps its own)"),
+        (
+            "--motion-blur",
+            "motion_blur",
+            "the colour camera's motion blur: the longest smear in RGB pixels (each frame draws its length, each "
+            "video its direction); 0: none",
+        ),
+        (
+            "--roi-margin",
+            "roi_margin",
+            "growth of the depth ROI box on each side, as a fraction of the skeleton's height",
+        ),
+    ):
+        s.add_argument(flag, type=float, default=getattr(d, field), help=words)
     s.add_argument(
         "--depth-mask",
         choices=["roi", "body"],
         default=d.depth_mask,
         help="roi: NTU's masked depth, a box around the skeleton keeps floor and wall (default); "
         "body: the person's silhouette only",
-    )
-    s.add_argument(
-        "--roi-margin",
-        type=float,
-        default=d.roi_margin,
-        help="growth of the depth ROI box on each side, as a fraction of the skeleton's height",
     )
     s.add_argument(
         "--layout",

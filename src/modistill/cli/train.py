@@ -15,7 +15,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     cfg = load_config(resolve_config_path(a.config), a.overrides)
     run_dir = a.run_dir or Path("runs") / cfg.name
-    results = run_training(cfg, run_dir, a.retrain_from)
+    results = run_training(cfg, run_dir, a.retrain_from, reuse_from=tuple(a.reuse_from))
     from lightning.pytorch.utilities import rank_zero_only
 
     if getattr(rank_zero_only, "rank", 0) != 0:  # DDP: every rank ran the steps; one prints
@@ -66,12 +66,16 @@ def cmd_demo(a: argparse.Namespace) -> None:
     t0 = time.time()
     if a.workers < 1:
         raise UserError(f"demo: --workers must be at least 1, got {a.workers}")
-    if a.ensemble:
+    if a.proof:
+        _proof(a, t0)
+        return
+    a.privileged = a.privileged or ["depth"]
+    if a.all_rows:
         if a.arch:
-            raise UserError("demo: --arch runs the main chain only; --ensemble adds a control to the full demo")
-        from modistill.demo import ensemble_override
+            raise UserError("demo: --arch runs the main chain only; --all-rows adds rows to the full demo")
+        from modistill.demo import all_rows_override
 
-        a.overrides = [*a.overrides, ensemble_override(a.overrides)]
+        a.overrides = [*a.overrides, all_rows_override(a.overrides)]
     if a.seeds is not None and a.seed is not None:
         raise UserError("demo: --seed picks the seed of one run and --seeds runs several; give one of them")
     if a.seeds is not None:
@@ -95,10 +99,24 @@ def cmd_demo(a: argparse.Namespace) -> None:
     print(f"demo finished in {time.time() - t0:.0f}s; report: {report}")
 
 
+def _proof(a: argparse.Namespace, t0: float) -> None:
+    """``demo --proof``: its own recipe, seeds and modalities (see :func:`modistill.demo.run_proof`)."""
+    from modistill.demo import PROOF_MODALITIES, PROOF_SEEDS, run_proof
+
+    clash = [f for f, on in (("--arch", a.arch), ("--all-rows", a.all_rows), ("--seed", a.seed is not None)) if on]
+    if clash or a.overrides:
+        what = ", ".join(clash) or f"the overrides {' '.join(a.overrides)}"
+        raise UserError(f"demo: --proof runs its own recipe, seeds and rows; drop {what}")
+    seeds = a.seeds or list(PROOF_SEEDS)
+    summary = run_proof(a.out, seeds, a.quick, a.workers, a.readme, tuple(a.privileged or PROOF_MODALITIES))
+    print(summary.read_text())
+    print(f"proof over seeds {seeds} finished in {time.time() - t0:.0f}s; summary: {summary}")
+
+
 # The seeds of the published results (docs/results.md): never used while calibrating the demo's generator or recipe
 # (0-3 were; 100 ran once under a discarded configuration; 200-204, 300-304 and 500-504 gave the results of earlier
 # recipes, 300-304 on the fov crop, 500-504 with the hallucination stream initialised from depth; 400 is the
-# new-camera benchmark's).
+# new-camera benchmark's; 700-704 are the proof run's, demo.PROOF_SEEDS).
 DEMO_SEEDS = (600, 601, 602, 603, 604)
 
 
@@ -123,6 +141,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         metavar="STEP",
         help="delete STEP and every step initialised from it in the run folder, then train them again "
         "(needed when a finished step's config changed)",
+    )
+    t.add_argument(
+        "--reuse-from",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="RUN",
+        help="copy the finished steps of these run folders that this run would train identically (the same "
+        "fingerprint: config keys, data, parents) instead of training them, e.g. the step-1 RGB stream of a depth "
+        "run into a pose run on the same cache",
     )
     t.set_defaults(func=cmd_train)
 
@@ -203,8 +231,9 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "--privileged",
         nargs="+",
         choices=privileged_names(),
-        default=["depth"],
-        help="the privileged modality (depth: the paper; pose: skeleton images; a plugin's once installed). "
+        default=None,
+        help="the privileged modality: depth if none is given (the paper), pose (skeleton images), depth_pose "
+        "(both), a plugin's once installed; with --proof, depth and these (if none: depth, pose and depth_pose). "
         "Another than depth gets its own cache and run (OUT/cache_pose, OUT/run_pose) on the same synthetic data. "
         "With --seeds, several are run on the same seeds and put side by side (OUT/modalities.md)",
     )
@@ -214,14 +243,23 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="run only the main chain (Table 2 rows 1, 2, 8, 13, 15) on this backbone (a model.arch name, e.g. "
         "r2plus1d_18 or swin3d_t), random init, at the demo's size, into OUT/run_NAME on the demo's cache. "
-        "Without it the demo is the paper's 2D ResNet with every ablation",
+        "Without it the demo is the paper's 2D ResNet with its ablations and both controls",
     )
     d.add_argument("--workers", type=int, default=2, help="processes that write and prepare the synthetic tree")
     d.add_argument(
-        "--ensemble",
+        "--all-rows",
         action="store_true",
-        help="also row C2, the RGB-ensemble control (two RGB networks fused as step 4 with its budget): about 2.5 "
-        "minutes more than the demo's 10 on 2 cores; in a finished demo's folder only the control's steps train",
+        help="also rows 3, 4 and 9-12 of Table 2 (Hoffman et al. with eq. 3 / eq. 5, step 2 without connections, "
+        "step 3 with eq. 3 / eq. 5), which the demo leaves out to stay within 10 minutes on 2 cores; in a finished "
+        "demo's folder only their steps train",
+    )
+    d.add_argument(
+        "--proof",
+        action="store_true",
+        help="the proof run: can distillation be told from longer training? On a benchmark with a harder colour "
+        "camera, every step trained to convergence (early stopping), the paper's rows and both budget-matched "
+        "controls, with depth, pose and depth_pose as the privileged modality, over the seeds "
+        "(default: the 5 seeds reserved for it); resumable, several hours on 2 CPU cores",
     )
     d.add_argument("overrides", nargs="*", help="config overrides for the training")
     d.set_defaults(func=cmd_demo)

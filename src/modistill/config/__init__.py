@@ -31,7 +31,7 @@ from modistill.config.load import (
     resolve_config_path,
     validate,
 )
-from modistill.config.recipe import describe_epochs, describe_init, describe_recipe, epochs_for
+from modistill.config.recipe import describe_epochs, describe_init, describe_recipe, epochs_for, patience_for
 from modistill.config.reference import reference_markdown
 from modistill.config.schema import (
     DEFAULTS,
@@ -75,6 +75,7 @@ __all__ = [
     "describe_recipe",
     "dump_config",
     "epochs_for",
+    "patience_for",
     "load_config",
     "load_run_config",
     "option",

@@ -159,15 +159,26 @@ def steps_check(allow_empty: bool) -> Check:
     return check
 
 
-@says(lambda: "step name: epochs >= 1")
-def step_epochs_check(v: dict) -> str | None:
-    from modistill.training.steps import STEPS
+def per_step_check(least: int, what: str) -> Check:
+    """A mapping of step names to whole numbers of epochs >= ``least`` (``what`` they count)."""
 
-    bad = [k for k in v if k not in STEPS]
-    if bad:
-        return f"has unknown step(s) {bad}; known: {sorted(STEPS)}"
-    wrong = [k for k, n in v.items() if not (isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 100000)]
-    return f"must give each step a number of epochs >= 1 ({wrong[0]}: {v[wrong[0]]!r})" if wrong else None
+    @says(lambda: f"step name: epochs >= {least}")
+    def check(v: dict) -> str | None:
+        from modistill.training.steps import STEPS
+
+        bad = [k for k in v if k not in STEPS]
+        if bad:
+            return f"has unknown step(s) {bad}; known: {sorted(STEPS)}"
+        wrong = [
+            k for k, n in v.items() if not (isinstance(n, int) and not isinstance(n, bool) and least <= n <= 100000)
+        ]
+        return f"must give each step {what} >= {least} ({wrong[0]}: {v[wrong[0]]!r})" if wrong else None
+
+    return check
+
+
+step_epochs_check = per_step_check(1, "a number of epochs")
+step_patience_check = per_step_check(0, "a patience in epochs")
 
 
 @says(lambda: "non-empty subset of layer1-layer4")

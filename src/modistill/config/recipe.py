@@ -7,8 +7,9 @@ from modistill.config.schema import Config, TrainSection
 
 def epochs_for(cfg: Config, step: str) -> int:
     """The epochs ``step`` trains for: its ``train.step_epochs`` entry; else, for a budget-matched control, the sum
-    of the steps whose budget it matches, or every epoch the stream it matches has had; else ``train.epochs``."""
-    from modistill.training.steps import STEPS, stream_epochs
+    of the steps whose budget it matches, or every epoch the stream it matches has had less those of its own starting
+    point; else ``train.epochs``."""
+    from modistill.training.steps import STEPS, init_for, stream_epochs
 
     t = cfg.train
     if step in t.step_epochs:
@@ -16,10 +17,22 @@ def epochs_for(cfg: Config, step: str) -> int:
     spec = STEPS.get(step)
     if spec is not None and spec.budget_of:
         return sum(epochs_for(cfg, s) for s in spec.budget_of)
-    if spec is not None and spec.budget_stream is not None:
-        src, stream = spec.budget_stream
-        return stream_epochs(src, stream, lambda s: epochs_for(cfg, s), cfg.distill.hall_init)
+    if spec is not None and spec.budget_stream is not None:  # less what its own starting point has had
+        hall_init = cfg.distill.hall_init
+
+        def per_step(s: str) -> int:
+            return epochs_for(cfg, s)
+
+        start = init_for(spec, hall_init)[spec.streams[0]]
+        had = 0 if start is None else stream_epochs(start[0], start[1], per_step, hall_init)
+        return stream_epochs(*spec.budget_stream, per_step, hall_init) - had
     return int(t.epochs)
+
+
+def patience_for(cfg: Config, step: str) -> int:
+    """The early-stopping patience of ``step``: its ``train.step_patience`` entry, else ``train.patience`` (0: off)."""
+    t = cfg.train
+    return int(t.step_patience.get(step, t.patience))
 
 
 def describe_epochs(train: TrainSection) -> str:
@@ -28,8 +41,12 @@ def describe_epochs(train: TrainSection) -> str:
     text = f"{n} epoch{'s' if n != 1 else ''} per step"
     extra = ", ".join(f"{k} {v}" for k, v in train.step_epochs.items())
     text = f"{text} ({extra})" if extra else text
-    p = train.patience
-    return f"{text}, at most: early stopping after {p} epochs without a better validation accuracy" if p else text
+    p, per = train.patience, ", ".join(f"{k} {v}" for k, v in train.step_patience.items())
+    if not (p or any(train.step_patience.values())):
+        return text
+    return f"{text}, at most: early stopping after {p} epochs without a better validation accuracy" + (
+        f" ({per})" if per else ""
+    )
 
 
 def describe_init(pretrained: str | None) -> str:

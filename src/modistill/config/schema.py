@@ -31,6 +31,7 @@ from modistill.config.fields import (
     says,
     sigmas_check,
     step_epochs_check,
+    step_patience_check,
     steps_check,
 )
 from modistill.errors import UserError
@@ -272,7 +273,15 @@ class TrainSection:
         help="early stopping (Lightning's EarlyStopping on val/acc): a step ends once its validation accuracy has not "
         "improved for this many epochs, and its epochs (train.epochs, train.step_epochs) are its maximum; the epochs "
         "trained and the selected epoch are in its metrics. 0: off, every step trains all its epochs",
-        role=WHEN_SET,
+        role=WHEN_USED,
+    )
+    step_patience: dict = option(
+        {},
+        "mapping",
+        step_patience_check,
+        help="per-step patience, like train.step_epochs: {step1_rgb: 10} (0: that step trains all its epochs); a "
+        "step without an entry uses train.patience. A new value replaces the whole mapping",
+        role=WHEN_USED,
     )
     step_epochs: dict = option(
         {},

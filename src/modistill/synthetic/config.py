@@ -26,6 +26,10 @@ class SynthConfig:
     depth_size: tuple[int, int] = (256, 212)
     empty_frame_prob: float = 0.05
     clutter: float = 0.5  # 0 = plain grey room, no distractors; 1 = full-contrast room, up to 3 distractors
+    # The colour camera's own difficulty, which depth does not share: sensor noise (sd in grey levels) and motion
+    # blur (the longest smear in pixels of the RGB frame; each frame draws its length, each video its direction).
+    rgb_noise: float = 5.0
+    motion_blur: float = 0.0
     depth_mask: str = "roi"  # roi = NTU's masked depth (a box around the skeleton keeps floor and wall); body
     roi_margin: float = 0.15  # the ROI box grows by this fraction of the skeleton's height on each side
     layout: str = "ntu"  # ntu | nwucla | uwa3d
@@ -45,6 +49,13 @@ class SynthConfig:
             raise UserError(f"synth: --placement must be ntu or new, got {self.placement!r}")
         if not 0.0 <= self.clutter <= 1.0:
             raise UserError(f"synth: --clutter must be in [0, 1], got {self.clutter}")
+        if not 0.0 <= self.rgb_noise <= 100.0:
+            raise UserError(f"synth: --rgb-noise must be in [0, 100] grey levels, got {self.rgb_noise}")
+        if not 0.0 <= self.motion_blur <= 0.1 * self.rgb_size[0]:
+            raise UserError(
+                f"synth: --motion-blur must be in [0, {0.1 * self.rgb_size[0]:g}] pixels (a tenth of the RGB width), "
+                f"got {self.motion_blur}"
+            )
         if self.depth_mask not in ("roi", "body"):
             raise UserError(f"synth: --depth-mask must be roi or body, got {self.depth_mask!r}")
         if not 0.0 <= self.roi_margin <= 1.0:

@@ -294,9 +294,11 @@ def render_rgb(
     noise_bank: list[np.ndarray],
     held: tuple[str, np.ndarray] | None = None,
     zoom: float = 1.0,
+    blur: np.ndarray | None = None,
 ) -> np.ndarray:
     """RGB uint8 frame (H, W, 3): background, distractors behind, the person and what they hold (``held``: kind
-    and (4, 3) corners), distractors in front, light, noise; ``zoom``: the colour focal length × COLOR_F."""
+    and (4, 3) corners), distractors in front, light, motion blur (``blur``: a kernel), noise; ``zoom``: the colour
+    focal length × COLOR_F."""
     w, _ = size
     s = w / COLOR_REF[0]
     img = background.copy()
@@ -320,6 +322,8 @@ def render_rgb(
     _draw_distractors(img, [d for d in distractors if d.front], frame)
     gain, cast = light
     img *= gain * cast
+    if blur is not None:
+        img = cv2.filter2D(img, -1, blur, borderType=cv2.BORDER_REFLECT)
     img += noise_bank[frame % len(noise_bank)]
     np.clip(img, 0, 255, out=img)
     return img.astype(np.uint8)
@@ -354,6 +358,26 @@ def sensor_noise(size: tuple[int, int], n: int = 3, sigma: float = 5.0) -> list[
     for b in bank:
         cv2.randn(b, 0.0, sigma)
     return bank
+
+
+def motion_blur(rng: np.random.Generator, n_frames: int, length: float) -> list[np.ndarray | None]:
+    """Per-frame motion-blur kernels: a line of up to ``length`` pixels (each frame draws its length) in one
+    direction per video, the camera's shake during exposure; none when ``length`` is 0."""
+    if length <= 0:
+        return [None] * n_frames
+    angle = rng.uniform(0, np.pi)
+    size = 2 * int(np.ceil(length / 2)) + 1
+    out: list[np.ndarray | None] = []
+    for _ in range(n_frames):
+        k = np.zeros((size, size), np.float32)
+        half = rng.uniform(0, length) / 2
+        c = size // 2
+        dx, dy = half * np.cos(angle), half * np.sin(angle)
+        p0, p1 = (c - dx, c - dy), (c + dx, c + dy)
+        cv2.line(k, _fixed(np.array(p0)), _fixed(np.array(p1)), 1.0, 1, cv2.LINE_AA, SHIFT)
+        k[c, c] = max(k[c, c], 1.0)
+        out.append(k / k.sum())
+    return out
 
 
 def lighting(rng: np.random.Generator, n_frames: int) -> list[tuple[float, np.ndarray]]:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from modistill.data import ntu
+from modistill.errors import UserError
 from modistill.synthetic import body as B
 from modistill.synthetic import render as R
 from modistill.synthetic.config import SynthConfig
@@ -114,7 +115,12 @@ def _render(cfg: SynthConfig, name: str):
     )
     distractors = R.make_distractors(rng, cfg.rgb_size, n, subject, cfg.clutter)
     light = R.lighting(rng, n)
-    noise = R.sensor_noise(cfg.rgb_size)
+    noise = R.sensor_noise(cfg.rgb_size, sigma=cfg.rgb_noise)
+    blur = R.motion_blur(
+        np.random.default_rng([cfg.seed, 7, sn.setup, sn.camera, sn.performer, sn.replication, sn.action]),
+        n,
+        cfg.motion_blur,
+    )
     depth, rgb = [], []
     for t in range(n):
         q = None if quad is None else quad[t]
@@ -131,6 +137,7 @@ def _render(cfg: SynthConfig, name: str):
                 noise,
                 None if q is None else (kind, q),
                 rig.zoom,
+                blur[t],
             )
         )
     n_empty = int(rng.integers(1, 4)) if rng.random() < cfg.empty_frame_prob else 0
@@ -171,6 +178,24 @@ def _render_one(args) -> str:
     return render_sample(cfg, root, name)
 
 
+def _check_same_settings(path: Path, meta: dict) -> None:
+    """Resuming into a tree written with other settings would mix two datasets under one description: refused. A
+    setting the earlier tree does not record is the generator's default, which it was made with."""
+    if not path.exists():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise UserError(f"{path}: unreadable; delete the folder to write the synthetic tree again") from None
+    old = json.loads(json.dumps(asdict(SynthConfig()))) | old
+    diff = [f"{k} {old.get(k)!r} → {v!r}" for k, v in meta.items() if old.get(k) != v]
+    if diff:
+        raise UserError(
+            f"{path.parent}: holds a synthetic tree made with other settings ({'; '.join(diff)}); delete it or "
+            "write to another folder"
+        )
+
+
 def generate(cfg: SynthConfig, out_dir: str | Path, workers: int = 1, show_progress: bool = True) -> list[str]:
     """Write the dataset under ``out_dir`` (resumable: complete samples are skipped). Returns the sample names."""
     cfg.validate()
@@ -180,6 +205,7 @@ def generate(cfg: SynthConfig, out_dir: str | Path, workers: int = 1, show_progr
     root.mkdir(parents=True, exist_ok=True)
     names = cfg.names()
     meta = asdict(cfg) | {"class_names": B.class_names(cfg.classes), "format": cfg.layout, "samples": len(names)}
+    _check_same_settings(root / "synth.json", json.loads(json.dumps(meta)))
     atomic_write_text(root / "synth.json", json.dumps(meta, indent=2))
     jobs = [(cfg, root, n) for n in names]
     for _ in progress(

@@ -9,7 +9,7 @@ import json
 import os
 from typing import Any
 
-from modistill.config import ROLES, SCHEMA, STEP, WHEN_DISTILLING, WHEN_SET, Config, epochs_for
+from modistill.config import ROLES, SCHEMA, STEP, WHEN_DISTILLING, WHEN_SET, Config, epochs_for, patience_for
 from modistill.data.modalities import settings_fields
 from modistill.training.steps import PRIVILEGED, STEPS, StepSpec, connections_for, init_for
 
@@ -72,6 +72,8 @@ def step_keys(cfg: Config, spec: StepSpec, precision: str, data_fp: str) -> dict
     keys = {k: _get(cfg, k) for k in STEP_KEYS}
     keys.update({k: _get(cfg, k) for k in RECIPE_KEYS if _get(cfg, k) != SCHEMA[k].default})
     keys["train.epochs"] = epochs_for(cfg, spec.name)
+    if patience := patience_for(cfg, spec.name):  # the same key as when train.patience alone set it
+        keys["train.patience"] = patience
     keys["train.precision"] = precision
     keys["data.fingerprint"] = data_fp
     if (processes := world_size(cfg)) > 1:

@@ -226,6 +226,30 @@ def check_steps(run_dir: Path, records: dict[str, dict]) -> None:
         )
 
 
+def adopt_steps(run_dir: Path, donors: tuple[Path, ...], records: dict[str, dict], order: list[str]) -> list[str]:
+    """Copy into ``run_dir`` every step of ``order`` it lacks that a donor run has finished with the same
+    fingerprint (same config keys, data and parents: the step this run would train), e.g. the step-1 RGB stream of a
+    depth run for a pose run on the same cache. Each folder is copied whole under a temporary name and renamed, so
+    a kill leaves no half step. Returns ``step (from donor)`` for each."""
+    adopted = []
+    for name in order:
+        if (run_dir / name).exists():
+            continue
+        for donor in donors:
+            src = donor / name
+            if not is_finished(donor, name) or not (src / STEP_JSON).exists():
+                continue
+            if read_json(src / STEP_JSON, "delete it").get("fingerprint") != records[name]["fingerprint"]:
+                continue
+            tmp = run_dir / f".{name}.adopt.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(src, tmp)
+            tmp.rename(run_dir / name)
+            adopted.append(f"{name} (from {donor})")
+            break
+    return adopted
+
+
 def remove_steps(run_dir: Path, first: str) -> list[str]:
     """Delete the folders of ``first`` and of every step that depends on it (what ``--retrain-from`` asks)."""
     if first not in STEPS:

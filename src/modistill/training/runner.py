@@ -13,7 +13,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from modistill.config import Config, epochs_for
+from modistill.config import Config, epochs_for, patience_for
 from modistill.data.modalities import as_privileged
 from modistill.errors import NonFiniteError, UserError
 from modistill.models.backbone import backbone_class, check_clip
@@ -25,7 +25,9 @@ from modistill.training.loggers import check_loggers, make_loggers
 from modistill.training.module import StepModule
 from modistill.training.progress import StderrProgressBar, StepClock
 from modistill.training.run import (
+    RUN_JSON,
     absolute_paths,
+    adopt_steps,
     check_steps,
     clip_lengths,
     deploy_crop,
@@ -86,12 +88,12 @@ def train_step(
     has_val = bool(splits["val"])
     ckpt_dir = step_dir / "checkpoints"
     selection, callbacks = _checkpoints(ckpt_dir, has_val)
-    if t.patience:
+    if patience := patience_for(cfg, step):
         if not has_val:
             raise UserError(
                 f"{step}: train.patience stops on validation accuracy, and this run has no validation split"
             )
-        callbacks.append(_early_stopping(t.patience))
+        callbacks.append(_early_stopping(patience))
     if t.progress:
         callbacks.append(StderrProgressBar())
     callbacks.extend(extra_callbacks)
@@ -206,11 +208,12 @@ def _selected(ckpt_dir: Path, has_val: bool) -> Path:
 
 
 def open_run(
-    cfg: Config, run_dir: str | Path, retrain_from: str | None = None
+    cfg: Config, run_dir: str | Path, retrain_from: str | None = None, reuse_from: tuple[Path, ...] = ()
 ) -> tuple[Config, list[str], dict, dict, dict[str, dict]]:
     """Check the config against the data and against the steps already in ``run_dir``, then write the run's own
-    description. Returns the resolved config, the steps in order, the splits, the cache metadata and every step's
-    record. Nothing is written when a check fails."""
+    description and adopt the finished steps of the ``reuse_from`` runs that this config would train identically.
+    Returns the resolved config, the steps in order, the splits, the cache metadata and every step's record.
+    Nothing is written when a check fails."""
     run_dir = Path(run_dir)
     cfg = absolute_paths(cfg)
     order = resolve_order(list(cfg.steps) + list(cfg.variants))
@@ -231,25 +234,37 @@ def open_run(
         for gone in remove_steps(run_dir, retrain_from):
             log.info("%s: removed for retraining (--retrain-from %s)", gone, retrain_from)
     check_steps(run_dir, step_recs)
+    for donor in reuse_from:
+        if not (donor / RUN_JSON).exists():
+            raise UserError(f"{donor}: --reuse-from needs a run folder (no run.json there)")
     write_run(run_dir, cfg, run_metadata(cfg, meta, crop, data_fp, clip_lengths(records, splits["train"])), splits)
+    for said in adopt_steps(run_dir, reuse_from, step_recs, order):
+        log.info("%s: reused, its fingerprint is this run's", said)
     return cfg, order, splits, meta, step_recs
 
 
 def run_training(
-    cfg: Config, run_dir: str | Path, retrain_from: str | None = None, callbacks: tuple = ()
+    cfg: Config,
+    run_dir: str | Path,
+    retrain_from: str | None = None,
+    callbacks: tuple = (),
+    reuse_from: tuple[str | Path, ...] = (),
 ) -> dict[str, dict]:
     """Run every configured step and variant; returns each step's metrics.
 
     A step already in the run folder is reused only when its fingerprint matches this config; otherwise the run
     is refused before anything is written, unless ``retrain_from`` names a step to delete and retrain with all the
-    steps that depend on it."""
+    steps that depend on it. A step this run lacks is copied from a ``reuse_from`` run that finished it with the
+    same fingerprint instead of being trained again."""
     run_dir = Path(run_dir)
     with run_lock(run_dir, "train"):
-        return _run_steps(cfg, run_dir, retrain_from, callbacks)
+        return _run_steps(cfg, run_dir, retrain_from, callbacks, tuple(Path(r) for r in reuse_from))
 
 
-def _run_steps(cfg: Config, run_dir: Path, retrain_from: str | None, callbacks: tuple) -> dict[str, dict]:
-    cfg, order, splits, meta, step_recs = open_run(cfg, run_dir, retrain_from)
+def _run_steps(
+    cfg: Config, run_dir: Path, retrain_from: str | None, callbacks: tuple, reuse_from: tuple[Path, ...]
+) -> dict[str, dict]:
+    cfg, order, splits, meta, step_recs = open_run(cfg, run_dir, retrain_from, reuse_from)
     on_cpu = cfg.train.accelerator == "cpu" or not torch.cuda.is_available()
     # The allocator setting lasts as long as the process: made only where modistill owns it (the command line).
     if on_cpu and cfg.train.cpu_keep_freed_memory and process_owned() and keep_freed_memory():

@@ -24,6 +24,7 @@ class StepSpec:
     select: tuple[str, ...] = ()  # streams whose fused logits select the model (empty = all)
     direction: str | None = None  # fixed connection direction (inverted study); None = the config's
     hall_rgb: tuple[str, str] | None = None  # where the hallucination stream starts with distill.hall_init=rgb
+    hall_stream: str = "hall"  # the stream hall_rgb places: the hallucination stream or a control's stand-in for it
     budget_of: tuple[str, ...] = ()  # a control: trains as many epochs as these steps together (unless set)
     budget_stream: tuple[str, str] | None = None  # a control: as many epochs as (step, stream) had in all (unless set)
     seed_offset: int = 0  # a control's second network: its initialisation and clip order from the run's seed + this
@@ -65,7 +66,7 @@ def init_for(spec: StepSpec, hall_init: str = "depth") -> dict[str, tuple[str, s
     stream beside its teacher instead of the depth stream (the paper and the released code): an RGB network that
     learns to imitate depth, rather than a depth network that must first learn to read RGB."""
     if hall_init == "rgb" and spec.hall_rgb is not None:
-        return spec.init | {"hall": spec.hall_rgb}
+        return spec.init | {spec.hall_stream: spec.hall_rgb}
     return dict(spec.init)
 
 
@@ -224,7 +225,9 @@ STEPS: dict[str, StepSpec] = {
         # RGB-ensemble control (row C2): two RGB networks and no privileged modality, fused and fine-tuned exactly as
         # step 4 fuses its RGB and hallucination streams. Each stream first trains alone as long as the step-4
         # stream it stands for has trained before step 4: the step-1 RGB stream on for step 2's epochs, and a second
-        # RGB stream, from the run's seed + 1, for as many epochs as step 3's hallucination stream has had in all.
+        # RGB stream, with the run's seed + 1, for as many epochs as step 3's hallucination stream has had in all.
+        # The second stream starts where the hallucination stream's chain starts: from random init, or with
+        # distill.hall_init=rgb from the step-1 RGB stream (step 4's two streams then share that ancestor too).
         StepSpec(
             "ens_rgb",
             "RGB stream trained on alone as long as step 4's RGB stream before step 4 (ensemble control)",
@@ -240,6 +243,8 @@ STEPS: dict[str, StepSpec] = {
             ("rgb",),
             {"rgb": "rgb"},
             {"rgb": None},
+            hall_rgb=("step1_rgb", "rgb"),
+            hall_stream="rgb",
             budget_stream=("step3", "hall"),
             seed_offset=1,
         ),

@@ -1,0 +1,102 @@
+"""The proof run (``demo --proof``): its recipe, the order of its runs, what they share, and its results section."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from modistill.cli import main
+from modistill.config import CONFIG_DIR, load_config
+
+
+def test_the_proof_trains_every_step_to_convergence_on_its_harder_colour_camera():
+    from modistill.demo import FULL, PROOF
+
+    cfg = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=/nowhere", *PROOF["overrides"]])
+    assert cfg.train.patience > 0 and cfg.train.step_epochs["step1_rgb"] >= 60 and cfg.train.epochs >= 10
+    assert cfg.train.step_patience == {"step1_rgb": 20, "step1_depth": 20}  # what the calibration converged with
+    assert PROOF["synth"]["rgb_noise"] > FULL["synth"].get("rgb_noise", 5.0)
+    assert PROOF["synth"]["motion_blur"] > 0
+    assert {k: v for k, v in PROOF["synth"].items() if k not in ("rgb_noise", "motion_blur")} == FULL["synth"]
+
+
+def test_the_proof_runs_depth_on_every_seed_first_and_the_other_modalities_reuse_its_rgb_steps(tmp_path, monkeypatch):
+    import modistill.demo as demo
+    import modistill.evaluation.readme as readme
+    import modistill.evaluation.seeds as seeds
+
+    calls = []
+
+    def fake_demo(out, mode, seed, workers, overrides, privileged, dirs, modalities, reuse_from):
+        calls.append((seed, privileged, dirs[0], dirs[1], modalities, reuse_from, overrides))
+
+    monkeypatch.setattr(demo, "_demo", fake_demo)
+    monkeypatch.setattr(seeds, "write_seed_summary", lambda runs, out: Path(out) / "seeds.md")
+    monkeypatch.setattr(seeds, "write_modality_table", lambda summaries, out: out)
+    written = []
+    monkeypatch.setattr(readme, "write_proof_section", lambda *a: written.append(a))
+    demo.run_proof(tmp_path, [7, 8], readme=tmp_path / "page.md", privileged=("pose", "depth_pose"))
+    assert [(c[0], c[1]) for c in calls] == [
+        (7, "depth"),
+        (8, "depth"),
+        (7, "pose"),
+        (8, "pose"),
+        (7, "depth_pose"),
+        (8, "depth_pose"),
+    ]
+    for seed, p, cache, run, modalities, reuse, overrides in calls:
+        base = tmp_path / f"seed_{seed}"
+        assert cache == base / "cache" and modalities == ("rgb", "depth", "pose", "depth_pose")
+        assert run == base / ("run" if p == "depth" else f"run_{p}")
+        assert reuse == (() if p == "depth" else (base / "run",))
+        variants = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=/nowhere", *overrides]).variants
+        assert {"rgb_budget", "rgb_ensemble"} <= set(variants)
+        assert ("hoffman_eq7" in variants) == (p == "depth")
+    (page, summary, runs, table) = written[0]
+    assert summary == tmp_path / "seeds.md" and runs == [tmp_path / "seed_7" / "run", tmp_path / "seed_8" / "run"]
+    assert table == tmp_path / "modalities.md"
+
+
+def test_the_proof_section_is_its_own_with_its_own_figures(tmp_path):
+    from modistill.evaluation.readme import END, PROOF_END, PROOF_START, START, write_proof_section
+
+    page = tmp_path / "docs" / "results.md"
+    page.parent.mkdir()
+    page.write_text(f"# R\n{START}\nseeds\n{END}\n## Proof\n{PROOF_START}\n{PROOF_END}\n")
+    out = tmp_path / "proof"
+    (out / "seed_1" / "run").mkdir(parents=True)
+    (out / "seed_1" / "run" / "run.json").write_text(
+        '{"data": {"benchmark": "ntu60", "protocol": "cross-subject", "class_names": ["a"]}, '
+        '"input": {"size": 96, "frames": 5}, "model": {"arch": "resnet18", "width": 16, "pretrained": null}}'
+    )
+    (out / "seeds.png").write_bytes(b"png")
+    (out / "seeds.md").write_text("# Test accuracy over 1 runs\n\n| # |\n\n![bars](seeds.png)\n")
+    (out / "modalities.md").write_text("| # | Method | privileged: Pose |\n")
+    rows = [{"row": "1", "mean": 0.8, "runs": [0.8, 0.8]}, {"row": "2", "mean": 0.76, "runs": [0.72, 0.8]}]
+    (out / "seeds.json").write_text(json.dumps({"table2": rows}))
+    write_proof_section(page, out / "seeds.md", [out / "seed_1" / "run"], out / "modalities.md")
+    text = page.read_text()
+    assert text.index(START) < text.index("seeds") < text.index(END)  # the seeds section is kept as it was
+    proof = text[text.index(PROOF_START) : text.index(PROOF_END)]
+    assert "make demo-proof" in proof and "![bars](results/proof_seeds.png)" in proof and "privileged: Pose" in proof
+    assert (page.parent / "results" / "proof_seeds.png").read_bytes() == b"png"
+    assert "(row 2 / row 1, test accuracy), per run: 0.90, 1.00; of the means: 0.95" in proof
+
+
+def test_the_proof_refuses_what_would_change_it(capsys):
+    for extra in (["--seed", "3"], ["--all-rows"], ["--arch", "r3d_18"], ["train.epochs=3"]):
+        assert main(["demo", "--proof", "--out", "/nowhere", *extra]) == 2
+        assert "demo: --proof runs its own recipe, seeds and rows; drop" in capsys.readouterr().err
+
+
+def test_make_demo_proof_names_the_proofs_seeds_and_the_results_page_has_its_section():
+    import re
+
+    from modistill.demo import PROOF_SEEDS
+    from modistill.evaluation.readme import PROOF_END, PROOF_START
+
+    root = Path(__file__).parents[1]
+    line = next(x for x in (root / "Makefile").read_text().splitlines() if "demo --proof" in x)
+    assert tuple(map(int, re.search(r"--seeds ([\d ]+)", line).group(1).split())) == PROOF_SEEDS
+    page = (root / "docs" / "results.md").read_text()
+    assert page.count(PROOF_START) == 1 and page.index(PROOF_START) < page.index(PROOF_END)
