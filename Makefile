@@ -19,7 +19,7 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(BIN)/modistill demo --out $(DEMO_DIR)-quick --quick
 
-# make demo's run with the ablations it leaves out (rows 3, 4 and 9-12 of Table 2) added: only their steps train.
+# make demo's run with the rows it leaves out (3, 4, 9-12 and C2i) added: only their steps train.
 demo-all-rows: $(STAMP)
 	$(BIN)/modistill demo --out $(DEMO_DIR) --all-rows
 

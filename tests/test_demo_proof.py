@@ -14,7 +14,8 @@ def test_the_proof_trains_every_step_to_convergence_on_its_harder_colour_camera(
 
     cfg = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=/nowhere", *PROOF["overrides"]])
     assert cfg.train.patience > 0 and cfg.train.step_epochs["step1_rgb"] >= 60 and cfg.train.epochs >= 10
-    assert cfg.train.step_patience == {"step1_rgb": 20, "step1_depth": 20}  # what the calibration converged with
+    # The streams that start from random init: the patience the calibration converged with.
+    assert cfg.train.step_patience == {"step1_rgb": 20, "step1_depth": 20, "ens_rgb2_indep": 20}
     assert PROOF["synth"]["rgb_noise"] > FULL["synth"].get("rgb_noise", 5.0)
     assert PROOF["synth"]["motion_blur"] > 0
     assert {k: v for k, v in PROOF["synth"].items() if k not in ("rgb_noise", "motion_blur")} == FULL["synth"]
@@ -50,7 +51,7 @@ def test_the_proof_runs_depth_on_every_seed_first_and_the_other_modalities_reuse
         assert run == base / ("run" if p == "depth" else f"run_{p}")
         assert reuse == (() if p == "depth" else (base / "run",))
         variants = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=/nowhere", *overrides]).variants
-        assert {"rgb_budget", "rgb_ensemble"} <= set(variants)
+        assert {"rgb_budget", "rgb_ensemble", "rgb_ensemble_indep"} <= set(variants)
         assert ("hoffman_eq7" in variants) == (p == "depth")
     (page, summary, runs, table) = written[0]
     assert summary == tmp_path / "seeds.md" and runs == [tmp_path / "seed_7" / "run", tmp_path / "seed_8" / "run"]

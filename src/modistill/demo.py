@@ -48,21 +48,21 @@ FULL: dict[str, Any] = {
 # whose colour camera is harder (sensor noise and motion blur, which depth does not share: chosen so that converged
 # step-1 RGB is 0.90-0.96 of converged step-1 depth on the validation split of calibration seeds, as the paper's
 # 66.52 / 70.44 = 0.94; docs/calibration.md), every step trained until its validation accuracy has not improved for
-# a while (20 epochs for the step-1 streams, which start from random init and can sit on a plateau; 4 for the later
+# a while (20 epochs for the streams that start from random init and can sit on a plateau; 4 for the later
 # steps, which fine-tune converged streams; the epochs are maxima), the paper's rows and both budget-matched
 # controls.
 PROOF_CAMERA: dict[str, Any] = dict(rgb_noise=7.0, motion_blur=2.5)
 PROOF_SEEDS = (700, 701, 702, 703, 704)  # never run before the proof: named in its Makefile target first
 PROOF_MODALITIES = ("depth", "pose", "depth_pose")
-PROOF_VARIANTS = "variants=[hoffman_eq7, rgb_budget, rgb_ensemble]"
+PROOF_VARIANTS = "variants=[hoffman_eq7, rgb_budget, rgb_ensemble, rgb_ensemble_indep]"
 # Another modality's run adopts the depth run's steps that see RGB alone (same cache, same fingerprints: step 1 RGB
 # and the controls) and adds its own main chain; Hoffman et al. (row 5) runs with depth only.
-PROOF_VARIANTS_OTHER = "variants=[rgb_budget, rgb_ensemble]"
+PROOF_VARIANTS_OTHER = "variants=[rgb_budget, rgb_ensemble, rgb_ensemble_indep]"
 PROOF: dict[str, Any] = FULL | {
     "synth": FULL["synth"] | PROOF_CAMERA,
     "overrides": [
         "train.patience=4",
-        "train.step_patience={step1_rgb: 20, step1_depth: 20}",
+        "train.step_patience={step1_rgb: 20, step1_depth: 20, ens_rgb2_indep: 20}",
         "train.epochs=12",
         "train.step_epochs={step1_rgb: 100, step1_depth: 100}",
     ],
@@ -99,8 +99,16 @@ def arch_overrides(arch: str, frames: int, size: int) -> list[str]:
     return [f"model.arch={arch}", f"data.frames={used}", "variants=[]"]
 
 
-# Rows 3, 4 and 9-12, the ablations make demo leaves out to stay within 10 minutes (demo --all-rows adds them).
-ALL_ROWS = ("hoffman_eq3", "hoffman_eq5", "step2_noconn", "step3_noconn_eq3", "step3_eq3", "step3_eq5")
+# Rows 3, 4, 9-12 and C2i, which make demo leaves out to stay within 10 minutes (demo --all-rows adds them).
+ALL_ROWS = (
+    "hoffman_eq3",
+    "hoffman_eq5",
+    "step2_noconn",
+    "step3_noconn_eq3",
+    "step3_eq3",
+    "step3_eq5",
+    "rgb_ensemble_indep",
+)
 
 
 def all_rows_override(overrides: list[str] | tuple[str, ...] = ()) -> str:

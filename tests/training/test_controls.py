@@ -39,6 +39,12 @@ def test_the_control_has_trained_exactly_as_long_as_step_4s_rgb_stream(overrides
     start = ("step1_rgb", "rgb") if hall_init == "rgb" else None
     assert init_for(STEPS["ens_rgb2"], hall_init) == {"rgb": start}
     assert epochs("ens_rgb2") == epochs("step2") + epochs("step3") + (0 if start else epochs("step1_depth"))
+    # C2i: the same ensemble with an independent second network, from random init whatever hall_init.
+    assert init_for(STEPS["ens_rgb2_indep"], hall_init) == {"rgb": None}
+    assert epochs("ens_rgb2_indep") == stream_epochs("step3", "hall", epochs, hall_init)
+    assert stream_epochs("rgb_ensemble_indep", "hall", epochs, hall_init) == stream_epochs(
+        "step4", "hall", epochs, hall_init
+    )
     ens = STEPS["rgb_ensemble"]
     assert ens.inputs == {"rgb": "rgb", "hall": "rgb"} and ens.connection and ens.loss == STEPS["step4"].loss
     assert all(STEPS[src].inputs == {"rgb": "rgb"} for src, _ in ens.init.values())  # no privileged modality
@@ -46,7 +52,8 @@ def test_the_control_has_trained_exactly_as_long_as_step_4s_rgb_stream(overrides
 
 def test_the_control_is_a_row_a_claim_and_explained_in_the_report(small_cache, tmp_path):
     run = tmp_path / "run"
-    res = run_training(tiny_cfg(small_cache, "steps=[step4]", "variants=[rgb_budget, rgb_ensemble]"), run)
+    variants = "variants=[rgb_budget, rgb_ensemble, rgb_ensemble_indep]"
+    res = run_training(tiny_cfg(small_cache, "steps=[step4]", variants), run)
     record = json.loads((run / "rgb_budget" / "step.json").read_text())
     assert record["keys"]["train.epochs"] == 2  # the tiny config's step 2 + step 4: 1 + 1
     assert "rgb_budget" in res and main(["evaluate", str(run)]) in (0, None)
@@ -58,6 +65,11 @@ def test_the_control_is_a_row_a_claim_and_explained_in_the_report(small_cache, t
     assert rows["C2"]["accuracy"] == res["rgb_ensemble"]["accuracy"]
     assert "| step 4 beats an RGB ensemble fused as it is (ensemble control) | #15 > #C2 |" in report
     assert "Row C2 is a control: two RGB networks and no depth" in report and "row C2 tests that" in report
+    assert rows["C2i"]["accuracy"] == res["rgb_ensemble_indep"]["accuracy"]
+    assert "| step 4 beats two independent RGB networks fused as it is (ensemble control) | #15 > #C2i |" in report
+    assert "Row C2i is the same ensemble with an independent second network" in report
+    parents = json.loads((run / "ens_rgb2_indep" / "step.json").read_text())["parents"]
+    assert parents == {}  # random init, although the demo's hallucination stream starts from the RGB stream
     assert "Every step trained a fixed number of epochs (no early stopping)" in report  # the demo's budgets
 
 
@@ -101,6 +113,6 @@ def test_make_demo_runs_both_controls_and_all_rows_adds_rows_3_and_4(capsys):
     assert extended == [*ALL_ROWS, *cfg["variants"]]
     assert all_rows_override(["variants=[rgb_budget]"]) == f"variants=[{', '.join(ALL_ROWS)}, rgb_budget]"
     rows = {r[0] for r in TABLE2 if r[4] in ALL_ROWS}
-    assert rows == {"3", "4", "9", "10", "11", "12"}  # what --all-rows's help and make demo-all-rows promise
+    assert rows == {"3", "4", "9", "10", "11", "12", "C2i"}  # what --all-rows's help and make demo-all-rows promise
     assert main(["demo", "--all-rows", "--arch", "r3d_18", "--out", "/nowhere"]) == 2
     assert "--all-rows adds rows to the full demo" in capsys.readouterr().err

@@ -250,8 +250,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "--all-rows",
         action="store_true",
         help="also rows 3, 4 and 9-12 of Table 2 (Hoffman et al. with eq. 3 / eq. 5, step 2 without connections, "
-        "step 3 with eq. 3 / eq. 5), which the demo leaves out to stay within 10 minutes on 2 cores; in a finished "
-        "demo's folder only their steps train",
+        "step 3 with eq. 3 / eq. 5) and the ensemble control with an independent second network (C2i), which the "
+        "demo leaves out to stay within 10 minutes on 2 cores; in a finished demo's folder only their steps train",
     )
     d.add_argument(
         "--proof",

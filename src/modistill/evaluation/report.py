@@ -129,7 +129,7 @@ def _table2_lines(rows: list[dict], protocol: str) -> list[str]:
 
 def _control_lines(cfg: Config, rows: list[dict]) -> list[str]:
     """What the budget-matched controls (rows C1, C2) rule out, with the epochs each side had."""
-    have = {r["row"] for r in rows} & {"C1", "C2"}
+    have = {r["row"] for r in rows} & {"C1", "C2", "C2i"}
     if not have:
         return []
     from modistill.config import epochs_for
@@ -161,7 +161,14 @@ def _control_lines(cfg: Config, rows: list[dict]) -> list[str]:
             f"{second}, fused and fine-tuned exactly as step 4 fuses its RGB and "
             f"hallucination streams, each with the epochs of the stream it stands for ({total('rgb_ensemble', 'rgb')}"
             f" and {total('rgb_ensemble', 'hall')}; step 4's: {n} and {h}). If step 4 beats it, the privileged "
-            "modality taught the hallucination stream something a second RGB network does not bring."
+            "modality taught the hallucination stream something a second RGB network "
+            + ("fine-tuned from the same start does not bring." if hall_init == "rgb" else "does not bring.")
+        )
+    if "C2i" in have:
+        lines.append(
+            f"Row C2i is the same ensemble with an independent second network (random init, seed {cfg.seed + 1}, "
+            f"{total('rgb_ensemble_indep', 'hall')} epochs in all): the stronger competitor, two networks that "
+            "never shared weights."
         )
     lines.append(
         "Every step trained a fixed number of epochs (no early stopping): the controls match step 4's budget, not its "

@@ -223,8 +223,8 @@ def _plot(rows: list[dict], path: Path, chance: float, privileged: str = "depth"
     save_png(fig, path)
 
 
-SIDE_BY_SIDE_ROWS = ("1", "2", "5", "8", "13", "15", "C1", "C2")
-SIDE_BY_SIDE_CLAIMS = ("1", "2"), ("15", "2"), ("15", "5"), ("15", "C1"), ("15", "C2"), ("8", "15")
+SIDE_BY_SIDE_ROWS = ("1", "2", "5", "8", "13", "15", "C1", "C2", "C2i")
+SIDE_BY_SIDE_CLAIMS = ("1", "2"), ("15", "2"), ("15", "5"), ("15", "C1"), ("15", "C2"), ("15", "C2i"), ("8", "15")
 
 
 def write_modality_table(summaries: dict[str, Path], out: Path) -> Path:

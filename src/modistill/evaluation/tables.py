@@ -24,6 +24,14 @@ TABLE2 = (
     ("C1", "control: RGB alone, step 4's RGB budget", "RGB", "x-entr", "rgb_budget", "fused"),
     ("C2", "control: two RGB streams fused as step 4, its budget", "RGB", "x-entr", "rgb_ensemble", "fused"),
     (
+        "C2i",
+        "control: two independent RGB streams fused as step 4, its budget",
+        "RGB",
+        "x-entr",
+        "rgb_ensemble_indep",
+        "fused",
+    ),
+    (
         "6a",
         "inverted RGB→depth: step 2, depth stream",
         "Depth + RGB via connections",

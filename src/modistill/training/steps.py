@@ -83,6 +83,27 @@ def stream_epochs(step: str, stream: str, epochs: Callable[[str], int], hall_ini
     return epochs(step) + (0 if src is None else stream_epochs(src[0], src[1], epochs, hall_init))
 
 
+def _second_rgb(name: str, title: str, **start) -> StepSpec:
+    """An ensemble control's second RGB network: the run's seed + 1, as many epochs as step 3's hallucination
+    stream has had in all, less those of its own start (random init unless ``start`` says otherwise)."""
+    return StepSpec(
+        name, title, ("rgb",), {"rgb": "rgb"}, {"rgb": None}, budget_stream=("step3", "hall"), seed_offset=1, **start
+    )
+
+
+def _ensemble(name: str, title: str, second: str) -> StepSpec:
+    """An ensemble control: two RGB networks fused and fine-tuned exactly as step 4, with step 4's epochs."""
+    return StepSpec(
+        name,
+        title,
+        ("rgb", "hall"),
+        {"rgb": "rgb", "hall": "rgb"},
+        {"rgb": ("ens_rgb", "rgb"), "hall": (second, "rgb")},
+        True,
+        budget_of=("step4",),
+    )
+
+
 def _step3(name, title, loss, connection, teacher="step2", direction=None):
     return StepSpec(
         name,
@@ -236,26 +257,26 @@ STEPS: dict[str, StepSpec] = {
             {"rgb": ("step1_rgb", "rgb")},
             budget_of=("step2",),
         ),
-        StepSpec(
+        _second_rgb(
             "ens_rgb2",
             "a second RGB stream, another seed, trained as long as step 4's hallucination stream before step 4 "
             "(ensemble control)",
-            ("rgb",),
-            {"rgb": "rgb"},
-            {"rgb": None},
             hall_rgb=("step1_rgb", "rgb"),
             hall_stream="rgb",
-            budget_stream=("step3", "hall"),
-            seed_offset=1,
         ),
-        StepSpec(
-            "rgb_ensemble",
-            "two RGB streams fused and fine-tuned as step 4 (ensemble control)",
-            ("rgb", "hall"),
-            {"rgb": "rgb", "hall": "rgb"},
-            {"rgb": ("ens_rgb", "rgb"), "hall": ("ens_rgb2", "rgb")},
-            True,
-            budget_of=("step4",),
+        _ensemble("rgb_ensemble", "two RGB streams fused and fine-tuned as step 4 (ensemble control)", "ens_rgb2"),
+        # The same ensemble with an independent second network (row C2i): from random init, seed + 1, whatever
+        # distill.hall_init, for every epoch step 3's hallucination stream has had. With hall_init=rgb it is the
+        # stronger competitor (two networks that never shared weights); with hall_init=depth it equals row C2.
+        _second_rgb(
+            "ens_rgb2_indep",
+            "an independent second RGB stream, another seed, trained as long as step 4's hallucination stream "
+            "before step 4 (ensemble control)",
+        ),
+        _ensemble(
+            "rgb_ensemble_indep",
+            "two independent RGB streams fused and fine-tuned as step 4 (ensemble control)",
+            "ens_rgb2_indep",
         ),
     )
 }
