@@ -177,7 +177,7 @@ def test_seed_plot_labels_tell_the_loss_apart():
     text = [label.split(": ", 1)[1] for label in bar_labels(rows)]  # what a label says beyond the row number
     assert len(set(text)) == len(text)
     rgb_only = [r["row"] for r in rows if r["modality"] in RGB_ONLY]
-    assert rgb_only == ["2", "3", "4", "5", "10", "14", "15", "15r", "C1", "C2", "7a", "15a"]
+    assert rgb_only == ["2", "3", "4", "5", "10", "14", "15", "15r", "C1", "C2", "C2i", "7a", "15a"]
 
 
 def test_ema_decay_warms_up():

@@ -41,16 +41,16 @@ def test_the_python_api_leaves_process_wide_settings_as_it_found_them(monkeypatc
 
     cfg = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=/nowhere"])
     seen, calls = [], []
-    monkeypatch.setattr(runner, "open_run", lambda cfg, run_dir, retrain: (cfg, [], {}, {}, {}))
+    monkeypatch.setattr(runner, "open_run", lambda cfg, run_dir, retrain, reuse: (cfg, [], {}, {}, {}))
     monkeypatch.setattr(runner, "_train_in_order", lambda *a: seen.append(torch.backends.cudnn.benchmark) or {})
     monkeypatch.setattr(runner, "keep_freed_memory", lambda: calls.append("mallopt") or True)
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     monkeypatch.setattr(memory, "_process_owned", False)
-    runner._run_steps(cfg, tmp_path, None, ())
+    runner._run_steps(cfg, tmp_path, None, (), ())
     assert calls == []  # a notebook's allocator is its own
     monkeypatch.setattr(memory, "_process_owned", True)
-    runner._run_steps(cfg, tmp_path, None, ())
+    runner._run_steps(cfg, tmp_path, None, (), ())
     assert calls == ["mallopt"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the GPU path sets benchmark mode, then restores it
-    runner._run_steps(cfg, tmp_path, None, ())
+    runner._run_steps(cfg, tmp_path, None, (), ())
     assert seen[-1] is True and torch.backends.cudnn.benchmark is False
