@@ -112,7 +112,7 @@ ALL_ROWS = (
 
 
 def all_rows_override(overrides: list[str] | tuple[str, ...] = ()) -> str:
-    """``variants=[...]``: the demo's variants (after ``overrides``) and rows 3, 4 and 9-12 (``demo --all-rows``)."""
+    """``variants=[...]``: the demo's variants (after ``overrides``) and :data:`ALL_ROWS` (``demo --all-rows``)."""
     from modistill.config import CONFIG_DIR, load_config
 
     variants = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=.", *overrides])["variants"]
@@ -262,8 +262,7 @@ def run_proof(
             k += 1
             log.info("proof %d/%d: seed %d, privileged %s", k, total, seed, p)
             base = out / f"seed_{seed}"
-            run = base / ("run" if p == "depth" else f"run_{p}")
-            record = base / ("demo.json" if p == "depth" else f"demo_{p}.json")
+            _, run, record = demo_dirs(base, p)  # the demo's names; the cache is the seed's one for every modality
             variants = PROOF_VARIANTS if p == "depth" else PROOF_VARIANTS_OTHER
             reuse = () if p == "depth" else (base / "run",)
             _demo(base, mode, seed, workers, [variants], p, (base / "cache", run, record), ("rgb", *privileged), reuse)

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from modistill.config import describe_epochs, describe_init, describe_recipe, load_run_config
+from modistill.synthetic.config import SynthConfig
 from modistill.training.run import describe_crop
 from modistill.utils.io import read_json, read_text, replace_marked_section
 
@@ -47,7 +48,11 @@ def _setup(runs: list[Path]) -> str:
             f"{_n(s['subjects'], 'subject')} x {_n(s['cameras'], 'camera')} x "
             f"{_n(s['replications'], 'replication')}, clutter {s['clutter']}"
         )
-        if s.get("rgb_noise", 5.0) != 5.0 or s.get("motion_blur", 0.0):  # the colour camera made harder
+        default = SynthConfig()
+        if (s.get("rgb_noise", default.rgb_noise), s.get("motion_blur", default.motion_blur)) != (
+            default.rgb_noise,
+            default.motion_blur,
+        ):  # the colour camera made harder
             text += f", RGB sensor noise sd {s['rgb_noise']:g}, motion blur up to {s['motion_blur']:g} px"
         if "depth_mask" in s:  # generators before the ROI depth did not record it
             text += f", depth mask {s['depth_mask']}"
