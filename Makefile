@@ -35,7 +35,7 @@ demo-modalities: $(STAMP)
 # The proof run (docs/results.md): can distillation be told from longer training? Seeds 700-704, reserved for it
 # and named here before it ever ran; every step converged, both controls, depth, pose and depth+pose. Resumable.
 demo-proof: $(STAMP)
-	$(BIN)/modistill demo --proof --seeds 700 701 702 703 704 --out demo_proof --results-page docs/results.md
+	$(BIN)/modistill demo --proof --jobs 2 --seeds 700 701 702 703 704 --out demo_proof --results-page docs/results.md
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -33,9 +33,9 @@ def test_the_proof_runs_depth_on_every_seed_first_and_the_other_modalities_reuse
 
     monkeypatch.setattr(demo, "_demo", fake_demo)
     monkeypatch.setattr(seeds, "write_seed_summary", lambda runs, out: Path(out) / "seeds.md")
-    monkeypatch.setattr(seeds, "write_modality_table", lambda summaries, out: out)
     written = []
     monkeypatch.setattr(readme, "write_proof_section", lambda *a: written.append(a))
+    monkeypatch.setattr(seeds, "write_modality_table", lambda summaries, out: (out, list(summaries)))
     demo.run_proof(tmp_path, [7, 8], readme=tmp_path / "page.md", privileged=("pose", "depth_pose"))
     assert [(c[0], c[1]) for c in calls] == [
         (7, "depth"),
@@ -53,9 +53,52 @@ def test_the_proof_runs_depth_on_every_seed_first_and_the_other_modalities_reuse
         variants = load_config(CONFIG_DIR / "demo.yaml", ["data.cache=/nowhere", *overrides]).variants
         assert {"rgb_budget", "rgb_ensemble", "rgb_ensemble_indep"} <= set(variants)
         assert ("hoffman_eq7" in variants) == (p == "depth")
-    (page, summary, runs, table) = written[0]
-    assert summary == tmp_path / "seeds.md" and runs == [tmp_path / "seed_7" / "run", tmp_path / "seed_8" / "run"]
-    assert table == tmp_path / "modalities.md"
+    # The section is written once the depth runs have finished, and again as each other modality finishes.
+    assert [(w[3], w[4]) for w in written] == [
+        (None, ["pose", "depth_pose"]),
+        ((tmp_path / "modalities.md", ["depth", "pose"]), ["depth_pose"]),
+        ((tmp_path / "modalities.md", ["depth", "pose", "depth_pose"]), []),
+    ]
+    for page, summary, runs, _, _ in written:
+        assert page == tmp_path / "page.md"
+        assert summary == tmp_path / "seeds.md" and runs == [tmp_path / "seed_7" / "run", tmp_path / "seed_8" / "run"]
+
+
+def test_the_proofs_parallel_runs_start_another_modality_only_after_the_seeds_depth_run(tmp_path, monkeypatch):
+    import concurrent.futures
+    import threading
+    import time
+
+    import modistill.demo as demo
+    import modistill.evaluation.seeds as seeds
+
+    finished, lock, started = set(), threading.Lock(), []
+
+    def fake_job(args, threads, log_file):
+        seed, p = args[2], args[5]
+        with lock:
+            started.append((seed, p, threads, log_file, args[3], set(finished)))
+        time.sleep(0.05 if seed == 7 and p == "depth" else 0.01)  # seed 8's depth run finishes first
+        with lock:
+            finished.add((seed, p))
+        return args[6][1]
+
+    class Pool(concurrent.futures.ThreadPoolExecutor):  # threads see the fake job; spawned processes would not
+        def __init__(self, jobs, mp_context=None):
+            super().__init__(jobs)
+
+    monkeypatch.setattr(demo, "_proof_job", fake_job)
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(seeds, "write_seed_summary", lambda runs, out: Path(out) / "seeds.md")
+    monkeypatch.setattr(seeds, "write_modality_table", lambda summaries, out: out)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    demo.run_proof(tmp_path, [7, 8], workers=2, privileged=("pose",), jobs=2)
+    assert sorted((s, p) for s, p, *_ in started) == [(7, "depth"), (7, "pose"), (8, "depth"), (8, "pose")]
+    assert [(s, p) for s, p, *_ in started[:2]] == [(7, "depth"), (8, "depth")]
+    for seed, p, threads, log_file, workers, done_before in started:
+        assert threads == 1 and workers == 1  # two runs at once on 2 cores: one thread, one writer process each
+        assert log_file == tmp_path / f"seed_{seed}" / ("run.log" if p == "depth" else f"run_{p}.log")
+        assert p == "depth" or (seed, "depth") in done_before
 
 
 def test_the_proof_section_is_its_own_with_its_own_figures(tmp_path):
@@ -82,12 +125,20 @@ def test_the_proof_section_is_its_own_with_its_own_figures(tmp_path):
     assert "make demo-proof" in proof and "![bars](results/proof_seeds.png)" in proof and "privileged: Pose" in proof
     assert (page.parent / "results" / "proof_seeds.png").read_bytes() == b"png"
     assert "(row 2 / row 1, test accuracy), per run: 0.90, 1.00; of the means: 0.95" in proof
+    assert "Not finished" not in proof
+    write_proof_section(page, out / "seeds.md", [out / "seed_1" / "run"], None, ["pose", "depth_pose"])
+    proof = page.read_text().split(PROOF_START)[1]
+    assert "**Not finished yet:** the runs with Pose and Depth+Pose as the privileged modality" in proof
+    assert "privileged: Pose" not in proof
 
 
 def test_the_proof_refuses_what_would_change_it(capsys):
     for extra in (["--seed", "3"], ["--all-rows"], ["--arch", "r3d_18"], ["train.epochs=3"]):
         assert main(["demo", "--proof", "--out", "/nowhere", *extra]) == 2
         assert "demo: --proof runs its own recipe, seeds and rows; drop" in capsys.readouterr().err
+    assert main(["demo", "--jobs", "2", "--out", "/nowhere"]) == 2
+    assert "--jobs runs several of the proof's runs at once; it goes with --proof" in capsys.readouterr().err
+    assert main(["demo", "--proof", "--jobs", "0", "--out", "/nowhere"]) == 2
 
 
 def test_make_demo_proof_names_the_proofs_seeds_and_the_results_page_has_its_section():

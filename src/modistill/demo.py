@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,8 @@ FULL: dict[str, Any] = {
 # whose colour camera is harder (sensor noise and motion blur, which depth does not share: chosen so that converged
 # step-1 RGB is 0.90-0.96 of converged step-1 depth on the validation split of calibration seeds, as the paper's
 # 66.52 / 70.44 = 0.94; docs/calibration.md), every step trained until its validation accuracy has not improved for
-# a while (20 epochs for the streams that start from random init and can sit on a plateau; 4 for the later
-# steps, which fine-tune converged streams; the epochs are maxima), the paper's rows and both budget-matched
+# a while (20 epochs for the streams that start from random init and can sit on a plateau, as calibrated; 3 for the
+# later steps, which fine-tune converged streams, at most 10 epochs each), the paper's rows and both budget-matched
 # controls.
 PROOF_CAMERA: dict[str, Any] = dict(rgb_noise=7.0, motion_blur=2.5)
 PROOF_SEEDS = (700, 701, 702, 703, 704)  # never run before the proof: named in its Makefile target first
@@ -61,9 +62,9 @@ PROOF_VARIANTS_OTHER = "variants=[rgb_budget, rgb_ensemble, rgb_ensemble_indep]"
 PROOF: dict[str, Any] = FULL | {
     "synth": FULL["synth"] | PROOF_CAMERA,
     "overrides": [
-        "train.patience=4",
+        "train.patience=3",
         "train.step_patience={step1_rgb: 20, step1_depth: 20, ens_rgb2_indep: 20}",
-        "train.epochs=12",
+        "train.epochs=10",
         "train.step_epochs={step1_rgb: 100, step1_depth: 100}",
     ],
 }
@@ -233,6 +234,105 @@ def run_demo_seeds(
     return summaries[privileged[0]]
 
 
+def _proof_job(args: tuple, threads: int, log_file: Path) -> Path:
+    """One proof run in a process of its own (``run_proof(jobs=N)``): ``threads`` torch threads, its output and
+    logs into ``log_file`` (several runs writing progress bars to one terminal would be unreadable)."""
+    import os
+
+    import torch
+
+    from modistill.cli import _setup_logging
+
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    _setup_logging(False, "demo")
+    torch.set_num_threads(threads)
+    _demo(*args)
+    return args[6][1]
+
+
+def _proof_args(out: Path, mode: dict[str, Any], seed: int, workers: int, p: str, privileged: tuple[str, ...]) -> tuple:
+    """``_demo``'s arguments for seed ``seed``'s run with ``p`` as the privileged modality: the seed's one cache
+    holding every modality; another modality than depth adopts the depth run's steps that see RGB alone."""
+    base = out / f"seed_{seed}"
+    _, run, record = demo_dirs(base, p)  # the demo's names; the cache is the seed's one for every modality
+    variants = PROOF_VARIANTS if p == "depth" else PROOF_VARIANTS_OTHER
+    reuse = () if p == "depth" else (base / "run",)
+    return (base, mode, seed, workers, [variants], p, (base / "cache", run, record), ("rgb", *privileged), reuse)
+
+
+def _proof_runs(
+    out: Path,
+    mode: dict[str, Any],
+    seeds: list[int] | tuple[int, ...],
+    workers: int,
+    privileged: tuple[str, ...],
+    jobs: int,
+    finished: Callable[[str, list[Path]], None],
+) -> None:
+    """Every proof run, the depth runs of all seeds first; ``finished(p, runs)`` once modality ``p``'s runs have
+    all finished. ``jobs`` > 1: that many runs at once, each in its own process on an equal share of the cores
+    (small networks use two cores in one process less well than two processes one core each), a seed's other
+    modalities once its depth run has finished (they adopt its steps)."""
+    import os
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from multiprocessing import get_context
+
+    order = [(seed, p) for p in privileged for seed in seeds]
+    runs = {p: {seed: demo_dirs(out / f"seed_{seed}", p)[1] for seed in seeds} for p in privileged}
+    left = {p: set(seeds) for p in privileged}
+    t0, done = time.time(), 0
+
+    def one_finished(seed: int, p: str) -> None:
+        nonlocal done
+        done += 1
+        left[p].discard(seed)
+        log.info(
+            "proof %d/%d runs finished: seed %d, privileged %s (elapsed %s)",
+            done,
+            len(order),
+            seed,
+            p,
+            time.strftime("%Hh%Mm", time.gmtime(time.time() - t0)),
+        )
+        if not left[p]:
+            finished(p, [runs[p][s] for s in seeds])
+
+    if jobs <= 1:
+        for k, (seed, p) in enumerate(order, 1):
+            log.info("proof %d/%d: seed %d, privileged %s", k, len(order), seed, p)
+            _demo(*_proof_args(out, mode, seed, workers, p, privileged))
+            one_finished(seed, p)
+        return
+    threads = max(1, (os.cpu_count() or jobs) // jobs)
+    inner = max(1, workers // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        pending = {}
+
+        def submit(seed: int, p: str) -> None:
+            log_file = out / f"seed_{seed}" / f"{demo_dirs(Path(), p)[1].name}.log"
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            log.info("proof: seed %d, privileged %s queued; its log: %s", seed, p, log_file)
+            args = _proof_args(out, mode, seed, inner, p, privileged)
+            pending[pool.submit(_proof_job, args, threads, log_file)] = (seed, p)
+
+        for seed in seeds:
+            submit(seed, "depth")
+        while pending:
+            complete, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in complete:
+                seed, p = pending.pop(future)
+                if future.exception() is not None:
+                    log.error("proof: seed %d, privileged %s failed; the runs in progress finish first", seed, p)
+                    pool.shutdown(cancel_futures=True)
+                    raise future.exception()  # type: ignore[misc]
+                one_finished(seed, p)
+                if p == "depth":
+                    for other in privileged[1:]:
+                        submit(seed, other)
+
+
 def run_proof(
     out: str | Path,
     seeds: list[int] | tuple[int, ...] = PROOF_SEEDS,
@@ -240,6 +340,7 @@ def run_proof(
     workers: int = 2,
     readme: str | Path | None = None,
     privileged: tuple[str, ...] = PROOF_MODALITIES,
+    jobs: int = 1,
 ) -> Path:
     """The proof run (``make demo-proof``) into ``out/seed_S``: per seed one synthetic dataset and one cache holding
     every modality, the depth run (``run``: the paper's rows and both controls) and each other modality's run
@@ -247,30 +348,26 @@ def run_proof(
     converged (:data:`PROOF`); then each modality's summary over the seeds, their side-by-side table
     (``out/modalities.md``) and, with ``readme``, the results page's proof section. The depth runs of every seed
     come first: the question whether distillation beats the controls is answered before the other modalities'
-    rows. Interrupted, it resumes where it stopped. Returns the depth summary."""
+    rows, and the page's section is written as soon as they have finished (and again as each other modality
+    finishes). ``jobs``: runs at once (see :func:`_proof_runs`). Interrupted, it resumes where it stopped. Returns
+    the depth summary."""
     from modistill.evaluation.seeds import write_modality_table, write_seed_summary
 
     out = Path(out)
-    mode = QUICK_PROOF if quick else PROOF
     privileged = tuple(dict.fromkeys(("depth", *privileged)))
     summaries: dict[str, Path] = {}
-    runs: dict[str, list[Path]] = {}
-    k, total = 0, len(seeds) * len(privileged)
-    for p in privileged:
-        runs[p] = []
-        for seed in seeds:
-            k += 1
-            log.info("proof %d/%d: seed %d, privileged %s", k, total, seed, p)
-            base = out / f"seed_{seed}"
-            _, run, record = demo_dirs(base, p)  # the demo's names; the cache is the seed's one for every modality
-            variants = PROOF_VARIANTS if p == "depth" else PROOF_VARIANTS_OTHER
-            reuse = () if p == "depth" else (base / "run",)
-            _demo(base, mode, seed, workers, [variants], p, (base / "cache", run, record), ("rgb", *privileged), reuse)
-            runs[p].append(run)
-        summaries[p] = write_seed_summary(runs[p], out if p == "depth" else out / p)
-    table = write_modality_table(summaries, out / "modalities.md") if len(privileged) > 1 else None
-    if readme is not None:
-        from modistill.evaluation.readme import write_proof_section
+    depth_runs: list[Path] = []
 
-        write_proof_section(readme, summaries["depth"], runs["depth"], table)
+    def finished(p: str, runs: list[Path]) -> None:
+        summaries[p] = write_seed_summary(runs, out if p == "depth" else out / p)
+        if p == "depth":
+            depth_runs.extend(runs)
+        done = {q: summaries[q] for q in privileged if q in summaries}
+        table = write_modality_table(done, out / "modalities.md") if len(done) > 1 else None
+        if readme is not None and "depth" in done:
+            from modistill.evaluation.readme import write_proof_section
+
+            write_proof_section(readme, done["depth"], depth_runs, table, [q for q in privileged if q not in done])
+
+    _proof_runs(out, QUICK_PROOF if quick else PROOF, seeds, workers, privileged, jobs, finished)
     return summaries["depth"]

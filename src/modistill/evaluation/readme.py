@@ -132,12 +132,20 @@ def _ratio_line(seeds_json: Path) -> str:
     )
 
 
-def write_proof_section(readme: str | Path, summary: str | Path, runs: list[Path], table: Path | None) -> Path:
+def write_proof_section(
+    readme: str | Path, summary: str | Path, runs: list[Path], table: Path | None, pending: list[str] | None = None
+) -> Path:
     """Replace the page's proof-run section with the depth runs' ``summary`` and the modalities' side-by-side
-    ``table`` (``modistill demo --proof``)."""
+    ``table`` (``modistill demo --proof``); ``pending``: the privileged modalities whose runs have not all finished,
+    named so that nobody reads the section as complete."""
+    from modistill.data.modalities import title
+
     extra = f"\n\n{_ratio_line(Path(summary).with_name('seeds.json'))}"
     if table is not None:
         extra += "\n\n#### The privileged modalities side by side\n\n" + read_text(table, "rerun the proof")
+    if pending:
+        names = " and ".join(title(p) for p in pending)
+        extra += f"\n\n**Not finished yet:** the runs with {names} as the privileged modality; rerun the same command."
     return write_results_section(
         readme,
         summary,
