@@ -84,12 +84,19 @@ def test_every_backbone_conforms_to_the_stream_interface(arch):
 
 
 @pytest.mark.parametrize("arch", PER_CLASS)
-def test_every_backbone_class_exports_to_onnx_with_the_same_outputs(arch, tmp_path):
+def test_every_backbone_class_exports_to_onnx_with_the_same_outputs(arch, tmp_path, monkeypatch):
     import onnxruntime as ort
 
     from modistill.deploy.bundle import DeployModel
     from modistill.deploy.onnx_export import export_onnx
+    from modistill.models import swin_stream
 
+    if arch in swin_stream.SWIN_ARCHS:
+        # A stage's third and later blocks repeat its second's operators (on this clip no window shifts after the
+        # first stage, whose 8 x 8 patches exceed a window): two blocks per stage, the fewest a stream takes (the
+        # connection enters the second), export every operator of Swin3D with 8 blocks instead of 12.
+        dim, _, heads = swin_stream.SWIN_ARCHS[arch]
+        monkeypatch.setitem(swin_stream.SWIN_ARCHS, arch, (dim, [2, 2, 2, 2], heads))
     torch.manual_seed(0)
     model = DeployModel(RGBOnly(_tiny(arch), _tiny(arch))).eval()
     x = (_clip(arch).abs() * 60).clamp(0, 255)
