@@ -73,3 +73,41 @@ def independent_client(onnx_path, video_path, person=None):
     logits = sess.run(None, {"clips": np.stack(clip)[None].astype(np.float32)})[0][0].astype(np.float64)
     p = np.exp(logits - logits.max())
     return p / p.sum()
+
+
+def fake_proof_run(args, threads, log_file):
+    """A proof run's stand-in, in the spawned process the proof starts for it: notes when it started and ended
+    and what it was given in ``proof_runs.jsonl`` beside the seeds' folders; the depth run of a seed with a
+    ``fail_S`` file there ends as a user error does (its line in the log, exit code 2); seed 7's depth run is the
+    slowest."""
+    import os
+    import sys
+    import time
+    from pathlib import Path
+
+    base, seed, workers, privileged = Path(args[0]), args[2], args[3], args[5]
+    record = base.parent / "proof_runs.jsonl"
+
+    def note(event):
+        line = json.dumps(
+            {
+                "seed": seed,
+                "p": privileged,
+                "event": event,
+                "t": time.time(),
+                "threads": threads,
+                "workers": workers,
+                "log": str(log_file),
+                "pgid": os.getpgid(0),
+                "pid": os.getpid(),
+            }
+        )
+        with open(record, "a") as f:
+            f.write(line + "\n")
+
+    note("start")
+    if privileged == "depth" and (base.parent / f"fail_{seed}").exists():
+        Path(log_file).write_text("modistill demo: no space left on the device\n")
+        sys.exit(2)
+    time.sleep(3.0 if (seed, privileged) == (7, "depth") else 0.5)
+    note("end")

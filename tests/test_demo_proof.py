@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from modistill.cli import main
@@ -64,41 +65,57 @@ def test_the_proof_runs_depth_on_every_seed_first_and_the_other_modalities_reuse
         assert summary == tmp_path / "seeds.md" and runs == [tmp_path / "seed_7" / "run", tmp_path / "seed_8" / "run"]
 
 
+def _records(out: Path) -> list[dict]:
+    path = out / "proof_runs.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
 def test_the_proofs_parallel_runs_start_another_modality_only_after_the_seeds_depth_run(tmp_path, monkeypatch):
-    import concurrent.futures
-    import threading
-    import time
+    from helpers import fake_proof_run
 
     import modistill.demo as demo
-    import modistill.evaluation.seeds as seeds
 
-    finished, lock, started = set(), threading.Lock(), []
-
-    def fake_job(args, threads, log_file):
-        seed, p = args[2], args[5]
-        with lock:
-            started.append((seed, p, threads, log_file, args[3], set(finished)))
-        time.sleep(0.05 if seed == 7 and p == "depth" else 0.01)  # seed 8's depth run finishes first
-        with lock:
-            finished.add((seed, p))
-        return args[6][1]
-
-    class Pool(concurrent.futures.ThreadPoolExecutor):  # threads see the fake job; spawned processes would not
-        def __init__(self, jobs, mp_context=None):
-            super().__init__(jobs)
-
-    monkeypatch.setattr(demo, "_proof_job", fake_job)
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
-    monkeypatch.setattr(seeds, "write_seed_summary", lambda runs, out: Path(out) / "seeds.md")
-    monkeypatch.setattr(seeds, "write_modality_table", lambda summaries, out: out)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    demo.run_proof(tmp_path, [7, 8], workers=2, privileged=("pose",), jobs=2)
-    assert sorted((s, p) for s, p, *_ in started) == [(7, "depth"), (7, "pose"), (8, "depth"), (8, "pose")]
-    assert [(s, p) for s, p, *_ in started[:2]] == [(7, "depth"), (8, "depth")]
-    for seed, p, threads, log_file, workers, done_before in started:
-        assert threads == 1 and workers == 1  # two runs at once on 2 cores: one thread, one writer process each
-        assert log_file == tmp_path / f"seed_{seed}" / ("run.log" if p == "depth" else f"run_{p}.log")
-        assert p == "depth" or (seed, "depth") in done_before
+    finished = []
+    demo._proof_runs(
+        tmp_path, demo.QUICK_PROOF, [7, 8], 2, ("depth", "pose"), 2, lambda p, runs: finished.append((p, runs)),
+        fake_proof_run,
+    )  # fmt: skip
+    rec = _records(tmp_path)
+    start = {(r["seed"], r["p"]): r["t"] for r in rec if r["event"] == "start"}
+    end = {(r["seed"], r["p"]): r["t"] for r in rec if r["event"] == "end"}
+    assert sorted(start) == sorted(end) == [(7, "depth"), (7, "pose"), (8, "depth"), (8, "pose")]
+    assert max(start[7, "depth"], start[8, "depth"]) < min(end[7, "depth"], end[8, "depth"])  # two at once
+    assert start[8, "pose"] >= end[8, "depth"] and start[7, "pose"] >= end[7, "depth"]  # adopts its depth run
+    assert start[8, "pose"] < end[7, "depth"]  # and starts as soon as its own depth run has finished
+    for r in rec:  # two runs at once on 2 cores: one thread and one writer process each, in a process each
+        assert r["threads"] == 1 and r["workers"] == 1 and r["pid"] != os.getpid()
+        assert r["log"] == str(tmp_path / f"seed_{r['seed']}" / ("run.log" if r["p"] == "depth" else "run_pose.log"))
+    assert finished == [
+        ("depth", [tmp_path / "seed_7" / "run", tmp_path / "seed_8" / "run"]),
+        ("pose", [tmp_path / "seed_7" / "run_pose", tmp_path / "seed_8" / "run_pose"]),
+    ]
+
+
+def test_a_failed_parallel_run_stops_the_running_ones_and_starts_no_other(tmp_path):
+    import pytest
+    from helpers import fake_proof_run
+
+    import modistill.demo as demo
+    from modistill.errors import UserError
+
+    (tmp_path / "fail_8").touch()
+    with pytest.raises(UserError) as e:
+        demo._proof_runs(tmp_path, demo.QUICK_PROOF, [7, 8, 9], 2, ("depth",), 2, lambda *a: None, fake_proof_run)
+    assert str(e.value) == (
+        "proof: seed 8, privileged depth failed: modistill demo: no space left on the device "
+        f"(log: {tmp_path / 'seed_8' / 'run.log'})"
+    )
+    rec = _records(tmp_path)
+    assert {(r["seed"], r["event"]) for r in rec} == {(7, "start"), (8, "start")}  # 7 stopped, 9 never started
+    pid = next(r["pid"] for r in rec if r["seed"] == 7)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 def test_the_proof_section_is_its_own_with_its_own_figures(tmp_path):

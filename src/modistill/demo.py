@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -234,22 +234,32 @@ def run_demo_seeds(
     return summaries[privileged[0]]
 
 
-def _proof_job(args: tuple, threads: int, log_file: Path) -> Path:
+def _proof_job(args: tuple, threads: int, log_file: Path) -> None:
     """One proof run in a process of its own (``run_proof(jobs=N)``): ``threads`` torch threads, its output and
-    logs into ``log_file`` (several runs writing progress bars to one terminal would be unreadable)."""
+    logs into ``log_file`` (several runs writing progress bars to one terminal would be unreadable), a process
+    group of its own, so that the parent stops it with everything it started, and Ctrl-C left to the parent. A
+    user error ends it with its one line in the log and exit code 2."""
     import os
+    import signal
+    import sys
 
     import torch
 
     from modistill.cli import _setup_logging
+    from modistill.errors import UserError
 
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     _setup_logging(False, "demo")
     torch.set_num_threads(threads)
-    _demo(*args)
-    return args[6][1]
+    try:
+        _demo(*args)
+    except UserError as e:
+        log.error("%s", e)
+        sys.exit(2)
 
 
 def _proof_args(out: Path, mode: dict[str, Any], seed: int, workers: int, p: str, privileged: tuple[str, ...]) -> tuple:
@@ -270,14 +280,14 @@ def _proof_runs(
     privileged: tuple[str, ...],
     jobs: int,
     finished: Callable[[str, list[Path]], None],
+    target: Callable[..., None] = _proof_job,
 ) -> None:
     """Every proof run, the depth runs of all seeds first; ``finished(p, runs)`` once modality ``p``'s runs have
     all finished. ``jobs`` > 1: that many runs at once, each in its own process on an equal share of the cores
     (small networks use two cores in one process less well than two processes one core each), a seed's other
-    modalities once its depth run has finished (they adopt its steps)."""
+    modalities once its depth run has finished (they adopt its steps); ``target``: what such a process runs
+    (:func:`_proof_job`)."""
     import os
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from multiprocessing import get_context
 
     order = [(seed, p) for p in privileged for seed in seeds]
     runs = {p: {seed: demo_dirs(out / f"seed_{seed}", p)[1] for seed in seeds} for p in privileged}
@@ -307,30 +317,59 @@ def _proof_runs(
         return
     threads = max(1, (os.cpu_count() or jobs) // jobs)
     inner = max(1, workers // jobs)
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        pending = {}
 
-        def submit(seed: int, p: str) -> None:
-            log_file = out / f"seed_{seed}" / f"{demo_dirs(Path(), p)[1].name}.log"
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            log.info("proof: seed %d, privileged %s queued; its log: %s", seed, p, log_file)
-            args = _proof_args(out, mode, seed, inner, p, privileged)
-            pending[pool.submit(_proof_job, args, threads, log_file)] = (seed, p)
+    def job(seed: int, p: str) -> tuple[Callable, tuple, Path]:
+        log_file = out / f"seed_{seed}" / f"{demo_dirs(Path(), p)[1].name}.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        log.info("proof: seed %d, privileged %s, its log: %s", seed, p, log_file)
+        return target, (_proof_args(out, mode, seed, inner, p, privileged), threads, log_file), log_file
 
-        for seed in seeds:
-            submit(seed, "depth")
-        while pending:
-            complete, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in complete:
-                seed, p = pending.pop(future)
-                if future.exception() is not None:
-                    log.error("proof: seed %d, privileged %s failed; the runs in progress finish first", seed, p)
-                    pool.shutdown(cancel_futures=True)
-                    raise future.exception()  # type: ignore[misc]
-                one_finished(seed, p)
-                if p == "depth":
-                    for other in privileged[1:]:
-                        submit(seed, other)
+    queue = [(seed, "depth") for seed in seeds]
+    for seed, p in _in_processes(queue, jobs, job):
+        one_finished(seed, p)
+        if p == "depth":  # the seed's other modalities adopt its steps: queued behind the depth runs
+            queue += [(seed, other) for other in privileged[1:]]
+
+
+def _in_processes(
+    queue: list[tuple[int, str]], jobs: int, job: Callable[[int, str], tuple[Callable, tuple, Path]]
+) -> Iterator[tuple[int, str]]:
+    """Run ``queue``'s entries (which may grow while it runs) ``jobs`` at a time, each ``job(entry)``'s target in
+    a spawned process, yielding each entry once its process has ended well. A failed run, Ctrl-C or SIGTERM stops
+    the running ones at once (SIGKILL to their process groups: a step resumes exactly from its last checkpoint)
+    and starts no other."""
+    import os
+    import signal
+    from multiprocessing import get_context
+    from multiprocessing.connection import wait
+
+    from modistill.errors import UserError
+
+    ctx = get_context("spawn")
+    running: dict[Any, tuple[tuple[int, str], Path]] = {}
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                entry = queue.pop(0)
+                target, args, log_file = job(*entry)
+                proc = ctx.Process(target=target, args=args)
+                proc.start()
+                running[proc] = (entry, log_file)
+            wait([proc.sentinel for proc in running])
+            for proc in [proc for proc in running if proc.exitcode is not None]:
+                entry, log_file = running.pop(proc)
+                if proc.exitcode != 0:
+                    lines = log_file.read_text(errors="replace").strip().splitlines() if log_file.exists() else []
+                    why = lines[-1] if lines else f"exit code {proc.exitcode}"
+                    raise UserError(f"proof: seed {entry[0]}, privileged {entry[1]} failed: {why} (log: {log_file})")
+                yield entry
+    finally:
+        for proc in running:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):  # not yet in a group of its own
+                proc.kill()
+            proc.join()
 
 
 def run_proof(
