@@ -289,6 +289,8 @@ def _proof_runs(
     (:func:`_proof_job`)."""
     import os
 
+    from modistill.training.progress import clock
+
     order = [(seed, p) for p in privileged for seed in seeds]
     runs = {p: {seed: demo_dirs(out / f"seed_{seed}", p)[1] for seed in seeds} for p in privileged}
     left = {p: set(seeds) for p in privileged}
@@ -304,7 +306,7 @@ def _proof_runs(
             len(order),
             seed,
             p,
-            time.strftime("%Hh%Mm", time.gmtime(time.time() - t0)),
+            clock(time.time() - t0),
         )
         if not left[p]:
             finished(p, [runs[p][s] for s in seeds])

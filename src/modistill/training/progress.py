@@ -29,7 +29,8 @@ class StderrProgressBar(TQDMProgressBar):
     init_predict_tqdm = _on_stderr(TQDMProgressBar.init_predict_tqdm)
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """``1h02m`` or ``3m07s``: a duration as the console says it."""
     m, s = divmod(int(round(seconds)), 60)
     h, m = divmod(m, 60)
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
@@ -43,8 +44,8 @@ class StepClock:
 
     def start(self, name: str) -> str:
         elapsed = time.time() - self.t0
-        eta = f", ETA {_clock(elapsed / self.done * (self.total - self.done))}" if self.done else ""
-        return f"step {self.done + 1}/{self.total}: {name} (elapsed {_clock(elapsed)}{eta})"
+        eta = f", ETA {clock(elapsed / self.done * (self.total - self.done))}" if self.done else ""
+        return f"step {self.done + 1}/{self.total}: {name} (elapsed {clock(elapsed)}{eta})"
 
     def finish(self) -> None:
         self.done += 1
