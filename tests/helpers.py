@@ -77,9 +77,10 @@ def independent_client(onnx_path, video_path, person=None):
 
 def fake_proof_run(args, threads, log_file):
     """A proof run's stand-in, in the spawned process the proof starts for it: notes when it started and ended
-    and what it was given in ``proof_runs.jsonl`` beside the seeds' folders; the depth run of a seed with a
-    ``fail_S`` file there ends as a user error does (its line in the log, exit code 2); seed 7's depth run is the
-    slowest."""
+    and what it was given in ``proof_runs.jsonl`` beside the seeds' folders. Runs wait for each other's notes, not
+    for set times: seed 8's depth run starts its work once seed 7's has started, and seed 7's depth run ends only
+    once seed 8's pose run has started (each gives up after 30 s, and the test's assertions then fail). The depth
+    run of a seed with a ``fail_S`` file there ends as a user error does (its line in the log, exit code 2)."""
     import os
     import sys
     import time
@@ -98,16 +99,26 @@ def fake_proof_run(args, threads, log_file):
                 "threads": threads,
                 "workers": workers,
                 "log": str(log_file),
-                "pgid": os.getpgid(0),
                 "pid": os.getpid(),
             }
         )
         with open(record, "a") as f:
             f.write(line + "\n")
 
+    def wait_for(other_seed, other_p):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            notes = [json.loads(x) for x in record.read_text().splitlines()]
+            if any((n["seed"], n["p"], n["event"]) == (other_seed, other_p, "start") for n in notes):
+                return
+            time.sleep(0.05)
+
     note("start")
+    if (seed, privileged) == (8, "depth"):
+        wait_for(7, "depth")
     if privileged == "depth" and (base.parent / f"fail_{seed}").exists():
         Path(log_file).write_text("modistill demo: no space left on the device\n")
         sys.exit(2)
-    time.sleep(3.0 if (seed, privileged) == (7, "depth") else 0.5)
+    if (seed, privileged) == (7, "depth"):
+        wait_for(8, "pose")
     note("end")
