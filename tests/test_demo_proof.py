@@ -119,6 +119,9 @@ def test_a_failed_parallel_run_stops_the_running_ones_and_starts_no_other(tmp_pa
 
 
 def test_the_proof_section_is_its_own_with_its_own_figures(tmp_path):
+    import pytest
+
+    from modistill.errors import UserError
     from modistill.evaluation.readme import END, PROOF_END, PROOF_START, START, write_proof_section
 
     page = tmp_path / "docs" / "results.md"
@@ -135,18 +138,29 @@ def test_the_proof_section_is_its_own_with_its_own_figures(tmp_path):
     (out / "modalities.md").write_text("| # | Method | privileged: Pose |\n")
     rows = [{"row": "1", "mean": 0.8, "runs": [0.8, 0.8]}, {"row": "2", "mean": 0.76, "runs": [0.72, 0.8]}]
     (out / "seeds.json").write_text(json.dumps({"table2": rows}))
-    write_proof_section(page, out / "seeds.md", [out / "seed_1" / "run"], out / "modalities.md")
+    runs = [out / "seed_1" / "run", out / "seed_2" / "run"]
+    for run, (rgb, depth) in zip(runs, [(0.5, 1.0), (0.9, 0.9)], strict=True):
+        for step, best in (("step1_rgb", rgb), ("step1_depth", depth)):
+            (run / step).mkdir(parents=True)
+            (run / step / "metrics.json").write_text(json.dumps({"accuracy": 0.5, "best_val_acc": best}))
+    write_proof_section(page, out / "seeds.md", runs, out / "modalities.md")
     text = page.read_text()
     assert text.index(START) < text.index("seeds") < text.index(END)  # the seeds section is kept as it was
     proof = text[text.index(PROOF_START) : text.index(PROOF_END)]
     assert "make demo-proof" in proof and "![bars](results/proof_seeds.png)" in proof and "privileged: Pose" in proof
     assert (page.parent / "results" / "proof_seeds.png").read_bytes() == b"png"
-    assert "(row 2 / row 1, test accuracy), per run: 0.90, 1.00; of the means: 0.95" in proof
+    assert (
+        "(row 2 / row 1), per run: 0.90, 1.00 on test accuracy, 0.50, 1.00 on best validation accuracy; of the means: "
+        "0.95 and 0.74 (the benchmark was calibrated for 0.90-0.96 on best validation accuracy" in proof
+    )
     assert "Not finished" not in proof
-    write_proof_section(page, out / "seeds.md", [out / "seed_1" / "run"], None, ["pose", "depth_pose"])
+    write_proof_section(page, out / "seeds.md", runs, None, ["pose", "depth_pose"])
     proof = page.read_text().split(PROOF_START)[1]
     assert "**Not finished yet:** the runs with Pose and Depth+Pose as the privileged modality" in proof
     assert "privileged: Pose" not in proof
+    (runs[1] / "step1_rgb" / "metrics.json").write_text('{"accuracy": 0.5, "best_val_acc": null}')
+    with pytest.raises(UserError, match="step1_rgb/metrics.json: no best validation accuracy recorded"):
+        write_proof_section(page, out / "seeds.md", runs, None)
 
 
 def test_the_proof_refuses_what_would_change_it(capsys):
