@@ -210,6 +210,13 @@ def test_modalities_side_by_side_name_the_claims_and_check_the_shared_rgb_stream
     text = write_modality_table({"depth": depth, "pose": pose}, tmp_path / "m.md").read_text()
     assert "| 1 | step 1, privileged stream | 41.00 ± 1.00 | 21.67 ± 2.89 |" in text
     assert "| step 4 (RGB only) beats the RGB stream of step 1 | #15 > #2 | +10.00 ± 0.00 (holds) |" in text
-    assert "privileged beats RGB at step 1" in text and "the same in every modality's runs" in text
+    assert "privileged beats RGB at step 1" in text
+    assert "Rows 2 see RGB alone: the same trained models in every modality's runs" in text
     other = _summary(tmp_path / "q", [("2", "step 1, RGB stream", [0.3, 0.3, 0.4])])
-    assert "NOT the same" in write_modality_table({"depth": depth, "pose": other}, tmp_path / "n.md").read_text()
+    text = write_modality_table({"depth": depth, "pose": other}, tmp_path / "n.md").read_text()
+    assert "Rows 2 see RGB alone: NOT the same across modalities (rows 2)." in text
+    c1 = ("C1", "control: RGB alone, step 4's RGB budget")
+    depth = _summary(tmp_path / "d2", [("2", "step 1, RGB stream", rgb), (*c1, [0.5, 0.5, 0.5])])
+    pose = _summary(tmp_path / "p2", [("2", "step 1, RGB stream", rgb), (*c1, [0.5, 0.5, 0.6])])
+    text = write_modality_table({"depth": depth, "pose": pose}, tmp_path / "o.md").read_text()
+    assert "Rows 2, C1 see RGB alone: NOT the same across modalities (rows C1)." in text

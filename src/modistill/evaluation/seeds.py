@@ -224,13 +224,15 @@ def _plot(rows: list[dict], path: Path, chance: float, privileged: str = "depth"
 
 
 SIDE_BY_SIDE_ROWS = ("1", "2", "5", "8", "13", "15", "C1", "C2", "C2i")
+RGB_ONLY_ROWS = ("2", "C1", "C2", "C2i")  # trained without the privileged modality: one model per seed for all of them
 SIDE_BY_SIDE_CLAIMS = ("1", "2"), ("15", "2"), ("15", "5"), ("15", "C1"), ("15", "C2"), ("15", "C2i"), ("8", "15")
 
 
 def write_modality_table(summaries: dict[str, Path], out: Path) -> Path:
     """The privileged modalities side by side over the same seeds (``summaries``: modality → its seeds.md, with
     seeds.json beside it): the rows that differ between them, and the headline claims with their across-run
-    interval. Says whether the step-1 RGB stream is the same in every modality's runs, as it should be."""
+    interval. Says whether the rows that see RGB alone are the same models in every modality's runs, as they
+    should be."""
     from modistill.data.modalities import as_privileged, title
     from modistill.evaluation.claims import CLAIMS
 
@@ -262,14 +264,16 @@ def write_modality_table(summaries: dict[str, Path], out: Path) -> Path:
             cells.append(f"{c['ours']:+.2f} ± {c['interval']:.2f} ({c['verdict']})")
         claim = as_privileged(words[(a, b)], "privileged")
         lines.append(f"| {claim} | #{a} > #{b} | " + " | ".join(cells) + " |")
-    rgb = [tuple(t["2"]["runs"]) for t in tables.values() if "2" in t]
-    same = len(set(rgb)) == 1
-    lines += [
-        "",
-        f"Runs per modality: {len(tables[names[0]]['2']['runs']) if '2' in tables[names[0]] else '-'} (the same "
-        f"seeds and synthetic data). The step-1 RGB stream (row 2) is "
-        + ("the same in every modality's runs (identical accuracies)." if same else "NOT the same across modalities."),
-    ]
+    shared = [row for row in RGB_ONLY_ROWS if all(row in t for t in tables.values())]
+    differ = [row for row in shared if len({tuple(t[row]["runs"]) for t in tables.values()}) > 1]
+    runs = len(tables[names[0]]["2"]["runs"]) if "2" in tables[names[0]] else "-"
+    lines += ["", f"Runs per modality: {runs} (the same seeds and synthetic data)."]
+    if shared:
+        lines[-1] += f" Rows {', '.join(shared)} see RGB alone: " + (
+            f"NOT the same across modalities (rows {', '.join(differ)})."
+            if differ
+            else "the same trained models in every modality's runs (identical accuracies)."
+        )
     text = "\n".join(lines) + "\n"
     atomic_write_text(out, text)
     return out
