@@ -80,8 +80,10 @@ def fake_proof_run(args, threads, log_file):
     and what it was given in ``proof_runs.jsonl`` beside the seeds' folders. Runs wait for each other's notes, not
     for set times: seed 8's depth run starts its work once seed 7's has started, and seed 7's depth run ends only
     once seed 8's pose run has started (each gives up after 30 s, and the test's assertions then fail). The depth
-    run of a seed with a ``fail_S`` file there ends as a user error does (its line in the log, exit code 2)."""
+    run of a seed with a ``fail_S`` file there ends as a user error does (its line in the log, exit code 2); a
+    seed with a ``stubborn_S`` file ignores SIGTERM. A run stopped by an exception notes its name."""
     import os
+    import signal
     import sys
     import time
     from pathlib import Path
@@ -114,11 +116,17 @@ def fake_proof_run(args, threads, log_file):
             time.sleep(0.05)
 
     note("start")
-    if (seed, privileged) == (8, "depth"):
-        wait_for(7, "depth")
-    if privileged == "depth" and (base.parent / f"fail_{seed}").exists():
-        Path(log_file).write_text("modistill demo: no space left on the device\n")
-        sys.exit(2)
-    if (seed, privileged) == (7, "depth"):
-        wait_for(8, "pose")
+    if (base.parent / f"stubborn_{seed}").exists():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        if (seed, privileged) == (8, "depth"):
+            wait_for(7, "depth")
+        if privileged == "depth" and (base.parent / f"fail_{seed}").exists():
+            Path(log_file).write_text("modistill demo: no space left on the device\n")
+            sys.exit(2)
+        if (seed, privileged) == (7, "depth"):
+            wait_for(8, "pose")
+    except BaseException as e:
+        note(f"stopped: {type(e).__name__}")
+        raise
     note("end")

@@ -112,10 +112,31 @@ def test_a_failed_parallel_run_stops_the_running_ones_and_starts_no_other(tmp_pa
         f"(log: {tmp_path / 'seed_8' / 'run.log'})"
     )
     rec = _records(tmp_path)
-    assert {(r["seed"], r["event"]) for r in rec} == {(7, "start"), (8, "start")}  # 7 stopped, 9 never started
+    # 7 unwound by the SIGTERM (its loaders and semaphores closed), 8's SystemExit is its own failure, 9 never started
+    assert {(r["seed"], r["event"]) for r in rec} == {
+        (7, "start"), (7, "stopped: Interrupted"), (8, "start"), (8, "stopped: SystemExit")
+    }  # fmt: skip
     pid = next(r["pid"] for r in rec if r["seed"] == 7)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_run_that_ignores_the_stop_is_killed_after_the_grace_time(tmp_path, monkeypatch):
+    import pytest
+    from helpers import fake_proof_run
+
+    import modistill.demo as demo
+    from modistill.errors import UserError
+
+    monkeypatch.setattr(demo, "PROOF_STOP_GRACE_S", 1.0)
+    (tmp_path / "fail_8").touch()
+    (tmp_path / "stubborn_7").touch()
+    with pytest.raises(UserError, match="proof: seed 8, privileged depth failed"):
+        demo._proof_runs(tmp_path, demo.QUICK_PROOF, [7, 8], 2, ("depth",), 2, lambda *a: None, fake_proof_run)
+    rec = _records(tmp_path)
+    assert [r["event"] for r in rec if r["seed"] == 7] == ["start"]  # killed: neither unwound nor ended by itself
+    with pytest.raises(ProcessLookupError):
+        os.kill(next(r["pid"] for r in rec if r["seed"] == 7), 0)
 
 
 def test_the_proof_section_is_its_own_with_its_own_figures(tmp_path):

@@ -55,6 +55,7 @@ FULL: dict[str, Any] = {
 PROOF_CAMERA: dict[str, Any] = dict(rgb_noise=7.0, motion_blur=2.5)
 PROOF_SEEDS = (700, 701, 702, 703, 704)  # never run before the proof: named in its Makefile target first
 PROOF_MODALITIES = ("depth", "pose", "depth_pose")
+PROOF_STOP_GRACE_S = 10.0  # how long a stopped run may take to unwind (closing its loaders) before SIGKILL
 PROOF_VARIANTS = "variants=[hoffman_eq7, rgb_budget, rgb_ensemble, rgb_ensemble_indep]"
 # Another modality's run adopts the depth run's steps that see RGB alone (same cache, same fingerprints: step 1 RGB
 # and the controls) and adds its own main chain; Hoffman et al. (row 5) runs with depth only.
@@ -235,12 +236,10 @@ def run_demo_seeds(
 
 
 def _proof_job(args: tuple, threads: int, log_file: Path) -> None:
-    """One proof run in a process of its own (``run_proof(jobs=N)``): ``threads`` torch threads, its output and
-    logs into ``log_file`` (several runs writing progress bars to one terminal would be unreadable), a process
-    group of its own, so that the parent stops it with everything it started, and Ctrl-C left to the parent. A
-    user error ends it with its one line in the log and exit code 2."""
+    """One proof run in a process of its own (``run_proof(jobs=N)``, started by :func:`_in_own_group`):
+    ``threads`` torch threads, its output and logs into ``log_file`` (several runs writing progress bars to one
+    terminal would be unreadable). A user error ends it with its one line in the log and exit code 2."""
     import os
-    import signal
     import sys
 
     import torch
@@ -248,8 +247,6 @@ def _proof_job(args: tuple, threads: int, log_file: Path) -> None:
     from modistill.cli import _setup_logging
     from modistill.errors import UserError
 
-    os.setpgrp()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -338,8 +335,8 @@ def _in_processes(
 ) -> Iterator[tuple[int, str]]:
     """Run ``queue``'s entries (which may grow while it runs) ``jobs`` at a time, each ``job(entry)``'s target in
     a spawned process, yielding each entry once its process has ended well. A failed run, Ctrl-C or SIGTERM stops
-    the running ones at once (SIGKILL to their process groups: a step resumes exactly from its last checkpoint)
-    and starts no other."""
+    the running ones (SIGTERM, then after :data:`PROOF_STOP_GRACE_S` SIGKILL to their process groups: a step
+    resumes exactly from its last checkpoint) and starts no other."""
     import os
     import signal
     from multiprocessing import get_context
@@ -354,7 +351,7 @@ def _in_processes(
             while queue and len(running) < jobs:
                 entry = queue.pop(0)
                 target, args, log_file = job(*entry)
-                proc = ctx.Process(target=target, args=args)
+                proc = ctx.Process(target=_in_own_group, args=(target, args))
                 proc.start()
                 running[proc] = (entry, log_file)
             wait([proc.sentinel for proc in running])
@@ -367,11 +364,36 @@ def _in_processes(
                 yield entry
     finally:
         for proc in running:
+            proc.terminate()
+        deadline = time.time() + PROOF_STOP_GRACE_S
+        for proc in running:
+            proc.join(max(0.0, deadline - time.time()))
             try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):  # not yet in a group of its own
+                os.killpg(proc.pid, signal.SIGKILL)  # a run that did not end in time, and what it started
+            except (ProcessLookupError, PermissionError):  # its group is gone, or it never made one
                 proc.kill()
             proc.join()
+
+
+def _in_own_group(target: Callable[..., None], args: tuple) -> None:
+    """A proof run's spawned process: a process group of its own (the parent can kill it with all it started),
+    Ctrl-C left to the parent, and SIGTERM, the parent's stop, unwinding it as it unwinds the command line, so that
+    its loaders' worker processes and semaphores are closed (exit code 143)."""
+    import os
+    import signal
+    import sys
+
+    from modistill.cli import _raise_interrupted
+    from modistill.errors import Interrupted
+
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        target(*args)
+    except Interrupted:
+        log.warning("stopped by the proof (another run failed, or the proof was stopped); finished work is kept")
+        sys.exit(143)
 
 
 def run_proof(
