@@ -15,6 +15,7 @@ from pathlib import Path
 
 from modistill.config import describe_epochs, describe_init, describe_recipe, load_run_config
 from modistill.errors import UserError
+from modistill.evaluation.tables import TABLE2
 from modistill.synthetic.config import SynthConfig
 from modistill.training.run import describe_crop
 from modistill.utils.io import read_json, read_text, replace_marked_section
@@ -126,7 +127,8 @@ def _ratio_line(seeds_json: Path, runs: list[Path]) -> str:
         return ""
     rgb, priv = rows["2"], rows["1"]
     each = ", ".join(f"{a / b:.2f}" for a, b in zip(rgb["runs"], priv["runs"], strict=True))
-    val = [[_best_val(run / step / "metrics.json") for step in ("step1_rgb", "step1_depth")] for run in runs]
+    steps = {row[0]: row[4] for row in TABLE2}
+    val = [[_best_val(run / steps[row] / "metrics.json") for row in ("2", "1")] for run in runs]
     each_val = ", ".join(f"{a / b:.2f}" for a, b in val)
     mean_val = sum(a for a, _ in val) / sum(b for _, b in val)
     return (
